@@ -1,0 +1,93 @@
+# cdrate - plain GNU make. `make help` lists the targets.
+#
+# Dependencies come through pkg-config (liburing, libxxhash, criterion).
+# When one is missing, `make` installs the Debian packages with apt-get
+# (through sudo when not root) or stops with the exact command to run.
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla -Wformat=2 -Wpointer-arith \
+           -Wcast-qual -Wundef -Wnull-dereference
+DEBS    := liburing-dev libxxhash-dev libcriterion-dev pkg-config
+PKGS    := liburing libxxhash
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc
+CFLAGS  += -std=c11 $(OPT) $(WARN) -pthread $(MOREFLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash) -pthread
+
+LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*.c))
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+
+.PHONY: all deps test unit e2e demo bench asan tsan help clean check-symbols
+
+all: deps $(BUILD)/cdrate
+
+help:
+	@echo "make            build $(BUILD)/cdrate and $(BUILD)/libcdrate.a"
+	@echo "make demo       rate the bundled fixtures, print the totals"
+	@echo "make test       unit suites (Criterion) and end-to-end goldens"
+	@echo "make bench      generate benchmark data and measure throughput"
+	@echo "make asan       the tests again under ASan + UBSan"
+	@echo "make tsan       the threaded tests under TSan"
+	@echo "make check-symbols  exported symbols all carry the cdr_ prefix"
+	@echo "make clean      remove $(BUILD)/"
+
+# Install missing libraries (Debian/Ubuntu), or say exactly what to run.
+deps: $(BUILD)/.deps
+$(BUILD)/.deps:
+	@mkdir -p $(BUILD)
+	@if ! pkg-config --exists $(PKGS) criterion 2>/dev/null; then \
+	  echo "cdrate: installing $(DEBS)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null; then SUDO="sudo -n"; \
+	  else echo "cdrate: missing libraries; run: apt-get install -y $(DEBS)"; exit 1; fi; \
+	  $$SUDO apt-get install -y $(DEBS) >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update >/dev/null 2>&1 && $$SUDO apt-get install -y $(DEBS) >/dev/null; } || \
+	  { echo "cdrate: could not install; run: sudo apt-get install -y $(DEBS)"; exit 1; }; \
+	fi
+	@touch $@
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h include/cdrate/*.h) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcdrate.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/cdrate: $(BUILD)/obj/cli/main.o $(BUILD)/libcdrate.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# Tests may use internal headers: they test the stages one by one.
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libcdrate.a tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $< $(BUILD)/libcdrate.a -o $@ $(LDLIBS) -lcriterion
+
+unit: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs 2; done
+
+e2e: $(BUILD)/cdrate
+	@sh tests/e2e/run.sh $(BUILD)/cdrate
+
+test: all unit e2e check-symbols
+	@echo "make test: all suites passed"
+
+demo: all
+	@$(BUILD)/cdrate rate --tariff fixtures/demo/tariff --period 2026-10 fixtures/demo/cdrs
+
+check-symbols: $(BUILD)/libcdrate.a
+	@bad=$$(nm -g --defined-only $(BUILD)/libcdrate.a | awk 'NF==3 {print $$3}' | grep -v '^cdr_' || true); \
+	if [ -n "$$bad" ]; then echo "symbols without the cdr_ prefix:"; echo "$$bad"; exit 1; fi
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+tsan:
+	$(MAKE) BUILD=build-tsan CC=clang OPT="-O1 -g -fsanitize=thread" test
+
+bench: all
+	@sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,432 @@
+/*
+ * agg.c - accumulate rated records and compute the monthly charges.
+ *
+ * Each worker owns one cdr__acc per tariff: a dense array of per-account
+ * sums (an account index is an array index, so adding a record is a few
+ * 128-bit adds) and a small hash of allowance buckets, filled only for rows
+ * that hold packages. Workers merge once at the end; every sum is
+ * commutative, so totals do not depend on thread count or input order.
+ *
+ * After the merge, totals_render works per subscriber row: recurring fees
+ * with proration, package allowances (dearest first), outage credits with
+ * their cap; then one line per account with the columns rounded once.
+ *
+ * Sections: accumulators - buckets - recurring fees - allowances - outages
+ * - totals.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "civil.h"
+#include "internal.h"
+
+/* ---- accumulators ---------------------------------------------------- */
+
+#define BK_EMPTY UINT32_MAX
+
+static int bk_alloc(cdr__acc *a, uint32_t cap)
+{
+	a->bk = malloc(cap * sizeof(*a->bk));
+	if (!a->bk)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < cap; i++)
+		a->bk[i].row = BK_EMPTY;
+	a->bk_mask = cap - 1;
+	a->bk_n = 0;
+	return 0;
+}
+
+int cdr__acc_init(cdr__acc *a, const cdr_tariff *t)
+{
+	memset(a, 0, sizeof(*a));
+	a->t = t;
+	a->acct = calloc(t->naccounts, sizeof(*a->acct));
+	if (!a->acct || bk_alloc(a, 64)) {
+		cdr__acc_fini(a);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void cdr__acc_fini(cdr__acc *a)
+{
+	free(a->acct);
+	free(a->bk);
+	a->acct = NULL;
+	a->bk = NULL;
+}
+
+/* ---- buckets --------------------------------------------------------- */
+
+static uint32_t bk_hash(uint32_t row, uint32_t rr, uint32_t z, uint32_t b)
+{
+	uint64_t h = ((uint64_t)row << 32 | rr) * 0x9E3779B97F4A7C15ULL;
+	h ^= ((uint64_t)z << 8 | b) * 0xC2B2AE3D27D4EB4FULL;
+	return (uint32_t)(h >> 32);
+}
+
+static cdr__bucket *bk_slot(cdr__acc *a, uint32_t row, uint32_t rr,
+			    uint32_t z, uint32_t b)
+{
+	for (uint32_t i = bk_hash(row, rr, z, b) & a->bk_mask;;
+	     i = (i + 1) & a->bk_mask) {
+		cdr__bucket *k = &a->bk[i];
+		if (k->row == BK_EMPTY || (k->row == row && k->rate_row == rr &&
+					   k->zone == z && k->band == b))
+			return k;
+	}
+}
+
+static int bk_grow(cdr__acc *a)
+{
+	cdr__bucket *old = a->bk;
+	uint32_t cap = (a->bk_mask + 1) * 2, n = a->bk_mask + 1;
+	if (bk_alloc(a, cap)) {
+		a->bk = old;
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (old[i].row != BK_EMPTY) {
+			*bk_slot(a, old[i].row, old[i].rate_row, old[i].zone,
+				 old[i].band) = old[i];
+			a->bk_n++;
+		}
+	free(old);
+	return 0;
+}
+
+static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
+		  uint32_t b, u128 units, int sign)
+{
+	if (a->bk_n * 2 >= a->bk_mask && bk_grow(a))
+		return -ENOMEM;
+	cdr__bucket *k = bk_slot(a, row, rr, z, b);
+	if (k->row == BK_EMPTY) {
+		k->row = row;
+		k->rate_row = rr;
+		k->zone = z;
+		k->band = b;
+		k->units = 0;
+		a->bk_n++;
+	}
+	k->units = sign > 0 ? k->units + units : k->units - units;
+	return 0;
+}
+
+int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
+{
+	cdr__acct *c = &a->acct[x->account];
+	const i128 s = sign;
+	c->records += (uint64_t)(int64_t)sign;
+	c->late += x->late ? (uint64_t)(int64_t)sign : 0;
+	switch (x->service) {
+	case CDR_VOICE:
+		c->voice_s += (u128)(s * (i128)x->quantity);
+		c->voice_c += s * x->charge_micros;
+		break;
+	case CDR_SMS:
+		c->sms += (uint64_t)(int64_t)sign * x->quantity;
+		c->sms_c += s * x->charge_micros;
+		break;
+	default:
+		c->data_b += (u128)(s * (i128)x->quantity);
+		c->data_c += s * x->charge_micros;
+		break;
+	}
+	/* Only rows with packages can use a bucket; late records never do. */
+	if (!x->late && x->rate_row >= 0 && a->t->rows[x->row].npkg)
+		return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row,
+			      x->zone, x->band, x->quantity, sign);
+	return 0;
+}
+
+int cdr__acc_merge(cdr__acc *into, const cdr__acc *from)
+{
+	for (uint32_t i = 0; i < into->t->naccounts; i++) {
+		cdr__acct *d = &into->acct[i];
+		const cdr__acct *s = &from->acct[i];
+		d->records += s->records;
+		d->late += s->late;
+		d->sms += s->sms;
+		d->voice_s += s->voice_s;
+		d->data_b += s->data_b;
+		d->voice_c += s->voice_c;
+		d->sms_c += s->sms_c;
+		d->data_c += s->data_c;
+	}
+	for (uint32_t i = 0; i <= from->bk_mask; i++) {
+		const cdr__bucket *k = &from->bk[i];
+		if (k->row != BK_EMPTY &&
+		    bk_add(into, k->row, k->rate_row, k->zone, k->band,
+			   k->units, 1))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- recurring fees -------------------------------------------------- */
+
+static int64_t rnd(u128 num, u128 den)
+{
+	return (int64_t)cdr__div_round(num, den);
+}
+
+/* A fee for one subscriber row in the period, prorated. */
+static int64_t prorate(const cdr_tariff *t, const cdr__sub_row *r,
+		       const cdr__period *p, int64_t fee)
+{
+	int64_t dim = p->last_day - p->first_day + 1;
+	int mode = t->proration;
+	/* A plan change is not an installation or a disconnection. */
+	if (r->change_start || r->change_end)
+		mode = 1;
+	if (mode == 2)
+		return fee;
+	if (mode == 1) {
+		int64_t a = r->from_day > p->first_day ? r->from_day
+						       : p->first_day;
+		int64_t b = r->to_day < p->last_day ? r->to_day : p->last_day;
+		return rnd((u128)fee * (uint64_t)(b - a + 1), (u128)dim);
+	}
+	int half = 0;
+	if (r->from_day >= p->first_day && r->from_day - p->first_day + 1 >= 16)
+		half = 1; /* installed on the 16th or later */
+	if (r->to_day <= p->last_day && r->to_day - p->first_day + 1 <= 15)
+		half = 1; /* disconnected by the 15th */
+	return half ? rnd((u128)fee, 2) : fee;
+}
+
+/* ---- allowances ------------------------------------------------------ */
+
+static const cdr_tariff *cmp_t;
+
+/* Dearest price per unit first; ties by zone, band (bytes), rate line. */
+static int cmp_dear(const void *pa, const void *pb)
+{
+	const cdr__bucket *a = pa, *b = pb;
+	const cdr_tariff *t = cmp_t;
+	if (a->row != b->row)
+		return a->row < b->row ? -1 : 1;
+	const cdr__rate_row *ra = &t->rates[a->rate_row],
+			    *rb = &t->rates[b->rate_row];
+	u128 x = (u128)(uint64_t)ra->price_micros * rb->unit;
+	u128 y = (u128)(uint64_t)rb->price_micros * ra->unit;
+	if (x != y)
+		return x > y ? -1 : 1;
+	const char *za = a->zone < t->nzones ? t->zone_names[a->zone] : "*";
+	const char *zb = b->zone < t->nzones ? t->zone_names[b->zone] : "*";
+	int c = strcmp(za, zb);
+	if (c)
+		return c;
+	c = strcmp(t->band_names[a->band], t->band_names[b->band]);
+	if (c)
+		return c;
+	return (ra->line > rb->line) - (ra->line < rb->line);
+}
+
+static int allow_matches(const cdr_tariff *t, const cdr__allowance *al,
+			 const cdr__bucket *b)
+{
+	return t->rates[b->rate_row].service == al->service &&
+	       (al->zone == CDR_ANY || (uint32_t)al->zone == b->zone) &&
+	       (al->band == CDR_ANY || (uint32_t)al->band == b->band);
+}
+
+/* Credits of one row's buckets bk[0..n), already sorted dearest first. */
+static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
+			  cdr__bucket *bk, size_t n)
+{
+	i128 credit = 0;
+	for (uint32_t k = 0; k < r->npkg; k++) {
+		const cdr__package *pk = &t->packages[t->row_pkgs[r->first_pkg + k]];
+		for (uint32_t j = 0; j < pk->nallow; j++) {
+			const cdr__allowance *al = &t->allows[pk->first_allow + j];
+			u128 left = al->amount;
+			for (size_t i = 0; i < n && left; i++) {
+				if (!bk[i].units || !allow_matches(t, al, &bk[i]))
+					continue;
+				u128 take = bk[i].units < left ? bk[i].units
+							       : left;
+				const cdr__rate_row *rr = &t->rates[bk[i].rate_row];
+				credit += (i128)cdr__div_round(
+					(u128)(uint64_t)rr->price_micros * take,
+					rr->unit);
+				bk[i].units -= take;
+				left -= take;
+			}
+		}
+	}
+	return credit;
+}
+
+/* ---- totals ---------------------------------------------------------- */
+
+typedef struct acct_extra {
+	i128 allowance, recurring, outage;
+	uint8_t present;
+} acct_extra;
+
+static int compute_monthly(const cdr__acc *a, const cdr__period *p,
+			   acct_extra *x)
+{
+	const cdr_tariff *t = a->t;
+	int64_t *plan_fee = calloc(t->nrows + 1, sizeof(int64_t));
+	i128 *outage = calloc(t->nrows + 1, sizeof(i128));
+	cdr__bucket *bk = malloc(((size_t)a->bk_n + 1) * sizeof(*bk));
+	if (!plan_fee || !outage || !bk) {
+		free(plan_fee);
+		free(outage);
+		free(bk);
+		return -ENOMEM;
+	}
+
+	for (uint32_t i = 0; i < t->nrows; i++) {
+		const cdr__sub_row *r = &t->rows[i];
+		if (r->from_day > p->last_day || r->to_day < p->first_day)
+			continue;
+		acct_extra *e = &x[r->account];
+		e->present = 1;
+		plan_fee[i] = prorate(t, r, p, t->plans[r->plan].fee_micros);
+		e->recurring += plan_fee[i];
+		for (uint32_t k = 0; k < r->npkg; k++)
+			e->recurring += prorate(
+				t, r, p,
+				t->packages[t->row_pkgs[r->first_pkg + k]]
+					.fee_micros);
+	}
+
+	size_t n = 0;
+	for (uint32_t i = 0; i <= a->bk_mask; i++)
+		if (a->bk[i].row != BK_EMPTY && a->bk[i].units)
+			bk[n++] = a->bk[i];
+	cmp_t = t;
+	qsort(bk, n, sizeof(*bk), cmp_dear);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && bk[j].row == bk[i].row)
+			j++;
+		const cdr__sub_row *r = &t->rows[bk[i].row];
+		x[r->account].allowance += row_allowance(t, r, bk + i, j - i);
+		i = j;
+	}
+
+	for (uint32_t i = 0; i < t->noutages; i++) {
+		const cdr__outage *o = &t->outages[i];
+		if (o->row < 0)
+			continue;
+		int64_t a0 = o->from_utc > p->start_utc ? o->from_utc
+							: p->start_utc;
+		int64_t b0 = o->to_utc < p->end_utc ? o->to_utc : p->end_utc;
+		if (b0 <= a0)
+			continue;
+		int64_t fee = t->plans[t->rows[o->row].plan].fee_micros;
+		outage[o->row] += rnd((u128)fee * (uint64_t)(b0 - a0),
+				      30 * 86400);
+	}
+	for (uint32_t i = 0; i < t->nrows; i++)
+		if (outage[i])
+			x[t->rows[i].account].outage +=
+				outage[i] < plan_fee[i] ? outage[i] : plan_fee[i];
+
+	free(plan_fee);
+	free(outage);
+	free(bk);
+	return 0;
+}
+
+typedef struct sbuf {
+	char *b;
+	size_t n, cap;
+} sbuf;
+
+static int sb_reserve(sbuf *s, size_t more)
+{
+	if (s->n + more <= s->cap)
+		return 0;
+	size_t cap = s->cap ? s->cap : 4096;
+	while (cap < s->n + more)
+		cap *= 2;
+	char *nb = realloc(s->b, cap);
+	if (!nb)
+		return -ENOMEM;
+	s->b = nb;
+	s->cap = cap;
+	return 0;
+}
+
+static void sb_put(sbuf *s, const char *p, size_t n)
+{
+	memcpy(s->b + s->n, p, n);
+	s->n += n;
+}
+
+static void sb_u(sbuf *s, u128 v)
+{
+	s->n += cdr__fmt_u128(s->b + s->n, v);
+}
+
+static void sb_scaled(sbuf *s, i128 v, int dec)
+{
+	s->b[s->n++] = ',';
+	s->n += cdr__fmt_scaled(s->b + s->n, v, dec);
+}
+
+int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
+		       size_t *len)
+{
+	static const char header[] =
+		"account,period,records,late_records,voice_seconds,sms_count,"
+		"data_bytes,voice_charge,sms_charge,data_charge,"
+		"allowance_credit,recurring_charge,outage_credit,total\n";
+	const cdr_tariff *t = a->t;
+	acct_extra *x = calloc(t->naccounts, sizeof(*x));
+	sbuf s = {0};
+	char period[16];
+	int rc = x ? compute_monthly(a, p, x) : -ENOMEM;
+	if (rc)
+		goto out;
+	snprintf(period, sizeof(period), "%04d-%02d", p->year, p->month);
+	if ((rc = sb_reserve(&s, sizeof(header))))
+		goto out;
+	sb_put(&s, header, sizeof(header) - 1);
+	const int dec = t->decimals;
+	for (uint32_t i = 0; i < t->naccounts; i++) {
+		const cdr__acct *c = &a->acct[i];
+		if (!c->records && !x[i].present)
+			continue;
+		size_t an = strlen(t->accounts[i]);
+		if ((rc = sb_reserve(&s, an + 16 + 12 * 48)))
+			goto out;
+		sb_put(&s, t->accounts[i], an);
+		s.b[s.n++] = ',';
+		sb_put(&s, period, strlen(period));
+		const u128 qty[5] = {c->records, c->late, c->voice_s, c->sms,
+				     c->data_b};
+		for (int k = 0; k < 5; k++) {
+			s.b[s.n++] = ',';
+			sb_u(&s, qty[k]);
+		}
+		i128 vc = cdr__round_to_decimals(c->voice_c, dec);
+		i128 sc = cdr__round_to_decimals(c->sms_c, dec);
+		i128 dc = cdr__round_to_decimals(c->data_c, dec);
+		i128 al = cdr__round_to_decimals(x[i].allowance, dec);
+		i128 re = cdr__round_to_decimals(x[i].recurring, dec);
+		i128 ou = cdr__round_to_decimals(x[i].outage, dec);
+		const i128 col[7] = {vc, sc, dc, al, re, ou,
+				     vc + sc + dc - al + re - ou};
+		for (int k = 0; k < 7; k++)
+			sb_scaled(&s, col[k], dec);
+		s.b[s.n++] = '\n';
+	}
+out:
+	free(x);
+	if (rc) {
+		free(s.b);
+		return rc;
+	}
+	*buf = s.b;
+	*len = s.n;
+	return 0;
+}

@@ -1,0 +1,506 @@
+/*
+ * main.c - the `cdrate` command: argument parsing, wiring, exit codes.
+ *
+ * A thin shell over the public API in include/cdrate/: it knows nothing of
+ * the library's insides. Exit status: 0 success, 1 bad input that stopped
+ * the run (tariff, unreadable file, I/O), 2 usage error.
+ *
+ * Sections: usage - options - signals - summary - commands - main.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cdrate/cdrate.h"
+
+#define EXIT_BAD 1
+#define EXIT_USAGE 2
+
+/* ---- usage ----------------------------------------------------------- */
+
+static const char usage_main[] =
+	"usage: cdrate COMMAND [OPTIONS]\n"
+	"\n"
+	"commands:\n"
+	"  rate    rate one billing period's CDRs, write totals per account\n"
+	"  check   load and validate a tariff, print what it holds\n"
+	"  rerate  rate under an old and a new tariff, write what moved\n"
+	"  diff    compare two totals files\n"
+	"\n"
+	"cdrate COMMAND --help shows a command's options; --version the "
+	"version.\n";
+
+static const char usage_rate[] =
+	"usage: cdrate rate --tariff DIR --period YYYY-MM [--subscribers FILE]\n"
+	"                   [--out FILE] [--rejects FILE] [--itemize FILE]\n"
+	"                   [--threads N] [--io uring|read] INPUT...\n"
+	"\n"
+	"  INPUT            a CDR file, a directory (its regular files, by "
+	"name) or -\n"
+	"  --tariff DIR     tariff directory (tariff.conf, zones.csv, ...)\n"
+	"  --period YYYY-MM billing month, local time of the tariff\n"
+	"  --subscribers F  subscribers file instead of DIR/subscribers.csv\n"
+	"  --out FILE       totals CSV (default: standard output)\n"
+	"  --rejects FILE   rejected lines, each with its reason\n"
+	"  --itemize FILE   one line per rated record\n"
+	"  --threads N      worker threads (default: online CPUs)\n"
+	"  --io uring|read  I/O path (default uring, falls back to read)\n";
+
+static const char usage_check[] =
+	"usage: cdrate check --tariff DIR [--subscribers FILE]\n";
+
+static const char usage_rerate[] =
+	"usage: cdrate rerate --tariff OLD --new-tariff NEW --period YYYY-MM\n"
+	"                     [options of rate] [--old-out FILE] "
+	"[--new-out FILE]\n"
+	"                     [--all] INPUT...\n"
+	"\n"
+	"  Rates every input once under both tariffs and writes a delta CSV\n"
+	"  (new - old) per account whose totals differ (--all: every "
+	"account).\n"
+	"  --rejects and --itemize describe the new side.\n";
+
+static const char usage_diff[] =
+	"usage: cdrate diff OLD_TOTALS NEW_TOTALS [--out FILE] [--all]\n";
+
+/* "cdrate: WHAT 'ARG'" (ARG may be NULL), then the usage; exit 2. */
+static int usage_error(const char *usage, const char *what, const char *arg)
+{
+	if (arg)
+		fprintf(stderr, "cdrate: %s '%s'\n", what, arg);
+	else
+		fprintf(stderr, "cdrate: %s\n", what);
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- options --------------------------------------------------------- */
+
+typedef struct opts {
+	const char *tariff, *new_tariff, *period, *subscribers;
+	const char *out, *rejects, *itemize, *old_out, *new_out, *io;
+	const char *threads;
+	int all;
+	const char **inputs;
+	int ninputs;
+} opts;
+
+typedef struct optdef {
+	const char *name;
+	size_t off; /* offset of the const char * field, or -1 for flags */
+} optdef;
+
+#define OPT(n, f) {n, offsetof(opts, f)}
+static const optdef optdefs[] = {
+	OPT("--tariff", tariff),	   OPT("--new-tariff", new_tariff),
+	OPT("--period", period),	   OPT("--subscribers", subscribers),
+	OPT("--out", out),		   OPT("--rejects", rejects),
+	OPT("--itemize", itemize),	   OPT("--old-out", old_out),
+	OPT("--new-out", new_out),	   OPT("--io", io),
+	OPT("--threads", threads),
+};
+
+/*
+ * Parse argv into o. `allowed` lists the option names valid for the
+ * command. Returns 0, or an exit code (help printed, usage error).
+ */
+static int parse_opts(int argc, char **argv, opts *o, const char *usage,
+		      const char *const *allowed, int flag_all)
+{
+	memset(o, 0, sizeof(*o));
+	o->inputs = calloc((size_t)argc + 1, sizeof(char *));
+	if (!o->inputs)
+		return EXIT_BAD;
+	for (int i = 0; i < argc; i++) {
+		char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(usage, stdout);
+			return -1;
+		}
+		if (!strcmp(a, "--version")) {
+			printf("cdrate %s\n", CDR_VERSION_STRING);
+			return -1;
+		}
+		if (flag_all && !strcmp(a, "--all")) {
+			o->all = 1;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			while (++i < argc)
+				o->inputs[o->ninputs++] = argv[i];
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0') {
+			o->inputs[o->ninputs++] = a;
+			continue;
+		}
+		char *eq = strchr(a, '=');
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		const optdef *d = NULL;
+		for (const char *const *k = allowed; *k; k++)
+			if (strlen(*k) == n && !strncmp(*k, a, n))
+				for (size_t j = 0;
+				     j < sizeof(optdefs) / sizeof(*optdefs); j++)
+					if (!strcmp(optdefs[j].name, *k))
+						d = &optdefs[j];
+		if (!d)
+			return usage_error(usage, "unknown option", a);
+		const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!v)
+			return usage_error(usage, "a value must follow", a);
+		*(const char **)((char *)o + d->off) = v;
+	}
+	return 0;
+}
+
+static int parse_period(const char *s, int *y, int *m)
+{
+	if (!s || strlen(s) != 7 || s[4] != '-')
+		return -1;
+	for (int i = 0; i < 7; i++)
+		if (i != 4 && (s[i] < '0' || s[i] > '9'))
+			return -1;
+	*y = atoi(s);
+	*m = atoi(s + 5);
+	return *y >= 1970 && *y <= 9999 && *m >= 1 && *m <= 12 ? 0 : -1;
+}
+
+/* ---- signals --------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+	cdr_cleanup_temps();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* ---- summary --------------------------------------------------------- */
+
+static void summary(const cdr_run *r)
+{
+	cdr_run_stats st;
+	cdr_run_stats_get(r, &st);
+	fprintf(stderr,
+		"cdrate: %llu records read, %llu rated, %llu rejected in "
+		"%.3f s (%.0f records/s)\n",
+		(unsigned long long)st.read, (unsigned long long)st.rated,
+		(unsigned long long)st.rejected, st.seconds,
+		st.seconds > 0 ? (double)st.read / st.seconds : 0.0);
+	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
+		if (st.by_reason[i])
+			fprintf(stderr, "cdrate:   %-24s %llu\n",
+				cdr_reason_name(i),
+				(unsigned long long)st.by_reason[i]);
+}
+
+/* ---- commands -------------------------------------------------------- */
+
+static int load(const char *dir, const char *subs, cdr_tariff **t)
+{
+	char err[CDR_ERR_MAX];
+	if (cdr_tariff_load(t, dir, subs, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s: %s\n", dir, err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const char *const allowed[] = {"--tariff", "--subscribers",
+					      NULL};
+	opts o;
+	int rc = parse_opts(argc, argv, &o, usage_check, allowed, 0);
+	if (rc)
+		goto out;
+	if (!o.tariff || o.ninputs) {
+		rc = usage_error(usage_check, o.tariff ? "unexpected argument"
+					  : "--tariff is required", NULL);
+		goto out;
+	}
+	cdr_tariff *t;
+	if ((rc = load(o.tariff, o.subscribers, &t)))
+		goto out;
+	cdr_tariff_describe(t, stdout);
+	printf("tariff OK\n");
+	cdr_tariff_free(t);
+out:
+	free(o.inputs);
+	return rc < 0 ? 0 : rc;
+}
+
+/* Shared by rate and rerate: run the inputs through 1 or 2 tariffs. */
+static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
+		      const char *usage, cdr_run **out)
+{
+	char err[CDR_ERR_MAX];
+	cdr_run_opts ro;
+	memset(&ro, 0, sizeof(ro));
+	if (parse_period(o->period, &ro.period_year, &ro.period_month))
+		return usage_error(usage, "--period must be YYYY-MM, not",
+				   o->period ? o->period : "");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	ro.threads = ncpu > 0 ? (int)ncpu : 1;
+	if (o->threads) {
+		char *end;
+		long n = strtol(o->threads, &end, 10);
+		if (*end || n < 1 || n > 256)
+			return usage_error(usage, "--threads must be 1..256, not", o->threads);
+		ro.threads = (int)n;
+	}
+	if (o->io && strcmp(o->io, "uring") && strcmp(o->io, "read"))
+		return usage_error(usage, "--io must be uring or read, not",
+				   o->io);
+	ro.io = o->io && !strcmp(o->io, "read") ? CDR_IO_READ : CDR_IO_URING;
+	ro.rejects_path = o->rejects;
+	ro.itemize_path = o->itemize;
+	ro.itemize_tariff = nt - 1;
+	ro.log = stderr;
+	ro.progress = isatty(STDERR_FILENO);
+	if (!o->ninputs)
+		return usage_error(usage, "no INPUT given", NULL);
+
+	cdr_run *r;
+	if (cdr_run_create(&r, ts, nt, &ro, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_BAD;
+	}
+	for (int i = 0; i < o->ninputs; i++)
+		if (cdr_run_add_input(r, o->inputs[i], err, sizeof(err))) {
+			fprintf(stderr, "cdrate: %s\n", err);
+			cdr_run_free(r);
+			return EXIT_BAD;
+		}
+	if (cdr_run_execute(r, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		cdr_run_free(r);
+		return EXIT_BAD;
+	}
+	*out = r;
+	return 0;
+}
+
+/* Write a rendered totals buffer; 0 or EXIT_BAD. */
+static int write_out(const char *path, const char *buf, size_t len)
+{
+	char err[CDR_ERR_MAX];
+	if (cdr_write_file_atomic(path, buf, len, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+static int commit(cdr_run *r)
+{
+	char err[CDR_ERR_MAX];
+	if (cdr_run_commit(r, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+static int cmd_rate(int argc, char **argv)
+{
+	static const char *const allowed[] = {
+		"--tariff", "--period",	 "--subscribers", "--out", "--rejects",
+		"--itemize", "--threads", "--io",	  NULL};
+	opts o;
+	cdr_tariff *t = NULL;
+	cdr_run *r = NULL;
+	char *buf = NULL;
+	size_t len;
+	int rc = parse_opts(argc, argv, &o, usage_rate, allowed, 0);
+	if (rc)
+		goto out;
+	if (!o.tariff) {
+		rc = usage_error(usage_rate, "--tariff is required", NULL);
+		goto out;
+	}
+	if (!o.period) {
+		rc = usage_error(usage_rate, "--period is required", NULL);
+		goto out;
+	}
+	if ((rc = load(o.tariff, o.subscribers, &t)))
+		goto out;
+	if ((rc = run_inputs(&o, &t, 1, usage_rate, &r)))
+		goto out;
+	if (cdr_run_totals(r, 0, &buf, &len)) {
+		fprintf(stderr, "cdrate: out of memory\n");
+		rc = EXIT_BAD;
+		goto out;
+	}
+	/* Totals first: if they cannot be written, nothing is committed. */
+	if ((rc = write_out(o.out, buf, len)) || (rc = commit(r)))
+		goto out;
+	summary(r);
+out:
+	free(buf);
+	cdr_run_free(r);
+	cdr_tariff_free(t);
+	free(o.inputs);
+	return rc < 0 ? 0 : rc;
+}
+
+static int read_file(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "cdrate: %s: %s\n", path, strerror(errno));
+		return EXIT_BAD;
+	}
+	size_t cap = 1 << 16, n = 0;
+	char *b = malloc(cap);
+	while (b) {
+		n += fread(b + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		char *nb = realloc(b, cap *= 2);
+		if (!nb)
+			free(b);
+		b = nb;
+	}
+	int bad = ferror(f) || !b;
+	fclose(f);
+	if (bad) {
+		free(b);
+		fprintf(stderr, "cdrate: %s: cannot read\n", path);
+		return EXIT_BAD;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static int cmd_rerate(int argc, char **argv)
+{
+	static const char *const allowed[] = {
+		"--tariff",  "--new-tariff", "--period", "--subscribers",
+		"--out",     "--rejects",    "--itemize", "--threads",
+		"--io",	     "--old-out",    "--new-out", NULL};
+	opts o;
+	cdr_tariff *t[2] = {NULL, NULL};
+	cdr_run *r = NULL;
+	char *tot[2] = {NULL, NULL}, *delta = NULL;
+	size_t len[2], dlen;
+	char err[CDR_ERR_MAX];
+	int rc = parse_opts(argc, argv, &o, usage_rerate, allowed, 1);
+	if (rc)
+		goto out;
+	if (!o.tariff || !o.new_tariff || !o.period) {
+		rc = usage_error(usage_rerate, "--tariff, --new-tariff and --period are "
+				 "required", NULL);
+		goto out;
+	}
+	if ((rc = load(o.tariff, o.subscribers, &t[0])) ||
+	    (rc = load(o.new_tariff, o.subscribers, &t[1])))
+		goto out;
+	if ((rc = run_inputs(&o, t, 2, usage_rerate, &r)))
+		goto out;
+	for (int k = 0; k < 2; k++)
+		if (cdr_run_totals(r, k, &tot[k], &len[k])) {
+			fprintf(stderr, "cdrate: out of memory\n");
+			rc = EXIT_BAD;
+			goto out;
+		}
+	if (cdr_diff_totals(tot[0], len[0], o.tariff, tot[1], len[1],
+			    o.new_tariff, o.all, &delta, &dlen, stderr, err,
+			    sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		rc = EXIT_BAD;
+		goto out;
+	}
+	if ((o.old_out && (rc = write_out(o.old_out, tot[0], len[0]))) ||
+	    (o.new_out && (rc = write_out(o.new_out, tot[1], len[1]))) ||
+	    (rc = write_out(o.out, delta, dlen)) || (rc = commit(r)))
+		goto out;
+	summary(r);
+out:
+	free(tot[0]);
+	free(tot[1]);
+	free(delta);
+	cdr_run_free(r);
+	cdr_tariff_free(t[0]);
+	cdr_tariff_free(t[1]);
+	free(o.inputs);
+	return rc < 0 ? 0 : rc;
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+	static const char *const allowed[] = {"--out", NULL};
+	opts o;
+	char *b[2] = {NULL, NULL}, *delta = NULL;
+	size_t len[2], dlen;
+	char err[CDR_ERR_MAX];
+	int rc = parse_opts(argc, argv, &o, usage_diff, allowed, 1);
+	if (rc)
+		goto out;
+	if (o.ninputs != 2) {
+		rc = usage_error(usage_diff, "expected OLD_TOTALS and NEW_TOTALS", NULL);
+		goto out;
+	}
+	if ((rc = read_file(o.inputs[0], &b[0], &len[0])) ||
+	    (rc = read_file(o.inputs[1], &b[1], &len[1])))
+		goto out;
+	if (cdr_diff_totals(b[0], len[0], o.inputs[0], b[1], len[1],
+			    o.inputs[1], o.all, &delta, &dlen, stderr, err,
+			    sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		rc = EXIT_BAD;
+		goto out;
+	}
+	rc = write_out(o.out, delta, dlen);
+out:
+	free(b[0]);
+	free(b[1]);
+	free(delta);
+	free(o.inputs);
+	return rc < 0 ? 0 : rc;
+}
+
+/* ---- main ------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+	    !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("cdrate %s\n", CDR_VERSION_STRING);
+		return 0;
+	}
+	catch_signals();
+	if (!strcmp(cmd, "rate"))
+		return cmd_rate(argc - 2, argv + 2);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 2, argv + 2);
+	if (!strcmp(cmd, "rerate"))
+		return cmd_rerate(argc - 2, argv + 2);
+	if (!strcmp(cmd, "diff"))
+		return cmd_diff(argc - 2, argv + 2);
+	fprintf(stderr, "cdrate: unknown command '%s'\n", cmd);
+	fputs(usage_main, stderr);
+	return EXIT_USAGE;
+}

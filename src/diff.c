@@ -1,0 +1,342 @@
+/*
+ * diff.c - compare two totals files account by account (rerate, diff).
+ *
+ * Works on the printed totals, not on internal sums, so that each side of
+ * a delta is exactly what `cdrate rate` prints for that tariff and the
+ * deltas of a row add up as printed. Amounts are read back into micros
+ * (they have at most 6 places) and deltas printed with the larger of the
+ * two sides' decimal places.
+ *
+ * Sections: reading totals - the delta CSV - the report.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define NQTY 5 /* records, late_records, voice_seconds, sms_count, data_bytes */
+#define NAMT 7 /* voice, sms, data, allowance, recurring, outage, total */
+
+static const char header[] =
+	"account,period,records,late_records,voice_seconds,sms_count,"
+	"data_bytes,voice_charge,sms_charge,data_charge,allowance_credit,"
+	"recurring_charge,outage_credit,total";
+
+typedef struct trow {
+	const char *acct;
+	size_t acct_n;
+	u128 qty[NQTY];
+	i128 amt[NAMT]; /* micros */
+} trow;
+
+typedef struct totals {
+	trow *rows;
+	size_t n;
+	char period[8];
+	int decimals; /* -1 until an amount is seen */
+} totals;
+
+/* ---- reading totals -------------------------------------------------- */
+
+static int parse_qty(const char *s, size_t n, u128 *v)
+{
+	u128 x = 0;
+	if (!n || n > 38)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		x = x * 10 + (unsigned)(s[i] - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+/* -?digits[.digits] with at most 6 places -> micros, and its places. */
+static int parse_amt(const char *s, size_t n, i128 *v, int *places)
+{
+	int neg = n && s[0] == '-';
+	size_t i = (size_t)neg;
+	u128 x = 0;
+	int d = -1;
+	if (i == n)
+		return -1;
+	for (; i < n; i++) {
+		if (s[i] == '.' && d < 0) {
+			d = 0;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || d == 6 || i - (size_t)neg > 36)
+			return -1;
+		x = x * 10 + (unsigned)(s[i] - '0');
+		if (d >= 0)
+			d++;
+	}
+	if (d == 0)
+		return -1;
+	*places = d < 0 ? 0 : d;
+	for (int k = *places; k < 6; k++)
+		x *= 10;
+	*v = neg ? -(i128)x : (i128)x;
+	return 0;
+}
+
+static int bad(char *err, size_t errlen, const char *name, size_t line,
+	       const char *what)
+{
+	snprintf(err, errlen, "%s:%zu: %s", name, line, what);
+	return -EINVAL;
+}
+
+static int read_totals(const char *b, size_t len, const char *name,
+		       totals *t, char *err, size_t errlen)
+{
+	size_t line = 0, cap = 0;
+	const char *p = b, *end = b + len;
+	memset(t, 0, sizeof(*t));
+	t->decimals = -1;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		size_t n = (size_t)(e - p);
+		line++;
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (line == 1) {
+			if (n != sizeof(header) - 1 || memcmp(p, header, n))
+				return bad(err, errlen, name, line,
+					   "not a cdrate totals file (header "
+					   "differs)");
+		} else if (n) {
+			const char *f[14];
+			size_t fl[14], k = 0;
+			for (const char *s = p;; k++) {
+				const char *c = memchr(s, ',', (size_t)(p + n - s));
+				if (k == 14)
+					return bad(err, errlen, name, line,
+						   "expected 14 columns");
+				f[k] = s;
+				fl[k] = (size_t)((c ? c : p + n) - s);
+				if (!c) {
+					k++;
+					break;
+				}
+				s = c + 1;
+			}
+			if (k != 14 || !fl[0])
+				return bad(err, errlen, name, line,
+					   "expected 14 columns");
+			if (fl[1] != 7)
+				return bad(err, errlen, name, line,
+					   "column period: expected YYYY-MM");
+			if (!t->period[0])
+				memcpy(t->period, f[1], 7);
+			else if (memcmp(t->period, f[1], 7))
+				return bad(err, errlen, name, line,
+					   "column period: rows of more than "
+					   "one period");
+			if (t->n == cap) {
+				cap = cap ? cap * 2 : 256;
+				trow *nr = realloc(t->rows, cap * sizeof(*nr));
+				if (!nr)
+					return -ENOMEM;
+				t->rows = nr;
+			}
+			trow *r = &t->rows[t->n++];
+			r->acct = f[0];
+			r->acct_n = fl[0];
+			for (int q = 0; q < NQTY; q++)
+				if (parse_qty(f[2 + q], fl[2 + q], &r->qty[q]))
+					return bad(err, errlen, name, line,
+						   "bad quantity");
+			for (int a = 0; a < NAMT; a++) {
+				int places;
+				if (parse_amt(f[7 + a], fl[7 + a], &r->amt[a],
+					      &places))
+					return bad(err, errlen, name, line,
+						   "bad amount");
+				if (places > t->decimals)
+					t->decimals = places;
+			}
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (line == 0)
+		return bad(err, errlen, name, 1, "empty file");
+	return 0;
+}
+
+static int cmp_acct(const trow *a, const trow *b)
+{
+	size_t m = a->acct_n < b->acct_n ? a->acct_n : b->acct_n;
+	int c = memcmp(a->acct, b->acct, m);
+	return c ? c : (a->acct_n > b->acct_n) - (a->acct_n < b->acct_n);
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	return cmp_acct(a, b);
+}
+
+/* ---- the report ------------------------------------------------------ */
+
+typedef struct move {
+	const trow *acct;
+	i128 delta;
+} move;
+
+static int cmp_up(const void *a, const void *b)
+{
+	const move *x = a, *y = b;
+	if (x->delta != y->delta)
+		return x->delta > y->delta ? -1 : 1;
+	return cmp_acct(x->acct, y->acct);
+}
+
+static void put_amt(FILE *f, i128 micros, int dec)
+{
+	char b[64];
+	size_t n = cdr__fmt_amount(b, micros, dec);
+	fwrite(b, 1, n, f);
+}
+
+/* ---- the delta CSV --------------------------------------------------- */
+
+int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
+		    const char *new_csv, size_t new_len, const char *name_new,
+		    int all, char **out, size_t *out_len, FILE *report,
+		    char *err, size_t errlen)
+{
+	static const char dheader[] =
+		"account,period,old_total,new_total,delta,voice_delta,"
+		"sms_delta,data_delta,allowance_delta,recurring_delta,"
+		"outage_delta,records_delta\n";
+	totals a, b;
+	move *moves = NULL;
+	size_t nmoves = 0, up = 0, down = 0;
+	i128 sum_old = 0, sum_new = 0;
+	int rc = read_totals(old_csv, old_len, name_old, &a, err, errlen);
+	if (!rc)
+		rc = read_totals(new_csv, new_len, name_new, &b, err, errlen);
+	else
+		memset(&b, 0, sizeof(b));
+	if (!rc && a.period[0] && b.period[0] && memcmp(a.period, b.period, 7)) {
+		snprintf(err, errlen, "periods differ: %s is %.7s, %s is %.7s",
+			 name_old, a.period, name_new, b.period);
+		rc = -EINVAL;
+	}
+	if (rc)
+		goto done;
+	const char *period = a.period[0] ? a.period : b.period;
+	int dec = a.decimals > b.decimals ? a.decimals : b.decimals;
+	if (dec < 0)
+		dec = 2;
+	qsort(a.rows, a.n, sizeof(trow), cmp_row);
+	qsort(b.rows, b.n, sizeof(trow), cmp_row);
+
+	size_t cap = sizeof(dheader), o = 0;
+	for (size_t i = 0; i < a.n; i++)
+		cap += a.rows[i].acct_n + 512;
+	for (size_t i = 0; i < b.n; i++)
+		cap += b.rows[i].acct_n + 512;
+	char *s = malloc(cap);
+	moves = malloc((a.n + b.n + 1) * sizeof(*moves));
+	if (!s || !moves) {
+		free(s);
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	memcpy(s, dheader, sizeof(dheader) - 1);
+	o = sizeof(dheader) - 1;
+	static const trow zero;
+	for (size_t i = 0, j = 0; i < a.n || j < b.n;) {
+		int c = i == a.n ? 1 : j == b.n ? -1 : cmp_acct(&a.rows[i], &b.rows[j]);
+		const trow *x = c <= 0 ? &a.rows[i] : &zero;
+		const trow *y = c >= 0 ? &b.rows[j] : &zero;
+		const trow *id = c <= 0 ? x : y;
+		i += c <= 0;
+		j += c >= 0;
+		int same = 1;
+		for (int q = 0; q < NQTY; q++)
+			same &= x->qty[q] == y->qty[q];
+		for (int k = 0; k < NAMT; k++)
+			same &= x->amt[k] == y->amt[k];
+		sum_old += x->amt[6];
+		sum_new += y->amt[6];
+		i128 d = y->amt[6] - x->amt[6];
+		if (!same) {
+			moves[nmoves].acct = id;
+			moves[nmoves++].delta = d;
+			up += d > 0;
+			down += d < 0;
+		}
+		if (same && !all)
+			continue;
+		memcpy(s + o, id->acct, id->acct_n);
+		o += id->acct_n;
+		s[o++] = ',';
+		memcpy(s + o, period, 7);
+		o += 7;
+		const i128 cols[9] = {x->amt[6],
+				      y->amt[6],
+				      d,
+				      y->amt[0] - x->amt[0],
+				      y->amt[1] - x->amt[1],
+				      y->amt[2] - x->amt[2],
+				      y->amt[3] - x->amt[3],
+				      y->amt[4] - x->amt[4],
+				      y->amt[5] - x->amt[5]};
+		for (int k = 0; k < 9; k++) {
+			s[o++] = ',';
+			o += cdr__fmt_amount(s + o, cols[k], dec);
+		}
+		s[o++] = ',';
+		i128 rd = (i128)y->qty[0] - (i128)x->qty[0];
+		o += cdr__fmt_scaled(s + o, rd, 0);
+		s[o++] = '\n';
+	}
+	*out = s;
+	*out_len = o;
+
+	if (report) {
+		fprintf(report,
+			"cdrate: %zu accounts changed: %zu up, %zu down\n",
+			nmoves, up, down);
+		fputs("cdrate: total old ", report);
+		put_amt(report, sum_old, dec);
+		fputs(", new ", report);
+		put_amt(report, sum_new, dec);
+		fputs(", delta ", report);
+		put_amt(report, sum_new - sum_old, dec);
+		fputc('\n', report);
+		qsort(moves, nmoves, sizeof(*moves), cmp_up);
+		size_t shown = 0;
+		for (size_t k = 0; k < nmoves && shown < 10 &&
+				   moves[k].delta > 0; k++, shown++) {
+			if (!shown)
+				fputs("cdrate: largest increases:\n", report);
+			fprintf(report, "cdrate:   %.*s +",
+				(int)moves[k].acct->acct_n, moves[k].acct->acct);
+			put_amt(report, moves[k].delta, dec);
+			fputc('\n', report);
+		}
+		shown = 0;
+		for (size_t k = nmoves; k-- > 0 && shown < 10 &&
+					moves[k].delta < 0; shown++) {
+			if (!shown)
+				fputs("cdrate: largest decreases:\n", report);
+			fprintf(report, "cdrate:   %.*s ",
+				(int)moves[k].acct->acct_n, moves[k].acct->acct);
+			put_amt(report, moves[k].delta, dec);
+			fputc('\n', report);
+		}
+	}
+done:
+	free(moves);
+	free(a.rows);
+	free(b.rows);
+	return rc;
+}

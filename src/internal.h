@@ -1,0 +1,316 @@
+/*
+ * internal.h - types shared between the pipeline stages of libcdrate.
+ *
+ * Data flows one way: reader -> parse -> rate -> agg -> write. The tariff
+ * (tariff.c) is built once and then read-only; everything a worker thread
+ * writes lives in its own cdr__worker (agg.c). Names here carry the `cdr__`
+ * prefix: visible across files, never exported.
+ *
+ * Money is an integer count of micro-units (1 unit = 1,000,000 micros).
+ * Per-record products (price * quantity can reach ~2e27) and all sums are
+ * carried in 128 bits, so nothing overflows for 10^10 records.
+ */
+#ifndef CDR_INTERNAL_H
+#define CDR_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "cdrate/cdrate.h"
+#include "tz.h"
+
+typedef __int128 i128;
+typedef unsigned __int128 u128;
+
+#define CDR_MICROS 1000000
+#define CDR_DAY_NONE INT64_MIN /* rates.csv `from` absent: always in force */
+#define CDR_DAY_OPEN INT64_MAX /* subscribers.csv `to` empty: still active */
+#define CDR_LINE_MAX (64 * 1024) /* longer CDR lines are rejected */
+
+enum cdr__service { CDR_VOICE = 0, CDR_SMS = 1, CDR_DATA = 2, CDR_NSVC = 3 };
+
+/* Reject reasons; index into cdr_reason_name(). CDR_OK is "rated". */
+enum cdr__reason {
+	CDR_OK = 0,
+	CDR_R_COLUMNS,
+	CDR_R_ID,
+	CDR_R_SUBSCRIBER,
+	CDR_R_SERVICE,
+	CDR_R_START,
+	CDR_R_DESTINATION,
+	CDR_R_DURATION,
+	CDR_R_VOLUME,
+	CDR_R_LINE_TOO_LONG,
+	CDR_R_DUPLICATE,
+	CDR_R_AFTER_PERIOD,
+	CDR_R_NO_ZONE,
+	CDR_R_INACTIVE,
+	CDR_R_UNKNOWN_SUBSCRIBER,
+	CDR_R_NO_RATE,
+	CDR_NREASON
+};
+
+/* ---- tariff (tariff.c) ----------------------------------------------- */
+
+#define CDR_ANY (-1)	   /* `*` in a zone or band column */
+#define CDR_BAND_STAR 255  /* band of a free-zone record */
+#define CDR_NDAYTYPE 8	   /* mon..sun, holiday */
+#define CDR_HOLIDAY 7
+
+typedef struct cdr__rate_row {
+	uint32_t plan;
+	uint8_t service;
+	int32_t zone; /* zone index or CDR_ANY */
+	int32_t band; /* band index or CDR_ANY */
+	int64_t connect_micros;
+	int64_t price_micros; /* per `unit` billed units */
+	uint64_t unit, first, increment;
+	int64_t from_day; /* CDR_DAY_NONE: always */
+	uint32_t line;	  /* line in rates.csv, for tie-breaks and messages */
+} cdr__rate_row;
+
+/* One step of a resolved (plan, service, zone, band) timeline. */
+typedef struct cdr__rate_step {
+	int64_t from_day;
+	uint32_t row;
+} cdr__rate_step;
+
+typedef struct cdr__allowance {
+	uint8_t service;
+	int32_t zone, band; /* or CDR_ANY */
+	uint64_t amount;    /* billed units */
+} cdr__allowance;
+
+typedef struct cdr__package {
+	char *name;
+	int64_t fee_micros;
+	uint32_t first_allow, nallow; /* into tariff->allows */
+} cdr__package;
+
+typedef struct cdr__plan {
+	char *name;
+	int64_t fee_micros;
+} cdr__plan;
+
+typedef struct cdr__sub_row {
+	uint32_t sub;	  /* subscriber index */
+	uint32_t account; /* dense index, accounts sorted bytewise */
+	uint32_t plan;
+	uint32_t first_pkg, npkg; /* into tariff->row_pkgs */
+	int64_t from_day, to_day; /* inclusive local days; to may be OPEN */
+	uint32_t line;
+	uint8_t change_start, change_end; /* plan change at that end */
+} cdr__sub_row;
+
+typedef struct cdr__subscriber {
+	const char *num; /* digits, NUL-terminated, in tariff->sub_arena */
+	uint32_t first_row, nrows; /* rows sorted by from_day */
+} cdr__subscriber;
+
+typedef struct cdr__outage {
+	uint32_t sub;
+	int64_t from_utc, to_utc;
+	int32_t row; /* row active at the outage's start, or -1 */
+	uint32_t line;
+} cdr__outage;
+
+typedef struct cdr__trie_node {
+	int32_t child[12]; /* 0-9, '*', '#'; 0 = none (root is never a child) */
+	int32_t zone;	   /* zone of a prefix ending here, or -1 */
+	int32_t exact;	   /* zone of an `=number` ending here, or -1 */
+} cdr__trie_node;
+
+typedef struct cdr__band_seg {
+	uint16_t from_min, to_min; /* [from, to) minutes of the local day */
+	uint8_t band;
+} cdr__band_seg;
+
+struct cdr_tariff {
+	char *dir;
+	/* tariff.conf */
+	cdr__tz *tz;
+	char currency[16];
+	int decimals;
+	int band_split; /* 0 start, 1 split */
+	int proration;	/* 0 half_month, 1 daily, 2 none */
+	/* zones.csv */
+	char **zone_names;
+	uint32_t nzones;
+	uint8_t *zone_free; /* [nzones] listed in free_zones */
+	cdr__trie_node *trie;
+	uint32_t ntrie, trie_cap;
+	uint32_t nprefixes;
+	/* bands.csv, holidays.csv */
+	char **band_names;
+	uint32_t nbands;
+	uint8_t minute_band[CDR_NDAYTYPE][1440];
+	cdr__band_seg *segs[CDR_NDAYTYPE];
+	uint32_t nsegs[CDR_NDAYTYPE];
+	int64_t *holidays; /* sorted local days */
+	uint32_t nholidays;
+	/* plans.csv, rates.csv, packages.csv */
+	cdr__plan *plans;
+	uint32_t nplans;
+	cdr__rate_row *rates;
+	uint32_t nrates;
+	/* resolved lookup: cell (plan, svc, zone 0..nzones where nzones is
+	 * the data zone `*`, band) -> steps[cell_off[c] .. cell_off[c+1]) */
+	uint32_t *cell_off;
+	cdr__rate_step *steps;
+	cdr__package *packages;
+	uint32_t npackages;
+	cdr__allowance *allows;
+	uint32_t nallows;
+	/* subscribers.csv */
+	char *sub_arena;
+	cdr__subscriber *subs;
+	uint32_t nsubs;
+	cdr__sub_row *rows;
+	uint32_t nrows;
+	uint32_t *row_pkgs;
+	char **accounts; /* sorted bytewise; includes "-" */
+	uint32_t naccounts;
+	uint32_t dash_account; /* index of "-" */
+	struct cdr__map *sub_map; /* number -> subscriber index */
+	/* outages.csv */
+	cdr__outage *outages;
+	uint32_t noutages;
+};
+
+/* Zone of a destination (digits, '*', '#'), or -1 (no_zone). */
+int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n);
+/* Subscriber index of a number (digits, no '+'), or -1. */
+int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n);
+/* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
+unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
+/* Row of subscriber `sub` active on local day `day`, or -1. */
+int32_t cdr__row_at(const cdr_tariff *t, uint32_t sub, int64_t day);
+/* Rate row for a cell on a local day, or -1 (no_rate). */
+int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
+		       uint32_t zone, uint32_t band, int64_t day);
+
+/* ---- money and numbers (money.c) ------------------------------------- */
+
+/* Parse a decimal amount ("0.07", "18", "1.5"; at most 6 decimals, below
+ * 10^9, non-negative) into micros. 0 or -EINVAL. */
+int cdr__parse_money(const char *s, size_t n, int64_t *micros);
+/* Parse a non-negative decimal integer <= max. 0 or -EINVAL. */
+int cdr__parse_u64(const char *s, size_t n, uint64_t max, uint64_t *v);
+/* Parse YYYY-MM-DD into a day number. 0 or -EINVAL. */
+int cdr__parse_date(const char *s, size_t n, int64_t *day);
+/* Parse YYYY-MM-DD HH:MM:SS (or 'T') into naive local seconds. */
+int cdr__parse_datetime(const char *s, size_t n, int64_t *secs);
+/* num / den rounded half up (num >= 0, den > 0). */
+u128 cdr__div_round(u128 num, u128 den);
+/* Print micros with `decimals` places, rounded half up; returns length.
+ * buf must hold 48 bytes. */
+size_t cdr__fmt_amount(char *buf, i128 micros, int decimals);
+/* Scale micros to a count of 10^-decimals units, rounded half up. */
+i128 cdr__round_to_decimals(i128 micros, int decimals);
+/* Print a count of 10^-decimals units as a decimal. */
+size_t cdr__fmt_scaled(char *buf, i128 v, int decimals);
+size_t cdr__fmt_u128(char *buf, u128 v);
+
+/* ---- parse (parse.c) ------------------------------------------------- */
+
+enum { CDR_START_LOCAL = 0, CDR_START_UTC = 1 };
+
+typedef struct cdr__rec {
+	const char *line;
+	uint32_t line_len;
+	uint32_t id_len, sub_len, dest_len;
+	const char *id, *sub, *dest; /* sub and dest without '+' */
+	uint8_t service;
+	uint8_t start_kind; /* local naive seconds or UTC instant */
+	int64_t start;
+	uint64_t duration, volume;
+} cdr__rec;
+
+/* Parse one line (no line end). Returns CDR_OK or a malformed reason. */
+int cdr__parse_line(const char *p, size_t n, cdr__rec *r);
+
+/* ---- rate (rate.c) --------------------------------------------------- */
+
+typedef struct cdr__period {
+	int year, month;
+	int64_t first_day, last_day; /* local days */
+	int64_t start_utc, end_utc;  /* [start, end) instants */
+} cdr__period;
+
+int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month);
+
+/* Everything one record contributes to the totals. */
+typedef struct cdr__rated {
+	uint8_t reason; /* CDR_OK or a reject reason */
+	uint8_t service;
+	uint8_t late;
+	uint8_t is_free;
+	uint32_t account;
+	int32_t row;	  /* subscriber row, -1 for a free call without one */
+	int32_t rate_row; /* -1 for free calls */
+	uint32_t zone;	  /* zone index; nzones means `*` (data) */
+	uint32_t band;	  /* band index or CDR_BAND_STAR */
+	uint64_t quantity;
+	i128 charge_micros;
+} cdr__rated;
+
+/* Resolve the start instant; CDR_OK or CDR_R_START (out of range). */
+int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc);
+/* Steps 3..10 of rating for a parsed record with start instant `utc`. */
+void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
+		      const cdr__rec *r, int64_t utc, cdr__rated *out);
+
+#endif
+
+/* ---- agg (agg.c) ----------------------------------------------------- */
+
+/* Per-account sums of rated records, in billed units and micros. */
+typedef struct cdr__acct {
+	uint64_t records, late, sms;
+	u128 voice_s, data_b;
+	i128 voice_c, sms_c, data_c;
+} cdr__acct;
+
+/* Allowance bucket: billed units of one (row, rate row, zone, band). */
+typedef struct cdr__bucket {
+	uint32_t row, rate_row, zone, band;
+	u128 units;
+} cdr__bucket;
+
+/* One tariff's accumulators: per worker, then merged. */
+typedef struct cdr__acc {
+	const cdr_tariff *t;
+	cdr__acct *acct; /* [t->naccounts] */
+	cdr__bucket *bk; /* open addressing; row == UINT32_MAX is empty */
+	uint32_t bk_mask, bk_n;
+} cdr__acc;
+
+int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);
+void cdr__acc_fini(cdr__acc *a);
+/* Add (sign +1) or take back (-1) one rated record. 0 or -ENOMEM. */
+int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign);
+int cdr__acc_merge(cdr__acc *into, const cdr__acc *from);
+
+/* Render the totals CSV for a merged accumulator (monthly charges are
+ * computed here). Caller frees *buf. */
+int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
+		       size_t *len);
+
+/* ---- reader (reader.c, reader_uring.c) ------------------------------- */
+
+/*
+ * A backend fills buffers from a file descriptor. `off` is the file offset
+ * for regular files and -1 for pipes (read at the current position). It
+ * returns the bytes read (short only at end of file) or -errno.
+ */
+typedef struct cdr__backend {
+	const char *name;
+	ssize_t (*fill)(struct cdr__backend *b, int fd, char *buf, size_t len,
+			int64_t off);
+	void (*close)(struct cdr__backend *b);
+} cdr__backend;
+
+/* The read(2) backend; static, never fails. */
+cdr__backend *cdr__backend_read(void);
+/* An io_uring backend, or NULL with *why set to the kernel's refusal. */
+cdr__backend *cdr__backend_uring(int *why);

@@ -1,0 +1,175 @@
+/*
+ * money.c - decimal amounts, integers and dates, in and out.
+ *
+ * Every amount crosses the program's boundary through this file: parsed
+ * from tariff decimals into int64 micro-units, and printed from 128-bit
+ * micro sums with `decimals` places, rounded half up exactly once. No
+ * floating point anywhere.
+ *
+ * Sections: parsing (money, integers, dates) - rounding - printing.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "civil.h"
+#include "internal.h"
+
+/* ---- parsing --------------------------------------------------------- */
+
+int cdr__parse_money(const char *s, size_t n, int64_t *micros)
+{
+	size_t i = 0, intd = 0, fracd = 0;
+	int64_t whole = 0, frac = 0;
+
+	while (i < n && s[i] >= '0' && s[i] <= '9') {
+		whole = whole * 10 + (s[i] - '0');
+		if (++intd > 9) /* amounts are below 10^9 */
+			return -EINVAL;
+		i++;
+	}
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			if (++fracd > 6)
+				return -EINVAL;
+			frac = frac * 10 + (s[i] - '0');
+			i++;
+		}
+		if (fracd == 0)
+			return -EINVAL;
+	}
+	if (i != n || intd == 0)
+		return -EINVAL;
+	for (size_t k = fracd; k < 6; k++)
+		frac *= 10;
+	*micros = whole * CDR_MICROS + frac;
+	return 0;
+}
+
+int cdr__parse_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (n == 0 || n > 20)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+		if (d > 9)
+			return -EINVAL;
+		if (x > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		x = x * 10 + d;
+	}
+	if (x > max)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+static int digits(const char *s, size_t n, unsigned *v)
+{
+	unsigned x = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+		if (d > 9)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+int cdr__parse_date(const char *s, size_t n, int64_t *day)
+{
+	unsigned y, m, d;
+
+	if (n != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) ||
+	    digits(s + 5, 2, &m) || digits(s + 8, 2, &d))
+		return -EINVAL;
+	if (y < 1 || m < 1 || m > 12 || d < 1 ||
+	    d > cdr__days_in_month(y, m))
+		return -EINVAL;
+	*day = cdr__days_from_civil(y, m, d);
+	return 0;
+}
+
+int cdr__parse_datetime(const char *s, size_t n, int64_t *secs)
+{
+	unsigned hh, mm, ss;
+	int64_t day;
+
+	if (n != 19 || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' ||
+	    s[16] != ':' || cdr__parse_date(s, 10, &day) ||
+	    digits(s + 11, 2, &hh) || digits(s + 14, 2, &mm) ||
+	    digits(s + 17, 2, &ss) || hh > 23 || mm > 59 || ss > 59)
+		return -EINVAL;
+	*secs = day * 86400 + hh * 3600 + mm * 60 + ss;
+	return 0;
+}
+
+/* ---- rounding -------------------------------------------------------- */
+
+u128 cdr__div_round(u128 num, u128 den)
+{
+	/* Half up: adding floor(den/2) moves exactly the halves (which only
+	 * exist for even den) and everything above them to the next unit. */
+	return (num + den / 2) / den;
+}
+
+i128 cdr__round_to_decimals(i128 micros, int decimals)
+{
+	i128 div = 1;
+	for (int i = decimals; i < 6; i++)
+		div *= 10;
+	if (micros >= 0)
+		return (i128)cdr__div_round((u128)micros, (u128)div);
+	/* Half up means toward +infinity on ties: -0.005 -> -0.00. */
+	return -(i128)(((u128)(-micros) + (u128)div / 2 - 1) / (u128)div);
+}
+
+/* ---- printing -------------------------------------------------------- */
+
+size_t cdr__fmt_u128(char *buf, u128 v)
+{
+	char tmp[48];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + (unsigned)(v % 10));
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
+size_t cdr__fmt_scaled(char *buf, i128 v, int decimals)
+{
+	char digs[48];
+	size_t n, o = 0;
+	u128 a = v < 0 ? (u128)(-v) : (u128)v;
+
+	if (v < 0)
+		buf[o++] = '-';
+	n = cdr__fmt_u128(digs, a);
+	if (decimals == 0) {
+		memcpy(buf + o, digs, n);
+		return o + n;
+	}
+	/* Left-pad to at least decimals+1 digits: 5 with 2 places is 0.05. */
+	size_t need = (size_t)decimals + 1, pad = n < need ? need - n : 0;
+	char full[64];
+	memset(full, '0', pad);
+	memcpy(full + pad, digs, n);
+	n += pad;
+	memcpy(buf + o, full, n - (size_t)decimals);
+	o += n - (size_t)decimals;
+	buf[o++] = '.';
+	memcpy(buf + o, full + n - (size_t)decimals, (size_t)decimals);
+	return o + (size_t)decimals;
+}
+
+size_t cdr__fmt_amount(char *buf, i128 micros, int decimals)
+{
+	return cdr__fmt_scaled(buf, cdr__round_to_decimals(micros, decimals),
+			       decimals);
+}

@@ -1,0 +1,225 @@
+/*
+ * rate.c - price one parsed record under one tariff (contract steps 3-10).
+ *
+ * Pure function of (tariff, period, record): no state, no allocation, so
+ * workers call it concurrently and the duplicate resolver can call it again
+ * later to take a record's contribution back out exactly.
+ *
+ * Sections: period - start instant - billed quantity - split pricing - the
+ * record.
+ */
+#include <string.h>
+
+#include "civil.h"
+#include "internal.h"
+
+#define UNIX_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
+
+/* ---- period ---------------------------------------------------------- */
+
+int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month)
+{
+	p->year = year;
+	p->month = month;
+	p->first_day = cdr__days_from_civil(year, (unsigned)month, 1);
+	p->last_day = p->first_day +
+		      cdr__days_in_month(year, (unsigned)month) - 1;
+	p->start_utc = cdr__tz_local_to_utc(t->tz, p->first_day * 86400);
+	p->end_utc = cdr__tz_local_to_utc(t->tz, (p->last_day + 1) * 86400);
+	return 0;
+}
+
+/* ---- start instant --------------------------------------------------- */
+
+int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc)
+{
+	int64_t u = r->start;
+	if (r->start_kind == CDR_START_LOCAL)
+		u = cdr__tz_local_to_utc(t->tz, r->start);
+	if (u < 0 || u > UNIX_MAX)
+		return CDR_R_START;
+	*utc = u;
+	return CDR_OK;
+}
+
+/* ---- billed quantity ------------------------------------------------- */
+
+static uint64_t billed(uint64_t d, const cdr__rate_row *rr)
+{
+	if (d == 0)
+		return 0;
+	if (d <= rr->first)
+		return rr->first;
+	uint64_t steps = (d - rr->first + rr->increment - 1) / rr->increment;
+	return rr->first + steps * rr->increment;
+}
+
+/* ---- split pricing --------------------------------------------------- */
+
+#define MAX_PIECE_ROWS 32
+
+typedef struct piece_acc {
+	uint32_t row[MAX_PIECE_ROWS];
+	uint64_t secs[MAX_PIECE_ROWS];
+	int n;
+} piece_acc;
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t r = a % b;
+		a = b;
+		b = r;
+	}
+	return a;
+}
+
+/*
+ * Price [utc, utc + q) cut at band boundaries (local time, so DST changes
+ * cut too); each piece at its own band's row for the record's start day.
+ * The exact rational sum is rounded once: whole parts per row, and the
+ * remainders added over the common multiple of the units (tariff.c keeps
+ * that multiple below 2^64). Returns -1 when a piece's band has no rate.
+ */
+static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
+			int64_t start_day, int64_t utc, uint64_t q, u128 *out)
+{
+	piece_acc acc = {.n = 0};
+	const int64_t end = utc + (int64_t)q;
+	int64_t tt = utc;
+
+	while (tt < end) {
+		int64_t local = tt + cdr__tz_offset_at(t->tz, tt);
+		int64_t day = cdr__floor_div(local, 86400);
+		int64_t sod = local - day * 86400;
+		unsigned dt = cdr__day_type(t, day);
+		const cdr__band_seg *seg = t->segs[dt];
+		while (sod >= (int64_t)seg->to_min * 60)
+			seg++;
+		int64_t piece_end = tt + (day * 86400 + seg->to_min * 60 - local);
+		int64_t change = cdr__tz_next_change(t->tz, tt);
+		if (change < piece_end)
+			piece_end = change;
+		if (end < piece_end)
+			piece_end = end;
+		int32_t row = cdr__rate_find(t, plan, CDR_VOICE, zone, seg->band,
+					     start_day);
+		if (row < 0)
+			return -1;
+		int i = 0;
+		while (i < acc.n && acc.row[i] != (uint32_t)row)
+			i++;
+		if (i == acc.n) {
+			if (acc.n == MAX_PIECE_ROWS)
+				return -1; /* more distinct rows than bands */
+			acc.row[acc.n] = (uint32_t)row;
+			acc.secs[acc.n++] = 0;
+		}
+		acc.secs[i] += (uint64_t)(piece_end - tt);
+		tt = piece_end;
+	}
+
+	u128 whole = 0, frac = 0;
+	uint64_t l = 1;
+	for (int i = 0; i < acc.n; i++) {
+		uint64_t u = t->rates[acc.row[i]].unit;
+		l = l / gcd(l, u) * u;
+	}
+	for (int i = 0; i < acc.n; i++) {
+		const cdr__rate_row *rr = &t->rates[acc.row[i]];
+		u128 s = (u128)(uint64_t)rr->price_micros * acc.secs[i];
+		whole += s / rr->unit;
+		frac += (s % rr->unit) * (l / rr->unit);
+	}
+	whole += frac / l;
+	if (2 * (frac % l) >= l) /* half up, once */
+		whole++;
+	*out = whole;
+	return 0;
+}
+
+/* ---- the record ------------------------------------------------------ */
+
+void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
+		      const cdr__rec *r, int64_t utc, cdr__rated *out)
+{
+	out->service = r->service;
+	out->late = 0;
+	out->is_free = 0;
+	out->row = -1;
+	out->rate_row = -1;
+	out->band = CDR_BAND_STAR;
+	out->quantity = 0;
+	out->charge_micros = 0;
+	out->account = t->dash_account;
+
+	if (utc >= p->end_utc) {
+		out->reason = CDR_R_AFTER_PERIOD;
+		return;
+	}
+	out->late = utc < p->start_utc;
+
+	uint32_t zone = t->nzones; /* data records have zone `*` */
+	if (r->service != CDR_DATA) {
+		int32_t z = cdr__zone_lookup(t, r->dest, r->dest_len);
+		if (z < 0) {
+			out->reason = CDR_R_NO_ZONE;
+			return;
+		}
+		zone = (uint32_t)z;
+	}
+	out->zone = zone;
+
+	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
+	int64_t day = cdr__floor_div(local, 86400);
+	int32_t sub = cdr__sub_lookup(t, r->sub, r->sub_len);
+	int32_t row = sub >= 0 ? cdr__row_at(t, (uint32_t)sub, day) : -1;
+	if (row >= 0)
+		out->account = t->rows[row].account;
+	out->row = row;
+
+	if (zone < t->nzones && t->zone_free[zone]) {
+		/* Emergency numbers: free, and reachable from any line. */
+		out->is_free = 1;
+		out->reason = CDR_OK;
+		return;
+	}
+	if (row < 0) {
+		out->reason = sub >= 0 ? CDR_R_INACTIVE
+				       : CDR_R_UNKNOWN_SUBSCRIBER;
+		return;
+	}
+
+	const cdr__sub_row *sr = &t->rows[row];
+	unsigned minute = (unsigned)((local - day * 86400) / 60);
+	uint32_t band = t->minute_band[cdr__day_type(t, day)][minute];
+	out->band = band;
+	int32_t rr_i = cdr__rate_find(t, sr->plan, r->service, zone, band, day);
+	if (rr_i < 0) {
+		out->reason = CDR_R_NO_RATE;
+		return;
+	}
+	const cdr__rate_row *rr = &t->rates[rr_i];
+	out->rate_row = rr_i;
+
+	uint64_t d = r->service == CDR_VOICE ? r->duration
+		     : r->service == CDR_SMS ? 1
+					     : r->volume;
+	uint64_t q = billed(d, rr);
+	out->quantity = q;
+	out->reason = CDR_OK;
+	if (q == 0)
+		return; /* nothing used: no connect fee either */
+
+	u128 usage;
+	if (t->band_split && r->service == CDR_VOICE) {
+		if (split_charge(t, sr->plan, zone, day, utc, q, &usage)) {
+			out->reason = CDR_R_NO_RATE;
+			return;
+		}
+	} else {
+		u128 prod = (u128)(uint64_t)rr->price_micros * q;
+		usage = cdr__div_round(prod, rr->unit);
+	}
+	out->charge_micros = (i128)usage + rr->connect_micros;
+}

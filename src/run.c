@@ -1,0 +1,1294 @@
+/*
+ * run.c - the rating run: inputs, reader thread, workers, duplicates.
+ *
+ * Shape of a run:
+ *
+ *   reader thread ──chunks of whole lines──> N workers ──> per-worker
+ *   (one file at a time, buffers              parse, rate,   accumulators,
+ *    from a fixed pool, a line that           itemize and    duplicate-check
+ *    straddles two reads carried over)        rejects lines  entries
+ *
+ * then, on the calling thread: merge the accumulators, resolve duplicates,
+ * finish the itemize/rejects files. Totals are rendered on demand.
+ *
+ * Duplicates. A record's fate can depend on a line that comes much later
+ * (the bytewise-smallest line of an id wins), so workers rate every parsed
+ * record at once and note (hash of id, where the line is) - 16 bytes a
+ * record, the only per-record memory of a run. Afterwards ids whose hashes
+ * collide are read back from their files, compared exactly, and every line
+ * that loses is rated again and taken back out of the sums, its itemize or
+ * rejects line removed and a `duplicate` reject written instead. Rating is
+ * a pure function, so the take-back is exact. Standard input cannot be read
+ * back, so it is spooled to an unlinked temporary file as it streams.
+ *
+ * Sections: inputs - chunk queue - output lines - workers - reader -
+ * duplicates - finishing outputs - the public API.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "civil.h"
+#include "internal.h"
+#include "write.h"
+
+#define CHUNK (4u << 20)	/* bytes per read; large enough to amortise */
+#define OUTBUF (1u << 20)	/* per-worker itemize/rejects buffer */
+#define NPART 1024		/* duplicate-check partitions (by id hash) */
+#define LOC_OFF_BITS 44		/* 16 TiB per input file */
+#define MAX_INPUTS (1u << (64 - LOC_OFF_BITS))
+
+/* ---- inputs ---------------------------------------------------------- */
+
+typedef struct input {
+	char *path; /* "-" for standard input */
+	int spool_fd; /* standard input's copy, for reading lines back */
+} input;
+
+typedef struct chunk {
+	char *buf;
+	size_t len;
+	uint32_t input;
+	uint64_t off;	  /* file offset of buf[0] */
+	uint8_t first;	  /* buf[0] is the file's first byte */
+	uint8_t too_long; /* buf holds the first CDR_LINE_MAX bytes of a
+			     longer line; the rest was skipped */
+} chunk;
+
+typedef struct dvec {
+	uint64_t *e; /* pairs: id hash, location */
+	size_t n, cap;
+} dvec;
+
+typedef struct outbuf {
+	char *b;
+	size_t n;
+	int fd;
+} outbuf;
+
+struct cdr_run;
+
+typedef struct worker {
+	struct cdr_run *r;
+	pthread_t th;
+	cdr__acc acc[2];
+	uint64_t read;
+	uint64_t by_reason[2][CDR_NREASON];
+	dvec part[NPART];
+	outbuf item, rej;
+	int err;
+} worker;
+
+struct cdr_run {
+	cdr_tariff *t[2];
+	int nt;
+	cdr__period per[2];
+	cdr_run_opts o;
+	input *in;
+	uint32_t nin, incap;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_ready, cv_free;
+	chunk *q; /* ring of ready chunks */
+	size_t qhead, qn, qcap;
+	char **freebufs;
+	size_t nfree, nbufs;
+	int reading_done;
+	int err;
+	char errmsg[CDR_ERR_MAX];
+	uint64_t bytes_read;
+
+	worker *w;
+	int nw;
+	cdr__acc acc[2];
+	uint64_t read;
+	uint64_t by_reason[2][CDR_NREASON];
+	cdr__tmpfile item_out, rej_out;
+	double seconds;
+	int executed;
+};
+
+static const char *const reason_names[CDR_NREASON] = {
+	"rated",
+	"malformed:columns",
+	"malformed:id",
+	"malformed:subscriber",
+	"malformed:service",
+	"malformed:start",
+	"malformed:destination",
+	"malformed:duration",
+	"malformed:volume",
+	"malformed:line_too_long",
+	"duplicate",
+	"after_period",
+	"no_zone",
+	"inactive",
+	"unknown_subscriber",
+	"no_rate",
+};
+
+const char *cdr_reason_name(int i)
+{
+	return i >= 0 && i < CDR_NREASON ? reason_names[i] : NULL;
+}
+
+static int set_err(cdr_run *r, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Record the run's first failure; every thread then winds down. */
+static int set_err(cdr_run *r, int rc, const char *fmt, ...)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->err) {
+		va_list ap;
+		va_start(ap, fmt);
+		r->err = rc;
+		vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
+		va_end(ap);
+	}
+	pthread_cond_broadcast(&r->cv_ready);
+	pthread_cond_broadcast(&r->cv_free);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+static int add_path(cdr_run *r, const char *path)
+{
+	if (r->nin == MAX_INPUTS)
+		return -E2BIG;
+	if (r->nin == r->incap) {
+		uint32_t cap = r->incap ? r->incap * 2 : 16;
+		input *n = realloc(r->in, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->in = n;
+		r->incap = cap;
+	}
+	r->in[r->nin].path = strdup(path);
+	r->in[r->nin].spool_fd = -1;
+	if (!r->in[r->nin].path)
+		return -ENOMEM;
+	r->nin++;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- chunk queue ----------------------------------------------------- */
+
+/* Take a free buffer (reader side); NULL when the run failed. */
+static char *buf_get(cdr_run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	while (!r->nfree && !r->err)
+		pthread_cond_wait(&r->cv_free, &r->mu);
+	char *b = r->err ? NULL : r->freebufs[--r->nfree];
+	pthread_mutex_unlock(&r->mu);
+	return b;
+}
+
+static void buf_put(cdr_run *r, char *b)
+{
+	pthread_mutex_lock(&r->mu);
+	r->freebufs[r->nfree++] = b;
+	pthread_cond_signal(&r->cv_free);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void chunk_push(cdr_run *r, const chunk *c)
+{
+	pthread_mutex_lock(&r->mu);
+	r->q[(r->qhead + r->qn++) % r->qcap] = *c;
+	r->bytes_read += c->len;
+	pthread_cond_signal(&r->cv_ready);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Next chunk for a worker; 0 when reading is over (or failed). */
+static int chunk_pop(cdr_run *r, chunk *c)
+{
+	pthread_mutex_lock(&r->mu);
+	while (!r->qn && !r->reading_done && !r->err)
+		pthread_cond_wait(&r->cv_ready, &r->mu);
+	int got = r->qn && !r->err;
+	if (got) {
+		*c = r->q[r->qhead];
+		r->qhead = (r->qhead + 1) % r->qcap;
+		r->qn--;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return got;
+}
+
+/* ---- output lines ---------------------------------------------------- */
+
+static int ob_flush(outbuf *o)
+{
+	if (o->n && cdr__write_all(o->fd, o->b, o->n))
+		return -errno;
+	o->n = 0;
+	return 0;
+}
+
+/* Room for `need` more bytes; the lines are whole, so O_APPEND writes
+ * from several workers interleave only at line boundaries. */
+static int ob_room(outbuf *o, size_t need)
+{
+	if (o->n + need > OUTBUF)
+		return ob_flush(o);
+	return 0;
+}
+
+static size_t fmt_reject(char *b, const char *line, size_t n, int reason)
+{
+	const char *rs = reason_names[reason];
+	size_t rn = strlen(rs);
+	memcpy(b, line, n);
+	b[n] = ',';
+	memcpy(b + n + 1, rs, rn);
+	b[n + 1 + rn] = '\n';
+	return n + rn + 2;
+}
+
+/* id,account,subscriber,service,zone,band,quantity,charge */
+static size_t fmt_item(char *b, const cdr_tariff *t, const cdr__rec *rec,
+		       const cdr__rated *x)
+{
+	static const char *const svc[] = {"voice", "sms", "data"};
+	size_t o = 0;
+#define PUT(s, n)                                                             \
+	do {                                                                  \
+		memcpy(b + o, (s), (n));                                      \
+		o += (n);                                                     \
+	} while (0)
+#define PUTS(s) PUT((s), strlen(s))
+	PUT(rec->id, rec->id_len);
+	b[o++] = ',';
+	PUTS(t->accounts[x->account]);
+	b[o++] = ',';
+	PUT(rec->sub, rec->sub_len);
+	b[o++] = ',';
+	PUTS(svc[x->service]);
+	b[o++] = ',';
+	PUTS(x->zone < t->nzones ? t->zone_names[x->zone] : "*");
+	b[o++] = ',';
+	PUTS(x->band == CDR_BAND_STAR ? "*" : t->band_names[x->band]);
+	b[o++] = ',';
+	o += cdr__fmt_u128(b + o, x->quantity);
+	b[o++] = ',';
+	o += cdr__fmt_scaled(b + o, x->charge_micros, 6);
+	b[o++] = '\n';
+#undef PUT
+#undef PUTS
+	return o;
+}
+
+/* Upper bound of an itemize line: id, account, numbers, names, figures. */
+static size_t item_bound(const cdr_tariff *t, const cdr__rec *rec,
+			 const cdr__rated *x)
+{
+	size_t zn = x->zone < t->nzones ? strlen(t->zone_names[x->zone]) : 1;
+	size_t bn = x->band == CDR_BAND_STAR ? 1
+					      : strlen(t->band_names[x->band]);
+	return rec->id_len + strlen(t->accounts[x->account]) + rec->sub_len +
+	       zn + bn + 128;
+}
+
+/* ---- workers --------------------------------------------------------- */
+
+static int dvec_push(dvec *v, uint64_t h, uint64_t loc)
+{
+	if (v->n + 2 > v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		uint64_t *e = realloc(v->e, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		v->e = e;
+		v->cap = cap;
+	}
+	v->e[v->n++] = h;
+	v->e[v->n++] = loc;
+	return 0;
+}
+
+static int emit_reject(worker *w, const char *line, size_t n, int reason)
+{
+	if (w->rej.fd < 0)
+		return 0;
+	size_t rn = strlen(reason_names[reason]);
+	if (ob_room(&w->rej, n + rn + 2))
+		return -errno;
+	w->rej.n += fmt_reject(w->rej.b + w->rej.n, line, n, reason);
+	return 0;
+}
+
+/* A record rejected before rating counts the same under every tariff. */
+static int reject_all(worker *w, const char *line, size_t n, int reason)
+{
+	for (int k = 0; k < w->r->nt; k++)
+		w->by_reason[k][reason]++;
+	return emit_reject(w, line, n, reason);
+}
+
+static int process_line(worker *w, const char *p, size_t n, uint64_t loc)
+{
+	cdr_run *r = w->r;
+	cdr__rec rec;
+	int64_t utc[2];
+
+	w->read++;
+	if (n > CDR_LINE_MAX)
+		return reject_all(w, p, CDR_LINE_MAX, CDR_R_LINE_TOO_LONG);
+	int rc = cdr__parse_line(p, n, &rec);
+	if (rc != CDR_OK)
+		return reject_all(w, p, n, rc);
+	for (int k = 0; k < r->nt; k++)
+		if (cdr__start_utc(r->t[k], &rec, &utc[k]) != CDR_OK)
+			return reject_all(w, p, n, CDR_R_START);
+	uint64_t h = XXH3_64bits(rec.id, rec.id_len);
+	if (dvec_push(&w->part[h >> 54], h, loc))
+		return -ENOMEM;
+	for (int k = 0; k < r->nt; k++) {
+		cdr__rated x;
+		cdr__rate_record(r->t[k], &r->per[k], &rec, utc[k], &x);
+		w->by_reason[k][x.reason]++;
+		if (x.reason == CDR_OK && cdr__acc_add(&w->acc[k], &x, 1))
+			return -ENOMEM;
+		if (k != r->o.itemize_tariff)
+			continue;
+		if (x.reason != CDR_OK) {
+			if (emit_reject(w, p, n, x.reason))
+				return -errno;
+		} else if (w->item.fd >= 0) {
+			if (ob_room(&w->item, item_bound(r->t[k], &rec, &x)))
+				return -errno;
+			w->item.n += fmt_item(w->item.b + w->item.n, r->t[k],
+					      &rec, &x);
+		}
+	}
+	return 0;
+}
+
+static int process_chunk(worker *w, const chunk *c)
+{
+	const char *p = c->buf, *end = c->buf + c->len;
+	uint64_t base = (uint64_t)c->input << LOC_OFF_BITS;
+
+	if (c->too_long) {
+		w->read++;
+		for (int k = 0; k < w->r->nt; k++)
+			w->by_reason[k][CDR_R_LINE_TOO_LONG]++;
+		return emit_reject(w, c->buf, c->len, CDR_R_LINE_TOO_LONG);
+	}
+	if (c->first && end - p >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		p += 3; /* a UTF-8 byte order mark is not part of the data */
+	int first = c->first;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		size_t n = (size_t)(e - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		/* The header is the first line of a file, if it starts id, */
+		int header = first && n >= 3 && !memcmp(p, "id,", 3);
+		first = 0;
+		if (n && !header) {
+			int rc = process_line(w, p, n,
+					      base | (c->off + (uint64_t)(p - c->buf)));
+			if (rc)
+				return rc;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	cdr_run *r = w->r;
+	chunk c;
+	while (chunk_pop(r, &c)) {
+		int rc = process_chunk(w, &c);
+		buf_put(r, c.buf);
+		if (rc) {
+			set_err(r, rc, "rating: %s%s", strerror(-rc), "");
+			return NULL;
+		}
+	}
+	int rc = ob_flush(&w->item);
+	if (!rc)
+		rc = ob_flush(&w->rej);
+	if (rc)
+		set_err(r, rc, "writing itemize/rejects: %s%s", strerror(-rc),
+			"");
+	return NULL;
+}
+
+/* ---- reader ---------------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress(cdr_run *r, double t0, double *last)
+{
+	double t = now();
+	if (!r->o.progress || !r->o.log || t - *last < 1.0)
+		return;
+	*last = t;
+	pthread_mutex_lock(&r->mu);
+	uint64_t b = r->bytes_read;
+	pthread_mutex_unlock(&r->mu);
+	fprintf(r->o.log, "\rcdrate: %.1f MB read, %.0f s", (double)b / 1e6,
+		t - t0);
+	fflush(r->o.log);
+}
+
+/*
+ * Read one input into chunks of whole lines. A buffer is CHUNK bytes of
+ * fresh data after up to CDR_LINE_MAX bytes carried from the previous read
+ * (the unfinished last line). A line longer than CDR_LINE_MAX is cut: its
+ * first CDR_LINE_MAX bytes become a too_long chunk and the rest is skipped
+ * up to the next newline, so a hostile line costs no memory.
+ */
+static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
+		      char *carry, double t0, double *last)
+{
+	input *in = &r->in[idx];
+	int is_stdin = !strcmp(in->path, "-");
+	int fd = is_stdin ? STDIN_FILENO : open(in->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return set_err(r, -errno, "%s: cannot open: %s", in->path,
+			       strerror(errno));
+	struct stat st;
+	int seekable = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
+	if (is_stdin) {
+		const char *dir = getenv("TMPDIR");
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/cdrate-stdin-XXXXXX",
+			 dir && *dir ? dir : "/tmp");
+		in->spool_fd = mkstemp(path);
+		if (in->spool_fd < 0)
+			return set_err(r, -errno, "cannot spool standard input: "
+						  "%s%s", strerror(errno), "");
+		unlink(path);
+	}
+	cdr__backend *use = seekable ? be : cdr__backend_read();
+	uint64_t off = 0; /* file offset of the next fresh byte */
+	size_t carry_n = 0;
+	int skipping = 0, first = 1, rc = 0;
+
+	for (;;) {
+		char *b = buf_get(r);
+		if (!b) {
+			rc = -ECANCELED;
+			break;
+		}
+		memcpy(b, carry, carry_n);
+		ssize_t n = use->fill(use, fd, b + carry_n, CHUNK,
+				      seekable ? (int64_t)off : -1);
+		if (n < 0) {
+			buf_put(r, b);
+			rc = set_err(r, (int)n, "%s: read error: %s", in->path,
+				     strerror((int)-n));
+			break;
+		}
+		if (in->spool_fd >= 0 && n > 0 &&
+		    (pwrite(in->spool_fd, b + carry_n, (size_t)n, (off_t)off) !=
+		     n)) {
+			buf_put(r, b);
+			rc = set_err(r, -EIO, "spooling standard input: %s%s",
+				     strerror(errno), "");
+			break;
+		}
+		uint64_t base = off - carry_n; /* offset of b[0] */
+		size_t total = carry_n + (size_t)n;
+		off += (uint64_t)n;
+		carry_n = 0;
+		size_t start = 0;
+		if (skipping) {
+			char *nl = memchr(b, '\n', total);
+			if (!nl) { /* still inside the long line */
+				buf_put(r, b);
+				if (n == 0)
+					break;
+				continue;
+			}
+			start = (size_t)(nl - b) + 1;
+			skipping = 0;
+		}
+		size_t end = total;
+		if (n > 0) { /* keep the unfinished last line for next time */
+			char *nl = memrchr(b + start, '\n', total - start);
+			end = nl ? (size_t)(nl - b) + 1 : start;
+			size_t tail = total - end;
+			if (tail > CDR_LINE_MAX) {
+				/* The tail alone is too long: report its
+				 * head, skip the rest of that line. */
+				char *lb = buf_get(r);
+				if (!lb) {
+					buf_put(r, b);
+					rc = -ECANCELED;
+					break;
+				}
+				memcpy(lb, b + end, CDR_LINE_MAX);
+				chunk lc = {lb, CDR_LINE_MAX, idx, base + end,
+					    0, 1};
+				chunk_push(r, &lc);
+				skipping = 1;
+			} else {
+				memcpy(carry, b + end, tail);
+				carry_n = tail;
+			}
+		}
+		if (end > start) {
+			chunk c = {b + start, end - start, idx, base + start,
+				   (uint8_t)(first && start == 0), 0};
+			/* Workers give back c.buf; keep it the pool's pointer. */
+			if (start) {
+				memmove(b, b + start, end - start);
+				c.buf = b;
+			}
+			chunk_push(r, &c);
+			first = 0;
+		} else {
+			buf_put(r, b);
+		}
+		progress(r, t0, last);
+		if (n == 0)
+			break;
+	}
+	if (!is_stdin)
+		close(fd);
+	return rc;
+}
+
+typedef struct reader_arg {
+	cdr_run *r;
+	cdr__backend *be;
+	double t0;
+} reader_arg;
+
+static void *reader_main(void *arg)
+{
+	reader_arg *a = arg;
+	cdr_run *r = a->r;
+	char *carry = malloc(CDR_LINE_MAX + 1);
+	double last = now();
+	if (!carry)
+		set_err(r, -ENOMEM, "out of memory%s%s", "", "");
+	for (uint32_t i = 0; carry && i < r->nin && !r->err; i++)
+		if (read_input(r, a->be, i, carry, a->t0, &last))
+			break;
+	free(carry);
+	pthread_mutex_lock(&r->mu);
+	r->reading_done = 1;
+	pthread_cond_broadcast(&r->cv_ready);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* ---- duplicates ------------------------------------------------------ */
+
+typedef struct cand {
+	uint64_t h, loc;
+} cand;
+
+typedef struct cvec {
+	cand *c;
+	size_t n, cap;
+} cvec;
+
+static int cvec_push(cvec *v, uint64_t h, uint64_t loc)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		cand *c = realloc(v->c, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		v->c = c;
+		v->cap = cap;
+	}
+	v->c[v->n].h = h;
+	v->c[v->n++].loc = loc;
+	return 0;
+}
+
+/*
+ * Every entry whose id hash occurs more than once, partition by partition:
+ * a partition's open-addressing table stays small enough for the cache, so
+ * this costs about one pass over the 16-byte entries.
+ */
+static int find_candidates(cdr_run *r, cvec *out)
+{
+	uint64_t *flat = NULL;
+	uint32_t *slot = NULL;
+	uint8_t *seen = NULL;
+	size_t flat_cap = 0, slot_cap = 0;
+	int rc = 0;
+
+	for (size_t p = 0; p < NPART && !rc; p++) {
+		size_t n = 0;
+		for (int i = 0; i < r->nw; i++)
+			n += r->w[i].part[p].n / 2;
+		if (n < 2)
+			continue;
+		size_t cap = 16;
+		while (cap < 2 * n)
+			cap <<= 1;
+		if (n > flat_cap || cap > slot_cap) {
+			free(flat);
+			free(slot);
+			free(seen);
+			flat_cap = n > flat_cap ? n * 2 : flat_cap;
+			slot_cap = cap > slot_cap ? cap : slot_cap;
+			flat = malloc(flat_cap * 2 * sizeof(*flat));
+			seen = malloc(flat_cap);
+			slot = malloc(slot_cap * sizeof(*slot));
+			if (!flat || !slot || !seen) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		size_t k = 0;
+		for (int i = 0; i < r->nw; i++) {
+			memcpy(flat + 2 * k, r->w[i].part[p].e,
+			       r->w[i].part[p].n * sizeof(*flat));
+			k += r->w[i].part[p].n / 2;
+		}
+		memset(slot, 0, cap * sizeof(*slot));
+		memset(seen, 0, n);
+		for (size_t j = 0; j < n && !rc; j++) {
+			uint64_t h = flat[2 * j];
+			size_t s = (size_t)h & (cap - 1);
+			while (slot[s] && flat[2 * (slot[s] - 1)] != h)
+				s = (s + 1) & (cap - 1);
+			if (!slot[s]) {
+				slot[s] = (uint32_t)(j + 1);
+				continue;
+			}
+			size_t f = slot[s] - 1;
+			if (!seen[f]) {
+				seen[f] = 1;
+				rc = cvec_push(out, h, flat[2 * f + 1]);
+			}
+			if (!rc)
+				rc = cvec_push(out, h, flat[2 * j + 1]);
+		}
+	}
+	free(flat);
+	free(slot);
+	free(seen);
+	return rc;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+	const cand *x = a, *y = b;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	return (x->loc > y->loc) - (x->loc < y->loc);
+}
+
+/* A line read back: its bytes (no line end) and where it came from. */
+typedef struct back {
+	char *line;
+	size_t n;
+	size_t id_n;
+} back;
+
+static int cmp_back(const void *a, const void *b)
+{
+	const back *x = a, *y = b;
+	size_t m = x->id_n < y->id_n ? x->id_n : y->id_n;
+	int c = memcmp(x->line, y->line, m);
+	if (c || x->id_n != y->id_n)
+		return c ? c : (x->id_n < y->id_n ? -1 : 1);
+	/* Same id: the bytewise smallest whole line first (it is kept). */
+	m = x->n < y->n ? x->n : y->n;
+	c = memcmp(x->line, y->line, m);
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static int read_back(cdr_run *r, int *fds, uint64_t loc, back *out)
+{
+	uint32_t idx = (uint32_t)(loc >> LOC_OFF_BITS);
+	off_t off = (off_t)(loc & ((1ULL << LOC_OFF_BITS) - 1));
+	input *in = &r->in[idx];
+	if (in->spool_fd >= 0)
+		fds[idx] = in->spool_fd;
+	if (fds[idx] < 0) {
+		fds[idx] = open(in->path, O_RDONLY | O_CLOEXEC);
+		if (fds[idx] < 0)
+			return set_err(r, -errno, "%s: cannot reopen: %s",
+				       in->path, strerror(errno));
+	}
+	char *b = malloc(CDR_LINE_MAX + 2);
+	if (!b)
+		return -ENOMEM;
+	ssize_t n = cdr__backend_read()->fill(NULL, fds[idx], b,
+					       CDR_LINE_MAX + 2, off);
+	if (n < 0) {
+		free(b);
+		return set_err(r, (int)n, "%s: read error: %s", in->path,
+			       strerror((int)-n));
+	}
+	char *nl = memchr(b, '\n', (size_t)n);
+	size_t len = nl ? (size_t)(nl - b) : (size_t)n;
+	if (len && b[len - 1] == '\r')
+		len--;
+	out->line = b;
+	out->n = len;
+	const char *comma = memchr(b, ',', len);
+	out->id_n = comma ? (size_t)(comma - b) : len;
+	return 0;
+}
+
+/* Lines to take out of an output file, as a multiset. */
+typedef struct skipset {
+	char *text;
+	size_t n, cap;
+	size_t *off; /* line starts; off[i+1] - off[i] is its length */
+	size_t nl, lcap;
+} skipset;
+
+static int skip_add(skipset *s, const char *line, size_t n)
+{
+	if (s->n + n > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->n + n)
+			cap *= 2;
+		char *t = realloc(s->text, cap);
+		if (!t)
+			return -ENOMEM;
+		s->text = t;
+		s->cap = cap;
+	}
+	if (s->nl + 2 > s->lcap) {
+		size_t cap = s->lcap ? s->lcap * 2 : 64;
+		size_t *o = realloc(s->off, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		s->off = o;
+		s->lcap = cap;
+	}
+	if (!s->nl)
+		s->off[0] = 0;
+	memcpy(s->text + s->n, line, n);
+	s->n += n;
+	s->off[++s->nl] = s->n;
+	return 0;
+}
+
+/* Take a losing duplicate back out of every tariff's sums. */
+static int undo_duplicate(cdr_run *r, const back *b, skipset *item,
+			  skipset *rej, skipset *dup)
+{
+	cdr__rec rec;
+	int64_t utc;
+	char *tmp = malloc(2 * CDR_LINE_MAX + 512);
+	int rc = 0;
+	if (!tmp)
+		return -ENOMEM;
+	/* It parsed when it was first read; the same bytes parse again. */
+	if (cdr__parse_line(b->line, b->n, &rec) != CDR_OK) {
+		free(tmp);
+		return set_err(r, -EIO, "input changed while rating%s%s", "",
+			       "");
+	}
+	for (int k = 0; k < r->nt && !rc; k++) {
+		cdr__rated x;
+		cdr__start_utc(r->t[k], &rec, &utc);
+		cdr__rate_record(r->t[k], &r->per[k], &rec, utc, &x);
+		r->by_reason[k][x.reason]--;
+		r->by_reason[k][CDR_R_DUPLICATE]++;
+		if (x.reason == CDR_OK)
+			rc = cdr__acc_add(&r->acc[k], &x, -1);
+		if (rc || k != r->o.itemize_tariff)
+			continue;
+		if (x.reason == CDR_OK && r->item_out.fd >= 0)
+			rc = skip_add(item, tmp,
+				      fmt_item(tmp, r->t[k], &rec, &x));
+		else if (x.reason != CDR_OK && r->rej_out.fd >= 0)
+			rc = skip_add(rej, tmp,
+				      fmt_reject(tmp, b->line, b->n, x.reason));
+		if (!rc && r->rej_out.fd >= 0)
+			rc = skip_add(dup, tmp,
+				      fmt_reject(tmp, b->line, b->n,
+						 CDR_R_DUPLICATE));
+	}
+	free(tmp);
+	return rc;
+}
+
+static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
+			      skipset *dup)
+{
+	cvec cv = {0};
+	int rc = find_candidates(r, &cv);
+	int *fds = malloc((r->nin + 1) * sizeof(int));
+	if (!fds)
+		rc = -ENOMEM;
+	for (uint32_t i = 0; fds && i < r->nin; i++)
+		fds[i] = -1;
+	if (!rc && cv.n)
+		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
+	for (size_t i = 0; !rc && i < cv.n;) {
+		size_t j = i;
+		while (j < cv.n && cv.c[j].h == cv.c[i].h)
+			j++;
+		back *bs = calloc(j - i, sizeof(*bs));
+		if (!bs) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (size_t k = i; !rc && k < j; k++)
+			rc = read_back(r, fds, cv.c[k].loc, &bs[k - i]);
+		if (!rc) {
+			qsort(bs, j - i, sizeof(*bs), cmp_back);
+			for (size_t k = 1; !rc && k < j - i; k++)
+				if (bs[k].id_n == bs[k - 1].id_n &&
+				    !memcmp(bs[k].line, bs[k - 1].line,
+					    bs[k].id_n))
+					rc = undo_duplicate(r, &bs[k], item,
+							    rej, dup);
+		}
+		for (size_t k = 0; k < j - i; k++)
+			free(bs[k].line);
+		free(bs);
+		i = j;
+	}
+	for (uint32_t i = 0; fds && i < r->nin; i++)
+		if (fds[i] >= 0 && fds[i] != r->in[i].spool_fd)
+			close(fds[i]);
+	free(fds);
+	free(cv.c);
+	return rc;
+}
+
+/* ---- finishing outputs ----------------------------------------------- */
+
+static uint64_t line_hash(const char *p, size_t n)
+{
+	return XXH3_64bits(p, n);
+}
+
+/*
+ * Copy the worker-written temporary into a fresh one without the lines in
+ * `skip` (each removed once), then append `extra`, then commit. Lines of
+ * itemize and rejects may come in any order, and equal lines are
+ * interchangeable, so removing any copy of a skipped line is exact.
+ */
+static int finish_output(cdr_run *r, cdr__tmpfile *f, skipset *skip,
+			 const skipset *extra, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (f->fd < 0)
+		return 0;
+	if (skip->nl) {
+		cdr__tmpfile g;
+		size_t cap = 16;
+		while (cap < 2 * skip->nl)
+			cap <<= 1;
+		uint64_t *hs = calloc(cap, sizeof(*hs));
+		uint32_t *ix = calloc(cap, sizeof(*ix));
+		uint8_t *used = calloc(skip->nl, 1);
+		FILE *in = fopen(f->tmp, "rb");
+		char *line = NULL;
+		size_t lcap = 0;
+		if (!hs || !ix || !used || !in) {
+			free(hs);
+			free(ix);
+			free(used);
+			if (in)
+				fclose(in);
+			snprintf(err, errlen, "%s: cannot reread: %s", f->tmp,
+				 strerror(errno));
+			return -EIO;
+		}
+		for (size_t i = 0; i < skip->nl; i++) {
+			const char *p = skip->text + skip->off[i];
+			size_t n = skip->off[i + 1] - skip->off[i];
+			uint64_t h = line_hash(p, n);
+			size_t s = h & (cap - 1);
+			while (ix[s])
+				s = (s + 1) & (cap - 1);
+			hs[s] = h;
+			ix[s] = (uint32_t)(i + 1);
+		}
+		rc = cdr__tmp_open(&g, f->final, err, errlen);
+		ssize_t n;
+		char *ob = malloc(OUTBUF);
+		size_t on = 0;
+		if (!ob)
+			rc = -ENOMEM;
+		while (!rc && (n = getline(&line, &lcap, in)) > 0) {
+			uint64_t h = line_hash(line, (size_t)n);
+			int drop = 0;
+			for (size_t s = h & (cap - 1); ix[s];
+			     s = (s + 1) & (cap - 1)) {
+				size_t i = ix[s] - 1;
+				const char *p = skip->text + skip->off[i];
+				size_t m = skip->off[i + 1] - skip->off[i];
+				if (!used[i] && hs[s] == h && m == (size_t)n &&
+				    !memcmp(p, line, m)) {
+					used[i] = 1;
+					drop = 1;
+					break;
+				}
+			}
+			if (drop)
+				continue;
+			if (on + (size_t)n > OUTBUF) {
+				if (cdr__write_all(g.fd, ob, on))
+					rc = -errno;
+				on = 0;
+			}
+			if ((size_t)n > OUTBUF) {
+				if (!rc && cdr__write_all(g.fd, line, (size_t)n))
+					rc = -errno;
+			} else {
+				memcpy(ob + on, line, (size_t)n);
+				on += (size_t)n;
+			}
+		}
+		if (!rc && on && cdr__write_all(g.fd, ob, on))
+			rc = -errno;
+		if (rc && !err[0])
+			snprintf(err, errlen, "%s: cannot write: %s", f->final,
+				 strerror(-rc));
+		free(ob);
+		free(line);
+		free(hs);
+		free(ix);
+		free(used);
+		fclose(in);
+		cdr__tmp_abort(f);
+		if (rc) {
+			cdr__tmp_abort(&g);
+			return rc;
+		}
+		*f = g;
+	}
+	if (extra && extra->n && cdr__write_all(f->fd, extra->text, extra->n)) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot write: %s", f->final,
+			 strerror(errno));
+		cdr__tmp_abort(f);
+		return rc;
+	}
+	(void)r;
+	return 0; /* renamed into place by cdr_run_commit */
+}
+
+/* ---- the public API -------------------------------------------------- */
+
+int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
+		   const cdr_run_opts *opts, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (ntariffs < 1 || ntariffs > 2 || opts->threads < 1 ||
+	    opts->period_month < 1 || opts->period_month > 12 ||
+	    opts->period_year < 1970 || opts->period_year > 9999 ||
+	    opts->itemize_tariff < 0 || opts->itemize_tariff >= ntariffs) {
+		snprintf(err, errlen, "invalid run options");
+		return -EINVAL;
+	}
+	cdr_run *r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r->o = *opts;
+	r->nt = ntariffs;
+	for (int k = 0; k < ntariffs; k++) {
+		r->t[k] = tariffs[k];
+		cdr__period_init(&r->per[k], tariffs[k], opts->period_year,
+				 opts->period_month);
+	}
+	r->item_out.fd = r->rej_out.fd = -1;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv_ready, NULL);
+	pthread_cond_init(&r->cv_free, NULL);
+	*out = r;
+	return 0;
+}
+
+int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (!strcmp(path, "-"))
+		return add_path(r, path);
+	if (stat(path, &st)) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (S_ISREG(st.st_mode))
+		return add_path(r, path);
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a file or directory", path);
+		return -EINVAL;
+	}
+	DIR *d = opendir(path);
+	if (!d) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		size_t len = strlen(path) + strlen(de->d_name) + 2;
+		char *full = malloc(len);
+		if (!full) {
+			rc = -ENOMEM;
+			break;
+		}
+		snprintf(full, len, "%s/%s", path, de->d_name);
+		if (stat(full, &st) || !S_ISREG(st.st_mode)) {
+			free(full);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nn = realloc(names, cap * sizeof(*nn));
+			if (!nn) {
+				free(full);
+				rc = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		names[n++] = full;
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_name);
+	for (size_t i = 0; i < n; i++) {
+		if (!rc)
+			rc = add_path(r, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	if (rc)
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	return rc;
+}
+
+static int setup_workers(cdr_run *r, char *err, size_t errlen)
+{
+	r->nw = r->o.threads;
+	r->w = calloc((size_t)r->nw, sizeof(*r->w));
+	r->nbufs = (size_t)r->nw * 2 + 2;
+	r->freebufs = calloc(r->nbufs, sizeof(char *));
+	r->qcap = r->nbufs + 1;
+	r->q = calloc(r->qcap, sizeof(*r->q));
+	if (!r->w || !r->freebufs || !r->q)
+		goto oom;
+	for (size_t i = 0; i < r->nbufs; i++) {
+		/* Room for the carried line in front of a full read. */
+		r->freebufs[i] = malloc(CHUNK + CDR_LINE_MAX + 64);
+		if (!r->freebufs[i])
+			goto oom;
+		r->nfree++;
+	}
+	for (int i = 0; i < r->nw; i++) {
+		worker *w = &r->w[i];
+		w->r = r;
+		w->item.fd = r->item_out.fd;
+		w->rej.fd = r->rej_out.fd;
+		if ((w->item.fd >= 0 && !(w->item.b = malloc(OUTBUF))) ||
+		    (w->rej.fd >= 0 && !(w->rej.b = malloc(OUTBUF))))
+			goto oom;
+		for (int k = 0; k < r->nt; k++)
+			if (cdr__acc_init(&w->acc[k], r->t[k]))
+				goto oom;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
+{
+	double t0 = now();
+	int rc = 0;
+	skipset item = {0}, rej = {0}, dup = {0};
+
+	err[0] = '\0';
+	if (r->executed) {
+		snprintf(err, errlen, "a run executes once");
+		return -EINVAL;
+	}
+	r->executed = 1;
+	if (r->o.itemize_path &&
+	    (rc = cdr__tmp_open(&r->item_out, r->o.itemize_path, err, errlen)))
+		return rc;
+	if (r->o.rejects_path &&
+	    (rc = cdr__tmp_open(&r->rej_out, r->o.rejects_path, err, errlen)))
+		goto fail;
+	if ((rc = setup_workers(r, err, errlen)))
+		goto fail;
+
+	cdr__backend *be = NULL;
+	if (r->o.io == CDR_IO_URING) {
+		int why = 0;
+		be = cdr__backend_uring(&why);
+		if (!be && r->o.log)
+			fprintf(r->o.log,
+				"cdrate: io_uring unavailable (%s); reading "
+				"with read(2)\n",
+				strerror(-why));
+	}
+	reader_arg ra = {r, be ? be : cdr__backend_read(), t0};
+	pthread_t rt;
+	int started = 0;
+	for (; started < r->nw; started++)
+		if (pthread_create(&r->w[started].th, NULL, worker_main,
+				   &r->w[started]))
+			break;
+	if (started < r->nw || pthread_create(&rt, NULL, reader_main, &ra)) {
+		set_err(r, -EAGAIN, "cannot start threads%s%s", "", "");
+		pthread_mutex_lock(&r->mu);
+		r->reading_done = 1;
+		pthread_cond_broadcast(&r->cv_ready);
+		pthread_mutex_unlock(&r->mu);
+	} else {
+		pthread_join(rt, NULL);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(r->w[i].th, NULL);
+	if (be)
+		be->close(be);
+	if (r->o.progress && r->o.log)
+		fputs("\r\033[K", r->o.log);
+	if (r->err) {
+		rc = r->err;
+		snprintf(err, errlen, "%s", r->errmsg);
+		goto fail;
+	}
+
+	for (int k = 0; k < r->nt; k++) {
+		if ((rc = cdr__acc_init(&r->acc[k], r->t[k])))
+			goto oom;
+		for (int i = 0; i < r->nw; i++)
+			if ((rc = cdr__acc_merge(&r->acc[k], &r->w[i].acc[k])))
+				goto oom;
+	}
+	for (int i = 0; i < r->nw; i++) {
+		r->read += r->w[i].read;
+		for (int k = 0; k < r->nt; k++)
+			for (int c = 0; c < CDR_NREASON; c++)
+				r->by_reason[k][c] += r->w[i].by_reason[k][c];
+	}
+	if ((rc = resolve_duplicates(r, &item, &rej, &dup))) {
+		if (r->err)
+			snprintf(err, errlen, "%s", r->errmsg);
+		else
+			snprintf(err, errlen, "resolving duplicates: %s",
+				 strerror(-rc));
+		goto fail;
+	}
+	if ((rc = finish_output(r, &r->item_out, &item, NULL, err, errlen)) ||
+	    (rc = finish_output(r, &r->rej_out, &rej, &dup, err, errlen)))
+		goto fail;
+	r->seconds = now() - t0;
+	goto done;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	cdr__tmp_abort(&r->item_out);
+	cdr__tmp_abort(&r->rej_out);
+done:
+	free(item.text);
+	free(item.off);
+	free(rej.text);
+	free(rej.off);
+	free(dup.text);
+	free(dup.off);
+	return rc;
+}
+
+int cdr_run_commit(cdr_run *r, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (r->item_out.fd >= 0)
+		rc = cdr__tmp_commit(&r->item_out, err, errlen);
+	if (!rc && r->rej_out.fd >= 0)
+		rc = cdr__tmp_commit(&r->rej_out, err, errlen);
+	return rc;
+}
+
+void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	int k = r->o.itemize_tariff;
+	st->read = r->read;
+	st->rated = r->by_reason[k][CDR_OK];
+	for (int c = 1; c < CDR_NREASON && c < CDR_REASON_MAX; c++) {
+		st->by_reason[c] = r->by_reason[k][c];
+		st->rejected += r->by_reason[k][c];
+	}
+	st->seconds = r->seconds;
+}
+
+int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len)
+{
+	if (k < 0 || k >= r->nt || !r->acc[k].acct)
+		return -EINVAL;
+	return cdr__totals_render(&r->acc[k], &r->per[k], buf, len);
+}
+
+void cdr_run_free(cdr_run *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; r->w && i < r->nw; i++) {
+		worker *w = &r->w[i];
+		for (int k = 0; k < r->nt; k++)
+			cdr__acc_fini(&w->acc[k]);
+		for (int p = 0; p < NPART; p++)
+			free(w->part[p].e);
+		free(w->item.b);
+		free(w->rej.b);
+	}
+	free(r->w);
+	for (int k = 0; k < r->nt; k++)
+		cdr__acc_fini(&r->acc[k]);
+	for (size_t i = 0; i < r->nfree; i++)
+		free(r->freebufs[i]);
+	free(r->freebufs);
+	free(r->q);
+	for (uint32_t i = 0; i < r->nin; i++) {
+		free(r->in[i].path);
+		if (r->in[i].spool_fd >= 0)
+			close(r->in[i].spool_fd);
+	}
+	free(r->in);
+	cdr__tmp_abort(&r->item_out);
+	cdr__tmp_abort(&r->rej_out);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv_ready);
+	pthread_cond_destroy(&r->cv_free);
+	free(r);
+}

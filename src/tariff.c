@@ -1,0 +1,1843 @@
+/*
+ * tariff.c - load, validate and index a tariff directory.
+ *
+ * A tariff is read once, checked completely (any error names file, line and
+ * column, and nothing is rated), and turned into read-only lookup structures
+ * that make the per-record work cheap:
+ *
+ *   zones      a 12-way trie over 0-9 * #: longest prefix and `=exact` in
+ *              one walk, O(length of the number);
+ *   bands      a band per minute for each of the 8 day types (mon..sun,
+ *              holiday), and the same as runs for cutting split calls;
+ *   rates      every (plan, service, zone, band) cell resolved ahead of time
+ *              through the `*` fallback order into a short timeline of
+ *              (from day, rate row): a lookup is an index and a tiny scan;
+ *   subscribers  an open-addressing hash (XXH3) from number to the
+ *              subscriber's rows, which are sorted by their first day.
+ *
+ * Sections: string maps - CSV reading - tariff.conf - zones - bands and
+ * holidays - plans and rates - packages - subscribers - outages - rate
+ * resolution - load/free - lookups - describe.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "civil.h"
+#include "internal.h"
+
+/* ---- string maps ----------------------------------------------------- */
+
+/*
+ * Name -> index, open addressing with linear probing. The map does not own
+ * the names; it points at the caller's array, which must not move while the
+ * map is in use (we build the arrays first, then the map).
+ */
+typedef struct cdr__map {
+	uint64_t *hash;
+	uint32_t *idx; /* index + 1; 0 = empty slot */
+	uint32_t mask, n;
+} cdr__map;
+
+static cdr__map *map_new(uint32_t expect)
+{
+	uint32_t cap = 16;
+	while (cap < expect * 2u + 16)
+		cap <<= 1;
+	cdr__map *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->hash = calloc(cap, sizeof(*m->hash));
+	m->idx = calloc(cap, sizeof(*m->idx));
+	if (!m->hash || !m->idx) {
+		free(m->hash);
+		free(m->idx);
+		free(m);
+		return NULL;
+	}
+	m->mask = cap - 1;
+	return m;
+}
+
+static void map_free(cdr__map *m)
+{
+	if (!m)
+		return;
+	free(m->hash);
+	free(m->idx);
+	free(m);
+}
+
+static int key_eq(const char *k, const char *s, size_t n)
+{
+	return !memcmp(k, s, n) && k[n] == '\0';
+}
+
+/* Index of s in the map, or -1. */
+static int32_t map_get(const cdr__map *m, const char *const *keys,
+		       const char *s, size_t n)
+{
+	uint64_t h = XXH3_64bits(s, n);
+	for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+		uint32_t v = m->idx[i];
+		if (!v)
+			return -1;
+		if (m->hash[i] == h && key_eq(keys[v - 1], s, n))
+			return (int32_t)(v - 1);
+	}
+}
+
+/* Insert keys[idx] (sized ahead by map_new; never grows). Returns the
+ * index already present, or -1 when inserted. */
+static int32_t map_put(cdr__map *m, const char *const *keys, uint32_t idx)
+{
+	const char *s = keys[idx];
+	size_t n = strlen(s);
+	uint64_t h = XXH3_64bits(s, n);
+	for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+		uint32_t v = m->idx[i];
+		if (!v) {
+			m->hash[i] = h;
+			m->idx[i] = idx + 1;
+			m->n++;
+			return -1;
+		}
+		if (m->hash[i] == h && key_eq(keys[v - 1], s, n))
+			return (int32_t)(v - 1);
+	}
+}
+
+/* ---- CSV reading ----------------------------------------------------- */
+
+#define MAXF 16
+
+typedef struct csv {
+	const char *name; /* file name for messages */
+	char *data;
+	size_t len, pos;
+	uint32_t line;
+	int nf;
+	char *f[MAXF];
+	const char *const *cols; /* header names */
+	int ncols, min_cols;
+} csv;
+
+typedef struct ld {
+	cdr_tariff *t;
+	char *err;
+	size_t errlen;
+} ld;
+
+static int fail(ld *L, const char *file, uint32_t line, const char *col,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail(ld *L, const char *file, uint32_t line, const char *col,
+		const char *fmt, ...)
+{
+	char msg[CDR_ERR_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (col)
+		snprintf(L->err, L->errlen, "%s:%u: column %s: %s", file, line,
+			 col, msg);
+	else if (line)
+		snprintf(L->err, L->errlen, "%s:%u: %s", file, line, msg);
+	else
+		snprintf(L->err, L->errlen, "%s: %s", file, msg);
+	return -EINVAL;
+}
+
+static int read_all(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -errno;
+	size_t cap = 1 << 16, n = 0;
+	char *b = malloc(cap + 1);
+	for (;;) {
+		if (!b) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		n += fread(b + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		cap *= 2;
+		char *nb = realloc(b, cap + 1);
+		if (!nb)
+			free(b);
+		b = nb;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(b);
+		return -EIO;
+	}
+	b[n] = '\0';
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Next non-empty line split into fields; 1 = row, 0 = end of file. */
+static int csv_line(csv *c)
+{
+	while (c->pos < c->len) {
+		char *s = c->data + c->pos;
+		char *nl = memchr(s, '\n', c->len - c->pos);
+		size_t n = nl ? (size_t)(nl - s) : c->len - c->pos;
+		c->pos += n + (nl != NULL);
+		c->line++;
+		if (n && s[n - 1] == '\r')
+			n--;
+		s[n] = '\0';
+		if (n == 0 || !strcmp(trim(s), ""))
+			continue;
+		c->nf = 0;
+		for (char *p = s;;) {
+			char *comma = strchr(p, ',');
+			if (c->nf == MAXF)
+				return c->nf = MAXF + 1, 1;
+			if (comma)
+				*comma = '\0';
+			c->f[c->nf++] = trim(p);
+			if (!comma)
+				break;
+			p = comma + 1;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static char *join_cols(const char *const *cols, int n, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : "",
+				      cols[i]);
+	return buf;
+}
+
+/*
+ * Open dir/name (or `path` when given) and check its header. A missing
+ * optional file yields an empty csv. Returns 0 or a failure.
+ */
+static int csv_open(ld *L, csv *c, const char *name, const char *path,
+		    int required, const char *const *cols, int ncols,
+		    int min_cols)
+{
+	char buf[4096], want[512];
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	c->cols = cols;
+	c->ncols = ncols;
+	c->min_cols = min_cols;
+	if (!path) {
+		snprintf(buf, sizeof(buf), "%s/%s", L->t->dir, name);
+		path = buf;
+	}
+	int rc = read_all(path, &c->data, &c->len);
+	if (rc == -ENOENT && !required)
+		return 0;
+	if (rc)
+		return fail(L, name, 0, NULL, "cannot read %s: %s", path,
+			    strerror(-rc));
+	if (!csv_line(c))
+		return fail(L, name, 1, NULL, "empty file: header '%s' missing",
+			    join_cols(cols, ncols, want, sizeof(want)));
+	int ok = c->nf >= min_cols && c->nf <= ncols;
+	for (int i = 0; ok && i < c->nf; i++)
+		ok = !strcmp(c->f[i], cols[i]);
+	if (!ok)
+		return fail(L, name, c->line, NULL, "header must be '%s'",
+			    join_cols(cols, ncols, want, sizeof(want)));
+	return 0;
+}
+
+/* Next data row with a checked column count; 1 row, 0 end, <0 failure. */
+static int csv_row(ld *L, csv *c)
+{
+	if (!c->data || !csv_line(c))
+		return 0;
+	if (c->nf < c->min_cols || c->nf > c->ncols)
+		return fail(L, c->name, c->line, NULL,
+			    "expected %d columns, found %d", c->ncols,
+			    c->nf > MAXF ? MAXF : c->nf);
+	for (int i = c->nf; i < c->ncols; i++)
+		c->f[i] = (char *)"";
+	return 1;
+}
+
+static void csv_close(csv *c)
+{
+	free(c->data);
+	c->data = NULL;
+}
+
+/* ---- tariff.conf ----------------------------------------------------- */
+
+static int load_conf(ld *L, char **free_zones)
+{
+	cdr_tariff *t = L->t;
+	char path[4096], *data;
+	size_t len;
+	const char *tzname = "UTC";
+	char tzbuf[256];
+
+	snprintf(path, sizeof(path), "%s/tariff.conf", t->dir);
+	int rc = read_all(path, &data, &len);
+	if (rc)
+		return fail(L, "tariff.conf", 0, NULL, "cannot read %s: %s",
+			    path, strerror(-rc));
+	strcpy(t->currency, "CNY");
+	t->decimals = 2;
+	uint32_t line = 0;
+	for (char *s = data, *next; s && *s; s = next) {
+		next = strchr(s, '\n');
+		if (next)
+			*next++ = '\0';
+		line++;
+		char *hash = strchr(s, '#');
+		if (hash)
+			*hash = '\0';
+		s = trim(s);
+		size_t n = strlen(s);
+		if (n && s[n - 1] == '\r')
+			s[--n] = '\0';
+		if (!*trim(s))
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			rc = fail(L, "tariff.conf", line, NULL,
+				  "expected 'key = value'");
+			break;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		if (!strcmp(k, "timezone")) {
+			snprintf(tzbuf, sizeof(tzbuf), "%s", v);
+			tzname = tzbuf;
+		} else if (!strcmp(k, "currency")) {
+			if (!*v || strlen(v) >= sizeof(t->currency)) {
+				rc = fail(L, "tariff.conf", line, k,
+					  "bad currency '%s'", v);
+				break;
+			}
+			strcpy(t->currency, v);
+		} else if (!strcmp(k, "decimals")) {
+			if (strlen(v) != 1 || v[0] < '0' || v[0] > '6') {
+				rc = fail(L, "tariff.conf", line, k,
+					  "must be 0..6, not '%s'", v);
+				break;
+			}
+			t->decimals = v[0] - '0';
+		} else if (!strcmp(k, "band_split")) {
+			if (!strcmp(v, "start"))
+				t->band_split = 0;
+			else if (!strcmp(v, "split"))
+				t->band_split = 1;
+			else {
+				rc = fail(L, "tariff.conf", line, k,
+					  "must be start or split, not '%s'",
+					  v);
+				break;
+			}
+		} else if (!strcmp(k, "proration")) {
+			if (!strcmp(v, "half_month"))
+				t->proration = 0;
+			else if (!strcmp(v, "daily"))
+				t->proration = 1;
+			else if (!strcmp(v, "none"))
+				t->proration = 2;
+			else {
+				rc = fail(L, "tariff.conf", line, k,
+					  "must be half_month, daily or none, "
+					  "not '%s'", v);
+				break;
+			}
+		} else if (!strcmp(k, "free_zones")) {
+			free(*free_zones);
+			*free_zones = strdup(v);
+		} else {
+			rc = fail(L, "tariff.conf", line, k, "unknown setting");
+			break;
+		}
+	}
+	free(data);
+	if (rc)
+		return rc;
+	char msg[CDR_ERR_MAX];
+	rc = cdr__tz_load(&t->tz, tzname, msg, sizeof(msg));
+	if (rc)
+		return fail(L, "tariff.conf", 0, "timezone", "%s", msg);
+	return 0;
+}
+
+/* ---- zones ----------------------------------------------------------- */
+
+static int sym(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return c == '*' ? 10 : c == '#' ? 11 : -1;
+}
+
+static int32_t trie_node(cdr_tariff *t)
+{
+	if (t->ntrie == t->trie_cap) {
+		uint32_t cap = t->trie_cap ? t->trie_cap * 2 : 1024;
+		cdr__trie_node *n = realloc(t->trie, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		t->trie = n;
+		t->trie_cap = cap;
+	}
+	cdr__trie_node *n = &t->trie[t->ntrie];
+	memset(n->child, 0, sizeof(n->child));
+	n->zone = n->exact = -1;
+	return (int32_t)t->ntrie++;
+}
+
+/* Zone names are collected in first-seen order; returns the index. */
+static int32_t intern(char ***names, uint32_t *n, cdr__map **m,
+		      const char *s)
+{
+	int32_t i = map_get(*m, (const char *const *)*names, s, strlen(s));
+	if (i >= 0)
+		return i;
+	if (((*n + 1) & *n) == 0 || *n == 0) { /* grow at powers of two */
+		char **nn = realloc(*names, (*n + 1) * 2 * sizeof(char *));
+		if (!nn)
+			return -1;
+		*names = nn;
+	}
+	if ((*m)->n * 2 + 2 > (*m)->mask) { /* rebuild the map larger */
+		map_free(*m);
+		*m = map_new(*n * 2 + 2);
+		if (!*m)
+			return -1;
+		for (uint32_t k = 0; k < *n; k++)
+			map_put(*m, (const char *const *)*names, k);
+	}
+	(*names)[*n] = strdup(s);
+	if (!(*names)[*n])
+		return -1;
+	map_put(*m, (const char *const *)*names, *n);
+	return (int32_t)(*n)++;
+}
+
+static int load_zones(ld *L, cdr__map **zmap)
+{
+	static const char *const cols[] = {"prefix", "zone"};
+	cdr_tariff *t = L->t;
+	csv c;
+	int rc = csv_open(L, &c, "zones.csv", NULL, 1, cols, 2, 2);
+	if (rc)
+		return rc;
+	if (trie_node(t) < 0)
+		return csv_close(&c), -ENOMEM;
+	while ((rc = csv_row(L, &c)) > 0) {
+		const char *p = c.f[0];
+		int exact = p[0] == '=';
+		p += exact;
+		if (!*p) {
+			rc = fail(L, c.name, c.line, "prefix", "empty prefix");
+			break;
+		}
+		if (!*c.f[1] || !strcmp(c.f[1], "*")) {
+			rc = fail(L, c.name, c.line, "zone", "bad zone name '%s'",
+				  c.f[1]);
+			break;
+		}
+		int32_t z = intern(&t->zone_names, &t->nzones, zmap, c.f[1]);
+		if (z < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		uint32_t node = 0;
+		for (; *p; p++) {
+			int s = sym(*p);
+			if (s < 0) {
+				rc = fail(L, c.name, c.line, "prefix",
+					  "'%s' may hold only 0-9 * # after an "
+					  "optional '='", c.f[0]);
+				goto out;
+			}
+			if (!t->trie[node].child[s]) {
+				int32_t nn = trie_node(t);
+				if (nn < 0) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				t->trie[node].child[s] = nn;
+			}
+			node = (uint32_t)t->trie[node].child[s];
+		}
+		int32_t *slot = exact ? &t->trie[node].exact
+				      : &t->trie[node].zone;
+		if (*slot >= 0) {
+			rc = fail(L, c.name, c.line, "prefix",
+				  "duplicate prefix '%s'", c.f[0]);
+			break;
+		}
+		*slot = z;
+		t->nprefixes++;
+	}
+out:
+	csv_close(&c);
+	if (rc < 0)
+		return rc;
+	if (t->nzones == 0)
+		return fail(L, "zones.csv", 0, NULL, "no zones");
+	return 0;
+}
+
+/* ---- bands and holidays ---------------------------------------------- */
+
+static const char *const day_names[CDR_NDAYTYPE] = {
+	"mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"};
+
+static int day_index(const char *s, size_t n)
+{
+	for (int i = 0; i < CDR_NDAYTYPE; i++)
+		if (strlen(day_names[i]) == n && !memcmp(day_names[i], s, n))
+			return i;
+	return -1;
+}
+
+/* `days` column -> bit mask over day types; -1 when malformed. */
+static int parse_days(const char *s)
+{
+	int mask = 0;
+	while (*s) {
+		const char *e = strchr(s, ';');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		const char *dash = memchr(s, '-', n);
+		if (n == 1 && s[0] == '*') {
+			mask |= 0xff;
+		} else if (dash) {
+			int a = day_index(s, (size_t)(dash - s));
+			int b = day_index(dash + 1, n - (size_t)(dash - s) - 1);
+			if (a < 0 || b < 0 || a == CDR_HOLIDAY ||
+			    b == CDR_HOLIDAY)
+				return -1;
+			/* A range may wrap over the week end: sat-mon. */
+			for (int d = a;; d = (d + 1) % 7) {
+				mask |= 1 << d;
+				if (d == b)
+					break;
+			}
+		} else {
+			int a = day_index(s, n);
+			if (a < 0)
+				return -1;
+			mask |= 1 << a;
+		}
+		if (!e)
+			break;
+		s = e + 1;
+		if (!*s)
+			return -1;
+	}
+	return mask ? mask : -1;
+}
+
+/* HH:MM -> minutes; 24:00 allowed only when allow24. */
+static int parse_hhmm(const char *s, int allow24)
+{
+	if (strlen(s) != 5 || s[2] != ':')
+		return -1;
+	for (int i = 0; i < 5; i++)
+		if (i != 2 && (s[i] < '0' || s[i] > '9'))
+			return -1;
+	int h = (s[0] - '0') * 10 + s[1] - '0';
+	int m = (s[3] - '0') * 10 + s[4] - '0';
+	if (m > 59 || h > 24 || (h == 24 && (m || !allow24)))
+		return -1;
+	return h * 60 + m;
+}
+
+static int load_bands(ld *L)
+{
+	static const char *const cols[] = {"band", "days", "from", "to"};
+	cdr_tariff *t = L->t;
+	csv c;
+	cdr__map *bmap = map_new(16);
+	int rc = bmap ? csv_open(L, &c, "bands.csv", NULL, 1, cols, 4, 4)
+		      : -ENOMEM;
+	if (rc) {
+		map_free(bmap);
+		return rc;
+	}
+	memset(t->minute_band, 0xff, sizeof(t->minute_band));
+	uint32_t last = 1;
+	while ((rc = csv_row(L, &c)) > 0) {
+		last = c.line;
+		if (!*c.f[0] || !strcmp(c.f[0], "*")) {
+			rc = fail(L, c.name, c.line, "band", "bad band name '%s'",
+				  c.f[0]);
+			break;
+		}
+		int32_t b = intern(&t->band_names, &t->nbands, &bmap, c.f[0]);
+		if (b < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (t->nbands >= CDR_BAND_STAR) {
+			rc = fail(L, c.name, c.line, "band",
+				  "more than %d bands", CDR_BAND_STAR - 1);
+			break;
+		}
+		int mask = parse_days(c.f[1]);
+		if (mask < 0) {
+			rc = fail(L, c.name, c.line, "days",
+				  "bad day list '%s' (mon..sun, ranges like "
+				  "mon-fri, holiday, *; separated by ';')",
+				  c.f[1]);
+			break;
+		}
+		int from = parse_hhmm(c.f[2], 0), to = parse_hhmm(c.f[3], 1);
+		if (from < 0) {
+			rc = fail(L, c.name, c.line, "from", "bad time '%s'",
+				  c.f[2]);
+			break;
+		}
+		if (to < 0 || to <= from) {
+			rc = fail(L, c.name, c.line, "to",
+				  "bad time '%s' (HH:MM after from, up to "
+				  "24:00)", c.f[3]);
+			break;
+		}
+		/* The first matching row wins: fill only what is unset. */
+		for (int d = 0; d < CDR_NDAYTYPE; d++)
+			if (mask & (1 << d))
+				for (int m = from; m < to; m++)
+					if (t->minute_band[d][m] == 0xff)
+						t->minute_band[d][m] =
+							(uint8_t)b;
+	}
+	csv_close(&c);
+	map_free(bmap);
+	if (rc < 0)
+		return rc;
+	for (int d = 0; d < CDR_NDAYTYPE; d++)
+		for (int m = 0; m < 1440; m++)
+			if (t->minute_band[d][m] == 0xff) {
+				int e = m;
+				while (e < 1440 && t->minute_band[d][e] == 0xff)
+					e++;
+				return fail(L, "bands.csv", last + 1, "days",
+					    "gap in coverage: no row covers %s "
+					    "%02d:%02d-%02d:%02d",
+					    day_names[d], m / 60, m % 60,
+					    e / 60, e % 60);
+			}
+	/* Runs of equal band per day type, for cutting split calls. */
+	for (int d = 0; d < CDR_NDAYTYPE; d++) {
+		uint32_t n = 0;
+		for (int m = 0; m < 1440; m++)
+			n += m == 0 || t->minute_band[d][m] !=
+					       t->minute_band[d][m - 1];
+		t->segs[d] = calloc(n, sizeof(cdr__band_seg));
+		if (!t->segs[d])
+			return -ENOMEM;
+		n = 0;
+		for (int m = 0; m < 1440; m++) {
+			if (m == 0 ||
+			    t->minute_band[d][m] != t->minute_band[d][m - 1]) {
+				if (n)
+					t->segs[d][n - 1].to_min = (uint16_t)m;
+				t->segs[d][n].from_min = (uint16_t)m;
+				t->segs[d][n].band = t->minute_band[d][m];
+				n++;
+			}
+		}
+		t->segs[d][n - 1].to_min = 1440;
+		t->nsegs[d] = n;
+	}
+	return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int load_holidays(ld *L)
+{
+	static const char *const cols[] = {"date", "name"};
+	cdr_tariff *t = L->t;
+	csv c;
+	int rc = csv_open(L, &c, "holidays.csv", NULL, 0, cols, 2, 1);
+	uint32_t cap = 0;
+	while (!rc && (rc = csv_row(L, &c)) > 0) {
+		int64_t day;
+		if (cdr__parse_date(c.f[0], strlen(c.f[0]), &day)) {
+			rc = fail(L, c.name, c.line, "date",
+				  "bad date '%s' (YYYY-MM-DD)", c.f[0]);
+			break;
+		}
+		for (uint32_t i = 0; i < t->nholidays; i++)
+			if (t->holidays[i] == day) {
+				rc = fail(L, c.name, c.line, "date",
+					  "duplicate date '%s'", c.f[0]);
+				goto out;
+			}
+		if (t->nholidays == cap) {
+			cap = cap ? cap * 2 : 16;
+			int64_t *h = realloc(t->holidays, cap * sizeof(*h));
+			if (!h) {
+				rc = -ENOMEM;
+				break;
+			}
+			t->holidays = h;
+		}
+		t->holidays[t->nholidays++] = day;
+	}
+out:
+	csv_close(&c);
+	if (rc < 0)
+		return rc;
+	if (t->nholidays)
+		qsort(t->holidays, t->nholidays, sizeof(int64_t), cmp_i64);
+	return 0;
+}
+
+/* ---- plans and rates ------------------------------------------------- */
+
+static int service_index(const char *s)
+{
+	if (!strcmp(s, "voice"))
+		return CDR_VOICE;
+	if (!strcmp(s, "sms"))
+		return CDR_SMS;
+	if (!strcmp(s, "data"))
+		return CDR_DATA;
+	return -1;
+}
+
+static const char *const service_names[CDR_NSVC] = {"voice", "sms", "data"};
+
+static int load_plans(ld *L, cdr__map **pmap)
+{
+	static const char *const cols[] = {"plan", "monthly_fee"};
+	cdr_tariff *t = L->t;
+	csv c;
+	int rc = csv_open(L, &c, "plans.csv", NULL, 1, cols, 2, 2);
+	char **names = NULL;
+	uint32_t n = 0;
+	while (!rc && (rc = csv_row(L, &c)) > 0) {
+		int64_t fee;
+		if (!*c.f[0] || !strcmp(c.f[0], "*")) {
+			rc = fail(L, c.name, c.line, "plan", "bad plan name '%s'",
+				  c.f[0]);
+			break;
+		}
+		if (cdr__parse_money(c.f[1], strlen(c.f[1]), &fee)) {
+			rc = fail(L, c.name, c.line, "monthly_fee",
+				  "bad amount '%s'", c.f[1]);
+			break;
+		}
+		uint32_t before = n;
+		if (intern(&names, &n, pmap, c.f[0]) < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (n == before) {
+			rc = fail(L, c.name, c.line, "plan",
+				  "duplicate plan '%s'", c.f[0]);
+			break;
+		}
+		cdr__plan *p = realloc(t->plans, n * sizeof(*p));
+		if (!p) {
+			rc = -ENOMEM;
+			break;
+		}
+		t->plans = p;
+		t->plans[n - 1].name = names[n - 1];
+		t->plans[n - 1].fee_micros = fee;
+		t->nplans = n;
+	}
+	free(names); /* the strings now belong to t->plans */
+	csv_close(&c);
+	if (rc < 0)
+		return rc;
+	if (!t->nplans)
+		return fail(L, "plans.csv", 0, NULL, "no plans");
+	/* The map points into `names`, which is gone: rebuild over plans. */
+	return 0;
+}
+
+/* Zone or band column: `*` or a known name. */
+static int ref_name(const cdr__map *m, char *const *names, const char *s,
+		    int32_t *out)
+{
+	if (!strcmp(s, "*")) {
+		*out = CDR_ANY;
+		return 0;
+	}
+	*out = map_get(m, (const char *const *)names, s, strlen(s));
+	return *out < 0 ? -1 : 0;
+}
+
+#define Q_MAX 1000000000000ULL /* 10^12 */
+
+static int load_rates(ld *L, const cdr__map *pmap, char *const *plan_names,
+		      const cdr__map *zmap, const cdr__map *bmap)
+{
+	static const char *const cols[] = {"plan",    "service", "zone",
+					   "band",    "connect", "price",
+					   "unit",    "first",	 "increment",
+					   "from"};
+	cdr_tariff *t = L->t;
+	csv c;
+	uint32_t cap = 0;
+	int rc = csv_open(L, &c, "rates.csv", NULL, 1, cols, 10, 9);
+	while (!rc && (rc = csv_row(L, &c)) > 0) {
+		cdr__rate_row r = {0};
+		int32_t plan = map_get(pmap, (const char *const *)plan_names,
+				       c.f[0], strlen(c.f[0]));
+		int svc = service_index(c.f[1]);
+		const char *bad = NULL;
+		if (plan < 0) {
+			rc = fail(L, c.name, c.line, "plan",
+				  "unknown plan '%s'", c.f[0]);
+			break;
+		}
+		r.plan = (uint32_t)plan;
+		r.line = c.line;
+		if (svc < 0)
+			bad = "service";
+		else if (ref_name(zmap, t->zone_names, c.f[2], &r.zone))
+			bad = "zone";
+		else if (ref_name(bmap, t->band_names, c.f[3], &r.band))
+			bad = "band";
+		if (bad) {
+			int col = !strcmp(bad, "service") ? 1
+				  : !strcmp(bad, "zone")  ? 2
+							  : 3;
+			rc = fail(L, c.name, c.line, bad, "unknown %s '%s'", bad,
+				  c.f[col]);
+			break;
+		}
+		r.service = (uint8_t)svc;
+		if (cdr__parse_money(c.f[4], strlen(c.f[4]),
+				     &r.connect_micros)) {
+			rc = fail(L, c.name, c.line, "connect",
+				  "bad amount '%s'", c.f[4]);
+			break;
+		}
+		if (cdr__parse_money(c.f[5], strlen(c.f[5]), &r.price_micros)) {
+			rc = fail(L, c.name, c.line, "price", "bad amount '%s'",
+				  c.f[5]);
+			break;
+		}
+		if (cdr__parse_u64(c.f[6], strlen(c.f[6]), Q_MAX, &r.unit) ||
+		    r.unit < 1) {
+			rc = fail(L, c.name, c.line, "unit",
+				  "must be an integer 1..10^12, not '%s'",
+				  c.f[6]);
+			break;
+		}
+		if (cdr__parse_u64(c.f[7], strlen(c.f[7]), Q_MAX, &r.first)) {
+			rc = fail(L, c.name, c.line, "first",
+				  "must be an integer 0..10^12, not '%s'",
+				  c.f[7]);
+			break;
+		}
+		if (cdr__parse_u64(c.f[8], strlen(c.f[8]), Q_MAX,
+				   &r.increment) ||
+		    r.increment < 1) {
+			rc = fail(L, c.name, c.line, "increment",
+				  "must be an integer 1..10^12, not '%s'",
+				  c.f[8]);
+			break;
+		}
+		if (svc == CDR_SMS &&
+		    (r.unit != 1 || r.first != 1 || r.increment != 1)) {
+			rc = fail(L, c.name, c.line,
+				  r.unit != 1	 ? "unit"
+				  : r.first != 1 ? "first"
+						 : "increment",
+				  "sms rows count messages: unit, first and "
+				  "increment must be 1");
+			break;
+		}
+		r.from_day = CDR_DAY_NONE;
+		if (*c.f[9] &&
+		    cdr__parse_date(c.f[9], strlen(c.f[9]), &r.from_day)) {
+			rc = fail(L, c.name, c.line, "from",
+				  "bad date '%s' (YYYY-MM-DD)", c.f[9]);
+			break;
+		}
+		if (t->nrates == cap) {
+			cap = cap ? cap * 2 : 64;
+			cdr__rate_row *n = realloc(t->rates, cap * sizeof(*n));
+			if (!n) {
+				rc = -ENOMEM;
+				break;
+			}
+			t->rates = n;
+		}
+		t->rates[t->nrates++] = r;
+	}
+	csv_close(&c);
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- packages -------------------------------------------------------- */
+
+static int load_packages(ld *L, cdr__map **kmap, char ***knames,
+			 const cdr__map *zmap, const cdr__map *bmap)
+{
+	static const char *const cols[] = {"package", "monthly_fee", "service",
+					   "zone",    "band",	     "amount"};
+	cdr_tariff *t = L->t;
+	csv c;
+	uint32_t n = 0, cap = 0;
+	uint32_t *owner = NULL;
+	int rc = csv_open(L, &c, "packages.csv", NULL, 0, cols, 6, 6);
+	while (!rc && (rc = csv_row(L, &c)) > 0) {
+		cdr__allowance a;
+		int64_t fee;
+		if (!*c.f[0]) {
+			rc = fail(L, c.name, c.line, "package", "empty name");
+			break;
+		}
+		if (cdr__parse_money(c.f[1], strlen(c.f[1]), &fee)) {
+			rc = fail(L, c.name, c.line, "monthly_fee",
+				  "bad amount '%s'", c.f[1]);
+			break;
+		}
+		int svc = service_index(c.f[2]);
+		if (svc < 0) {
+			rc = fail(L, c.name, c.line, "service",
+				  "unknown service '%s'", c.f[2]);
+			break;
+		}
+		a.service = (uint8_t)svc;
+		if (ref_name(zmap, t->zone_names, c.f[3], &a.zone)) {
+			rc = fail(L, c.name, c.line, "zone", "unknown zone '%s'",
+				  c.f[3]);
+			break;
+		}
+		if (ref_name(bmap, t->band_names, c.f[4], &a.band)) {
+			rc = fail(L, c.name, c.line, "band", "unknown band '%s'",
+				  c.f[4]);
+			break;
+		}
+		if (cdr__parse_u64(c.f[5], strlen(c.f[5]), UINT64_MAX / 4,
+				   &a.amount)) {
+			rc = fail(L, c.name, c.line, "amount",
+				  "bad amount of billed units '%s'", c.f[5]);
+			break;
+		}
+		uint32_t before = n;
+		int32_t k = intern(knames, &n, kmap, c.f[0]);
+		if (k < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (n != before) { /* first row: it sets the fee */
+			cdr__package *p = realloc(t->packages, n * sizeof(*p));
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			t->packages = p;
+			t->packages[k].name = (*knames)[k];
+			t->packages[k].fee_micros = fee;
+			t->npackages = n;
+		}
+		if (t->nallows == cap) {
+			cap = cap ? cap * 2 : 16;
+			cdr__allowance *na = realloc(t->allows, cap * sizeof(*na));
+			uint32_t *no = realloc(owner, cap * sizeof(*no));
+			if (na)
+				t->allows = na;
+			if (no)
+				owner = no;
+			if (!na || !no) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		owner[t->nallows] = (uint32_t)k;
+		t->allows[t->nallows++] = a;
+	}
+	csv_close(&c);
+	if (rc < 0) {
+		free(owner);
+		return rc;
+	}
+	/* Group allowances by package, keeping file order inside each. */
+	cdr__allowance *sorted = calloc(t->nallows + 1, sizeof(*sorted));
+	if (!sorted) {
+		free(owner);
+		return -ENOMEM;
+	}
+	uint32_t o = 0;
+	for (uint32_t k = 0; k < t->npackages; k++) {
+		t->packages[k].first_allow = o;
+		for (uint32_t i = 0; i < t->nallows; i++)
+			if (owner[i] == k)
+				sorted[o++] = t->allows[i];
+		t->packages[k].nallow = o - t->packages[k].first_allow;
+	}
+	free(t->allows);
+	free(owner);
+	t->allows = sorted;
+	return 0;
+}
+
+/* ---- subscribers ----------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct raw_row {
+	cdr__sub_row r;
+	char *account; /* until accounts get dense indexes */
+} raw_row;
+
+static int cmp_row(const void *a, const void *b)
+{
+	const cdr__sub_row *x = &((const raw_row *)a)->r;
+	const cdr__sub_row *y = &((const raw_row *)b)->r;
+	if (x->sub != y->sub)
+		return x->sub < y->sub ? -1 : 1;
+	return (x->from_day > y->from_day) - (x->from_day < y->from_day);
+}
+
+static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
+			    char *const *plan_names, const cdr__map *kmap,
+			    char *const *pkg_names)
+{
+	static const char *const cols[] = {"subscriber", "account", "plan",
+					   "packages",	 "from",    "to"};
+	cdr_tariff *t = L->t;
+	csv c;
+	raw_row *raw = NULL;
+	uint32_t nraw = 0, cap = 0, npk = 0, pkcap = 0;
+	char **nums = NULL, **accts = NULL;
+	uint32_t nnum = 0, nacct = 0;
+	cdr__map *nmap = map_new(1024), *amap = map_new(1024);
+	int rc = nmap && amap ? csv_open(L, &c, path ? path : "subscribers.csv",
+					 path, 1, cols, 6, 6)
+			      : -ENOMEM;
+	while (!rc && (rc = csv_row(L, &c)) > 0) {
+		raw_row w;
+		memset(&w, 0, sizeof(w));
+		char *num = c.f[0];
+		if (*num == '+')
+			num++;
+		size_t nl = strlen(num);
+		int ok = nl > 0 && nl <= 32;
+		for (size_t i = 0; ok && i < nl; i++)
+			ok = num[i] >= '0' && num[i] <= '9';
+		if (!ok) {
+			rc = fail(L, c.name, c.line, "subscriber",
+				  "bad number '%s' (digits, optional leading "
+				  "'+')", c.f[0]);
+			break;
+		}
+		if (!*c.f[1]) {
+			rc = fail(L, c.name, c.line, "account", "empty account");
+			break;
+		}
+		int32_t plan = map_get(pmap, (const char *const *)plan_names,
+				       c.f[2], strlen(c.f[2]));
+		if (plan < 0) {
+			rc = fail(L, c.name, c.line, "plan",
+				  "unknown plan '%s'", c.f[2]);
+			break;
+		}
+		w.r.plan = (uint32_t)plan;
+		w.r.first_pkg = npk;
+		for (char *p = c.f[3]; *p;) {
+			char *e = strchr(p, ';');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			int32_t k = kmap ? map_get(kmap,
+						   (const char *const *)pkg_names,
+						   p, n)
+					 : -1;
+			if (k < 0) {
+				rc = fail(L, c.name, c.line, "packages",
+					  "unknown package '%.*s'", (int)n, p);
+				goto out;
+			}
+			for (uint32_t i = w.r.first_pkg; i < npk; i++)
+				if (t->row_pkgs[i] == (uint32_t)k) {
+					rc = fail(L, c.name, c.line, "packages",
+						  "package '%.*s' listed twice",
+						  (int)n, p);
+					goto out;
+				}
+			if (npk == pkcap) {
+				pkcap = pkcap ? pkcap * 2 : 64;
+				uint32_t *np = realloc(t->row_pkgs,
+						       pkcap * sizeof(*np));
+				if (!np) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				t->row_pkgs = np;
+			}
+			t->row_pkgs[npk++] = (uint32_t)k;
+			if (!e)
+				break;
+			p = e + 1;
+		}
+		w.r.npkg = npk - w.r.first_pkg;
+		if (cdr__parse_date(c.f[4], strlen(c.f[4]), &w.r.from_day)) {
+			rc = fail(L, c.name, c.line, "from",
+				  "bad date '%s' (YYYY-MM-DD)", c.f[4]);
+			break;
+		}
+		w.r.to_day = CDR_DAY_OPEN;
+		if (*c.f[5] &&
+		    cdr__parse_date(c.f[5], strlen(c.f[5]), &w.r.to_day)) {
+			rc = fail(L, c.name, c.line, "to",
+				  "bad date '%s' (YYYY-MM-DD or empty)", c.f[5]);
+			break;
+		}
+		if (w.r.to_day < w.r.from_day) {
+			rc = fail(L, c.name, c.line, "to",
+				  "last day %s is before first day %s", c.f[5],
+				  c.f[4]);
+			break;
+		}
+		w.r.line = c.line;
+		int32_t s = intern(&nums, &nnum, &nmap, num);
+		int32_t a = intern(&accts, &nacct, &amap, c.f[1]);
+		if (s < 0 || a < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		w.r.sub = (uint32_t)s;
+		w.r.account = (uint32_t)a;
+		if (nraw == cap) {
+			cap = cap ? cap * 2 : 1024;
+			raw_row *nr = realloc(raw, cap * sizeof(*nr));
+			if (!nr) {
+				rc = -ENOMEM;
+				break;
+			}
+			raw = nr;
+		}
+		raw[nraw++] = w;
+	}
+out:
+	csv_close(&c);
+	if (rc < 0)
+		goto done;
+
+	/* Dense account indexes in bytewise order, "-" included for free
+	 * calls from numbers without an active row. */
+	if (intern(&accts, &nacct, &amap, "-") < 0) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	char **sorted = malloc(nacct * sizeof(char *));
+	uint32_t *rank = malloc(nacct * sizeof(uint32_t));
+	if (!sorted || !rank) {
+		free(sorted);
+		free(rank);
+		rc = -ENOMEM;
+		goto done;
+	}
+	memcpy(sorted, accts, nacct * sizeof(char *));
+	qsort(sorted, nacct, sizeof(char *), cmp_str);
+	cdr__map *smap = map_new(nacct);
+	if (!smap) {
+		free(sorted);
+		free(rank);
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (uint32_t i = 0; i < nacct; i++)
+		map_put(smap, (const char *const *)sorted, i);
+	for (uint32_t i = 0; i < nacct; i++)
+		rank[i] = (uint32_t)map_get(smap, (const char *const *)sorted,
+					    accts[i], strlen(accts[i]));
+	map_free(smap);
+	t->accounts = sorted;
+	t->naccounts = nacct;
+	t->dash_account = rank[nacct - 1]; /* "-" was interned last */
+	for (uint32_t i = 0; i < nraw; i++)
+		raw[i].r.account = rank[raw[i].r.account];
+	free(rank);
+	free(accts); /* strings now owned by t->accounts */
+	accts = NULL;
+
+	/* Rows by subscriber, then first day; overlaps are errors. */
+	qsort(raw, nraw, sizeof(*raw), cmp_row);
+	t->rows = malloc((nraw + 1) * sizeof(*t->rows));
+	t->subs = calloc(nnum + 1, sizeof(*t->subs));
+	if (!t->rows || !t->subs) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (uint32_t i = 0; i < nraw; i++) {
+		cdr__sub_row *r = &t->rows[i];
+		*r = raw[i].r;
+		if (i && r->sub == t->rows[i - 1].sub) {
+			cdr__sub_row *prev = &t->rows[i - 1];
+			if (prev->to_day >= r->from_day) {
+				rc = fail(L, c.name, r->line > prev->line
+							   ? r->line
+							   : prev->line,
+					  "from",
+					  "rows of subscriber %s overlap (lines "
+					  "%u and %u)",
+					  nums[r->sub], prev->line, r->line);
+				goto done;
+			}
+			if (prev->to_day + 1 == r->from_day)
+				prev->change_end = r->change_start = 1;
+		} else {
+			t->subs[r->sub].first_row = i;
+		}
+		t->subs[r->sub].nrows++;
+	}
+	t->nrows = nraw;
+	for (uint32_t i = 0; i < nnum; i++)
+		t->subs[i].num = nums[i];
+	t->nsubs = nnum;
+	t->sub_arena = (char *)nums; /* the array; strings freed with it */
+	nums = NULL;
+	t->sub_map = nmap;
+	nmap = NULL;
+done:
+	if (nums) {
+		for (uint32_t i = 0; i < nnum; i++)
+			free(nums[i]);
+		free(nums);
+	}
+	if (accts) {
+		for (uint32_t i = 0; i < nacct; i++)
+			free(accts[i]);
+		free(accts);
+	}
+	map_free(nmap);
+	map_free(amap);
+	free(raw);
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- outages --------------------------------------------------------- */
+
+int32_t cdr__row_at(const cdr_tariff *t, uint32_t sub, int64_t day)
+{
+	const cdr__subscriber *s = &t->subs[sub];
+	for (uint32_t i = 0; i < s->nrows; i++) {
+		const cdr__sub_row *r = &t->rows[s->first_row + i];
+		if (r->from_day <= day && day <= r->to_day)
+			return (int32_t)(s->first_row + i);
+	}
+	return -1;
+}
+
+static int load_outages(ld *L)
+{
+	static const char *const cols[] = {"subscriber", "from", "to"};
+	cdr_tariff *t = L->t;
+	csv c;
+	uint32_t cap = 0;
+	int rc = csv_open(L, &c, "outages.csv", NULL, 0, cols, 3, 3);
+	while (!rc && (rc = csv_row(L, &c)) > 0) {
+		const char *num = c.f[0] + (c.f[0][0] == '+');
+		int32_t s = cdr__sub_lookup(t, num, strlen(num));
+		int64_t from, to;
+		if (s < 0) {
+			rc = fail(L, c.name, c.line, "subscriber",
+				  "'%s' has no rows in subscribers.csv",
+				  c.f[0]);
+			break;
+		}
+		if (cdr__parse_datetime(c.f[1], strlen(c.f[1]), &from)) {
+			rc = fail(L, c.name, c.line, "from",
+				  "bad time '%s' (YYYY-MM-DD HH:MM:SS)", c.f[1]);
+			break;
+		}
+		if (cdr__parse_datetime(c.f[2], strlen(c.f[2]), &to)) {
+			rc = fail(L, c.name, c.line, "to",
+				  "bad time '%s' (YYYY-MM-DD HH:MM:SS)", c.f[2]);
+			break;
+		}
+		cdr__outage o = {.sub = (uint32_t)s, .line = c.line};
+		o.from_utc = cdr__tz_local_to_utc(t->tz, from);
+		o.to_utc = cdr__tz_local_to_utc(t->tz, to);
+		if (o.to_utc <= o.from_utc) {
+			rc = fail(L, c.name, c.line, "to",
+				  "end '%s' is not after start '%s'", c.f[2],
+				  c.f[1]);
+			break;
+		}
+		o.row = cdr__row_at(t, (uint32_t)s, cdr__floor_div(from, 86400));
+		if (t->noutages == cap) {
+			cap = cap ? cap * 2 : 16;
+			cdr__outage *n = realloc(t->outages, cap * sizeof(*n));
+			if (!n) {
+				rc = -ENOMEM;
+				break;
+			}
+			t->outages = n;
+		}
+		t->outages[t->noutages++] = o;
+	}
+	csv_close(&c);
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- rate resolution ------------------------------------------------- */
+
+/* Rate rows ordered by key (plan, service, zone, band), then from day. */
+static const cdr__rate_row *key_rows;
+static int cmp_key(const void *a, const void *b)
+{
+	const cdr__rate_row *x = &key_rows[*(const uint32_t *)a];
+	const cdr__rate_row *y = &key_rows[*(const uint32_t *)b];
+	if (x->plan != y->plan)
+		return x->plan < y->plan ? -1 : 1;
+	if (x->service != y->service)
+		return x->service < y->service ? -1 : 1;
+	if (x->zone != y->zone)
+		return x->zone < y->zone ? -1 : 1;
+	if (x->band != y->band)
+		return x->band < y->band ? -1 : 1;
+	return (x->from_day > y->from_day) - (x->from_day < y->from_day);
+}
+
+/* [lo, hi) of sorted rows with this key. */
+static void key_range(const cdr_tariff *t, const uint32_t *ord,
+		      uint32_t plan, unsigned svc, int32_t zone, int32_t band,
+		      uint32_t *lo, uint32_t *hi)
+{
+	cdr__rate_row k = {.plan = plan, .service = (uint8_t)svc,
+			   .zone = zone, .band = band};
+	uint32_t a = 0, b = t->nrates;
+	while (a < b) { /* first row >= key (ignoring from) */
+		uint32_t m = (a + b) / 2;
+		const cdr__rate_row *r = &t->rates[ord[m]];
+		int less = r->plan != k.plan	   ? r->plan < k.plan
+			   : r->service != k.service ? r->service < k.service
+			   : r->zone != k.zone	   ? r->zone < k.zone
+						   : r->band < k.band;
+		if (less)
+			a = m + 1;
+		else
+			b = m;
+	}
+	*lo = a;
+	while (a < t->nrates) {
+		const cdr__rate_row *r = &t->rates[ord[a]];
+		if (r->plan != plan || r->service != svc || r->zone != zone ||
+		    r->band != band)
+			break;
+		a++;
+	}
+	*hi = a;
+}
+
+static int resolve_rates(ld *L)
+{
+	cdr_tariff *t = L->t;
+	uint32_t *ord = malloc((t->nrates + 1) * sizeof(*ord));
+	if (!ord)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nrates; i++)
+		ord[i] = i;
+	key_rows = t->rates;
+	qsort(ord, t->nrates, sizeof(*ord), cmp_key);
+	for (uint32_t i = 1; i < t->nrates; i++)
+		if (!cmp_key(&ord[i - 1], &ord[i])) {
+			const cdr__rate_row *a = &t->rates[ord[i - 1]],
+					    *b = &t->rates[ord[i]];
+			free(ord);
+			return fail(L, "rates.csv", a->line > b->line ? a->line
+								      : b->line,
+				    "from",
+				    "duplicate key: same plan, service, zone, "
+				    "band and from as line %u",
+				    a->line > b->line ? b->line : a->line);
+		}
+
+	size_t ncells = (size_t)t->nplans * CDR_NSVC * (t->nzones + 1) *
+			t->nbands;
+	size_t cap = ncells + 16, n = 0;
+	t->cell_off = malloc((ncells + 1) * sizeof(uint32_t));
+	t->steps = malloc(cap * sizeof(cdr__rate_step));
+	if (!t->cell_off || !t->steps) {
+		free(ord);
+		return -ENOMEM;
+	}
+	/* Breakpoints of one cell: at most the rows of its four keys. */
+	int64_t *bp = malloc((4 * (size_t)t->nrates + 1) * sizeof(*bp));
+	if (!bp) {
+		free(ord);
+		return -ENOMEM;
+	}
+	size_t cell = 0;
+	for (uint32_t p = 0; p < t->nplans; p++)
+		for (unsigned s = 0; s < CDR_NSVC; s++)
+			for (uint32_t z = 0; z <= t->nzones; z++)
+				for (uint32_t b = 0; b < t->nbands; b++) {
+					int32_t zk = z == t->nzones ? CDR_ANY
+								    : (int32_t)z;
+					/* The contract's fallback order. */
+					const int32_t keys[4][2] = {
+						{zk, (int32_t)b},
+						{zk, CDR_ANY},
+						{CDR_ANY, (int32_t)b},
+						{CDR_ANY, CDR_ANY}};
+					uint32_t lo[4], hi[4];
+					for (int k = 0; k < 4; k++)
+						key_range(t, ord, p, s,
+							  keys[k][0],
+							  keys[k][1], &lo[k],
+							  &hi[k]);
+					t->cell_off[cell++] = (uint32_t)n;
+					/* Each distinct from day of the four
+					 * keys is a point where the answer
+					 * may change; the answer at day d is
+					 * the first key with a row in force,
+					 * and its latest such row. */
+					int64_t prev_row = -1;
+					size_t nbp = 0;
+					for (int k = 0; k < 4; k++)
+						for (uint32_t i = lo[k];
+						     i < hi[k]; i++)
+							bp[nbp++] =
+								t->rates[ord[i]]
+									.from_day;
+					qsort(bp, nbp, sizeof(int64_t),
+					      cmp_i64);
+					for (size_t j = 0; j < nbp; j++) {
+						if (j && bp[j] == bp[j - 1])
+							continue;
+						int64_t ans = -1;
+						for (int k = 0;
+						     k < 4 && ans < 0; k++)
+							for (uint32_t i = lo[k];
+							     i < hi[k]; i++)
+								if (t->rates[ord[i]]
+									    .from_day <=
+								    bp[j])
+									ans = ord[i];
+						if (ans == prev_row)
+							continue;
+						if (n == cap) {
+							cap *= 2;
+							cdr__rate_step *ns = realloc(
+								t->steps,
+								cap * sizeof(*ns));
+							if (!ns) {
+								free(ord);
+								free(bp);
+								return -ENOMEM;
+							}
+							t->steps = ns;
+						}
+						t->steps[n].from_day = bp[j];
+						t->steps[n].row =
+							(uint32_t)ans;
+						n++;
+						prev_row = ans;
+					}
+				}
+	t->cell_off[cell] = (uint32_t)n;
+	free(ord);
+	free(bp);
+	return 0;
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t r = a % b;
+		a = b;
+		b = r;
+	}
+	return a;
+}
+
+/*
+ * A split call is priced exactly and rounded once: the fractions of its
+ * pieces are added over the least common multiple of their units
+ * (rate.c). Keep that multiple below 2^64 so the sum fits in 128 bits; a
+ * tariff where it does not is refused here rather than mis-rated later.
+ */
+static int check_split_units(ld *L)
+{
+	cdr_tariff *t = L->t;
+	if (!t->band_split)
+		return 0;
+	for (uint32_t p = 0; p < t->nplans; p++)
+		for (uint32_t z = 0; z < t->nzones; z++) {
+			u128 l = 1;
+			for (uint32_t b = 0; b < t->nbands; b++) {
+				size_t c = (((size_t)p * CDR_NSVC + CDR_VOICE) *
+						    (t->nzones + 1) +
+					    z) * t->nbands + b;
+				for (uint32_t i = t->cell_off[c];
+				     i < t->cell_off[c + 1]; i++) {
+					const cdr__rate_row *r =
+						&t->rates[t->steps[i].row];
+					uint64_t g = gcd64((uint64_t)(l % r->unit),
+							   r->unit);
+					l = l / (g ? g : r->unit) * r->unit;
+					if (l > UINT64_MAX)
+						return fail(L, "rates.csv",
+							    r->line, "unit",
+							    "with band_split = "
+							    "split the units of "
+							    "one plan and zone "
+							    "must have a common "
+							    "multiple below 2^64");
+				}
+			}
+		}
+	return 0;
+}
+
+/* ---- load/free ------------------------------------------------------- */
+
+int cdr_tariff_load(cdr_tariff **out, const char *dir,
+		    const char *subscribers_path, char *err, size_t errlen)
+{
+	cdr_tariff *t = calloc(1, sizeof(*t));
+	ld L = {.t = t, .err = err, .errlen = errlen};
+	char *free_zones = NULL;
+	cdr__map *zmap = map_new(64), *pmap = map_new(64), *bmap = NULL,
+		 *kmap = map_new(64);
+	char **pkg_names = NULL;
+	int rc;
+
+	*out = NULL;
+	err[0] = '\0';
+	if (!t || !zmap || !pmap || !kmap || !(t->dir = strdup(dir))) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	if ((rc = load_conf(&L, &free_zones)) || (rc = load_zones(&L, &zmap)) ||
+	    (rc = load_bands(&L)) || (rc = load_holidays(&L)) ||
+	    (rc = load_plans(&L, &pmap)))
+		goto done;
+	/* Name maps over the arrays the tariff now owns. */
+	char **plan_names = malloc(t->nplans * sizeof(char *));
+	bmap = map_new(t->nbands);
+	if (!plan_names || !bmap) {
+		free(plan_names);
+		rc = -ENOMEM;
+		goto done;
+	}
+	map_free(pmap);
+	pmap = map_new(t->nplans);
+	for (uint32_t i = 0; pmap && i < t->nplans; i++) {
+		plan_names[i] = t->plans[i].name;
+		map_put(pmap, (const char *const *)plan_names, i);
+	}
+	for (uint32_t i = 0; i < t->nbands; i++)
+		map_put(bmap, (const char *const *)t->band_names, i);
+	if (!pmap)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = load_rates(&L, pmap, plan_names, zmap, bmap);
+	if (!rc)
+		rc = load_packages(&L, &kmap, &pkg_names, zmap, bmap);
+	if (!rc)
+		rc = load_subscribers(&L, subscribers_path, pmap, plan_names,
+				      kmap, pkg_names);
+	free(plan_names);
+	free(pkg_names); /* strings owned by t->packages */
+	if (rc || (rc = load_outages(&L)) || (rc = resolve_rates(&L)) ||
+	    (rc = check_split_units(&L)))
+		goto done;
+
+	t->zone_free = calloc(t->nzones, 1);
+	if (!t->zone_free) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (char *s = free_zones, *e; s && *s; s = e) {
+		e = strchr(s, ',');
+		if (e)
+			*e++ = '\0';
+		s = trim(s);
+		int32_t z = map_get(zmap, (const char *const *)t->zone_names, s,
+				    strlen(s));
+		if (z < 0) {
+			rc = fail(&L, "tariff.conf", 0, "free_zones",
+				  "unknown zone '%s'", s);
+			goto done;
+		}
+		t->zone_free[z] = 1;
+	}
+done:
+	if (rc == -ENOMEM && !err[0])
+		snprintf(err, errlen, "%s: out of memory", dir);
+	free(free_zones);
+	map_free(zmap);
+	map_free(pmap);
+	map_free(bmap);
+	map_free(kmap);
+	if (rc) {
+		cdr_tariff_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void cdr_tariff_free(cdr_tariff *t)
+{
+	if (!t)
+		return;
+	cdr__tz_free(t->tz);
+	for (uint32_t i = 0; i < t->nzones; i++)
+		free(t->zone_names[i]);
+	free(t->zone_names);
+	free(t->zone_free);
+	free(t->trie);
+	for (uint32_t i = 0; i < t->nbands; i++)
+		free(t->band_names[i]);
+	free(t->band_names);
+	for (int d = 0; d < CDR_NDAYTYPE; d++)
+		free(t->segs[d]);
+	free(t->holidays);
+	for (uint32_t i = 0; i < t->nplans; i++)
+		free(t->plans[i].name);
+	free(t->plans);
+	free(t->rates);
+	free(t->cell_off);
+	free(t->steps);
+	for (uint32_t i = 0; i < t->npackages; i++)
+		free(t->packages[i].name);
+	free(t->packages);
+	free(t->allows);
+	if (t->sub_arena) {
+		char **nums = (char **)t->sub_arena;
+		for (uint32_t i = 0; i < t->nsubs; i++)
+			free(nums[i]);
+		free(nums);
+	}
+	free(t->subs);
+	free(t->rows);
+	free(t->row_pkgs);
+	for (uint32_t i = 0; i < t->naccounts; i++)
+		free(t->accounts[i]);
+	free(t->accounts);
+	map_free(t->sub_map);
+	free(t->outages);
+	free(t->dir);
+	free(t);
+}
+
+/* ---- lookups --------------------------------------------------------- */
+
+int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n)
+{
+	const cdr__trie_node *tr = t->trie;
+	uint32_t node = 0;
+	int32_t best = tr[0].zone;
+	size_t i = 0;
+	for (; i < n; i++) {
+		int s = sym(d[i]);
+		int32_t c = s < 0 ? 0 : tr[node].child[s];
+		if (!c)
+			break;
+		node = (uint32_t)c;
+		if (tr[node].zone >= 0)
+			best = tr[node].zone;
+	}
+	/* An `=number` row beats every prefix, but only for that number. */
+	if (i == n && tr[node].exact >= 0)
+		return tr[node].exact;
+	return best;
+}
+
+int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n)
+{
+	if (!t->sub_map)
+		return -1;
+	return map_get(t->sub_map, (const char *const *)t->sub_arena, num, n);
+}
+
+unsigned cdr__day_type(const cdr_tariff *t, int64_t day)
+{
+	uint32_t a = 0, b = t->nholidays;
+	while (a < b) {
+		uint32_t m = (a + b) / 2;
+		if (t->holidays[m] < day)
+			a = m + 1;
+		else
+			b = m;
+	}
+	if (a < t->nholidays && t->holidays[a] == day)
+		return CDR_HOLIDAY;
+	return cdr__weekday(day);
+}
+
+int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
+		       uint32_t zone, uint32_t band, int64_t day)
+{
+	size_t c = (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
+			   t->nbands +
+		   band;
+	int32_t row = -1;
+	/* Steps are few (one per price change) and ordered by day. */
+	for (uint32_t i = t->cell_off[c]; i < t->cell_off[c + 1]; i++) {
+		if (t->steps[i].from_day > day)
+			break;
+		row = (int32_t)t->steps[i].row;
+	}
+	return row;
+}
+
+/* ---- describe -------------------------------------------------------- */
+
+static void put_day(FILE *o, int64_t day)
+{
+	int64_t y;
+	unsigned m, d;
+	cdr__civil_from_days(day, &y, &m, &d);
+	fprintf(o, "%04lld-%02u-%02u", (long long)y, m, d);
+}
+
+static void put_money(FILE *o, int64_t micros)
+{
+	char b[64];
+	size_t n = cdr__fmt_scaled(b, micros, 6);
+	/* Trim trailing zeros for reading, keep at least 2 places. */
+	while (n > 3 && b[n - 1] == '0' && b[n - 3] != '.')
+		n--;
+	fwrite(b, 1, n, o);
+}
+
+static const char *zname(const cdr_tariff *t, int32_t z)
+{
+	return z < 0 ? "*" : t->zone_names[z];
+}
+
+static const char *bname(const cdr_tariff *t, int32_t b)
+{
+	return b < 0 ? "*" : t->band_names[b];
+}
+
+int cdr_tariff_describe(const cdr_tariff *t, FILE *o)
+{
+	static const char *const split[] = {"start", "split"};
+	static const char *const pro[] = {"half_month", "daily", "none"};
+	fprintf(o, "tariff %s\n", t->dir);
+	fprintf(o, "  timezone %s, currency %s, decimals %d, band_split %s, "
+		   "proration %s\n",
+		cdr__tz_name(t->tz), t->currency, t->decimals,
+		split[t->band_split], pro[t->proration]);
+	fprintf(o, "zones: %u (from %u prefixes)\n", t->nzones, t->nprefixes);
+	for (uint32_t z = 0; z < t->nzones; z++)
+		fprintf(o, "  %s%s\n", t->zone_names[z],
+			t->zone_free[z] ? " (free)" : "");
+	fprintf(o, "bands: %u\n", t->nbands);
+	for (int d = 0; d < CDR_NDAYTYPE; d++) {
+		fprintf(o, "  %-7s", day_names[d]);
+		for (uint32_t i = 0; i < t->nsegs[d]; i++) {
+			const cdr__band_seg *s = &t->segs[d][i];
+			fprintf(o, " %02u:%02u-%02u:%02u %s", s->from_min / 60,
+				s->from_min % 60, s->to_min / 60, s->to_min % 60,
+				t->band_names[s->band]);
+		}
+		fputc('\n', o);
+	}
+	fprintf(o, "holidays: %u\n", t->nholidays);
+	for (uint32_t i = 0; i < t->nholidays; i++) {
+		fputs("  ", o);
+		put_day(o, t->holidays[i]);
+		fputc('\n', o);
+	}
+	fprintf(o, "plans: %u\n", t->nplans);
+	for (uint32_t i = 0; i < t->nplans; i++) {
+		fprintf(o, "  %s monthly_fee ", t->plans[i].name);
+		put_money(o, t->plans[i].fee_micros);
+		fputc('\n', o);
+	}
+	fprintf(o, "rates: %u\n", t->nrates);
+	for (uint32_t i = 0; i < t->nrates; i++) {
+		const cdr__rate_row *r = &t->rates[i];
+		fprintf(o, "  %s %s zone %s band %s: connect ",
+			t->plans[r->plan].name, service_names[r->service],
+			zname(t, r->zone), bname(t, r->band));
+		put_money(o, r->connect_micros);
+		fputs(" price ", o);
+		put_money(o, r->price_micros);
+		fprintf(o, " per %llu, first %llu, increment %llu",
+			(unsigned long long)r->unit,
+			(unsigned long long)r->first,
+			(unsigned long long)r->increment);
+		if (r->from_day != CDR_DAY_NONE) {
+			fputs(", from ", o);
+			put_day(o, r->from_day);
+		}
+		fputc('\n', o);
+	}
+	fprintf(o, "packages: %u\n", t->npackages);
+	for (uint32_t i = 0; i < t->npackages; i++) {
+		const cdr__package *p = &t->packages[i];
+		fprintf(o, "  %s monthly_fee ", p->name);
+		put_money(o, p->fee_micros);
+		fputc('\n', o);
+		for (uint32_t k = 0; k < p->nallow; k++) {
+			const cdr__allowance *a = &t->allows[p->first_allow + k];
+			fprintf(o, "    %llu units of %s zone %s band %s\n",
+				(unsigned long long)a->amount,
+				service_names[a->service], zname(t, a->zone),
+				bname(t, a->band));
+		}
+	}
+	fprintf(o, "subscribers: %u numbers, %u rows, %u accounts\n", t->nsubs,
+		t->nrows, t->naccounts - 1);
+	for (uint32_t i = 0; i < t->nrows; i++) {
+		const cdr__sub_row *r = &t->rows[i];
+		fprintf(o, "  %s account %s plan %s from ", t->subs[r->sub].num,
+			t->accounts[r->account], t->plans[r->plan].name);
+		put_day(o, r->from_day);
+		if (r->to_day != CDR_DAY_OPEN) {
+			fputs(" to ", o);
+			put_day(o, r->to_day);
+		}
+		for (uint32_t k = 0; k < r->npkg; k++)
+			fprintf(o, "%s%s", k ? ";" : " packages ",
+				t->packages[t->row_pkgs[r->first_pkg + k]].name);
+		fputc('\n', o);
+	}
+	fprintf(o, "outages: %u\n", t->noutages);
+	for (uint32_t i = 0; i < t->noutages; i++)
+		fprintf(o, "  %s %lld..%lld UTC (%lld s)\n",
+			t->subs[t->outages[i].sub].num,
+			(long long)t->outages[i].from_utc,
+			(long long)t->outages[i].to_utc,
+			(long long)(t->outages[i].to_utc -
+				    t->outages[i].from_utc));
+	return ferror(o) ? -EIO : 0;
+}
