@@ -689,7 +689,8 @@ static int load_holidays(ld *L)
 	csv c;
 	int rc = csv_open(L, &c, "holidays.csv", NULL, 0, cols, 2, 1);
 	uint32_t cap = 0;
-	while (!rc && (rc = csv_row(L, &c)) > 0) {
+	if (!rc)
+		while ((rc = csv_row(L, &c)) > 0) {
 		int64_t day;
 		if (cdr__parse_date(c.f[0], strlen(c.f[0]), &day)) {
 			rc = fail(L, c.name, c.line, "date",
@@ -745,7 +746,8 @@ static int load_plans(ld *L, cdr__map **pmap)
 	int rc = csv_open(L, &c, "plans.csv", NULL, 1, cols, 2, 2);
 	char **names = NULL;
 	uint32_t n = 0;
-	while (!rc && (rc = csv_row(L, &c)) > 0) {
+	if (!rc)
+		while ((rc = csv_row(L, &c)) > 0) {
 		int64_t fee;
 		if (!*c.f[0] || !strcmp(c.f[0], "*")) {
 			rc = fail(L, c.name, c.line, "plan", "bad plan name '%s'",
@@ -812,7 +814,8 @@ static int load_rates(ld *L, const cdr__map *pmap, char *const *plan_names,
 	csv c;
 	uint32_t cap = 0;
 	int rc = csv_open(L, &c, "rates.csv", NULL, 1, cols, 10, 9);
-	while (!rc && (rc = csv_row(L, &c)) > 0) {
+	if (!rc)
+		while ((rc = csv_row(L, &c)) > 0) {
 		cdr__rate_row r = {0};
 		int32_t plan = map_get(pmap, (const char *const *)plan_names,
 				       c.f[0], strlen(c.f[0]));
@@ -916,7 +919,8 @@ static int load_packages(ld *L, cdr__map **kmap, char ***knames,
 	uint32_t n = 0, cap = 0;
 	uint32_t *owner = NULL;
 	int rc = csv_open(L, &c, "packages.csv", NULL, 0, cols, 6, 6);
-	while (!rc && (rc = csv_row(L, &c)) > 0) {
+	if (!rc)
+		while ((rc = csv_row(L, &c)) > 0) {
 		cdr__allowance a;
 		int64_t fee;
 		if (!*c.f[0]) {
@@ -1046,7 +1050,8 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 	int rc = nmap && amap ? csv_open(L, &c, path ? path : "subscribers.csv",
 					 path, 1, cols, 6, 6)
 			      : -ENOMEM;
-	while (!rc && (rc = csv_row(L, &c)) > 0) {
+	if (!rc)
+		while ((rc = csv_row(L, &c)) > 0) {
 		raw_row w;
 		memset(&w, 0, sizeof(w));
 		char *num = c.f[0];
@@ -1266,7 +1271,8 @@ static int load_outages(ld *L)
 	csv c;
 	uint32_t cap = 0;
 	int rc = csv_open(L, &c, "outages.csv", NULL, 0, cols, 3, 3);
-	while (!rc && (rc = csv_row(L, &c)) > 0) {
+	if (!rc)
+		while ((rc = csv_row(L, &c)) > 0) {
 		const char *num = c.f[0] + (c.f[0][0] == '+');
 		int32_t s = cdr__sub_lookup(t, num, strlen(num));
 		int64_t from, to;

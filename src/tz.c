@@ -451,10 +451,24 @@ static int64_t clamp_t(int64_t t)
 }
 
 /*
- * Offset under the rule at t. A change of year y happens within a week of
- * year y (times reach +-167 h), so the changes of years y-2 .. y+1 include
- * the last one at or before any t in year y. Costs 8 date computations
- * and a sort of 8; only instants past the table come here.
+ * Where a year's changes can fall. A rule date is a day of year y, or
+ * Jan 1 of y+1 for day 365 of a common year; its time of day reaches
+ * +-167 h (v3) and the offset subtracted from it +-25 h. So every change
+ * of year y lies within ten days of [Jan 1 of y, Jan 1 of y+1].
+ */
+#define CDR_TZ_SPILL (10 * (int64_t)CDR_TZ_DAY)
+
+static int64_t jan1(int64_t y)
+{
+	return cdr__days_from_civil(y, 1, 1) * CDR_TZ_DAY;
+}
+
+/*
+ * Offset under the rule at t, t in year y. The changes of years y-2 ..
+ * y+1 include the last one at or before t (those of y-2 end before y-1
+ * starts, so nothing older is needed), and none after year y+1 can come
+ * before t. Costs 8 date computations and a sort of 8; only instants past
+ * the table come here.
  */
 static int32_t rule_offset(const struct cdr__tz_rule *r, int64_t t)
 {
@@ -472,10 +486,14 @@ static int32_t rule_offset(const struct cdr__tz_rule *r, int64_t t)
 
 /*
  * First change of offset under the rule strictly after t. Changes at one
- * instant count together (permanent daylight saving ends and restarts at
- * the same instant, which is no change). A rule with real changes has one
- * every year, so years y-2 .. y+3 always hold the next one; none there
- * means the offset never changes.
+ * instant count together: permanent daylight saving ends and restarts at
+ * the same instant, which is no change. A window of six years y0..y0+5
+ * knows every change between Jan 1 of y0 and of y0+6, less the spill, so
+ * only those are judged; windows step three years. A real rule changes
+ * every year and the first window answers; the loop only runs on for
+ * rules whose changes cancel in some years, and gives up after a 400-year
+ * calendar cycle (rule_settle has made sure a rule with has_dst changes
+ * at least once in every cycle).
  */
 static int64_t rule_next(const struct cdr__tz_rule *r, int64_t t)
 {
@@ -485,17 +503,37 @@ static int64_t rule_next(const struct cdr__tz_rule *r, int64_t t)
 		return INT64_MAX;
 	t = clamp_t(t);
 	const int32_t cur = rule_offset(r, t);
-	const size_t n = rule_window(r, year_of(t) - 2, 6, ev);
-	for (size_t i = 0; i < n;) {
-		const int64_t at = ev[i].t;
+	const int64_t y = year_of(t);
+	for (int64_t y0 = y - 2; y0 <= y + 400; y0 += 3) {
+		const size_t n = rule_window(r, y0, 6, ev);
+		const int64_t lo = jan1(y0) + CDR_TZ_SPILL, hi = jan1(y0 + 6) - CDR_TZ_SPILL;
 
-		while (i < n && ev[i].t == at)
-			i++;
-		const int32_t after = ev[i - 1].dst ? r->dst_off : r->std_off;
-		if (at > t && after != cur)
-			return at;
+		for (size_t i = 0; i < n;) {
+			const int64_t at = ev[i].t;
+
+			while (i < n && ev[i].t == at)
+				i++;
+			const int32_t after = ev[i - 1].dst ? r->dst_off : r->std_off;
+			if (at > t && at > lo && at < hi && after != cur)
+				return at;
+		}
 	}
 	return INT64_MAX;
+}
+
+/*
+ * Turn a rule whose changes never change the offset (permanent daylight
+ * saving written as two changes at one instant) into a plain offset, so
+ * that lookups need not search for changes that never come. The calendar
+ * repeats every 400 years, so one cycle decides.
+ */
+static void rule_settle(struct cdr__tz_rule *r)
+{
+	if (r->has_dst && rule_next(r, jan1(2000)) == INT64_MAX) {
+		r->std_off = rule_offset(r, jan1(2000));
+		r->dst_off = r->std_off;
+		r->has_dst = false;
+	}
 }
 
 /* ---- 5. TZif parsing ------------------------------------------------ */
@@ -792,8 +830,8 @@ static int build(cdr__tz **out, const char *name, const struct tzif_view *v,
 		const int64_t y1 = last_year + 2 > CDR_TZ_TABLE_YEAR ?
 					   last_year + 2 : CDR_TZ_TABLE_YEAR;
 
-		from = v->timecnt > 0 ? last : cdr__days_from_civil(y0, 1, 1) * CDR_TZ_DAY;
-		limit = cdr__days_from_civil(y1, 1, 1) * CDR_TZ_DAY;
+		from = v->timecnt > 0 ? last : jan1(y0);
+		limit = jan1(y1);
 		nev = 2 * (size_t)(y1 - y0 + 1);
 		ev = malloc(nev * sizeof(*ev));
 		if (ev == NULL)
@@ -886,6 +924,8 @@ static int load_file(cdr__tz **out, const char *name, char *err, size_t errlen)
 			shown, shown_path);
 		return -EINVAL;
 	}
+	if (rc == 0 && view.has_footer)
+		rule_settle(&rule);
 	if (rc == 0)
 		rc = build(out, name, &view, view.has_footer ? &rule : NULL);
 	free(buf);
