@@ -1,0 +1,183 @@
+#!/bin/sh
+# End-to-end tests of the cdrate command: byte-exact goldens, invariance
+# under threads / input order / I/O path / standard input, exit codes,
+# tariff errors, and outputs that never appear half-written.
+#
+# usage: tests/e2e/run.sh BUILD/cdrate
+# Ends with the line "N passed, M failed"; exits 1 when anything failed.
+set -u
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DEMO=$ROOT/fixtures/demo
+W=$(mktemp -d /tmp/cdrate-e2e-XXXXXX)
+trap 'rm -rf "$W"' EXIT INT TERM
+export LC_ALL=C
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# same FILE_A FILE_B WHAT: byte-identical, else show the diff
+same() {
+	if cmp -s "$1" "$2"; then ok; else bad "$3"; diff "$1" "$2" | head -20; fi
+}
+# sorted_same FILE EXPECTED WHAT: same lines in any order
+sorted_same() {
+	sort "$1" >"$1.sorted"
+	same "$1.sorted" "$2" "$3"
+}
+# expect_rc RC WHAT CMD...: run CMD, check its exit status
+expect_rc() {
+	want=$1; what=$2; shift 2
+	"$@" >"$W/out" 2>"$W/err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$W/err" | head -5; fi
+}
+# err_has TEXT WHAT: the last command's stderr contains TEXT
+err_has() {
+	if grep -qF -- "$1" "$W/err"; then ok; else bad "$2: stderr lacks '$1'"; cat "$W/err" | head -5; fi
+}
+
+rate_demo() { "$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 "$@"; }
+
+# ---- the demo golden (figures worked by hand in fixtures/demo/WORKED.md)
+rate_demo --out "$W/t.csv" --rejects "$W/r.csv" --itemize "$W/i.csv" \
+	"$DEMO/cdrs" 2>"$W/err"
+same "$W/t.csv" "$DEMO/expected/totals.csv" "demo totals"
+sorted_same "$W/r.csv" "$DEMO/expected/rejects.csv" "demo rejects"
+sorted_same "$W/i.csv" "$DEMO/expected/itemize.csv" "demo itemize"
+grep -q "68 records read, 48 rated, 20 rejected" "$W/err" && ok || bad "demo summary line"
+[ "$(wc -l <"$W/r.csv")" -eq 20 ] && [ "$(wc -l <"$W/i.csv")" -eq 48 ] && ok ||
+	bad "every line rated or rejected once"
+
+# ---- invariance: threads x I/O path, file order, record order, stdin
+for io in uring read; do
+	for th in 1 2 3 4; do
+		rate_demo --threads $th --io $io --out "$W/t.$io.$th" \
+			--itemize "$W/i.$io.$th" "$DEMO/cdrs" 2>/dev/null
+		same "$W/t.$io.$th" "$DEMO/expected/totals.csv" "totals, $th threads, io $io"
+		sorted_same "$W/i.$io.$th" "$DEMO/expected/itemize.csv" "itemize, $th threads, io $io"
+	done
+done
+set -- "$DEMO"/cdrs/*
+rev=""
+for f in "$@"; do rev="$f $rev"; done
+# shellcheck disable=SC2086
+rate_demo --out "$W/t.rev" $rev 2>/dev/null
+same "$W/t.rev" "$DEMO/expected/totals.csv" "totals, files in reverse order"
+
+# All records in one headerless file, shuffled by a seeded shuffle.
+for f in "$DEMO"/cdrs/*; do awk 'NR > 1 || !/^id,/' "$f"; done >"$W/all.csv"
+for seed in 1 2 3 4 5 6; do
+	awk -v s=$seed 'BEGIN { srand(s) } { printf "%.8f\t%s\n", rand(), $0 }' "$W/all.csv" |
+		sort -k1,1 | cut -f2- >"$W/shuf$seed.csv"
+	th=$((seed % 4 + 1))
+	rate_demo --threads $th --out "$W/t.shuf" --rejects "$W/r.shuf" "$W/shuf$seed.csv" 2>/dev/null
+	same "$W/t.shuf" "$DEMO/expected/totals.csv" "totals, shuffle seed $seed, $th threads"
+	sorted_same "$W/r.shuf" "$DEMO/expected/rejects.csv" "rejects, shuffle seed $seed"
+done
+rate_demo --out "$W/t.stdin" - <"$W/shuf1.csv" 2>/dev/null
+same "$W/t.stdin" "$DEMO/expected/totals.csv" "totals from standard input"
+cat "$W/shuf2.csv" | rate_demo --out "$W/t.pipe" --rejects "$W/r.pipe" - 2>/dev/null
+same "$W/t.pipe" "$DEMO/expected/totals.csv" "totals from a pipe"
+sorted_same "$W/r.pipe" "$DEMO/expected/rejects.csv" "rejects from a pipe (duplicates read back)"
+
+# ---- hand-worked cases: tests/e2e/cases/NAME/{tariff,cdrs,args,expected}
+for c in "$HERE"/cases/*/; do
+	[ -d "$c" ] || continue
+	name=$(basename "$c")
+	# shellcheck disable=SC2046
+	"$BIN" rate --tariff "$c/tariff" $(cat "$c/args") --out "$W/c.t" \
+		--rejects "$W/c.r" --itemize "$W/c.i" "$c/cdrs" 2>"$W/c.err"
+	same "$W/c.t" "$c/expected/totals.csv" "case $name: totals"
+	[ -f "$c/expected/rejects.csv" ] && sorted_same "$W/c.r" "$c/expected/rejects.csv" "case $name: rejects"
+	[ -f "$c/expected/itemize.csv" ] && sorted_same "$W/c.i" "$c/expected/itemize.csv" "case $name: itemize"
+done
+
+# ---- command line and exit codes
+expect_rc 2 "no command" "$BIN"
+expect_rc 2 "unknown command" "$BIN" frobnicate
+expect_rc 0 "--help" "$BIN" --help
+expect_rc 0 "rate --help" "$BIN" rate --help
+grep -q "usage: cdrate rate" "$W/out" && ok || bad "rate --help prints usage"
+expect_rc 0 "--version" "$BIN" --version
+grep -q "^cdrate [0-9]" "$W/out" && ok || bad "--version prints the version"
+expect_rc 2 "unknown option" rate_demo --frob "$DEMO/cdrs"
+err_has "unknown option '--frob'" "unknown option named"
+expect_rc 2 "missing --period" "$BIN" rate --tariff "$DEMO/tariff" "$DEMO/cdrs"
+expect_rc 2 "bad --period" "$BIN" rate --tariff "$DEMO/tariff" --period 2026-13 "$DEMO/cdrs"
+expect_rc 2 "no INPUT" rate_demo
+expect_rc 2 "bad --threads" rate_demo --threads 0 "$DEMO/cdrs"
+expect_rc 2 "bad --io" rate_demo --io mmap "$DEMO/cdrs"
+expect_rc 1 "missing input" rate_demo --out "$W/never.csv" "$W/no-such-file"
+err_has "no-such-file" "missing input named"
+[ ! -e "$W/never.csv" ] && ok || bad "failed run wrote totals"
+expect_rc 0 "check" "$BIN" check --tariff "$DEMO/tariff"
+grep -q "tariff OK" "$W/out" && grep -q "from 2026-10-16" "$W/out" && ok ||
+	bad "check describes the tariff and its dated rows"
+
+# ---- outputs appear whole or not at all
+expect_rc 1 "unwritable --out" rate_demo --out "$W/no/such/dir/t.csv" \
+	--rejects "$W/r2.csv" --itemize "$W/i2.csv" "$DEMO/cdrs"
+[ ! -e "$W/r2.csv" ] && [ ! -e "$W/i2.csv" ] && ok || bad "rejects/itemize committed though totals failed"
+[ -z "$(ls "$W" | grep '\.tmp\.')" ] && ok || bad "temporary files left behind"
+# A run killed by SIGTERM mid-way leaves no file at a final name.
+awk 'BEGIN { for (i = 0; i < 3000000; i++)
+	printf "k%d,8613800000001,voice,2026-10-05 08:00:00,13912345678,60,0\n", i }' >"$W/big.csv"
+"$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 --threads 1 \
+	--out "$W/k.t" --itemize "$W/k.i" "$W/big.csv" 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -TERM $pid 2>/dev/null
+wait $pid
+st=$?
+if [ $st -ne 0 ]; then
+	[ ! -e "$W/k.t" ] && [ ! -e "$W/k.i" ] && [ -z "$(ls "$W" | grep '\.tmp\.')" ] && ok ||
+		bad "SIGTERM left outputs behind"
+else
+	ok # finished before the signal: nothing to check
+fi
+rm -f "$W/big.csv"
+
+# ---- tariff errors: exit 1, message names file, line and column, no output
+T=$W/tariff
+break_tariff() { # break_tariff FILE SED-SCRIPT EXPECTED-MESSAGE
+	rm -rf "$T" "$W/e.csv"
+	cp -r "$DEMO/tariff" "$T"
+	if [ "$2" = DELETE ]; then rm "$T/$1"; else sed -i "$2" "$T/$1"; fi
+	"$BIN" rate --tariff "$T" --period 2026-10 --out "$W/e.csv" "$DEMO/cdrs" >/dev/null 2>"$W/err"
+	st=$?
+	if [ $st -eq 1 ] && grep -qF -- "$3" "$W/err" && [ ! -e "$W/e.csv" ]; then ok; else
+		bad "broken $1 ($2): exit $st, wanted 1 and '$3'"
+		head -3 "$W/err"
+	fi
+	"$BIN" check --tariff "$T" >/dev/null 2>&1
+	[ $? -eq 1 ] && ok || bad "check accepted broken $1 ($2)"
+}
+for f in tariff.conf zones.csv bands.csv plans.csv rates.csv subscribers.csv; do
+	break_tariff $f DELETE "$f"
+done
+break_tariff tariff.conf 's/^timezone.*/timezone = Mars\/Olympus/' "tariff.conf:0: column timezone"
+break_tariff tariff.conf '$a decimals = 7' "column decimals"
+break_tariff tariff.conf '$a colour = blue' "unknown setting"
+break_tariff zones.csv '$a 0571,national' "duplicate prefix '0571'"
+break_tariff zones.csv '$a 01x,national' "column prefix"
+break_tariff bands.csv '/idle/d' "gap in coverage"
+break_tariff bands.csv '3s/mon-fri/mon-fry/' "bands.csv:3: column days"
+break_tariff plans.csv '2s/,.*/,1.2.3/' "plans.csv:2: column monthly_fee: bad amount '1.2.3'"
+break_tariff plans.csv '$a fixed25,30' "duplicate plan"
+break_tariff rates.csv '2s/^[^,]*,/nosuchplan,/' "rates.csv:2: column plan: unknown plan 'nosuchplan'"
+break_tariff rates.csv '2s/^\([^,]*\),[^,]*,[^,]*,/\1,voice,atlantis,/' "rates.csv:2: column zone: unknown zone 'atlantis'"
+break_tariff rates.csv '2p' "duplicate key"
+break_tariff rates.csv '2s/,[^,]*,[^,]*,[^,]*,[^,]*$/,0,1,1,x/' "rates.csv:2: column"
+break_tariff subscribers.csv '2p' "overlap"
+break_tariff subscribers.csv '2s/^\([^,]*,[^,]*\),[^,]*,/\1,gold,/' "column plan: unknown plan 'gold'"
+break_tariff subscribers.csv '2s/^\([^,]*,[^,]*,[^,]*\),[^,]*,/\1,nopkg,/' "column packages: unknown package 'nopkg'"
+break_tariff subscribers.csv '2s/,[0-9-]*,\([0-9-]*\)$/,2026-99-01,\1/' "column from"
+break_tariff outages.csv '$a 19999999999,2026-10-01 00:00:00,2026-10-02 00:00:00' "column subscriber"
+break_tariff packages.csv '2s/,data,/,fax,/' "packages.csv:2: column service: unknown service 'fax'"
+break_tariff packages.csv '3s/,idle,/,dusk,/' "packages.csv:3: column band: unknown band 'dusk'"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,108 @@
+/*
+ * test_money.c - amounts in and out: parsing to micro-units, rounding half
+ * up, printing with `decimals` places. Expected values are worked by hand.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int64_t money(const char *s)
+{
+	int64_t v = -1;
+	cr_assert_eq(cdr__parse_money(s, strlen(s), &v), 0, "parse %s", s);
+	return v;
+}
+
+Test(money, parses_decimals_into_micros)
+{
+	cr_assert_eq(money("0.07"), 70000);	  /* 0.07 * 10^6 */
+	cr_assert_eq(money("18"), 18000000);
+	cr_assert_eq(money("1.5"), 1500000);
+	cr_assert_eq(money("0.000001"), 1);	  /* one micro */
+	cr_assert_eq(money("999999999.999999"), 999999999999999LL);
+}
+
+Test(money, rejects_bad_amounts)
+{
+	const char *bad[] = {"", ".5", "1.", "1.0000001", "-1", "1e3",
+			     "1,5", "1000000000", " 1", "0x10", "1.2.3"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		int64_t v;
+		cr_assert_neq(cdr__parse_money(bad[i], strlen(bad[i]), &v), 0,
+			      "accepted '%s'", bad[i]);
+	}
+}
+
+Test(money, u64_bounds)
+{
+	uint64_t v;
+	cr_assert_eq(cdr__parse_u64("999999999999", 12, 999999999999ULL, &v), 0);
+	cr_assert_eq(v, 999999999999ULL);
+	cr_assert_neq(cdr__parse_u64("1000000000000", 13, 999999999999ULL, &v), 0);
+	/* 2^64 overflows: rejected, never wrapped */
+	cr_assert_neq(cdr__parse_u64("18446744073709551616", 20, UINT64_MAX, &v), 0);
+	cr_assert_neq(cdr__parse_u64("-1", 2, UINT64_MAX, &v), 0);
+	cr_assert_neq(cdr__parse_u64("", 0, UINT64_MAX, &v), 0);
+}
+
+Test(money, round_half_up)
+{
+	/* 5/2 = 2.5 -> 3; 7/3 = 2.33 -> 2; 8/3 = 2.67 -> 3; 4/2 exact */
+	cr_assert_eq((uint64_t)cdr__div_round(5, 2), 3);
+	cr_assert_eq((uint64_t)cdr__div_round(7, 3), 2);
+	cr_assert_eq((uint64_t)cdr__div_round(8, 3), 3);
+	cr_assert_eq((uint64_t)cdr__div_round(4, 2), 2);
+	cr_assert_eq((uint64_t)cdr__div_round(0, 7), 0);
+}
+
+static const char *amt(i128 micros, int dec)
+{
+	static char b[64];
+	size_t n = cdr__fmt_amount(b, micros, dec);
+	b[n] = '\0';
+	return b;
+}
+
+Test(money, prints_with_decimals_rounding_once)
+{
+	cr_assert_str_eq(amt(1234567, 2), "1.23");   /* 1.234567 */
+	cr_assert_str_eq(amt(1235000, 2), "1.24");   /* half up */
+	cr_assert_str_eq(amt(1234999, 2), "1.23");
+	cr_assert_str_eq(amt(5000, 2), "0.01");	     /* 0.005 -> 0.01 */
+	cr_assert_str_eq(amt(4999, 2), "0.00");
+	cr_assert_str_eq(amt(0, 2), "0.00");
+	cr_assert_str_eq(amt(18000000, 0), "18");    /* no point */
+	cr_assert_str_eq(amt(18500000, 0), "19");
+	cr_assert_str_eq(amt(1, 6), "0.000001");
+	cr_assert_str_eq(amt(-1500000, 2), "-1.50");
+	cr_assert_str_eq(amt(-5000, 2), "0.00");     /* -0.005 rounds up to 0 */
+	cr_assert_str_eq(amt(-5001, 2), "-0.01");
+}
+
+Test(money, prints_beyond_64_bits)
+{
+	/* 2^100 micros = 1267650600228229401496703.205376 units */
+	i128 v = (i128)1 << 100;
+	cr_assert_str_eq(amt(v, 6), "1267650600228229401496703.205376");
+	cr_assert_str_eq(amt(v, 2), "1267650600228229401496703.21");
+}
+
+Test(money, dates)
+{
+	int64_t d;
+	cr_assert_eq(cdr__parse_date("1970-01-01", 10, &d), 0);
+	cr_assert_eq(d, 0);
+	cr_assert_eq(cdr__parse_date("2026-10-01", 10, &d), 0);
+	cr_assert_eq(d, 20727); /* (2026-10-01 00:00Z) 1790812800 / 86400 */
+	cr_assert_eq(cdr__parse_date("2024-02-29", 10, &d), 0);
+	cr_assert_neq(cdr__parse_date("2026-02-29", 10, &d), 0);
+	cr_assert_neq(cdr__parse_date("2026-13-01", 10, &d), 0);
+	cr_assert_neq(cdr__parse_date("2026-1-01", 9, &d), 0);
+	int64_t s;
+	cr_assert_eq(cdr__parse_datetime("2026-10-01 08:30:15", 19, &s), 0);
+	cr_assert_eq(s, 20727LL * 86400 + 8 * 3600 + 30 * 60 + 15);
+	cr_assert_eq(cdr__parse_datetime("2026-10-01T08:30:15", 19, &s), 0);
+	cr_assert_neq(cdr__parse_datetime("2026-13-45 25:61:00", 19, &s), 0);
+	cr_assert_neq(cdr__parse_datetime("2026-10-01 24:00:00", 19, &s), 0);
+}
