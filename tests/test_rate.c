@@ -1,0 +1,245 @@
+/*
+ * test_rate.c - rating one record (contract section 5): reasons in step
+ * order, billed quantity, connect fee, free zones, late records, and split
+ * pricing across band and DST boundaries with one rounding. Every figure
+ * is worked out in the comment beside it.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+static char err[CDR_ERR_MAX];
+static char *dir;
+static cdr_tariff *t;
+static cdr__period per;
+
+static void load(void)
+{
+	t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cdr__period_init(&per, t, 2026, 10);
+}
+
+static void setup(void)
+{
+	dir = tu_tariff();
+}
+
+static void teardown(void)
+{
+	cdr_tariff_free(t);
+	t = NULL;
+	tu_rmdir(dir);
+}
+
+static cdr__rated rate(const char *line)
+{
+	cdr__rec r;
+	cdr__rated x;
+	int64_t utc;
+	memset(&x, 0, sizeof(x));
+	cr_assert_eq(cdr__parse_line(line, strlen(line), &r), CDR_OK, "%s", line);
+	cr_assert_eq(cdr__start_utc(t, &r, &utc), CDR_OK, "%s", line);
+	cdr__rate_record(t, &per, &r, utc, &x);
+	return x;
+}
+
+#define MICROS(x) ((int64_t)(x.charge_micros))
+
+TestSuite(rate, .init = setup, .fini = teardown);
+
+Test(rate, billed_quantity_and_charge)
+{
+	load();
+	/* 2026-10-12 is a Monday; 10:00 is peak: 0.15 per 60 s, first 60,
+	 * increment 60. 61 s -> 120 s billed -> 0.30 = 300000 micros. */
+	cdr__rated x = rate("a,13800000001,voice,2026-10-12 10:00:00,13900000000,61,0");
+	cr_assert_eq(x.reason, CDR_OK);
+	cr_assert_eq(x.quantity, 120);
+	cr_assert_eq(MICROS(x), 300000);
+	/* 1 s -> first = 60 s -> 0.15 */
+	x = rate("a,13800000001,voice,2026-10-12 10:00:00,13900000000,1,0");
+	cr_assert_eq(x.quantity, 60);
+	cr_assert_eq(MICROS(x), 150000);
+	/* 0 s -> nothing billed, no charge */
+	x = rate("a,13800000001,voice,2026-10-12 10:00:00,13900000000,0,0");
+	cr_assert_eq(x.reason, CDR_OK);
+	cr_assert_eq(x.quantity, 0);
+	cr_assert_eq(MICROS(x), 0);
+	/* data: 0.0003 per 1024 bytes, first 1024, increment 1024.
+	 * 1500 bytes -> 2048 -> 0.0006 = 600 micros */
+	x = rate("a,13800000001,data,2026-10-12 10:00:00,,0,1500");
+	cr_assert_eq(x.quantity, 2048);
+	cr_assert_eq(MICROS(x), 600);
+	/* sms counts 1 whatever the duration column says */
+	x = rate("a,13800000001,sms,2026-10-12 10:00:00,13900000000,999,0");
+	cr_assert_eq(x.quantity, 1);
+	cr_assert_eq(MICROS(x), 100000);
+}
+
+Test(rate, connect_fee_and_rounding_half_up)
+{
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,*,0.5,0.000007,2,1,1\n"
+		 "m18,sms,*,*,0,0.1,1,1,1\n");
+	load();
+	/* 3 s * 7 micros / 2 = 10.5 micros -> 11; + 0.5 connect */
+	cdr__rated x = rate("a,13800000001,voice,2026-10-12 10:00:00,13900000000,3,0");
+	cr_assert_eq(MICROS(x), 500011);
+	/* 1 s: 3.5 -> 4 */
+	x = rate("a,13800000001,voice,2026-10-12 10:00:00,13900000000,1,0");
+	cr_assert_eq(MICROS(x), 500004);
+}
+
+Test(rate, huge_products_do_not_overflow)
+{
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,*,0,999999999.999999,1,1,1\n"
+		 "m18,sms,*,*,0,0.1,1,1,1\n");
+	load();
+	/* (10^15 - 1) micros * (10^12 - 1) s = 999999999999998999999000000001
+	 * micros: far beyond 2^64, exact in 128 bits. */
+	cdr__rated x = rate("a,13800000001,voice,2026-10-12 10:00:00,13900000000,999999999999,0");
+	cr_assert_eq(x.reason, CDR_OK);
+	i128 want = (i128)999999999999999LL * 999999999999LL;
+	cr_assert(x.charge_micros == want);
+}
+
+Test(rate, reasons_in_step_order)
+{
+	load();
+	/* after the period beats no_zone and unknown subscriber */
+	cr_assert_eq(rate("a,19999999999,voice,2026-11-01 00:00:00,999,1,0").reason,
+		     CDR_R_AFTER_PERIOD);
+	/* the period ends at 11-01 00:00 local (Asia/Shanghai) */
+	cr_assert_eq(rate("a,13800000001,voice,2026-10-31T15:59:59Z,13900000000,1,0").reason,
+		     CDR_OK);
+	cr_assert_eq(rate("a,13800000001,voice,2026-10-31T16:00:00Z,13900000000,1,0").reason,
+		     CDR_R_AFTER_PERIOD);
+	/* no_zone beats unknown subscriber */
+	cr_assert_eq(rate("a,19999999999,voice,2026-10-12 10:00:00,999,1,0").reason,
+		     CDR_R_NO_ZONE);
+	cr_assert_eq(rate("a,19999999999,voice,2026-10-12 10:00:00,13900000000,1,0").reason,
+		     CDR_R_UNKNOWN_SUBSCRIBER);
+	/* the number has a row, but it starts in 2025: inactive before */
+	cr_assert_eq(rate("a,13800000001,voice,2024-12-31 23:59:59,13900000000,1,0").reason,
+		     CDR_R_INACTIVE);
+	/* no sms rate for the mobile zone under plan f25 */
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "13800000001,A1,f25,,2025-01-01,\n");
+	cdr_tariff_free(t);
+	load();
+	cr_assert_eq(rate("a,13800000001,sms,2026-10-12 10:00:00,13900000000,0,0").reason,
+		     CDR_R_NO_RATE);
+}
+
+Test(rate, free_zones_from_any_line)
+{
+	load();
+	/* unknown number calling 110: rated 0 under account "-" */
+	cdr__rated x = rate("a,19999999999,voice,2026-10-12 10:00:00,110,300,0");
+	cr_assert_eq(x.reason, CDR_OK);
+	cr_assert(x.is_free);
+	cr_assert_eq(x.quantity, 0);
+	cr_assert_eq(MICROS(x), 0);
+	cr_assert_eq(x.band, CDR_BAND_STAR);
+	cr_assert_str_eq(t->accounts[x.account], "-");
+	/* an active number's call goes to its account */
+	x = rate("a,13800000001,voice,2026-10-12 10:00:00,110,300,0");
+	cr_assert_str_eq(t->accounts[x.account], "A1");
+	/* 1100 is not 110 (=110 is exact): zone service, an ordinary call */
+	x = rate("a,13800000001,voice,2026-10-12 10:00:00,1100,60,0");
+	cr_assert(!x.is_free);
+	cr_assert_eq(MICROS(x), 150000);
+}
+
+Test(rate, late_records)
+{
+	load();
+	/* 09-30 23:59:59 local is before the period: late, still rated */
+	cdr__rated x = rate("a,13800000001,voice,2026-09-30 23:59:59,13900000000,60,0");
+	cr_assert_eq(x.reason, CDR_OK);
+	cr_assert(x.late);
+	x = rate("a,13800000001,voice,2026-10-01 00:00:00,13900000000,60,0");
+	cr_assert(!x.late);
+}
+
+Test(rate, split_at_band_boundary)
+{
+	tu_write(dir, "tariff.conf",
+		 "timezone = Asia/Shanghai\nband_split = split\n"
+		 "free_zones = emergency\n");
+	load();
+	/* Monday 21:59:30, 100 s -> billed 120 s: [21:59:30, 22:01:30).
+	 * 30 s peak at 0.15/60 = 0.075, 90 s idle at 0.06/60 = 0.09.
+	 * Sum 0.165 = 165000 micros; the start band and row are peak. */
+	cdr__rated x = rate("a,13800000001,voice,2026-10-12 21:59:30,13900000000,100,0");
+	cr_assert_eq(x.quantity, 120);
+	cr_assert_eq(MICROS(x), 165000);
+	cr_assert_str_eq(t->band_names[x.band], "peak");
+	/* band_split = start would charge all 120 s at peak: 0.30 */
+}
+
+Test(rate, split_rounds_once_over_mixed_units)
+{
+	tu_write(dir, "tariff.conf",
+		 "timezone = UTC\nband_split = split\nfree_zones = emergency\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,peak,0,0.000001,3,1,1\n"
+		 "m18,voice,*,idle,0,0.000001,7,1,1\n"
+		 "m18,sms,*,*,0,0.1,1,1,1\n");
+	load();
+	/* Monday 07:59:57Z, 4 s: 3 s idle at 1 micro per 7 s, then 1 s
+	 * peak at 1 micro per 3 s. Exact sum 3/7 + 1/3 = 16/21 = 0.76
+	 * micros, rounded once -> 1. Rounding each piece would give 0. */
+	cdr__rated x = rate("a,13800000001,voice,2026-10-12 07:59:57,13900000000,4,0");
+	cr_assert_eq(x.quantity, 4);
+	cr_assert_eq(MICROS(x), 1);
+}
+
+Test(rate, split_follows_dst_in_local_time)
+{
+	tu_write(dir, "tariff.conf",
+		 "timezone = Europe/Berlin\nband_split = split\n"
+		 "free_zones = emergency\n");
+	tu_write(dir, "bands.csv",
+		 "band,days,from,to\nnight,*,00:00,03:00\nday,*,03:00,24:00\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,night,0,0.06,60,1,1\n"
+		 "m18,voice,*,day,0,0.6,60,1,1\n"
+		 "m18,sms,*,*,0,0.1,1,1,1\n");
+	load();
+	cdr__period_init(&per, t, 2026, 3);
+	/* 2026-03-29: clocks jump 02:00 CET -> 03:00 CEST (01:00Z). A 60 s
+	 * call from 01:59:30 CET: 30 s night, then local 03:00:00 -> day.
+	 * 30 * 0.06/60 + 30 * 0.6/60 = 0.03 + 0.30 = 0.33 */
+	cdr__rated x = rate("a,13800000001,voice,2026-03-29 01:59:30,13900000000,60,0");
+	cr_assert_eq(x.reason, CDR_OK);
+	cr_assert_eq(MICROS(x), 330000);
+	/* A naive time in the gap is shifted forward by the gap: 02:30 ->
+	 * 03:30 CEST = 01:30Z, a day-band call: 60 s * 0.6/60 = 0.60 */
+	x = rate("a,13800000001,voice,2026-03-29 02:30:00,13900000000,60,0");
+	cr_assert_eq(MICROS(x), 600000);
+	cr_assert_str_eq(t->band_names[x.band], "day");
+}
+
+Test(rate, fold_means_first_occurrence)
+{
+	tu_write(dir, "tariff.conf", "timezone = Europe/Berlin\nfree_zones = emergency\n");
+	load();
+	cdr__rec r;
+	int64_t utc;
+	const char *l = "a,13800000001,voice,2026-10-25 02:30:00,13900000000,60,0";
+	cr_assert_eq(cdr__parse_line(l, strlen(l), &r), CDR_OK);
+	cr_assert_eq(cdr__start_utc(t, &r, &utc), CDR_OK);
+	/* 02:30 happens twice on 10-25; the first is CEST (+2): 00:30Z.
+	 * 2026-10-25 00:00Z = 1792886400 */
+	cr_assert_eq(utc, 1792886400LL + 1800);
+}

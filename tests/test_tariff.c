@@ -1,0 +1,193 @@
+/*
+ * test_tariff.c - the tariff loader's lookups: zones by longest prefix and
+ * `=exact`, band tables with day lists and holidays, the rate fallback
+ * order with dated rows, subscriber rows, and load errors that name file,
+ * line and column.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "civil.h"
+#include "internal.h"
+#include "testutil.h"
+
+static char err[CDR_ERR_MAX];
+
+static const char *zone(const cdr_tariff *t, const char *num)
+{
+	int32_t z = cdr__zone_lookup(t, num, strlen(num));
+	return z < 0 ? "(none)" : t->zone_names[z];
+}
+
+Test(tariff, zones_longest_prefix_and_exact)
+{
+	char *dir = tu_tariff();
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_str_eq(zone(t, "01062345678"), "beijing"); /* 010 beats 0 */
+	cr_assert_str_eq(zone(t, "02161234567"), "national");
+	cr_assert_str_eq(zone(t, "13912345678"), "mobile");
+	cr_assert_str_eq(zone(t, "110"), "emergency"); /* =110 beats 11 */
+	cr_assert_str_eq(zone(t, "1100"), "service");  /* =110 is exact */
+	cr_assert_str_eq(zone(t, "11"), "service");
+	cr_assert_str_eq(zone(t, "*#06#"), "code");   /* literal * and # */
+	cr_assert_str_eq(zone(t, "99"), "(none)");
+	cr_assert_str_eq(zone(t, "*"), "(none)");
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+Test(tariff, bands_first_matching_row_and_holidays)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "bands.csv",
+		 "band,days,from,to\n"
+		 "free,holiday,00:00,24:00\n"
+		 "peak,mon-fri,08:00,22:00\n"
+		 "late,fri-mon,22:00,24:00\n" /* wraps over the week end */
+		 "idle,*,00:00,24:00\n");
+	tu_write(dir, "holidays.csv", "date,name\n2026-10-01,National Day\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,*,0,0.1,60,60,60\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	int64_t thu = cdr__days_from_civil(2026, 10, 1); /* a Thursday */
+	cr_assert_eq(cdr__weekday(thu), 3);
+	cr_assert_eq(cdr__day_type(t, thu), CDR_HOLIDAY);
+	cr_assert_eq(cdr__day_type(t, thu + 1), 4); /* Friday */
+	const char *const *bn = (const char *const *)t->band_names;
+	cr_assert_str_eq(bn[t->minute_band[CDR_HOLIDAY][9 * 60]], "free");
+	cr_assert_str_eq(bn[t->minute_band[4][9 * 60]], "peak");
+	cr_assert_str_eq(bn[t->minute_band[4][22 * 60]], "late");
+	cr_assert_str_eq(bn[t->minute_band[3][22 * 60 + 30]], "idle"); /* thu */
+	cr_assert_str_eq(bn[t->minute_band[6][23 * 60]], "late");      /* sun */
+	cr_assert_str_eq(bn[t->minute_band[5][7 * 60 + 59]], "idle");  /* sat */
+	/* holiday rows match only holidays; weekday names never do */
+	cr_assert_str_eq(bn[t->minute_band[0][0]], "idle");
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+Test(tariff, band_gap_is_an_error)
+{
+	char *dir = tu_tariff();
+	/* no row names holiday or *: holidays are uncovered */
+	tu_write(dir, "bands.csv",
+		 "band,days,from,to\npeak,mon-sun,00:00,24:00\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "bands.csv:3: column days: gap in coverage: no "
+			      "row covers holiday 00:00-24:00"), "%s", err);
+	tu_write(dir, "bands.csv",
+		 "band,days,from,to\npeak,*,00:00,12:00\nidle,*,12:01,24:00\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "no row covers mon 12:00-12:01"), "%s", err);
+	tu_write(dir, "bands.csv", "band,days,from,to\npeak,*,10:00,10:00\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "bands.csv:2: column to"), "%s", err);
+	tu_rmdir(dir);
+}
+
+static const char *rate_at(const cdr_tariff *t, const char *zname,
+			   const char *bname, int d)
+{
+	uint32_t z = 0, b = 0;
+	while (strcmp(t->zone_names[z], zname))
+		z++;
+	while (strcmp(t->band_names[b], bname))
+		b++;
+	int32_t r = cdr__rate_find(t, 0, CDR_VOICE, z, b,
+				   cdr__days_from_civil(2026, 10, (unsigned)d));
+	static char out[16];
+	if (r < 0)
+		return "none";
+	snprintf(out, sizeof(out), "line %u", t->rates[r].line);
+	return out;
+}
+
+Test(tariff, rate_fallback_order_and_dated_rows)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment,from\n"
+		 "m18,voice,mobile,*,0,0.1,60,60,60,\n"		 /* line 2 */
+		 "m18,voice,*,peak,0,0.2,60,60,60,\n"		 /* line 3 */
+		 "m18,voice,*,*,0,0.3,60,60,60,2026-10-10\n"	 /* line 4 */
+		 "m18,voice,mobile,peak,0,0.4,60,60,60,2026-10-16\n" /* 5 */
+		 "m18,voice,mobile,peak,0,0.5,60,60,60,2026-10-20\n" /* 6 */
+		 "m18,sms,*,*,0,0.1,1,1,1\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	/* (mobile, peak): no exact row in force before the 16th, so the
+	 * (zone, *) key wins; then the latest exact row in force. */
+	cr_assert_str_eq(rate_at(t, "mobile", "peak", 15), "line 2");
+	cr_assert_str_eq(rate_at(t, "mobile", "peak", 16), "line 5");
+	cr_assert_str_eq(rate_at(t, "mobile", "peak", 19), "line 5");
+	cr_assert_str_eq(rate_at(t, "mobile", "peak", 20), "line 6");
+	cr_assert_str_eq(rate_at(t, "mobile", "idle", 20), "line 2");
+	/* (national, peak): (*, peak) before (*, *) */
+	cr_assert_str_eq(rate_at(t, "national", "peak", 1), "line 3");
+	/* (national, idle): only (*, *), and only from the 10th */
+	cr_assert_str_eq(rate_at(t, "national", "idle", 9), "none");
+	cr_assert_str_eq(rate_at(t, "national", "idle", 10), "line 4");
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+Test(tariff, subscribers_rows_and_plan_changes)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "+13800000001,B,f25,,2026-10-05,\n"
+		 "13800000001,A,m18,,2025-01-01,2026-10-04\n"
+		 "13800000002,A,m18,,2026-10-20,\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	int32_t s = cdr__sub_lookup(t, "13800000001", 11);
+	cr_assert_geq(s, 0);
+	int64_t d4 = cdr__days_from_civil(2026, 10, 4);
+	int32_t r4 = cdr__row_at(t, (uint32_t)s, d4),
+		r5 = cdr__row_at(t, (uint32_t)s, d4 + 1);
+	cr_assert_str_eq(t->accounts[t->rows[r4].account], "A");
+	cr_assert_str_eq(t->accounts[t->rows[r5].account], "B");
+	/* the second row starts the day after the first ends */
+	cr_assert(t->rows[r4].change_end && t->rows[r5].change_start);
+	cr_assert_eq(cdr__sub_lookup(t, "1380000000", 10), -1);
+	/* accounts sorted bytewise, "-" included */
+	cr_assert_str_eq(t->accounts[0], "-");
+	cr_assert_str_eq(t->accounts[1], "A");
+	cr_assert_str_eq(t->accounts[2], "B");
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+Test(tariff, errors_name_file_line_column)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "13800000001,A,m18,,2026-01-01,2026-10-10\n"
+		 "13800000001,A,m18,,2026-10-10,\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "subscribers.csv:3: column from: rows of "
+			      "subscriber 13800000001 overlap"), "%s", err);
+	tu_write(dir, "subscribers.csv", T_SUBS);
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,sms,*,*,0,0.1,60,1,1\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "rates.csv:2: column unit"), "%s", err);
+	tu_write(dir, "rates.csv", "plan,service,zone\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "rates.csv:1: header must be"), "%s", err);
+	tu_write(dir, "rates.csv", T_RATES);
+	tu_write(dir, "tariff.conf", "timezone = ../../etc/passwd\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "column timezone"), "%s", err);
+	tu_write(dir, "tariff.conf", "free_zones = emergency, nowhere\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert(strstr(err, "column free_zones: unknown zone 'nowhere'"),
+		  "%s", err);
+	tu_rmdir(dir);
+}
