@@ -34,7 +34,7 @@
  *   1. Layout and constants
  *   2. Helpers: big-endian reads, messages, name checks
  *   3. POSIX TZ strings (the v2+ footer)
- *   4. Footer rule evaluation: a year's changes, offset and next change
+ *   4. Footer rule evaluation: a year's changes, offset, next change
  *   5. TZif parsing into a view of the file buffer
  *   6. Building the table; load and free
  *   7. Lookups: offset_at, next_change, local_to_utc
@@ -59,8 +59,9 @@
 
 /*
  * Largest |offset| accepted, from the file or the footer. POSIX offsets stop
- * at 24:59:59 and real zones stay within +-15:56 (Manila's LMT), so 26 h
- * rejects nothing real and keeps local_to_utc's window small.
+ * at 24:59:59 (25 h with the default hour of daylight saving) and real
+ * zones, local mean times included, stay within 16 h, so 26 h rejects
+ * nothing real and keeps local_to_utc's window small.
  */
 #define CDR_TZ_MAX_OFF (26 * 3600)
 
@@ -464,11 +465,11 @@ static int64_t jan1(int64_t y)
 }
 
 /*
- * Offset under the rule at t, t in year y. The changes of years y-2 ..
- * y+1 include the last one at or before t (those of y-2 end before y-1
- * starts, so nothing older is needed), and none after year y+1 can come
- * before t. Costs 8 date computations and a sort of 8; only instants past
- * the table come here.
+ * Offset under the rule at t, t in year y. Each year's changes keep within
+ * CDR_TZ_SPILL of it, so years y-2 .. y+1 hold the last change at or
+ * before t (a whole year of changes lies between it and anything older)
+ * and every later year's changes come after t. Costs 8 date computations
+ * and a sort of 8; only instants past the table come here.
  */
 static int32_t rule_offset(const struct cdr__tz_rule *r, int64_t t)
 {
