@@ -95,6 +95,56 @@ for c in "$HERE"/cases/*/; do
 	[ -f "$c/expected/itemize.csv" ] && sorted_same "$W/c.i" "$c/expected/itemize.csv" "case $name: itemize"
 done
 
+# ---- re-rating (tests/e2e/rerate: worked by hand in its README.md)
+RR=$HERE/rerate
+"$BIN" rerate --tariff "$RR/old" --new-tariff "$RR/new" --period 2026-10 --all \
+	--old-out "$W/rr.old" --new-out "$W/rr.new" "$RR/cdrs" >"$W/rr.all" 2>"$W/rr.err"
+same "$W/rr.all" "$RR/expected/delta-all.csv" "rerate --all delta"
+same "$W/rr.old" "$RR/expected/old.csv" "rerate --old-out"
+same "$W/rr.new" "$RR/expected/new.csv" "rerate --new-out"
+grep -q "4 accounts changed: 3 up, 1 down" "$W/rr.err" && grep -q "total old 29.40, new 69.45" "$W/rr.err" &&
+	grep -q "  D -0.05" "$W/rr.err" && ok || bad "rerate report on stderr"
+"$BIN" rerate --tariff "$RR/old" --new-tariff "$RR/new" --period 2026-10 \
+	--out "$W/rr.d" "$RR/cdrs" 2>/dev/null
+same "$W/rr.d" "$RR/expected/delta.csv" "rerate delta lists changed accounts only"
+for side in old new; do
+	"$BIN" rate --tariff "$RR/$side" --period 2026-10 --out "$W/rr.rate.$side" "$RR/cdrs" 2>/dev/null
+	same "$W/rr.rate.$side" "$RR/expected/$side.csv" "rate $side equals the rerate side"
+done
+"$BIN" diff "$RR/expected/old.csv" "$RR/expected/new.csv" --all >"$W/rr.diff" 2>/dev/null
+same "$W/rr.diff" "$RR/expected/delta-all.csv" "diff of saved totals"
+sed 's/2026-10/2026-09/' "$RR/expected/new.csv" >"$W/rr.sep"
+expect_rc 1 "diff of different periods" "$BIN" diff "$RR/expected/old.csv" "$W/rr.sep"
+err_has "periods differ" "diff names the period mismatch"
+printf 'account,period\nA,2026-10\n' >"$W/rr.bad"
+expect_rc 1 "diff of a malformed file" "$BIN" diff "$RR/expected/old.csv" "$W/rr.bad"
+err_has "rr.bad:1:" "diff names the malformed file and line"
+expect_rc 2 "rerate without --new-tariff" "$BIN" rerate --tariff "$RR/old" --period 2026-10 "$RR/cdrs"
+
+# Property: for seeded variations of the demo tariff, each side of rerate
+# is what rate prints alone, and diff of those is rerate's delta.
+for seed in 1 2 3 4 5; do
+	V=$W/var$seed
+	rm -rf "$V"
+	cp -r "$DEMO/tariff" "$V"
+	awk -F, -v OFS=, -v s=$seed 'BEGIN { srand(s) }
+		NR > 1 && rand() < 0.5 { $6 = sprintf("%.6f", $6 * (0.5 + rand())) } { print }' \
+		"$DEMO/tariff/rates.csv" >"$V/rates.csv"
+	awk -F, -v OFS=, -v s=$seed 'BEGIN { srand(s + 100) }
+		NR > 1 && rand() < 0.5 { $2 = sprintf("%.2f", $2 + 5 * rand()) } { print }' \
+		"$DEMO/tariff/plans.csv" >"$V/plans.csv"
+	"$BIN" rerate --tariff "$DEMO/tariff" --new-tariff "$V" --period 2026-10 --all \
+		--threads $((seed % 3 + 1)) --old-out "$W/p.old" --new-out "$W/p.new" \
+		--out "$W/p.delta" "$DEMO/cdrs" 2>/dev/null
+	rate_demo --out "$W/p.rate.old" "$DEMO/cdrs" 2>/dev/null
+	"$BIN" rate --tariff "$V" --period 2026-10 --out "$W/p.rate.new" "$DEMO/cdrs" 2>/dev/null
+	same "$W/p.old" "$W/p.rate.old" "property seed $seed: old side equals rate"
+	same "$W/p.new" "$W/p.rate.new" "property seed $seed: new side equals rate"
+	"$BIN" diff "$W/p.rate.old" "$W/p.rate.new" --all >"$W/p.diff" 2>/dev/null
+	same "$W/p.diff" "$W/p.delta" "property seed $seed: diff equals rerate delta"
+	cmp -s "$W/p.old" "$W/p.new" && bad "property seed $seed: the variation changed nothing" || ok
+done
+
 # ---- command line and exit codes
 expect_rc 2 "no command" "$BIN"
 expect_rc 2 "unknown command" "$BIN" frobnicate
