@@ -171,7 +171,7 @@ struct cdr_tariff {
 	char **accounts; /* sorted bytewise; includes "-" */
 	uint32_t naccounts;
 	uint32_t dash_account; /* index of "-" */
-	struct cdr__map *sub_map; /* number -> subscriber index */
+	struct cdr__submap *sub_map; /* number -> subscriber index */
 	/* outages.csv */
 	cdr__outage *outages;
 	uint32_t noutages;
@@ -181,6 +181,9 @@ struct cdr_tariff {
 int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n);
 /* Subscriber index of a number (digits, no '+'), or -1. */
 int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n);
+/* The number's rows t->rows[*first_row ...][*nrows]; 0 when unknown. */
+int cdr__sub_rows(const cdr_tariff *t, const char *num, size_t n,
+		  uint32_t *first_row, uint32_t *nrows);
 /* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
 /* Row of subscriber `sub` active on local day `day`, or -1. */

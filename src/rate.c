@@ -172,8 +172,14 @@ void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 
 	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
 	int64_t day = cdr__floor_div(local, 86400);
-	int32_t sub = cdr__sub_lookup(t, r->sub, r->sub_len);
-	int32_t row = sub >= 0 ? cdr__row_at(t, (uint32_t)sub, day) : -1;
+	uint32_t first = 0, nrows = 0;
+	int known = cdr__sub_rows(t, r->sub, r->sub_len, &first, &nrows);
+	int32_t row = -1;
+	for (uint32_t i = first; i < first + nrows; i++)
+		if (t->rows[i].from_day <= day && day <= t->rows[i].to_day) {
+			row = (int32_t)i;
+			break;
+		}
 	if (row >= 0)
 		out->account = t->rows[row].account;
 	out->row = row;
@@ -185,8 +191,7 @@ void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		return;
 	}
 	if (row < 0) {
-		out->reason = sub >= 0 ? CDR_R_INACTIVE
-				       : CDR_R_UNKNOWN_SUBSCRIBER;
+		out->reason = known ? CDR_R_INACTIVE : CDR_R_UNKNOWN_SUBSCRIBER;
 		return;
 	}
 

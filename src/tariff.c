@@ -110,6 +110,89 @@ static int32_t map_put(cdr__map *m, const char *const *keys, uint32_t idx)
 	}
 }
 
+/* ---- the subscriber table -------------------------------------------- */
+
+/*
+ * Number -> subscriber index, looked up once per record: the hottest
+ * table. A slot holds the number itself, packed one digit per nibble
+ * (digit + 1, so 0 ends it; 32 digits in 128 bits), next to its XXH3 hash:
+ * a probe touches one 32-byte slot and never chases a pointer to compare
+ * strings. Shards by the hash's top bits keep each table small enough to
+ * size exactly and to build without one huge allocation. Read-only after
+ * the load.
+ */
+#define SUB_SHARD_BITS 4
+#define SUB_SHARDS (1u << SUB_SHARD_BITS)
+
+typedef struct subslot {
+	uint64_t h, k0, k1;
+	uint32_t first_row; /* the subscriber's rows, sorted by first day */
+	uint32_t nrows;	    /* 0 = empty slot */
+} subslot;
+
+typedef struct cdr__submap {
+	subslot *s[SUB_SHARDS];
+	uint32_t mask[SUB_SHARDS];
+} cdr__submap;
+
+/* Pack up to 32 digits; callers have checked they are digits. */
+static void sub_key(const char *num, size_t n, uint64_t *k0, uint64_t *k1)
+{
+	uint64_t a = 0, b = 0;
+	for (size_t i = 0; i < n && i < 16; i++)
+		a = a << 4 | (uint64_t)(num[i] - '0' + 1);
+	for (size_t i = 16; i < n; i++)
+		b = b << 4 | (uint64_t)(num[i] - '0' + 1);
+	*k0 = a;
+	*k1 = b;
+}
+
+static void submap_free(cdr__submap *m)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < SUB_SHARDS; i++)
+		free(m->s[i]);
+	free(m);
+}
+
+static cdr__submap *submap_build(char *const *nums, uint32_t n,
+				 const cdr__subscriber *subs)
+{
+	cdr__submap *m = calloc(1, sizeof(*m));
+	uint32_t count[SUB_SHARDS] = {0};
+	if (!m)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		count[XXH3_64bits(nums[i], strlen(nums[i])) >>
+		      (64 - SUB_SHARD_BITS)]++;
+	for (unsigned k = 0; k < SUB_SHARDS; k++) {
+		uint32_t cap = 8;
+		while (cap < count[k] * 2) /* load factor <= 1/2 */
+			cap <<= 1;
+		m->s[k] = calloc(cap, sizeof(subslot));
+		m->mask[k] = cap - 1;
+		if (!m->s[k]) {
+			submap_free(m);
+			return NULL;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = strlen(nums[i]);
+		uint64_t h = XXH3_64bits(nums[i], len);
+		unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
+		uint32_t j = (uint32_t)h & m->mask[k];
+		while (m->s[k][j].nrows)
+			j = (j + 1) & m->mask[k];
+		subslot *sl = &m->s[k][j];
+		sl->h = h;
+		sub_key(nums[i], len, &sl->k0, &sl->k1);
+		sl->first_row = subs[i].first_row;
+		sl->nrows = subs[i].nrows;
+	}
+	return m;
+}
+
 /* ---- CSV reading ----------------------------------------------------- */
 
 #define MAXF 16
@@ -1047,6 +1130,7 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 	char **nums = NULL, **accts = NULL;
 	uint32_t nnum = 0, nacct = 0;
 	cdr__map *nmap = map_new(1024), *amap = map_new(1024);
+	memset(&c, 0, sizeof(c));
 	int rc = nmap && amap ? csv_open(L, &c, path ? path : "subscribers.csv",
 					 path, 1, cols, 6, 6)
 			      : -ENOMEM;
@@ -1231,9 +1315,11 @@ out:
 		t->subs[i].num = nums[i];
 	t->nsubs = nnum;
 	t->sub_arena = (char *)nums; /* the array; strings freed with it */
+	char **nums_kept = nums;
 	nums = NULL;
-	t->sub_map = nmap;
-	nmap = NULL;
+	t->sub_map = submap_build(nums_kept, nnum, t->subs);
+	if (!t->sub_map)
+		rc = -ENOMEM;
 done:
 	if (nums) {
 		for (uint32_t i = 0; i < nnum; i++)
@@ -1655,7 +1741,7 @@ void cdr_tariff_free(cdr_tariff *t)
 	for (uint32_t i = 0; i < t->naccounts; i++)
 		free(t->accounts[i]);
 	free(t->accounts);
-	map_free(t->sub_map);
+	submap_free(t->sub_map);
 	free(t->outages);
 	free(t->dir);
 	free(t);
@@ -1686,9 +1772,32 @@ int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n)
 
 int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n)
 {
-	if (!t->sub_map)
+	uint32_t first, nrows;
+	if (!cdr__sub_rows(t, num, n, &first, &nrows))
 		return -1;
-	return map_get(t->sub_map, (const char *const *)t->sub_arena, num, n);
+	return (int32_t)t->rows[first].sub;
+}
+
+int cdr__sub_rows(const cdr_tariff *t, const char *num, size_t n,
+		  uint32_t *first_row, uint32_t *nrows)
+{
+	const cdr__submap *m = t->sub_map;
+	uint64_t h, k0, k1;
+	if (!m || n > 32)
+		return 0;
+	h = XXH3_64bits(num, n);
+	sub_key(num, n, &k0, &k1);
+	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
+	const subslot *s = m->s[k];
+	for (uint32_t j = (uint32_t)h & m->mask[k];; j = (j + 1) & m->mask[k]) {
+		if (!s[j].nrows)
+			return 0;
+		if (s[j].h == h && s[j].k0 == k0 && s[j].k1 == k1) {
+			*first_row = s[j].first_row;
+			*nrows = s[j].nrows;
+			return 1;
+		}
+	}
 }
 
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day)
