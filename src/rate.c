@@ -143,6 +143,15 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out)
 {
+	cdr__subhit hit = {0, 0, 0};
+	hit.known = cdr__sub_rows(t, r->sub, r->sub_len, &hit.first, &hit.nrows);
+	cdr__rate_record_hit(t, p, r, utc, &hit, out);
+}
+
+void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
+			  const cdr__rec *r, int64_t utc,
+			  const cdr__subhit *hit, cdr__rated *out)
+{
 	out->service = r->service;
 	out->late = 0;
 	out->is_free = 0;
@@ -172,10 +181,8 @@ void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 
 	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
 	int64_t day = cdr__floor_div(local, 86400);
-	uint32_t first = 0, nrows = 0;
-	int known = cdr__sub_rows(t, r->sub, r->sub_len, &first, &nrows);
 	int32_t row = -1;
-	for (uint32_t i = first; i < first + nrows; i++)
+	for (uint32_t i = hit->first; i < hit->first + hit->nrows; i++)
 		if (t->rows[i].from_day <= day && day <= t->rows[i].to_day) {
 			row = (int32_t)i;
 			break;
@@ -191,7 +198,8 @@ void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		return;
 	}
 	if (row < 0) {
-		out->reason = known ? CDR_R_INACTIVE : CDR_R_UNKNOWN_SUBSCRIBER;
+		out->reason = hit->known ? CDR_R_INACTIVE
+					 : CDR_R_UNKNOWN_SUBSCRIBER;
 		return;
 	}
 

@@ -1781,11 +1781,30 @@ int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n)
 int cdr__sub_rows(const cdr_tariff *t, const char *num, size_t n,
 		  uint32_t *first_row, uint32_t *nrows)
 {
+	return cdr__sub_rows_h(t, num, n, cdr__sub_hash(num, n), first_row,
+			       nrows);
+}
+
+uint64_t cdr__sub_hash(const char *num, size_t n)
+{
+	return XXH3_64bits(num, n);
+}
+
+void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h)
+{
 	const cdr__submap *m = t->sub_map;
-	uint64_t h, k0, k1;
+	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
+	if (m)
+		__builtin_prefetch(&m->s[k][(uint32_t)h & m->mask[k]]);
+}
+
+int cdr__sub_rows_h(const cdr_tariff *t, const char *num, size_t n,
+		    uint64_t h, uint32_t *first_row, uint32_t *nrows)
+{
+	const cdr__submap *m = t->sub_map;
+	uint64_t k0, k1;
 	if (!m || n > 32)
 		return 0;
-	h = XXH3_64bits(num, n);
 	sub_key(num, n, &k0, &k1);
 	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
 	const subslot *s = m->s[k];
