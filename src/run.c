@@ -342,59 +342,154 @@ static int reject_all(worker *w, const char *line, size_t n, int reason)
 	return emit_reject(w, line, n, reason);
 }
 
-static int process_line(worker *w, const char *p, size_t n, uint64_t loc)
+/*
+ * Records are rated in batches, stage by stage, so that the cache misses
+ * of one record's table lookups overlap with the others' instead of being
+ * paid one after another: the subscriber slots of the whole batch are
+ * prefetched after parsing, the rows they point at after probing, and the
+ * account sums after rating. Each stage is a plain loop over the batch.
+ */
+#define BATCH 32
+
+typedef struct batch {
+	int n;
+	const char *line[BATCH];
+	size_t len[BATCH];
+	uint64_t loc[BATCH];
+	int status[BATCH]; /* CDR_OK, or the reason it was rejected early */
+	cdr__rec rec[BATCH];
+	int64_t utc[BATCH][2];
+	uint64_t subh[BATCH];
+	cdr__subhit hit[BATCH][2];
+	cdr__rated x[BATCH][2];
+} batch;
+
+/* Parse, check the start under every tariff, note the id for the
+ * duplicate check, prefetch the subscriber slots. */
+static int stage_parse(worker *w, batch *b)
 {
 	cdr_run *r = w->r;
-	cdr__rec rec;
-	int64_t utc[2];
-
-	w->read++;
-	if (n > CDR_LINE_MAX)
-		return reject_all(w, p, CDR_LINE_MAX, CDR_R_LINE_TOO_LONG);
-	int rc = cdr__parse_line(p, n, &rec);
-	if (rc != CDR_OK)
-		return reject_all(w, p, n, rc);
-	for (int k = 0; k < r->nt; k++)
-		if (cdr__start_utc(r->t[k], &rec, &utc[k]) != CDR_OK)
-			return reject_all(w, p, n, CDR_R_START);
-	uint64_t h = XXH3_64bits(rec.id, rec.id_len);
-	if (dvec_push(&w->part[h >> 54], h, loc))
-		return -ENOMEM;
-	for (int k = 0; k < r->nt; k++) {
-		cdr__rated x;
-		cdr__rate_record(r->t[k], &r->per[k], &rec, utc[k], &x);
-		w->by_reason[k][x.reason]++;
-		if (x.reason == CDR_OK && cdr__acc_add(&w->acc[k], &x, 1))
-			return -ENOMEM;
-		if (k != r->o.itemize_tariff)
+	for (int i = 0; i < b->n; i++) {
+		cdr__rec *rec = &b->rec[i];
+		w->read++;
+		if (b->len[i] > CDR_LINE_MAX) {
+			b->status[i] = CDR_R_LINE_TOO_LONG;
+			b->len[i] = CDR_LINE_MAX; /* rejects show its head */
 			continue;
-		if (x.reason != CDR_OK) {
-			if (emit_reject(w, p, n, x.reason))
+		}
+		b->status[i] = cdr__parse_line(b->line[i], b->len[i], rec);
+		for (int k = 0; b->status[i] == CDR_OK && k < r->nt; k++)
+			b->status[i] = cdr__start_utc(r->t[k], rec,
+						      &b->utc[i][k]);
+		if (b->status[i] != CDR_OK)
+			continue;
+		uint64_t h = XXH3_64bits(rec->id, rec->id_len);
+		if (dvec_push(&w->part[h >> 54], h, b->loc[i]))
+			return -ENOMEM;
+		b->subh[i] = cdr__sub_hash(rec->sub, rec->sub_len);
+		for (int k = 0; k < r->nt; k++)
+			cdr__sub_prefetch(r->t[k], b->subh[i]);
+	}
+	return 0;
+}
+
+/* Probe the subscriber slots; prefetch the rows they name. */
+static void stage_lookup(worker *w, batch *b)
+{
+	cdr_run *r = w->r;
+	for (int i = 0; i < b->n; i++) {
+		if (b->status[i] != CDR_OK)
+			continue;
+		for (int k = 0; k < r->nt; k++) {
+			cdr__subhit *hit = &b->hit[i][k];
+			hit->first = hit->nrows = 0;
+			hit->known = cdr__sub_rows_h(r->t[k], b->rec[i].sub,
+						     b->rec[i].sub_len,
+						     b->subh[i], &hit->first,
+						     &hit->nrows);
+			if (hit->known)
+				__builtin_prefetch(&r->t[k]->rows[hit->first]);
+		}
+	}
+}
+
+/* Rate; prefetch the account sums the records will add to. */
+static void stage_rate(worker *w, batch *b)
+{
+	cdr_run *r = w->r;
+	for (int i = 0; i < b->n; i++) {
+		if (b->status[i] != CDR_OK)
+			continue;
+		for (int k = 0; k < r->nt; k++) {
+			cdr__rated *x = &b->x[i][k];
+			cdr__rate_record_hit(r->t[k], &r->per[k], &b->rec[i],
+					     b->utc[i][k], &b->hit[i][k], x);
+			if (x->reason == CDR_OK)
+				__builtin_prefetch(&w->acc[k].acct[x->account],
+						   1);
+		}
+	}
+}
+
+/* Add to the sums; write itemize and rejects lines; count. */
+static int stage_add(worker *w, batch *b)
+{
+	cdr_run *r = w->r;
+	for (int i = 0; i < b->n; i++) {
+		const char *p = b->line[i];
+		size_t n = b->len[i];
+		if (b->status[i] != CDR_OK) {
+			if (reject_all(w, p, n, b->status[i]))
 				return -errno;
-		} else if (w->item.fd >= 0) {
-			if (ob_room(&w->item, item_bound(r->t[k], &rec, &x)))
-				return -errno;
-			w->item.n += fmt_item(w->item.b + w->item.n, r->t[k],
-					      &rec, &x);
+			continue;
+		}
+		for (int k = 0; k < r->nt; k++) {
+			const cdr__rated *x = &b->x[i][k];
+			w->by_reason[k][x->reason]++;
+			if (x->reason == CDR_OK && cdr__acc_add(&w->acc[k], x, 1))
+				return -ENOMEM;
+			if (k != r->o.itemize_tariff)
+				continue;
+			if (x->reason != CDR_OK) {
+				if (emit_reject(w, p, n, x->reason))
+					return -errno;
+			} else if (w->item.fd >= 0) {
+				if (ob_room(&w->item,
+					    item_bound(r->t[k], &b->rec[i], x)))
+					return -errno;
+				w->item.n += fmt_item(w->item.b + w->item.n,
+						      r->t[k], &b->rec[i], x);
+			}
 		}
 	}
 	return 0;
 }
 
-static int process_chunk(worker *w, const chunk *c)
+static int run_batch(worker *w, batch *b)
+{
+	int rc = stage_parse(w, b);
+	if (!rc) {
+		stage_lookup(w, b);
+		stage_rate(w, b);
+		rc = stage_add(w, b);
+	}
+	b->n = 0;
+	return rc;
+}
+
+static int process_chunk(worker *w, const chunk *c, batch *b)
 {
 	const char *p = c->buf, *end = c->buf + c->len;
 	uint64_t base = (uint64_t)c->input << LOC_OFF_BITS;
 
 	if (c->too_long) {
 		w->read++;
-		for (int k = 0; k < w->r->nt; k++)
-			w->by_reason[k][CDR_R_LINE_TOO_LONG]++;
-		return emit_reject(w, c->buf, c->len, CDR_R_LINE_TOO_LONG);
+		return reject_all(w, c->buf, c->len, CDR_R_LINE_TOO_LONG);
 	}
 	if (c->first && end - p >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
 		p += 3; /* a UTF-8 byte order mark is not part of the data */
 	int first = c->first;
+	b->n = 0;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl ? nl : end;
@@ -405,14 +500,18 @@ static int process_chunk(worker *w, const chunk *c)
 		int header = first && n >= 3 && !memcmp(p, "id,", 3);
 		first = 0;
 		if (n && !header) {
-			int rc = process_line(w, p, n,
-					      base | (c->off + (uint64_t)(p - c->buf)));
-			if (rc)
-				return rc;
+			b->line[b->n] = p;
+			b->len[b->n] = n;
+			b->loc[b->n] = base | (c->off + (uint64_t)(p - c->buf));
+			if (++b->n == BATCH) {
+				int rc = run_batch(w, b);
+				if (rc)
+					return rc;
+			}
 		}
 		p = nl ? nl + 1 : end;
 	}
-	return 0;
+	return b->n ? run_batch(w, b) : 0;
 }
 
 static void *worker_main(void *arg)
@@ -420,14 +519,21 @@ static void *worker_main(void *arg)
 	worker *w = arg;
 	cdr_run *r = w->r;
 	chunk c;
+	batch *b = malloc(sizeof(*b));
+	if (!b) {
+		set_err(r, -ENOMEM, "out of memory");
+		return NULL;
+	}
 	while (chunk_pop(r, &c)) {
-		int rc = process_chunk(w, &c);
+		int rc = process_chunk(w, &c, b);
 		buf_put(r, c.buf);
 		if (rc) {
-			set_err(r, rc, "rating: %s%s", strerror(-rc), "");
+			set_err(r, rc, "rating: %s", strerror(-rc));
+			free(b);
 			return NULL;
 		}
 	}
+	free(b);
 	int rc = ob_flush(&w->item);
 	if (!rc)
 		rc = ob_flush(&w->rej);
