@@ -36,9 +36,14 @@
  * the names; it points at the caller's array, which must not move while the
  * map is in use (we build the arrays first, then the map).
  */
+typedef struct mslot {
+	uint64_t h;
+	uint32_t idx; /* index + 1; 0 = empty slot */
+	uint32_t pad;
+} mslot;
+
 typedef struct cdr__map {
-	uint64_t *hash;
-	uint32_t *idx; /* index + 1; 0 = empty slot */
+	mslot *s;
 	uint32_t mask, n;
 } cdr__map;
 
@@ -50,11 +55,8 @@ static cdr__map *map_new(uint32_t expect)
 	cdr__map *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	m->hash = calloc(cap, sizeof(*m->hash));
-	m->idx = calloc(cap, sizeof(*m->idx));
-	if (!m->hash || !m->idx) {
-		free(m->hash);
-		free(m->idx);
+	m->s = calloc(cap, sizeof(*m->s));
+	if (!m->s) {
 		free(m);
 		return NULL;
 	}
@@ -66,48 +68,64 @@ static void map_free(cdr__map *m)
 {
 	if (!m)
 		return;
-	free(m->hash);
-	free(m->idx);
+	free(m->s);
 	free(m);
 }
 
-static int key_eq(const char *k, const char *s, size_t n)
+/* The slot holding s, or the empty slot where it would go. */
+static mslot *map_slot(const cdr__map *m, const char *const *keys,
+		       const char *s, size_t n, uint64_t h)
 {
-	return !memcmp(k, s, n) && k[n] == '\0';
+	for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+		mslot *sl = &m->s[i];
+		if (!sl->idx || (sl->h == h && !memcmp(keys[sl->idx - 1], s, n) &&
+				 keys[sl->idx - 1][n] == '\0'))
+			return sl;
+	}
 }
 
 /* Index of s in the map, or -1. */
 static int32_t map_get(const cdr__map *m, const char *const *keys,
 		       const char *s, size_t n)
 {
-	uint64_t h = XXH3_64bits(s, n);
-	for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
-		uint32_t v = m->idx[i];
-		if (!v)
-			return -1;
-		if (m->hash[i] == h && key_eq(keys[v - 1], s, n))
-			return (int32_t)(v - 1);
-	}
+	const mslot *sl = map_slot(m, keys, s, n, XXH3_64bits(s, n));
+	return (int32_t)sl->idx - 1;
 }
 
-/* Insert keys[idx] (sized ahead by map_new; never grows). Returns the
- * index already present, or -1 when inserted. */
+/* Insert keys[idx] (the map is sized ahead; see intern for growth).
+ * Returns the index already present, or -1 when inserted. */
 static int32_t map_put(cdr__map *m, const char *const *keys, uint32_t idx)
 {
-	const char *s = keys[idx];
-	size_t n = strlen(s);
-	uint64_t h = XXH3_64bits(s, n);
-	for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
-		uint32_t v = m->idx[i];
-		if (!v) {
-			m->hash[i] = h;
-			m->idx[i] = idx + 1;
-			m->n++;
-			return -1;
-		}
-		if (m->hash[i] == h && key_eq(keys[v - 1], s, n))
-			return (int32_t)(v - 1);
+	size_t n = strlen(keys[idx]);
+	uint64_t h = XXH3_64bits(keys[idx], n);
+	mslot *sl = map_slot(m, keys, keys[idx], n, h);
+	if (sl->idx)
+		return (int32_t)sl->idx - 1;
+	sl->h = h;
+	sl->idx = idx + 1;
+	m->n++;
+	return -1;
+}
+
+/* Double the table, re-placing slots by their stored hashes. */
+static int map_grow(cdr__map *m)
+{
+	uint32_t cap = (m->mask + 1) * 2;
+	mslot *ns = calloc(cap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (uint32_t i = 0; i <= m->mask; i++) {
+		if (!m->s[i].idx)
+			continue;
+		uint32_t j = (uint32_t)m->s[i].h & (cap - 1);
+		while (ns[j].idx)
+			j = (j + 1) & (cap - 1);
+		ns[j] = m->s[i];
 	}
+	free(m->s);
+	m->s = ns;
+	m->mask = cap - 1;
+	return 0;
 }
 
 /* ---- the subscriber table -------------------------------------------- */
@@ -503,27 +521,28 @@ static int32_t trie_node(cdr_tariff *t)
 static int32_t intern(char ***names, uint32_t *n, cdr__map **m,
 		      const char *s)
 {
-	int32_t i = map_get(*m, (const char *const *)*names, s, strlen(s));
-	if (i >= 0)
-		return i;
+	size_t len = strlen(s);
+	uint64_t h = XXH3_64bits(s, len);
+	mslot *sl = map_slot(*m, (const char *const *)*names, s, len, h);
+	if (sl->idx)
+		return (int32_t)sl->idx - 1;
 	if (((*n + 1) & *n) == 0 || *n == 0) { /* grow at powers of two */
 		char **nn = realloc(*names, (*n + 1) * 2 * sizeof(char *));
 		if (!nn)
 			return -1;
 		*names = nn;
 	}
-	if ((*m)->n * 2 + 2 > (*m)->mask) { /* rebuild the map larger */
-		map_free(*m);
-		*m = map_new(*n * 2 + 2);
-		if (!*m)
+	if ((*m)->n * 2 + 2 > (*m)->mask) { /* keep the load under 1/2 */
+		if (map_grow(*m))
 			return -1;
-		for (uint32_t k = 0; k < *n; k++)
-			map_put(*m, (const char *const *)*names, k);
+		sl = map_slot(*m, (const char *const *)*names, s, len, h);
 	}
-	(*names)[*n] = strdup(s);
-	if (!(*names)[*n])
+	if (!((*names)[*n] = malloc(len + 1)))
 		return -1;
-	map_put(*m, (const char *const *)*names, *n);
+	memcpy((*names)[*n], s, len + 1);
+	sl->h = h;
+	sl->idx = *n + 1;
+	(*m)->n++;
 	return (int32_t)(*n)++;
 }
 
@@ -1129,11 +1148,22 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 	uint32_t nraw = 0, cap = 0, npk = 0, pkcap = 0;
 	char **nums = NULL, **accts = NULL;
 	uint32_t nnum = 0, nacct = 0;
-	cdr__map *nmap = map_new(1024), *amap = map_new(1024);
-	memset(&c, 0, sizeof(c));
-	int rc = nmap && amap ? csv_open(L, &c, path ? path : "subscribers.csv",
-					 path, 1, cols, 6, 6)
-			      : -ENOMEM;
+	cdr__map *nmap = NULL, *amap = NULL;
+	int rc = csv_open(L, &c, path ? path : "subscribers.csv", path, 1, cols,
+			  6, 6);
+	if (!rc) {
+		/* Size the maps for every line up front: growing them means
+		 * hashing every name again, which was most of a 1M-row load. */
+		uint32_t lines = 16;
+		for (const char *p = c.data + c.pos;
+		     (p = memchr(p, '\n', c.len - (size_t)(p - c.data)));
+		     p++)
+			lines++;
+		nmap = map_new(lines);
+		amap = map_new(lines);
+		if (!nmap || !amap)
+			rc = -ENOMEM;
+	}
 	if (!rc)
 		while ((rc = csv_row(L, &c)) > 0) {
 		raw_row w;
