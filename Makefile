@@ -20,7 +20,7 @@ LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps test unit e2e demo bench asan tsan help clean check-symbols
+.PHONY: all deps test unit e2e demo bench bench-quick asan tsan help clean check-symbols
 
 all: deps $(BUILD)/cdrate
 
@@ -29,6 +29,7 @@ help:
 	@echo "make demo       rate the bundled fixtures, print the totals"
 	@echo "make test       unit suites (Criterion) and end-to-end goldens"
 	@echo "make bench      generate benchmark data and measure throughput"
+	@echo "make bench-quick  1M records; fails if rate/floor passes bench/quick-threshold"
 	@echo "make asan       the tests again under ASan + UBSan"
 	@echo "make tsan       the threaded tests under TSan"
 	@echo "make check-symbols  exported symbols all carry the cdr_ prefix"
@@ -88,6 +89,9 @@ tsan:
 
 bench: all
 	@sh bench/run.sh $(BUILD)
+
+bench-quick: all
+	@sh bench/run.sh $(BUILD) quick
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sys.h"
 
 static ssize_t fill_read(cdr__backend *b, int fd, char *buf, size_t len,
 			 int64_t off)
@@ -14,9 +15,12 @@ static ssize_t fill_read(cdr__backend *b, int fd, char *buf, size_t len,
 	(void)b;
 	/* Loop: pipes and signals deliver short reads; only 0 means EOF. */
 	while (got < len) {
-		ssize_t n = off >= 0 ? pread(fd, buf + got, len - got,
-					     (off_t)(off + (int64_t)got))
-				     : read(fd, buf + got, len - got);
+		ssize_t n = off >= 0
+				    ? cdr__sys_table.pread(fd, buf + got,
+							   len - got,
+							   (off_t)(off + (int64_t)got))
+				    : cdr__sys_table.read(fd, buf + got,
+							  len - got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

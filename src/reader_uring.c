@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sys.h"
 
 #define DEPTH 8
 #define SLICE (512 * 1024)
@@ -97,7 +98,7 @@ cdr__backend *cdr__backend_uring(int *why)
 		*why = -ENOMEM;
 		return NULL;
 	}
-	int rc = io_uring_queue_init(DEPTH, &u->ring, 0);
+	int rc = cdr__sys_table.uring_init(DEPTH, &u->ring, 0);
 	if (rc < 0) {
 		free(u);
 		*why = rc;

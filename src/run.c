@@ -39,6 +39,7 @@
 
 #include "civil.h"
 #include "internal.h"
+#include "sys.h"
 #include "write.h"
 
 #define CHUNK (4u << 20)	/* bytes per read; large enough to amortise */
@@ -578,7 +579,8 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 {
 	input *in = &r->in[idx];
 	int is_stdin = !strcmp(in->path, "-");
-	int fd = is_stdin ? STDIN_FILENO : open(in->path, O_RDONLY | O_CLOEXEC);
+	int fd = is_stdin ? STDIN_FILENO
+			  : cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return set_err(r, -errno, "%s: cannot open: %s", in->path,
 			       strerror(errno));
@@ -616,7 +618,8 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			break;
 		}
 		if (in->spool_fd >= 0 && n > 0 &&
-		    (pwrite(in->spool_fd, b + carry_n, (size_t)n, (off_t)off) !=
+		    (cdr__sys_table.pwrite(in->spool_fd, b + carry_n, (size_t)n,
+					   (off_t)off) !=
 		     n)) {
 			buf_put(r, b);
 			rc = set_err(r, -EIO, "spooling standard input: %s%s",

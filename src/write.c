@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sys.h"
 #include "write.h"
 
 /* ---- writing --------------------------------------------------------- */
@@ -28,7 +29,7 @@ int cdr__write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = cdr__sys_table.write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -90,8 +91,9 @@ int cdr__tmp_open(cdr__tmpfile *f, const char *path, char *err, size_t errlen)
 	snprintf(f->tmp, n, "%s.tmp.%ld.%u", path, (long)getpid(),
 		 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
 	reg(f->tmp);
-	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-		     0644);
+	f->fd = cdr__sys_table.open(f->tmp, O_WRONLY | O_CREAT | O_EXCL |
+						    O_APPEND | O_CLOEXEC,
+				    0644);
 	if (f->fd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "%s: cannot create: %s", f->tmp,
@@ -105,12 +107,12 @@ int cdr__tmp_open(cdr__tmpfile *f, const char *path, char *err, size_t errlen)
 int cdr__tmp_commit(cdr__tmpfile *f, char *err, size_t errlen)
 {
 	int e = 0;
-	if (fsync(f->fd) && errno != EINVAL)
+	if (cdr__sys_table.fsync(f->fd) && errno != EINVAL)
 		e = errno;
 	if (close(f->fd) && !e)
 		e = errno;
 	f->fd = -1;
-	if (!e && rename(f->tmp, f->final))
+	if (!e && cdr__sys_table.rename(f->tmp, f->final))
 		e = errno;
 	if (e) {
 		snprintf(err, errlen, "%s: cannot write: %s", f->final,

@@ -157,7 +157,7 @@ class Gen:
         # boundary minutes, some around the DST hours 01:00-03:30
         a = r.choice([150, 120, 180, 420, 450, 480, 510])
         b = r.choice([1080, 1140, 1185, 1200, 1320])
-        kind = r.randint(0, 3)
+        kind = r.randint(0, 4)
         rows = []
         if kind == 0:
             rows = [("peak", "mon-fri", hm(a), hm(b)),
@@ -165,8 +165,11 @@ class Gen:
         elif kind == 1:
             rows = [("holiday", "holiday", "00:00", "24:00"),
                     ("peak", "mon-fri", hm(a), hm(b)),
-                    ("weekend", "sat;sun", "00:00", "24:00"),
                     ("offpeak", "*", "00:00", "24:00")]
+        elif kind == 4:
+            rows = [("weekend", "sat-sun;holiday", "00:00", "24:00"),
+                    ("peak", "mon-fri", hm(a), hm(b)),
+                    ("offpeak", "mon;tue-fri", "00:00", "24:00")]
         elif kind == 2:
             rows = [("night", "*", "00:00", hm(a)),
                     ("day", "*", hm(a), hm(b)),
@@ -206,7 +209,8 @@ class Gen:
                 first = r.choice([0, 1, 30, 60, 60])
                 inc = r.choice([1, 6, 30, 60, 60])
             else:
-                unit = r.choice([1, 1000, 1024, 1000000, 1048576])
+                unit = r.choice([1, 1000, 1024, 1000000, 1048576, 1048576,
+                                 1000000])
                 first = r.choice([0, 1, 1024, 10240])
                 inc = r.choice([1, 512, 1024, 1024])
             connect = "0" if r.random() < 0.6 else self.amount(0, 50,
@@ -358,6 +362,9 @@ class Gen:
                     start = self.local_naive(d, secs)
             length = r.choice([600, 3600, 86400, 5 * 86400, 40 * 86400,
                                r.randint(1, 200000)])
+            if start.hour in (0, 1, 2, 3):
+                # keep clear of a gap swallowing the whole outage (R22)
+                length = max(length, 7200)
             end = start + timedelta(seconds=length)
             self.outages.append([row[0], start.strftime("%Y-%m-%d %H:%M:%S"),
                                  end.strftime("%Y-%m-%d %H:%M:%S")])

@@ -65,7 +65,8 @@ Period, zones, bands, rates
      first instant. If some piece's band has no rate row (after fallback) the
      record is rejected no_rate. Pieces of equal band are priced separately
      but the sum is exact, so that does not matter. The record's band (itemize,
-     bucket) is the start band. q = 0 gives charge 0, no pieces.
+     bucket) is the start band. q = 0 gives charge 0, no pieces. (This
+     oracle refuses split calls with q > 10^8 s rather than walk them.)
  R16 Free zones: a voice/sms record to a free zone takes the account of the
      subscriber row active on its local start date, if any, else "-". It counts
      in records (and late_records when late), adds 0 to voice_seconds /
@@ -89,11 +90,13 @@ Monthly charges
      "*", so only zone "*" allowances reach them. Price/unit is compared
      exactly (as fractions).
  R22 Outage: from/to converted as naive local times (R10); seconds inside the
-     period = |[from,to) ∩ period|. The row is the subscriber's row active on
-     the local date of the outage's start instant; no such row: no credit. The
-     cap is that row's prorated plan fee for this period (0 when the row does
-     not overlap it). Credits are rounded per outage, summed per row, then
-     capped.
+     period = |[from,to) ∩ period| (0 when empty). "from < to" is checked on
+     the wall-clock times as written; a from inside a DST gap may then land
+     on or after to, which gives 0 seconds, not an error. The row is the
+     subscriber's row active on the local date of the outage's start instant;
+     no such row: no credit. The cap is that row's prorated plan fee for this
+     period (0 when the row does not overlap it). Credits are rounded per
+     outage, summed per row, then capped.
 Outputs
  R23 Totals: header always; rows for accounts with a rated record or an
      overlapping row; an account's figures are the sums over its rated records
@@ -110,6 +113,13 @@ Tariff
      subscribers.csv / outages.csv number is dropped. Amounts:
      digits[.1-6 digits], < 10^9. Validation is partial; anything this file
      does not understand raises an error (exit 1) rather than guessing.
+Inputs and exit
+ R26 Input directories: their regular files (symlinks followed, dot files
+     included, subdirectories ignored), sorted by name bytewise. Each file's
+     records stand alone (a last line without "\n" is still a line).
+ R27 Every figure rounded here is >= 0 (prices, fees and quantities cannot
+     be negative), so "half up" never meets a negative tie. Exit 0 on
+     success, 1 on a bad tariff or unreadable input, 2 on a usage error.
 """
 
 import argparse
@@ -126,18 +136,12 @@ EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 DIGITS = "0123456789"
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 SERVICES = ("voice", "sms", "data")
-CDR_COLUMNS = ["id", "subscriber", "service", "start", "destination",
-               "duration", "volume"]
 TOTALS_HEADER = ("account,period,records,late_records,voice_seconds,sms_count,"
                  "data_bytes,voice_charge,sms_charge,data_charge,"
                  "allowance_credit,recurring_charge,outage_credit,total")
 
 
 class TariffError(Exception):
-    pass
-
-
-class UsageError(Exception):
     pass
 
 
@@ -341,8 +345,8 @@ def read_csv(path, columns, optional_last=False):
     rows = []
     for ln, line in lines[1:]:
         f = line.split(",")
-        if len(f) == len(columns) or (optional_last
-                                      and len(f) == len(columns) - 1):
+        if len(f) == len(hdr) or (optional_last and len(hdr) == len(columns)
+                                  and len(f) == len(columns) - 1):
             rows.append((ln, f))
         else:
             raise TariffError(f"{name}:{ln}: {len(f)} fields, expected "
@@ -611,7 +615,9 @@ def load_tariff(tdir, subscribers_path=None):
             if num not in T.subs:
                 raise TariffError(f"{w}: subscriber has no rows")
             a, b = parse_local_time(frm, T.tz), parse_local_time(to, T.tz)
-            if a is None or b is None or not a < b:
+            # from < to as written (wall clock; the fixed format compares
+            # as text); a gap can still make the instants meet (R22).
+            if a is None or b is None or not frm < to:
                 raise TariffError(f"{w}: bad times")
             T.outages.append({"line": ln, "number": num, "from": a, "to": b})
     return T

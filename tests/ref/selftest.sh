@@ -6,7 +6,8 @@
 # `stdin` (fed to the run, for a "-" input), and expected/ with totals.csv
 # (byte for byte), rejects.txt and itemize.txt (compared after sorting, as
 # their order is free). Every expected figure was worked out by hand; the
-# derivations are in each case's NOTES.
+# derivations are in each case's NOTES. A case with expected/exit must be
+# refused instead: that exit status, and stderr holding expected/message.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 ref="$here/ref_rate.py"
@@ -21,10 +22,26 @@ for case in "$here"/cases/*/; do
 	stdin=/dev/null
 	[ -f "$case/stdin" ] && stdin="$case/stdin"
 	# shellcheck disable=SC2046
-	if ! (cd "$case" && python3 "$ref" --tariff tariff $(cat args) \
+	(cd "$case" && python3 "$ref" --tariff tariff $(cat args) \
 		--out "$out/totals.csv" --rejects "$out/rejects.txt" \
-		--itemize "$out/itemize.txt" <"$stdin" 2>"$out/stderr"); then
-		echo "FAIL $name: ref_rate.py exited non-zero"
+		--itemize "$out/itemize.txt" <"$stdin" 2>"$out/stderr")
+	rc=$?
+	if [ -f "$case/expected/exit" ]; then
+		# a case that must be refused: exit status and message only
+		want=$(cat "$case/expected/exit")
+		if [ "$rc" = "$want" ] &&
+			grep -q -F -f "$case/expected/message" "$out/stderr"; then
+			pass=$((pass + 1))
+			echo "ok   $name (refused: $(cat "$out/stderr"))"
+		else
+			echo "FAIL $name: exit $rc (want $want)"
+			cat "$out/stderr"
+			fail=$((fail + 1))
+		fi
+		continue
+	fi
+	if [ $rc -ne 0 ]; then
+		echo "FAIL $name: ref_rate.py exited $rc"
 		cat "$out/stderr"
 		fail=$((fail + 1))
 		continue

@@ -1,0 +1,100 @@
+#!/bin/sh
+# make bench / make bench-quick: generate (or reuse) seeded data, measure
+# the floor (a newline-counting pass over the same bytes) and cdrate in the
+# same run, and report records/s, MB/s and cdrate's time as a ratio to the
+# floor. Absolute times drift on shared machines; the ratio is what CI
+# guards (bench-quick fails when it passes bench/quick-threshold).
+#
+# usage: bench/run.sh BUILD_DIR [quick]
+# env:   BENCH_DIR (/var/tmp/cdrate-bench), BENCH_RECORDS, BENCH_SUBS
+set -eu
+B=$1
+MODE=${2:-full}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CC=${CC:-cc}
+LIBS=$(pkg-config --libs liburing libxxhash 2>/dev/null || echo -luring -lxxhash)
+if [ "$MODE" = quick ]; then
+	N=${BENCH_RECORDS:-1000000}; S=${BENCH_SUBS:-100000}
+else
+	N=${BENCH_RECORDS:-10000000}; S=${BENCH_SUBS:-1000000}
+fi
+D=${BENCH_DIR:-/var/tmp/cdrate-bench}
+mkdir -p "$B/bench" "$D"
+FL="-std=c11 -D_GNU_SOURCE -O2"
+$CC $FL -o "$B/bench/gen" "$ROOT/bench/gen.c"
+$CC $FL -o "$B/bench/floor" "$ROOT/bench/floor.c"
+$CC $FL -I"$ROOT/include" -o "$B/bench/loadbench" "$ROOT/bench/loadbench.c" \
+	"$B/libcdrate.a" $LIBS -pthread
+CDR=$B/cdrate
+
+# gen DIR ARGS...: generate once; the stamp records the arguments.
+gen() {
+	dir=$1; shift
+	if [ "$(cat "$dir/.stamp" 2>/dev/null)" != "$*" ]; then
+		rm -rf "$dir"
+		"$B/bench/gen" --out "$dir" "$@" >/dev/null 2>&1
+		echo "$*" >"$dir/.stamp"
+	fi
+}
+now() { date +%s.%N; }
+# median of three wall-clock seconds of a command
+median3() {
+	for i in 1 2 3; do
+		t0=$(now); "$@" >/dev/null 2>&1; t1=$(now)
+		echo "$t0 $t1" | awk '{ printf "%.4f\n", $2 - $1 }'
+	done | sort -n | sed -n 2p
+}
+div() { echo "$1 $2" | awk '{ printf "%.2f", ($2 > 0 ? $1 / $2 : 0) }'; }
+rate_cmd() { # rate_cmd DATA THREADS
+	"$CDR" rate --tariff "$1/tariff" --period 2026-10 --threads "$2" \
+		--out "$D/out.csv" "$1/cdrs"
+}
+
+DATA=$D/n$N-s$S
+gen "$DATA" --records "$N" --subscribers "$S"
+BYTES=$(cat "$DATA"/cdrs/* | wc -c)
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "data: $N records, $S subscribers, $BYTES bytes"
+
+FLOOR=$(median3 "$B/bench/floor" "$DATA/cdrs")
+echo "floor: $FLOOR s (newline count, read(2)), $(div "$BYTES" "$(echo "$FLOOR" | awk '{print $1 * 1e6}')") MB/s"
+
+for th in 2 1; do
+	T=$(median3 rate_cmd "$DATA" $th)
+	echo "rate, $th thread(s): $T s wall, $(div "$N" "$T") records/s, $(div "$BYTES" "$(echo "$T" | awk '{print $1 * 1e6}')") MB/s, $(div "$T" "$FLOOR")x floor"
+	[ $th = 2 ] && T2=$T
+done
+# Per stage: the tariff load, the rating pass (from cdrate's own summary),
+# the rest (monthly charges, totals, writing).
+LOAD=$("$B/bench/loadbench" "$DATA/tariff" | cut -d= -f2)
+PASS=$(rate_cmd "$DATA" 2 2>&1 >/dev/null | sed -n 's/.* in \([0-9.]*\) s .*/\1/p')
+echo "stages (2 threads): tariff load $LOAD s, read+parse+rate pass $PASS s ($(div "$N" "$PASS") records/s), rest $(echo "$T2 $LOAD $PASS" | awk '{ printf "%.3f", $1 - $2 - $3 }') s"
+if command -v /usr/bin/time >/dev/null 2>&1; then
+	RSS=$(/usr/bin/time -f %M "$CDR" rate --tariff "$DATA/tariff" --period 2026-10 \
+		--out "$D/out.csv" "$DATA/cdrs" 2>&1 >/dev/null | tail -1)
+	echo "peak RSS: $((RSS / 1024)) MiB"
+fi
+
+if [ "$MODE" = quick ]; then
+	RATIO=$(div "$T2" "$FLOOR")
+	LIMIT=$(cat "$ROOT/bench/quick-threshold")
+	if awk -v r="$RATIO" -v l="$LIMIT" 'BEGIN { exit !(r > l) }'; then
+		echo "bench-quick: FAIL: rate is ${RATIO}x the floor, above the committed ${LIMIT}x"
+		exit 1
+	fi
+	echo "bench-quick: ok: rate is ${RATIO}x the floor (threshold ${LIMIT}x)"
+	exit 0
+fi
+
+RR=$(median3 "$CDR" rerate --tariff "$DATA/tariff" --new-tariff "$DATA/tariff" \
+	--period 2026-10 --out "$D/delta.csv" "$DATA/cdrs")
+echo "rerate, 2 threads: $RR s wall, $(div "$RR" "$T2")x a rate run"
+
+SMALL=$D/n$N-s10000
+gen "$SMALL" --records "$N" --subscribers 10000
+T=$(median3 rate_cmd "$SMALL" 2)
+echo "scaling: 10k subscribers $(div "$N" "$T") records/s vs $S subscribers $(div "$N" "$T2") records/s (2 threads, wall)"
+
+ZONES=$D/zones200k
+gen "$ZONES" --records 1000 --subscribers 1000 --prefixes 200000
+echo "load: $S subscribers $LOAD s; 200k-prefix zone table $("$B/bench/loadbench" "$ZONES/tariff" | cut -d= -f2) s"

@@ -1,0 +1,28 @@
+/*
+ * sys.c - the default system-call table (see sys.h).
+ */
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "sys.h"
+
+static int sys_open(const char *path, int flags, mode_t mode)
+{
+	return open(path, flags, mode);
+}
+
+static int sys_uring_init(unsigned entries, struct io_uring *ring,
+			  unsigned flags)
+{
+	return io_uring_queue_init(entries, ring, flags);
+}
+
+const cdr__sys cdr__sys_default = {
+	sys_open, read, pread, write, pwrite, fsync, rename, sys_uring_init,
+};
+
+cdr__sys cdr__sys_table = {
+	sys_open, read, pread, write, pwrite, fsync, rename, sys_uring_init,
+};
