@@ -20,7 +20,7 @@ LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps test unit e2e demo bench bench-quick asan tsan help clean check-symbols
+.PHONY: all deps test unit e2e ref demo bench bench-quick asan tsan help clean check-symbols
 
 all: deps $(BUILD)/cdrate
 
@@ -71,7 +71,17 @@ unit: $(TESTS)
 e2e: $(BUILD)/cdrate
 	@sh tests/e2e/run.sh $(BUILD)/cdrate
 
-test: all unit e2e check-symbols
+# The independent Python reference (tests/ref) on its hand-worked cases
+# and on seeded random tariffs and CDRs, compared with cdrate.
+REF_SEEDS ?= 30
+ref: $(BUILD)/cdrate
+	@if command -v python3 >/dev/null; then \
+	  { BIN=$(BUILD)/cdrate sh tests/ref/selftest.sh >$(BUILD)/ref-cases.log 2>&1 || \
+	    { cat $(BUILD)/ref-cases.log; exit 1; }; } && tail -1 $(BUILD)/ref-cases.log && \
+	  sh tests/ref/compare.sh $(BUILD)/cdrate 0 $$(($(REF_SEEDS) - 1)); \
+	else echo "ref: python3 not installed, differential tests skipped"; fi
+
+test: all unit e2e ref check-symbols
 	@echo "make test: all suites passed"
 
 demo: all

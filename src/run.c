@@ -497,9 +497,11 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 		size_t n = (size_t)(e - p);
 		if (n && p[n - 1] == '\r')
 			n--;
-		/* The header is the first line of a file, if it starts id, */
+		/* The header is the first non-empty line of a file, if it
+		 * starts `id,` (empty lines are not lines for the contract). */
 		int header = first && n >= 3 && !memcmp(p, "id,", 3);
-		first = 0;
+		if (n)
+			first = 0;
 		if (n && !header) {
 			b->line[b->n] = p;
 			b->len[b->n] = n;
@@ -1297,10 +1299,11 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 		goto fail;
 	}
 
+	/* Merge into worker 0's sums: no third copy of the accounts. */
 	for (int k = 0; k < r->nt; k++) {
-		if ((rc = cdr__acc_init(&r->acc[k], r->t[k])))
-			goto oom;
-		for (int i = 0; i < r->nw; i++)
+		r->acc[k] = r->w[0].acc[k];
+		memset(&r->w[0].acc[k], 0, sizeof(r->w[0].acc[k]));
+		for (int i = 1; i < r->nw; i++)
 			if ((rc = cdr__acc_merge(&r->acc[k], &r->w[i].acc[k])))
 				goto oom;
 	}
