@@ -133,10 +133,17 @@ size_t cdr__fmt_u128(char *buf, u128 v)
 {
 	char tmp[48];
 	size_t n = 0;
-	do {
+	/* 128-bit division is a library call; nearly every figure fits in
+	 * 64 bits, so print those with native division. */
+	while (v > UINT64_MAX) {
 		tmp[n++] = (char)('0' + (unsigned)(v % 10));
 		v /= 10;
-	} while (v);
+	}
+	uint64_t w = (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + (unsigned)(w % 10));
+		w /= 10;
+	} while (w);
 	for (size_t i = 0; i < n; i++)
 		buf[i] = tmp[n - 1 - i];
 	return n;

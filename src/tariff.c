@@ -1149,6 +1149,7 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 	char **nums = NULL, **accts = NULL;
 	uint32_t nnum = 0, nacct = 0;
 	cdr__map *nmap = NULL, *amap = NULL;
+	uint32_t last_acct = 0;
 	int rc = csv_open(L, &c, path ? path : "subscribers.csv", path, 1, cols,
 			  6, 6);
 	if (!rc) {
@@ -1249,7 +1250,13 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 		}
 		w.r.line = c.line;
 		int32_t s = intern(&nums, &nnum, &nmap, num);
-		int32_t a = intern(&accts, &nacct, &amap, c.f[1]);
+		/* Rows of one account usually come together: skip the hash
+		 * lookup when the account repeats the previous row's. */
+		int32_t a = nacct && !strcmp(accts[last_acct], c.f[1])
+				    ? (int32_t)last_acct
+				    : intern(&accts, &nacct, &amap, c.f[1]);
+		if (a >= 0)
+			last_acct = (uint32_t)a;
 		if (s < 0 || a < 0) {
 			rc = -ENOMEM;
 			break;
