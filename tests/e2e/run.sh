@@ -145,6 +145,34 @@ for seed in 1 2 3 4 5; do
 	cmp -s "$W/p.old" "$W/p.new" && bad "property seed $seed: the variation changed nothing" || ok
 done
 
+# ---- hostile input: every line read ends rated or rejected, no crash
+mkdir -p "$W/hostile"
+if command -v python3 >/dev/null; then
+	python3 "$HERE/hostile.py" "$W/hostile" >"$W/hostile.list"
+	while read -r name want; do
+		f=$W/hostile/$name.csv
+		for th in 1 3; do
+			rate_demo --threads $th --out "$W/h.t" --rejects "$W/h.r" --itemize "$W/h.i" "$f" 2>"$W/h.err"
+			st=$?
+			read_n=$(sed -n 's/^cdrate: \([0-9]*\) records read, \([0-9]*\) rated, \([0-9]*\) rejected.*/\1 \2 \3/p' "$W/h.err")
+			set -- $read_n
+			if [ $st -eq 0 ] && [ "${1:-x}" = "$want" ] && [ $(($2 + $3)) -eq "$want" ] &&
+				[ "$(wc -l <"$W/h.r")" -eq "$3" ] && [ "$(wc -l <"$W/h.i")" -eq "$2" ]; then ok; else
+				bad "hostile $name ($th threads): exit $st, read/rated/rejected '$read_n', want $want lines"
+				head -3 "$W/h.err"
+			fi
+		done
+	done <"$W/hostile.list"
+	# The 20 MB line is cut to its first 64 KiB in the rejects file.
+	rate_demo --rejects "$W/h.r" --out /dev/null "$W/hostile/long_line.csv" 2>/dev/null
+	n=$(grep -c 'malformed:line_too_long$' "$W/h.r")
+	longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$W/h.r")
+	[ "$n" -eq 2 ] && [ "$longest" -eq $((65536 + 24)) ] && ok ||
+		bad "long lines: $n line_too_long rejects, longest $longest bytes"
+else
+	echo "hostile inputs skipped: python3 not installed"
+fi
+
 # ---- command line and exit codes
 expect_rc 2 "no command" "$BIN"
 expect_rc 2 "unknown command" "$BIN" frobnicate
