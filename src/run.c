@@ -779,6 +779,8 @@ static int find_candidates(cdr_run *r, cvec *out)
 		}
 		size_t k = 0;
 		for (int i = 0; i < r->nw; i++) {
+			if (!r->w[i].part[p].n)
+				continue; /* never allocated */
 			memcpy(flat + 2 * k, r->w[i].part[p].e,
 			       r->w[i].part[p].n * sizeof(*flat));
 			k += r->w[i].part[p].n / 2;

@@ -70,6 +70,12 @@ static int run_rate(cdr_io io, char **totals, FILE *log)
 		rc = cdr_run_execute(r, err, sizeof(err));
 	if (!rc)
 		rc = cdr_run_totals(r, 0, totals, &len);
+	if (!rc) { /* a C string, for the comparisons */
+		char *z = realloc(*totals, len + 1);
+		cr_assert_not_null(z);
+		z[len] = '\0';
+		*totals = z;
+	}
 	if (!rc)
 		rc = cdr_write_file_atomic(out_tot, *totals, len, err, sizeof(err));
 	if (!rc)
