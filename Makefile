@@ -20,7 +20,7 @@ LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps test unit e2e ref demo bench bench-quick asan tsan help clean check-symbols
+.PHONY: all deps test unit e2e ref lint demo bench bench-quick asan tsan help clean check-symbols
 
 all: deps $(BUILD)/cdrate
 
@@ -32,6 +32,7 @@ help:
 	@echo "make bench-quick  1M records; fails if rate/floor passes bench/quick-threshold"
 	@echo "make asan       the tests again under ASan + UBSan"
 	@echo "make tsan       the threaded tests under TSan"
+	@echo "make lint       cppcheck and clang-tidy (.clang-tidy), warnings fail"
 	@echo "make check-symbols  exported symbols all carry the cdr_ prefix"
 	@echo "make clean      remove $(BUILD)/"
 
@@ -90,6 +91,11 @@ demo: all
 check-symbols: $(BUILD)/libcdrate.a
 	@bad=$$(nm -g --defined-only $(BUILD)/libcdrate.a | awk 'NF==3 {print $$3}' | grep -v '^cdr_' || true); \
 	if [ -n "$$bad" ]; then echo "symbols without the cdr_ prefix:"; echo "$$bad"; exit 1; fi
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c11 -D_GNU_SOURCE -Iinclude -Isrc --suppress=missingIncludeSystem src
+	clang-tidy --quiet $(LIB_SRC) src/cli/main.c -- $(CPPFLAGS) -std=c11
 
 asan:
 	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test

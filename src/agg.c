@@ -28,7 +28,7 @@
 
 static int bk_alloc(cdr__acc *a, uint32_t cap)
 {
-	a->bk = malloc(cap * sizeof(*a->bk));
+	a->bk = calloc(cap, sizeof(*a->bk));
 	if (!a->bk)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < cap; i++)
@@ -323,7 +323,7 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 			continue;
 		int64_t fee = t->plans[t->rows[o->row].plan].fee_micros;
 		outage[o->row] += rnd((u128)fee * (uint64_t)(b0 - a0),
-				      30 * 86400);
+				      (u128)30 * 86400);
 	}
 	for (uint32_t i = 0; i < t->nrows; i++)
 		if (outage[i])
@@ -397,7 +397,7 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		if (!c->records && !x[i].present)
 			continue;
 		size_t an = strlen(t->accounts[i]);
-		if ((rc = sb_reserve(&s, an + 16 + 12 * 48)))
+		if ((rc = sb_reserve(&s, an + 16 + (size_t)12 * 48)))
 			goto out;
 		sb_put(&s, t->accounts[i], an);
 		s.b[s.n++] = ',';

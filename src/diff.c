@@ -105,7 +105,7 @@ static int read_totals(const char *b, size_t len, const char *name,
 		if (n && p[n - 1] == '\r')
 			n--;
 		if (line == 1) {
-			if (n != sizeof(header) - 1 || memcmp(p, header, n))
+			if (n != sizeof(header) - 1 || memcmp(p, header, n) != 0)
 				return bad(err, errlen, name, line,
 					   "not a cdrate totals file (header "
 					   "differs)");
@@ -133,7 +133,7 @@ static int read_totals(const char *b, size_t len, const char *name,
 					   "column period: expected YYYY-MM");
 			if (!t->period[0])
 				memcpy(t->period, f[1], 7);
-			else if (memcmp(t->period, f[1], 7))
+			else if (memcmp(t->period, f[1], 7) != 0)
 				return bad(err, errlen, name, line,
 					   "column period: rows of more than "
 					   "one period");
@@ -222,7 +222,8 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 		rc = read_totals(new_csv, new_len, name_new, &b, err, errlen);
 	else
 		memset(&b, 0, sizeof(b));
-	if (!rc && a.period[0] && b.period[0] && memcmp(a.period, b.period, 7)) {
+	if (!rc && a.period[0] && b.period[0] &&
+	    memcmp(a.period, b.period, 7) != 0) {
 		snprintf(err, errlen, "periods differ: %s is %.7s, %s is %.7s",
 			 name_old, a.period, name_new, b.period);
 		rc = -EINVAL;
@@ -233,8 +234,10 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 	int dec = a.decimals > b.decimals ? a.decimals : b.decimals;
 	if (dec < 0)
 		dec = 2;
-	qsort(a.rows, a.n, sizeof(trow), cmp_row);
-	qsort(b.rows, b.n, sizeof(trow), cmp_row);
+	if (a.n)
+		qsort(a.rows, a.n, sizeof(trow), cmp_row);
+	if (b.n)
+		qsort(b.rows, b.n, sizeof(trow), cmp_row);
 
 	size_t cap = sizeof(dheader), o = 0;
 	for (size_t i = 0; i < a.n; i++)

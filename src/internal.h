@@ -25,7 +25,7 @@ typedef unsigned __int128 u128;
 #define CDR_MICROS 1000000
 #define CDR_DAY_NONE INT64_MIN /* rates.csv `from` absent: always in force */
 #define CDR_DAY_OPEN INT64_MAX /* subscribers.csv `to` empty: still active */
-#define CDR_LINE_MAX (64 * 1024) /* longer CDR lines are rejected */
+#define CDR_LINE_MAX ((size_t)64 * 1024) /* longer CDR lines are rejected */
 
 enum cdr__service { CDR_VOICE = 0, CDR_SMS = 1, CDR_DATA = 2, CDR_NSVC = 3 };
 

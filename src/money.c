@@ -103,7 +103,7 @@ int cdr__parse_datetime(const char *s, size_t n, int64_t *secs)
 	    digits(s + 11, 2, &hh) || digits(s + 14, 2, &mm) ||
 	    digits(s + 17, 2, &ss) || hh > 23 || mm > 59 || ss > 59)
 		return -EINVAL;
-	*secs = day * 86400 + hh * 3600 + mm * 60 + ss;
+	*secs = day * 86400 + (int64_t)hh * 3600 + (int64_t)mm * 60 + ss;
 	return 0;
 }
 

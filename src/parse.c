@@ -53,7 +53,7 @@ static int parse_start(const char *s, size_t n, cdr__rec *r)
 			if (two(s + 20, &hh) || two(s + 23, &mm) || hh > 23 ||
 			    mm > 59)
 				return -1;
-			int64_t off = (int64_t)hh * 3600 + mm * 60;
+			int64_t off = (int64_t)hh * 3600 + (int64_t)mm * 60;
 			secs -= s[19] == '+' ? off : -off;
 		} else {
 			return -1;

@@ -8,6 +8,7 @@
  * Sections: period - start instant - billed quantity - split pricing - the
  * record.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "civil.h"
@@ -96,7 +97,8 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 		const cdr__band_seg *seg = t->segs[dt];
 		while (sod >= (int64_t)seg->to_min * 60)
 			seg++;
-		int64_t piece_end = tt + (day * 86400 + seg->to_min * 60 - local);
+		int64_t piece_end =
+			tt + (day * 86400 + (int64_t)seg->to_min * 60 - local);
 		int64_t change = cdr__tz_next_change(t->tz, tt);
 		if (change < piece_end)
 			piece_end = change;
@@ -123,6 +125,7 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 	uint64_t l = 1;
 	for (int i = 0; i < acc.n; i++) {
 		uint64_t u = t->rates[acc.row[i]].unit;
+		assert(u >= 1); /* tariff.c refuses unit 0 */
 		l = l / gcd(l, u) * u;
 	}
 	for (int i = 0; i < acc.n; i++) {

@@ -17,7 +17,7 @@
 #include "sys.h"
 
 #define DEPTH 8
-#define SLICE (512 * 1024)
+#define SLICE ((size_t)512 * 1024)
 
 typedef struct uring_be {
 	cdr__backend be;

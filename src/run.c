@@ -258,7 +258,8 @@ static size_t fmt_reject(char *b, const char *line, size_t n, int reason)
 	size_t rn = strlen(rs);
 	memcpy(b, line, n);
 	b[n] = ',';
-	memcpy(b + n + 1, rs, rn);
+	/* A line, not a C string: it ends in '\n', never in NUL. */
+	memcpy(b + n + 1, rs, rn); // NOLINT(bugprone-not-null-terminated-result)
 	b[n + 1 + rn] = '\n';
 	return n + rn + 2;
 }
@@ -790,7 +791,7 @@ static int find_candidates(cdr_run *r, cvec *out)
 		for (size_t j = 0; j < n && !rc; j++) {
 			uint64_t h = flat[2 * j];
 			size_t s = (size_t)h & (cap - 1);
-			while (slot[s] && flat[2 * (slot[s] - 1)] != h)
+			while (slot[s] && flat[2 * (size_t)(slot[s] - 1)] != h)
 				s = (s + 1) & (cap - 1);
 			if (!slot[s]) {
 				slot[s] = (uint32_t)(j + 1);
@@ -903,7 +904,8 @@ static int skip_add(skipset *s, const char *line, size_t n)
 	}
 	if (!s->nl)
 		s->off[0] = 0;
-	memcpy(s->text + s->n, line, n);
+	if (n)
+		memcpy(s->text + s->n, line, n);
 	s->n += n;
 	s->off[++s->nl] = s->n;
 	return 0;
@@ -955,10 +957,11 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 {
 	cvec cv = {0};
 	int rc = find_candidates(r, &cv);
-	int *fds = malloc((r->nin + 1) * sizeof(int));
+	const uint32_t nin = r->nin;
+	int *fds = malloc((nin + 1) * sizeof(int));
 	if (!fds)
 		rc = -ENOMEM;
-	for (uint32_t i = 0; fds && i < r->nin; i++)
+	for (uint32_t i = 0; fds && i < nin; i++)
 		fds[i] = -1;
 	if (!rc && cv.n)
 		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
@@ -987,7 +990,7 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 		free(bs);
 		i = j;
 	}
-	for (uint32_t i = 0; fds && i < r->nin; i++)
+	for (uint32_t i = 0; fds && i < nin; i++)
 		if (fds[i] >= 0 && fds[i] != r->in[i].spool_fd)
 			close(fds[i]);
 	free(fds);

@@ -19,6 +19,7 @@
  * holidays - plans and rates - packages - subscribers - outages - rate
  * resolution - load/free - lookups - describe.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,8 +79,11 @@ static mslot *map_slot(const cdr__map *m, const char *const *keys,
 {
 	for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
 		mslot *sl = &m->s[i];
-		if (!sl->idx || (sl->h == h && !memcmp(keys[sl->idx - 1], s, n) &&
-				 keys[sl->idx - 1][n] == '\0'))
+		if (!sl->idx)
+			return sl;
+		assert(keys != NULL); /* a used slot names an existing key */
+		if (sl->h == h && !memcmp(keys[sl->idx - 1], s, n) &&
+		    keys[sl->idx - 1][n] == '\0')
 			return sl;
 	}
 }
@@ -398,8 +402,8 @@ static void csv_close(csv *c)
 static int load_conf(ld *L, char **free_zones)
 {
 	cdr_tariff *t = L->t;
-	char path[4096], *data;
-	size_t len;
+	char path[4096], *data = NULL;
+	size_t len = 0;
 	const char *tzname = "UTC";
 	char tzbuf[256];
 
@@ -408,7 +412,7 @@ static int load_conf(ld *L, char **free_zones)
 	if (rc)
 		return fail(L, "tariff.conf", 0, NULL, "cannot read %s: %s",
 			    path, strerror(-rc));
-	strcpy(t->currency, "CNY");
+	memcpy(t->currency, "CNY", 4);
 	t->decimals = 2;
 	uint32_t line = 0;
 	for (char *s = data, *next; s && *s; s = next) {
@@ -442,7 +446,7 @@ static int load_conf(ld *L, char **free_zones)
 					  "bad currency '%s'", v);
 				break;
 			}
-			strcpy(t->currency, v);
+			memcpy(t->currency, v, strlen(v) + 1);
 		} else if (!strcmp(k, "decimals")) {
 			if (strlen(v) != 1 || v[0] < '0' || v[0] > '6') {
 				rc = fail(L, "tariff.conf", line, k,
@@ -527,7 +531,7 @@ static int32_t intern(char ***names, uint32_t *n, cdr__map **m,
 	if (sl->idx)
 		return (int32_t)sl->idx - 1;
 	if (((*n + 1) & *n) == 0 || *n == 0) { /* grow at powers of two */
-		char **nn = realloc(*names, (*n + 1) * 2 * sizeof(char *));
+		char **nn = realloc(*names, ((size_t)*n + 1) * 2 * sizeof(char *));
 		if (!nn)
 			return -1;
 		*names = nn;
@@ -1087,6 +1091,7 @@ static int load_packages(ld *L, cdr__map **kmap, char ***knames,
 				break;
 			}
 		}
+		assert(owner != NULL);
 		owner[t->nallows] = (uint32_t)k;
 		t->allows[t->nallows++] = a;
 	}
@@ -1102,6 +1107,7 @@ static int load_packages(ld *L, cdr__map **kmap, char ***knames,
 		return -ENOMEM;
 	}
 	uint32_t o = 0;
+	assert(t->nallows == 0 || owner != NULL);
 	for (uint32_t k = 0; k < t->npackages; k++) {
 		t->packages[k].first_allow = o;
 		for (uint32_t i = 0; i < t->nallows; i++)
@@ -1318,7 +1324,8 @@ out:
 	accts = NULL;
 
 	/* Rows by subscriber, then first day; overlaps are errors. */
-	qsort(raw, nraw, sizeof(*raw), cmp_row);
+	if (nraw)
+		qsort(raw, nraw, sizeof(*raw), cmp_row);
 	t->rows = malloc((nraw + 1) * sizeof(*t->rows));
 	t->subs = calloc(nnum + 1, sizeof(*t->subs));
 	if (!t->rows || !t->subs) {
@@ -1935,7 +1942,7 @@ int cdr_tariff_describe(const cdr_tariff *t, FILE *o)
 		fprintf(o, "  %-7s", day_names[d]);
 		for (uint32_t i = 0; i < t->nsegs[d]; i++) {
 			const cdr__band_seg *s = &t->segs[d][i];
-			fprintf(o, " %02u:%02u-%02u:%02u %s", s->from_min / 60,
+			fprintf(o, " %02d:%02d-%02d:%02d %s", s->from_min / 60,
 				s->from_min % 60, s->to_min / 60, s->to_min % 60,
 				t->band_names[s->band]);
 		}

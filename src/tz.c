@@ -41,6 +41,7 @@
  */
 #include "tz.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -63,7 +64,7 @@
  * zones, local mean times included, stay within 16 h, so 26 h rejects
  * nothing real and keeps local_to_utc's window small.
  */
-#define CDR_TZ_MAX_OFF (26 * 3600)
+#define CDR_TZ_MAX_OFF ((int64_t)26 * 3600)
 
 /*
  * Instants the footer rule is evaluated for are clamped to +-2^62 s: the
@@ -441,7 +442,7 @@ static size_t rule_window(const struct cdr__tz_rule *r, int64_t y0,
 			  unsigned years, struct cdr__tz_event ev[12])
 {
 	for (unsigned k = 0; k < years; k++)
-		rule_year(r, y0 + k, ev + 2 * k);
+		rule_year(r, y0 + k, ev + 2 * (size_t)k);
 	sort_events(ev, 2 * (size_t)years);
 	return 2 * (size_t)years;
 }
@@ -698,6 +699,7 @@ static int parse_tzif(const unsigned char *p, size_t len, struct tzif_view *v,
 	len -= (size_t)block_size(&c, 8);
 
 	/* The footer: "\n" TZ string "\n"; an empty string means no rule. */
+	assert(p != NULL); /* it points into the file's bytes */
 	const unsigned char *nl = len > 0 ? memchr(p + 1, '\n', len - 1) : NULL;
 	if (len == 0 || p[0] != '\n' || nl == NULL) {
 		*why = "missing or truncated footer";

@@ -163,8 +163,9 @@ static int parse_period(const char *s, int *y, int *m)
 	for (int i = 0; i < 7; i++)
 		if (i != 4 && (s[i] < '0' || s[i] > '9'))
 			return -1;
-	*y = atoi(s);
-	*m = atoi(s + 5);
+	*y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+	     (s[3] - '0');
+	*m = (s[5] - '0') * 10 + (s[6] - '0');
 	return *y >= 1970 && *y <= 9999 && *m >= 1 && *m <= 12 ? 0 : -1;
 }
 
@@ -261,7 +262,7 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 			return usage_error(usage, "--threads must be 1..256, not", o->threads);
 		ro.threads = (int)n;
 	}
-	if (o->io && strcmp(o->io, "uring") && strcmp(o->io, "read"))
+	if (o->io && strcmp(o->io, "uring") != 0 && strcmp(o->io, "read") != 0)
 		return usage_error(usage, "--io must be uring or read, not",
 				   o->io);
 	ro.io = o->io && !strcmp(o->io, "read") ? CDR_IO_READ : CDR_IO_URING;
