@@ -103,7 +103,7 @@ typedef struct cdr__sub_row {
 } cdr__sub_row;
 
 typedef struct cdr__subscriber {
-	const char *num; /* digits, NUL-terminated, in tariff->sub_arena */
+	const char *num; /* digits, NUL-terminated, in tariff->sub_text */
 	uint32_t first_row, nrows; /* rows sorted by from_day */
 } cdr__subscriber;
 
@@ -162,7 +162,7 @@ struct cdr_tariff {
 	cdr__allowance *allows;
 	uint32_t nallows;
 	/* subscribers.csv */
-	char *sub_arena;
+	char *sub_text; /* subscribers.csv; numbers and accounts point in */
 	cdr__subscriber *subs;
 	uint32_t nsubs;
 	cdr__sub_row *rows;
