@@ -118,9 +118,14 @@ u128 cdr__div_round(u128 num, u128 den)
 
 i128 cdr__round_to_decimals(i128 micros, int decimals)
 {
-	i128 div = 1;
-	for (int i = decimals; i < 6; i++)
-		div *= 10;
+	static const int64_t pow10[7] = {1000000, 100000, 10000, 1000,
+					 100,	  10,	  1};
+	if (micros >= 0 && micros <= INT64_MAX / 2) {
+		/* The common case, in native 64-bit division. */
+		int64_t d = pow10[decimals], m = (int64_t)micros;
+		return (m + d / 2) / d;
+	}
+	i128 div = pow10[decimals];
 	if (micros >= 0)
 		return (i128)cdr__div_round((u128)micros, (u128)div);
 	/* Half up means toward +infinity on ties: -0.005 -> -0.00. */

@@ -99,7 +99,9 @@ typedef struct cdr_run_stats {
 	uint64_t rated;	  /* of tariff `itemize_tariff` */
 	uint64_t rejected;
 	uint64_t by_reason[CDR_REASON_MAX];
-	double seconds;
+	double seconds;	  /* all of cdr_run_execute */
+	double pass_seconds;  /* of which reading, parsing, rating, adding */
+	double dup_seconds;   /* resolving duplicates */
 } cdr_run_stats;
 
 void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st);

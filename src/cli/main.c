@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cdrate/cdrate.h"
@@ -190,7 +191,17 @@ static void catch_signals(void)
 
 /* ---- summary --------------------------------------------------------- */
 
-static void summary(const cdr_run *r)
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The run's summary; `load`, `totals` and `write` are the CLI's own
+ * timings (writing includes fsync). */
+static void summary(const cdr_run *r, double load, double totals,
+		    double write)
 {
 	cdr_run_stats st;
 	cdr_run_stats_get(r, &st);
@@ -200,6 +211,11 @@ static void summary(const cdr_run *r)
 		(unsigned long long)st.read, (unsigned long long)st.rated,
 		(unsigned long long)st.rejected, st.seconds,
 		st.seconds > 0 ? (double)st.read / st.seconds : 0.0);
+	fprintf(stderr,
+		"cdrate: stages: tariff %.3f s, read+parse+rate %.3f s, "
+		"duplicates %.3f s, monthly charges+totals %.3f s, "
+		"writing %.3f s\n",
+		load, st.pass_seconds, st.dup_seconds, totals, write);
 	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
 		if (st.by_reason[i])
 			fprintf(stderr, "cdrate:   %-24s %llu\n",
@@ -336,19 +352,24 @@ static int cmd_rate(int argc, char **argv)
 		rc = usage_error(usage_rate, "--period is required", NULL);
 		goto out;
 	}
+	double t0 = now();
 	if ((rc = load(o.tariff, o.subscribers, &t)))
 		goto out;
+	double t_load = now() - t0;
 	if ((rc = run_inputs(&o, &t, 1, usage_rate, &r)))
 		goto out;
+	t0 = now();
 	if (cdr_run_totals(r, 0, &buf, &len)) {
 		fprintf(stderr, "cdrate: out of memory\n");
 		rc = EXIT_BAD;
 		goto out;
 	}
+	double t_totals = now() - t0;
+	t0 = now();
 	/* Totals first: if they cannot be written, nothing is committed. */
 	if ((rc = write_out(o.out, buf, len)) || (rc = commit(r)))
 		goto out;
-	summary(r);
+	summary(r, t_load, t_totals, now() - t0);
 out:
 	free(buf);
 	cdr_run_free(r);
@@ -407,11 +428,14 @@ static int cmd_rerate(int argc, char **argv)
 				 "required", NULL);
 		goto out;
 	}
+	double t0 = now();
 	if ((rc = load(o.tariff, o.subscribers, &t[0])) ||
 	    (rc = load(o.new_tariff, o.subscribers, &t[1])))
 		goto out;
+	double t_load = now() - t0;
 	if ((rc = run_inputs(&o, t, 2, usage_rerate, &r)))
 		goto out;
+	t0 = now();
 	for (int k = 0; k < 2; k++)
 		if (cdr_run_totals(r, k, &tot[k], &len[k])) {
 			fprintf(stderr, "cdrate: out of memory\n");
@@ -425,11 +449,13 @@ static int cmd_rerate(int argc, char **argv)
 		rc = EXIT_BAD;
 		goto out;
 	}
+	double t_totals = now() - t0;
+	t0 = now();
 	if ((o.old_out && (rc = write_out(o.old_out, tot[0], len[0]))) ||
 	    (o.new_out && (rc = write_out(o.new_out, tot[1], len[1]))) ||
 	    (rc = write_out(o.out, delta, dlen)) || (rc = commit(r)))
 		goto out;
-	summary(r);
+	summary(r, t_load, t_totals, now() - t0);
 out:
 	free(tot[0]);
 	free(tot[1]);
