@@ -42,7 +42,7 @@ int cdr__acc_init(cdr__acc *a, const cdr_tariff *t)
 {
 	memset(a, 0, sizeof(*a));
 	a->t = t;
-	a->acct = calloc(t->naccounts, sizeof(*a->acct));
+	a->acct = cdr__calloc_huge(t->naccounts, sizeof(*a->acct));
 	if (!a->acct || bk_alloc(a, 64)) {
 		cdr__acc_fini(a);
 		return -ENOMEM;

@@ -199,6 +199,10 @@ int32_t cdr__row_at(const cdr_tariff *t, uint32_t sub, int64_t day);
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);
 
+/* Zeroed memory for big random-access tables, on huge pages when the
+ * kernel allows (mem.c); release with free(). */
+void *cdr__calloc_huge(size_t n, size_t size);
+
 /* ---- money and numbers (money.c) ------------------------------------- */
 
 /* Parse a decimal amount ("0.07", "18", "1.5"; at most 6 decimals, below

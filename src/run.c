@@ -44,7 +44,12 @@
 
 #define CHUNK (4u << 20)	/* bytes per read; large enough to amortise */
 #define OUTBUF (1u << 20)	/* per-worker itemize/rejects buffer */
-#define NPART 1024		/* duplicate-check partitions (by id hash) */
+/* Duplicate-check partitions, by the id hash's top bits. Few enough that
+ * every partition's open block stays in cache while records stream by
+ * (1024 put a cache miss on most appends), many enough that each one's
+ * table in find_candidates stays small. */
+#define NPART_BITS 8
+#define NPART (1u << NPART_BITS)
 #define LOC_OFF_BITS 44		/* 16 TiB per input file */
 #define MAX_INPUTS (1u << (64 - LOC_OFF_BITS))
 
@@ -410,7 +415,7 @@ static int stage_parse(worker *w, batch *b)
 		if (b->status[i] != CDR_OK)
 			continue;
 		uint64_t h = XXH3_64bits(rec->id, rec->id_len);
-		if (dvec_push(&w->part[h >> 54], h, b->loc[i]))
+		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
 			return -ENOMEM;
 		b->subh[i] = cdr__sub_hash(rec->sub, rec->sub_len);
 		for (int k = 0; k < r->nt; k++)
@@ -450,9 +455,13 @@ static void stage_rate(worker *w, batch *b)
 			cdr__rated *x = &b->x[i][k];
 			cdr__rate_record_hit(r->t[k], &r->per[k], &b->rec[i],
 					     b->utc[i][k], &b->hit[i][k], x);
-			if (x->reason == CDR_OK)
-				__builtin_prefetch(&w->acc[k].acct[x->account],
-						   1);
+			if (x->reason == CDR_OK) {
+				/* An account's sums span two cache lines. */
+				const char *sums =
+					(const char *)&w->acc[k].acct[x->account];
+				__builtin_prefetch(sums, 1);
+				__builtin_prefetch(sums + 64, 1);
+			}
 		}
 	}
 }
@@ -1414,7 +1423,7 @@ void cdr_run_free(cdr_run *r)
 		worker *w = &r->w[i];
 		for (int k = 0; k < r->nt; k++)
 			cdr__acc_fini(&w->acc[k]);
-		for (int p = 0; p < NPART; p++)
+		for (unsigned p = 0; p < NPART; p++)
 			dvec_free(&w->part[p]);
 		free(w->item.b);
 		free(w->rej.b);

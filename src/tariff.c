@@ -186,7 +186,7 @@ static cdr__submap *submap_new(uint32_t expect)
 	while (cap < expect / SUB_SHARDS * 2 + 16)
 		cap <<= 1;
 	for (unsigned k = 0; m && k < SUB_SHARDS; k++) {
-		m->s[k] = calloc(cap, sizeof(subslot));
+		m->s[k] = cdr__calloc_huge(cap, sizeof(subslot));
 		m->mask[k] = cap - 1;
 		if (!m->s[k]) {
 			submap_free(m);
@@ -200,7 +200,7 @@ static cdr__submap *submap_new(uint32_t expect)
 static int submap_grow(cdr__submap *m, unsigned k)
 {
 	uint32_t cap = (m->mask[k] + 1) * 2;
-	subslot *ns = calloc(cap, sizeof(*ns));
+	subslot *ns = cdr__calloc_huge(cap, sizeof(*ns));
 	if (!ns)
 		return -ENOMEM;
 	for (uint32_t i = 0; i <= m->mask[k]; i++) {
@@ -1446,7 +1446,7 @@ out:
 	/* Rows by subscriber, then first day; overlaps are errors. */
 	if (nraw)
 		qsort(raw, nraw, sizeof(*raw), cmp_row);
-	t->rows = malloc((nraw + 1) * sizeof(*t->rows));
+	t->rows = cdr__calloc_huge(nraw + 1, sizeof(*t->rows));
 	t->subs = calloc(nnum + 1, sizeof(*t->subs));
 	if (!t->rows || !t->subs) {
 		rc = -ENOMEM;
