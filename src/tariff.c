@@ -447,7 +447,7 @@ static void csv_close(csv *c)
 
 /* ---- tariff.conf ----------------------------------------------------- */
 
-static int load_conf(ld *L, char **free_zones)
+static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 {
 	cdr_tariff *t = L->t;
 	char path[4096], *data = NULL;
@@ -462,7 +462,7 @@ static int load_conf(ld *L, char **free_zones)
 			    path, strerror(-rc));
 	memcpy(t->currency, "CNY", 4);
 	t->decimals = 2;
-	uint32_t line = 0;
+	uint32_t line = 0, tz_line = 0;
 	for (char *s = data, *next; s && *s; s = next) {
 		next = strchr(s, '\n');
 		if (next)
@@ -488,6 +488,7 @@ static int load_conf(ld *L, char **free_zones)
 		if (!strcmp(k, "timezone")) {
 			snprintf(tzbuf, sizeof(tzbuf), "%s", v);
 			tzname = tzbuf;
+			tz_line = line;
 		} else if (!strcmp(k, "currency")) {
 			if (!*v || strlen(v) >= sizeof(t->currency)) {
 				rc = fail(L, "tariff.conf", line, k,
@@ -529,6 +530,7 @@ static int load_conf(ld *L, char **free_zones)
 		} else if (!strcmp(k, "free_zones")) {
 			free(*free_zones);
 			*free_zones = strdup(v);
+			*free_line = line;
 		} else {
 			rc = fail(L, "tariff.conf", line, k, "unknown setting");
 			break;
@@ -540,7 +542,7 @@ static int load_conf(ld *L, char **free_zones)
 	char msg[CDR_ERR_MAX];
 	rc = cdr__tz_load(&t->tz, tzname, msg, sizeof(msg));
 	if (rc)
-		return fail(L, "tariff.conf", 0, "timezone", "%s", msg);
+		return fail(L, "tariff.conf", tz_line, "timezone", "%s", msg);
 	return 0;
 }
 
@@ -1787,7 +1789,8 @@ int cdr_tariff_load(cdr_tariff **out, const char *dir,
 		rc = -ENOMEM;
 		goto done;
 	}
-	if ((rc = load_conf(&L, &free_zones)) || (rc = load_zones(&L, &zmap)) ||
+	uint32_t free_line = 0;
+	if ((rc = load_conf(&L, &free_zones, &free_line)) || (rc = load_zones(&L, &zmap)) ||
 	    (rc = load_bands(&L)) || (rc = load_holidays(&L)) ||
 	    (rc = load_plans(&L, &pmap)))
 		goto done;
@@ -1835,7 +1838,7 @@ int cdr_tariff_load(cdr_tariff **out, const char *dir,
 		int32_t z = map_get(zmap, (const char *const *)t->zone_names, s,
 				    strlen(s));
 		if (z < 0) {
-			rc = fail(&L, "tariff.conf", 0, "free_zones",
+			rc = fail(&L, "tariff.conf", free_line, "free_zones",
 				  "unknown zone '%s'", s);
 			goto done;
 		}

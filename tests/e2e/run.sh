@@ -236,7 +236,7 @@ break_tariff() { # break_tariff FILE SED-SCRIPT EXPECTED-MESSAGE
 for f in tariff.conf zones.csv bands.csv plans.csv rates.csv subscribers.csv; do
 	break_tariff $f DELETE "$f"
 done
-break_tariff tariff.conf 's/^timezone.*/timezone = Mars\/Olympus/' "tariff.conf:0: column timezone"
+break_tariff tariff.conf 's/^timezone.*/timezone = Mars\/Olympus/' "tariff.conf:3: column timezone: unknown time zone"
 break_tariff tariff.conf '$a decimals = 7' "column decimals"
 break_tariff tariff.conf '$a colour = blue' "unknown setting"
 break_tariff zones.csv '$a 0571,national' "duplicate prefix '0571'"
