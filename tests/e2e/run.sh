@@ -203,19 +203,26 @@ expect_rc 1 "unwritable --out" rate_demo --out "$W/no/such/dir/t.csv" \
 # A run killed by SIGTERM mid-way leaves no file at a final name.
 awk 'BEGIN { for (i = 0; i < 3000000; i++)
 	printf "k%d,8613800000001,voice,2026-10-05 08:00:00,13912345678,60,0\n", i }' >"$W/big.csv"
-"$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 --threads 1 \
-	--out "$W/k.t" --itemize "$W/k.i" "$W/big.csv" 2>/dev/null &
-pid=$!
-sleep 0.3
-kill -TERM $pid 2>/dev/null
-wait $pid
-st=$?
-if [ $st -ne 0 ]; then
-	[ ! -e "$W/k.t" ] && [ ! -e "$W/k.i" ] && [ -z "$(ls "$W" | grep '\.tmp\.')" ] && ok ||
-		bad "SIGTERM left outputs behind"
-else
-	ok # finished before the signal: nothing to check
-fi
+# SIGTERM and SIGINT: no output at a final name and no temporaries.
+# SIGKILL cannot be caught: a temporary may remain, a final name never.
+for sig in TERM INT KILL; do
+	"$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 --threads 1 \
+		--out "$W/k.t" --itemize "$W/k.i" "$W/big.csv" 2>/dev/null &
+	pid=$!
+	sleep 0.3
+	kill -$sig $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	st=$?
+	if [ $st -ne 0 ]; then
+		[ ! -e "$W/k.t" ] && [ ! -e "$W/k.i" ] && ok || bad "SIG$sig left an output at its final name"
+		if [ $sig != KILL ]; then
+			[ -z "$(ls "$W" | grep '\.tmp\.')" ] && ok || bad "SIG$sig left a temporary"
+		fi
+	else
+		ok # finished before the signal: nothing to check
+	fi
+	rm -f "$W"/k.*
+done
 rm -f "$W/big.csv"
 
 # ---- tariff errors: exit 1, message names file, line and column, no output
