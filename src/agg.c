@@ -200,13 +200,12 @@ static int64_t prorate(const cdr_tariff *t, const cdr__sub_row *r,
 
 /* ---- allowances ------------------------------------------------------ */
 
-static const cdr_tariff *cmp_t;
 
 /* Dearest price per unit first; ties by zone, band (bytes), rate line. */
-static int cmp_dear(const void *pa, const void *pb)
+static int cmp_dear(const void *pa, const void *pb, void *tariff)
 {
 	const cdr__bucket *a = pa, *b = pb;
-	const cdr_tariff *t = cmp_t;
+	const cdr_tariff *t = tariff;
 	if (a->row != b->row)
 		return a->row < b->row ? -1 : 1;
 	const cdr__rate_row *ra = &t->rates[a->rate_row],
@@ -301,8 +300,8 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 	for (uint32_t i = 0; i <= a->bk_mask; i++)
 		if (a->bk[i].row != BK_EMPTY && a->bk[i].units)
 			bk[n++] = a->bk[i];
-	cmp_t = t;
-	qsort(bk, n, sizeof(*bk), cmp_dear);
+	if (n)
+		qsort_r(bk, n, sizeof(*bk), cmp_dear, (void *)(uintptr_t)t);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && bk[j].row == bk[i].row)

@@ -40,18 +40,34 @@ typedef struct totals {
 
 /* ---- reading totals -------------------------------------------------- */
 
-static int parse_qty(const char *s, size_t n, u128 *v)
+/* Digits into a 128-bit value; the first 19 in native 64-bit arithmetic,
+ * which is all that almost every figure has. */
+static int parse_digits(const char *s, size_t n, u128 *v)
 {
-	u128 x = 0;
-	if (!n || n > 38)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
+	uint64_t lo = 0;
+	size_t i = 0;
+	for (; i < n && i < 19; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+		if (d > 9)
 			return -1;
-		x = x * 10 + (unsigned)(s[i] - '0');
+		lo = lo * 10 + d;
+	}
+	u128 x = lo;
+	for (; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+		if (d > 9)
+			return -1;
+		x = x * 10 + d;
 	}
 	*v = x;
 	return 0;
+}
+
+static int parse_qty(const char *s, size_t n, u128 *v)
+{
+	if (!n || n > 38)
+		return -1;
+	return parse_digits(s, n, v);
 }
 
 /* -?digits[.digits] with at most 6 places -> micros, and its places. */
@@ -59,24 +75,21 @@ static int parse_amt(const char *s, size_t n, i128 *v, int *places)
 {
 	int neg = n && s[0] == '-';
 	size_t i = (size_t)neg;
-	u128 x = 0;
-	int d = -1;
-	if (i == n)
+	u128 x = 0, frac = 0;
+	if (i == n || n > 40)
 		return -1;
-	for (; i < n; i++) {
-		if (s[i] == '.' && d < 0) {
-			d = 0;
-			continue;
-		}
-		if (s[i] < '0' || s[i] > '9' || d == 6 || i - (size_t)neg > 36)
-			return -1;
-		x = x * 10 + (unsigned)(s[i] - '0');
-		if (d >= 0)
-			d++;
-	}
-	if (d == 0)
+	const char *dot = memchr(s + i, '.', n - i);
+	size_t whole_n = dot ? (size_t)(dot - s) - i : n - i;
+	size_t frac_n = dot ? n - (size_t)(dot - s) - 1 : 0;
+	if (!whole_n || (dot && (frac_n == 0 || frac_n > 6)) ||
+	    parse_digits(s + i, whole_n, &x) ||
+	    (dot && parse_digits(dot + 1, frac_n, &frac)))
 		return -1;
-	*places = d < 0 ? 0 : d;
+	for (size_t k = 0; k < frac_n; k++)
+		x *= 10;
+	x += frac;
+	int d = (int)frac_n;
+	*places = d;
 	for (int k = *places; k < 6; k++)
 		x *= 10;
 	*v = neg ? -(i128)x : (i128)x;

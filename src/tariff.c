@@ -1562,9 +1562,9 @@ static int load_outages(ld *L)
 /* ---- rate resolution ------------------------------------------------- */
 
 /* Rate rows ordered by key (plan, service, zone, band), then from day. */
-static const cdr__rate_row *key_rows;
-static int cmp_key(const void *a, const void *b)
+static int cmp_key(const void *a, const void *b, void *rows)
 {
+	const cdr__rate_row *key_rows = rows;
 	const cdr__rate_row *x = &key_rows[*(const uint32_t *)a];
 	const cdr__rate_row *y = &key_rows[*(const uint32_t *)b];
 	if (x->plan != y->plan)
@@ -1617,10 +1617,10 @@ static int resolve_rates(ld *L)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->nrates; i++)
 		ord[i] = i;
-	key_rows = t->rates;
-	qsort(ord, t->nrates, sizeof(*ord), cmp_key);
+	if (t->nrates)
+		qsort_r(ord, t->nrates, sizeof(*ord), cmp_key, t->rates);
 	for (uint32_t i = 1; i < t->nrates; i++)
-		if (!cmp_key(&ord[i - 1], &ord[i])) {
+		if (!cmp_key(&ord[i - 1], &ord[i], t->rates)) {
 			const cdr__rate_row *a = &t->rates[ord[i - 1]],
 					    *b = &t->rates[ord[i]];
 			free(ord);

@@ -8,6 +8,7 @@
  * Sections: usage - options - signals - summary - commands - main.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +379,44 @@ out:
 	return rc < 0 ? 0 : rc;
 }
 
+/* rerate's two sides are independent until the diff: load the tariffs
+ * and render the totals of both at once, one side on a second thread. */
+typedef struct side_job {
+	const char *dir, *subs;
+	cdr_tariff *t;
+	const cdr_run *r;
+	int k;
+	char *buf;
+	size_t len;
+	int rc;
+} side_job;
+
+static void *load_side(void *arg)
+{
+	side_job *j = arg;
+	j->rc = load(j->dir, j->subs, &j->t);
+	return NULL;
+}
+
+static void *totals_side(void *arg)
+{
+	side_job *j = arg;
+	j->rc = cdr_run_totals(j->r, j->k, &j->buf, &j->len);
+	return NULL;
+}
+
+/* Run fn on both jobs, the second on its own thread when one starts. */
+static void both(void *(*fn)(void *), side_job *j)
+{
+	pthread_t th;
+	int threaded = !pthread_create(&th, NULL, fn, &j[1]);
+	fn(&j[0]);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		fn(&j[1]);
+}
+
 static int read_file(const char *path, char **buf, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -429,19 +468,28 @@ static int cmd_rerate(int argc, char **argv)
 		goto out;
 	}
 	double t0 = now();
-	if ((rc = load(o.tariff, o.subscribers, &t[0])) ||
-	    (rc = load(o.new_tariff, o.subscribers, &t[1])))
+	side_job j[2] = {{.dir = o.tariff, .subs = o.subscribers, .k = 0},
+			 {.dir = o.new_tariff, .subs = o.subscribers, .k = 1}};
+	both(load_side, j);
+	t[0] = j[0].t;
+	t[1] = j[1].t;
+	if ((rc = j[0].rc ? j[0].rc : j[1].rc))
 		goto out;
 	double t_load = now() - t0;
 	if ((rc = run_inputs(&o, t, 2, usage_rerate, &r)))
 		goto out;
 	t0 = now();
-	for (int k = 0; k < 2; k++)
-		if (cdr_run_totals(r, k, &tot[k], &len[k])) {
-			fprintf(stderr, "cdrate: out of memory\n");
-			rc = EXIT_BAD;
-			goto out;
-		}
+	j[0].r = j[1].r = r;
+	both(totals_side, j);
+	for (int k = 0; k < 2; k++) {
+		tot[k] = j[k].buf;
+		len[k] = j[k].len;
+	}
+	if (j[0].rc || j[1].rc) {
+		fprintf(stderr, "cdrate: out of memory\n");
+		rc = EXIT_BAD;
+		goto out;
+	}
 	if (cdr_diff_totals(tot[0], len[0], o.tariff, tot[1], len[1],
 			    o.new_tariff, o.all, &delta, &dlen, stderr, err,
 			    sizeof(err))) {
