@@ -31,6 +31,7 @@ help:
 	@echo "make bench      generate benchmark data and measure throughput"
 	@echo "make bench-quick  1M records; fails if rate/floor passes bench/quick-threshold"
 	@echo "make asan       the tests again under ASan + UBSan"
+	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (clang)"
 	@echo "make tsan       the threaded tests under TSan"
 	@echo "make lint       cppcheck and clang-tidy (.clang-tidy), warnings fail"
 	@echo "make check-symbols  exported symbols all carry the cdr_ prefix"
@@ -82,7 +83,7 @@ ref: $(BUILD)/cdrate
 	  sh tests/ref/compare.sh $(BUILD)/cdrate 0 $$(($(REF_SEEDS) - 1)); \
 	else echo "ref: python3 not installed, differential tests skipped"; fi
 
-test: all unit e2e ref check-symbols
+test: all unit e2e ref fuzz-replay check-symbols
 	@echo "make test: all suites passed"
 
 demo: all
@@ -113,3 +114,5 @@ bench-quick: all
 
 clean:
 	rm -rf build build-asan build-tsan
+
+include tests/fuzz/fuzz.mk
