@@ -11,12 +11,20 @@
  *
  *   - stats.read equals the records in the input, counted here the plain
  *     way: lines split on '\n', one '\r' before it dropped, empty lines and
- *     a first line starting `id,` (after a UTF-8 BOM) not counted;
+ *     the first non-empty line if it starts `id,` (a header; after a
+ *     UTF-8 BOM) not counted;
  *   - read == rated + rejected;
  *   - the rejects file has exactly `rejected` lines, each ending in a comma
  *     and a reason name, and as many lines per reason as stats.by_reason;
  *   - the itemize file has exactly `rated` lines of 8 columns;
  *   - the totals render and start with their header.
+ *
+ * Then the same records are rated again with their lines in reverse order
+ * (behind a fresh header, so no record can turn into one): SPEC section 1
+ * promises byte-identical totals whatever the order of records, and
+ * section 8 the same itemize and rejects lines in any order. Duplicate
+ * resolution (the bytewise-smallest line wins) is what this exercises
+ * most. Set CDR_FUZZ_NO_REVERSE=1 to skip the second run (twice as fast).
  *
  * Any violation aborts with the counts. Everything is removed after each
  * run and the directory at exit.
@@ -95,7 +103,8 @@ static uint64_t count_records(const uint8_t *p, size_t n)
 		if (len && p[e - 1] == '\r')
 			len--;
 		int header = first && len >= 3 && !memcmp(p + i, "id,", 3);
-		first = 0;
+		if (len)
+			first = 0;
 		if (len && !header)
 			recs++;
 		i = e + 1;
@@ -140,10 +149,8 @@ static uint64_t count_lines(const char *b, size_t n, const char *name)
 	return lines;
 }
 
-static void check_rejects(const cdr_run_stats *st)
+static void check_rejects(const char *b, size_t n, const cdr_run_stats *st)
 {
-	size_t n;
-	char *b = slurp(rej_path, &n);
 	uint64_t per[CDR_REASON_MAX] = {0};
 	if (count_lines(b, n, "rejects") != st->rejected)
 		fail("rejects lines != stats.rejected", NULL);
@@ -174,13 +181,10 @@ static void check_rejects(const cdr_run_stats *st)
 			fail("rejects lines per reason != stats.by_reason",
 			     NULL);
 		}
-	free(b);
 }
 
-static void check_itemize(const cdr_run_stats *st)
+static void check_itemize(const char *b, size_t n, const cdr_run_stats *st)
 {
-	size_t n;
-	char *b = slurp(item_path, &n);
 	if (count_lines(b, n, "itemize") != st->rated)
 		fail("itemize lines != stats.rated", NULL);
 	for (const char *p = b, *e = b + n; p < e;) {
@@ -192,19 +196,26 @@ static void check_itemize(const cdr_run_stats *st)
 			fail("itemize line without 8 columns", NULL);
 		p = nl + 1;
 	}
-	free(b);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* What one run produced. */
+typedef struct outcome {
+	cdr_run_stats st;
+	char *totals, *rej, *item;
+	size_t totals_n, rej_n, item_n;
+} outcome;
+
+static void outcome_free(outcome *o)
+{
+	free(o->totals);
+	free(o->rej);
+	free(o->item);
+}
+
+/* Rate in_path; check the bookkeeping of this one run. */
+static void rate_once(outcome *out)
 {
 	char err[CDR_ERR_MAX];
-	if (!tariff)
-		setup();
-
-	FILE *f = fopen(in_path, "wb");
-	if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f))
-		fail("cannot write the input", in_path);
-
 	cdr_run_opts o;
 	memset(&o, 0, sizeof(o));
 	o.period_year = 2026;
@@ -221,37 +232,184 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("cdr_run_add_input", err);
 	if (cdr_run_execute(run, err, sizeof(err)))
 		fail("cdr_run_execute", err);
-
-	char *totals = NULL;
-	size_t tlen = 0;
-	if (cdr_run_totals(run, 0, &totals, &tlen))
+	if (cdr_run_totals(run, 0, &out->totals, &out->totals_n))
 		fail("cdr_run_totals", NULL);
-	if (tlen < strlen(TOTALS_HEADER) ||
-	    memcmp(totals, TOTALS_HEADER, strlen(TOTALS_HEADER)) ||
-	    totals[tlen - 1] != '\n')
+	if (out->totals_n < strlen(TOTALS_HEADER) ||
+	    memcmp(out->totals, TOTALS_HEADER, strlen(TOTALS_HEADER)) ||
+	    out->totals[out->totals_n - 1] != '\n')
 		fail("totals without header or final newline", NULL);
-	free(totals);
 	if (cdr_run_commit(run, err, sizeof(err)))
 		fail("cdr_run_commit", err);
-
-	cdr_run_stats st;
-	cdr_run_stats_get(run, &st);
-	uint64_t want = count_records(data, size);
-	if (st.read != want || st.read != st.rated + st.rejected) {
-		fprintf(stderr,
-			"records %llu, read %llu, rated %llu, rejected %llu\n",
-			(unsigned long long)want, (unsigned long long)st.read,
-			(unsigned long long)st.rated,
-			(unsigned long long)st.rejected);
-		fail("read != records in the input, or != rated + rejected",
-		     NULL);
-	}
-	check_rejects(&st);
-	check_itemize(&st);
+	cdr_run_stats_get(run, &out->st);
 	cdr_run_free(run);
 
+	const cdr_run_stats *st = &out->st;
+	if (st->read != st->rated + st->rejected) {
+		fprintf(stderr, "read %llu, rated %llu, rejected %llu\n",
+			(unsigned long long)st->read,
+			(unsigned long long)st->rated,
+			(unsigned long long)st->rejected);
+		fail("read != rated + rejected", NULL);
+	}
+	out->rej = slurp(rej_path, &out->rej_n);
+	out->item = slurp(item_path, &out->item_n);
+	check_rejects(out->rej, out->rej_n, st);
+	check_itemize(out->item, out->item_n, st);
 	if ((unlink(rej_path) && errno != ENOENT) ||
 	    (unlink(item_path) && errno != ENOENT))
 		fail("cannot remove outputs", dir);
+}
+
+static void write_input(const void *p, size_t n)
+{
+	FILE *f = fopen(in_path, "wb");
+	if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f))
+		fail("cannot write the input", in_path);
+}
+
+/* A line: bytes without the '\n'. */
+typedef struct span {
+	const char *p;
+	size_t n;
+} span;
+
+static int cmp_span(const void *a, const void *b)
+{
+	const span *x = a, *y = b;
+	size_t m = x->n < y->n ? x->n : y->n;
+	int c = m ? memcmp(x->p, y->p, m) : 0;
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Split text into lines; *n lines, caller frees. */
+static span *lines_of(const char *b, size_t len, size_t *n)
+{
+	size_t cap = 16, k = 0;
+	span *v = malloc(cap * sizeof(*v));
+	for (size_t i = 0; v && i < len;) {
+		const char *nl = memchr(b + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - b) : len;
+		if (k == cap) {
+			span *nv = realloc(v, (cap *= 2) * sizeof(*v));
+			if (!nv)
+				free(v);
+			v = nv;
+			if (!v)
+				break;
+		}
+		v[k].p = b + i;
+		v[k++].n = e - i;
+		i = e + 1;
+	}
+	if (!v)
+		fail("out of memory", NULL);
+	*n = k;
+	return v;
+}
+
+/* The same lines in any order. */
+static int same_lines(const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t na, nb;
+	span *x = lines_of(a, an, &na), *y = lines_of(b, bn, &nb);
+	int same = na == nb;
+	if (same) {
+		qsort(x, na, sizeof(*x), cmp_span);
+		qsort(y, nb, sizeof(*y), cmp_span);
+		for (size_t i = 0; same && i < na; i++)
+			same = !cmp_span(&x[i], &y[i]);
+	}
+	free(x);
+	free(y);
+	return same;
+}
+
+/*
+ * The records of the input, last first, behind a header: a BOM, empty
+ * lines and the input's own header (the first non-empty line, if it
+ * starts `id,`) are dropped; every other line keeps its bytes (a '\r'
+ * before the '\n' included) and gets a '\n'.
+ */
+static char *reversed(const uint8_t *data, size_t size, size_t *out_n)
+{
+	static const char hdr[] =
+		"id,subscriber,service,start,destination,duration,volume\n";
+	const char *b = (const char *)data;
+	size_t skip = size >= 3 && !memcmp(b, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	size_t n;
+	span *v = lines_of(b + skip, size - skip, &n);
+	char *o = malloc(sizeof(hdr) + size + n + 1);
+	if (!o)
+		fail("out of memory", NULL);
+	size_t k = strlen(hdr);
+	int first = 1;
+	memcpy(o, hdr, k);
+	size_t nrec = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = v[i].n;
+		if (len && v[i].p[len - 1] == '\r')
+			len--;
+		if (!len)
+			continue;
+		if (first && len >= 3 && !memcmp(v[i].p, "id,", 3)) {
+			first = 0;
+			continue;
+		}
+		first = 0;
+		v[nrec++] = v[i];
+	}
+	for (size_t i = nrec; i-- > 0;) {
+		memcpy(o + k, v[i].p, v[i].n);
+		k += v[i].n;
+		o[k++] = '\n';
+	}
+	free(v);
+	*out_n = k;
+	return o;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!tariff)
+		setup();
+
+	outcome a = {0};
+	write_input(data, size);
+	rate_once(&a);
+	uint64_t want = count_records(data, size);
+	if (a.st.read != want) {
+		fprintf(stderr, "records in the input %llu, read %llu\n",
+			(unsigned long long)want,
+			(unsigned long long)a.st.read);
+		fail("stats.read != records in the input", NULL);
+	}
+
+	const char *skip = getenv("CDR_FUZZ_NO_REVERSE");
+	if (!skip || !*skip || *skip == '0') {
+		outcome b = {0};
+		size_t rn;
+		char *rev = reversed(data, size, &rn);
+		write_input(rev, rn);
+		free(rev);
+		rate_once(&b);
+		if (a.st.read != b.st.read ||
+		    a.st.rated != b.st.rated ||
+		    memcmp(a.st.by_reason, b.st.by_reason,
+			   sizeof(a.st.by_reason)))
+			fail("reversed input: other counts", NULL);
+		if (a.totals_n != b.totals_n ||
+		    memcmp(a.totals, b.totals, a.totals_n)) {
+			fprintf(stderr, "--- totals\n%.*s--- reversed\n%.*s",
+				(int)a.totals_n, a.totals, (int)b.totals_n,
+				b.totals);
+			fail("reversed input: other totals", NULL);
+		}
+		if (!same_lines(a.rej, a.rej_n, b.rej, b.rej_n))
+			fail("reversed input: other rejects lines", NULL);
+		if (!same_lines(a.item, a.item_n, b.item, b.item_n))
+			fail("reversed input: other itemize lines", NULL);
+		outcome_free(&b);
+	}
+	outcome_free(&a);
 	return 0;
 }
