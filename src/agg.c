@@ -202,10 +202,14 @@ static int64_t prorate(const cdr_tariff *t, const cdr__sub_row *r,
 
 
 /* Dearest price per unit first; ties by zone, band (bytes), rate line. */
-static int cmp_dear(const void *pa, const void *pb, void *tariff)
+typedef struct dear_ctx {
+	const cdr_tariff *t;
+} dear_ctx;
+
+static int cmp_dear(const void *pa, const void *pb, void *ctx)
 {
 	const cdr__bucket *a = pa, *b = pb;
-	const cdr_tariff *t = tariff;
+	const cdr_tariff *t = ((const dear_ctx *)ctx)->t;
 	if (a->row != b->row)
 		return a->row < b->row ? -1 : 1;
 	const cdr__rate_row *ra = &t->rates[a->rate_row],
@@ -300,8 +304,10 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 	for (uint32_t i = 0; i <= a->bk_mask; i++)
 		if (a->bk[i].row != BK_EMPTY && a->bk[i].units)
 			bk[n++] = a->bk[i];
+	/* qsort_r passes a non-const context: wrap the tariff pointer. */
+	dear_ctx ctx = {t};
 	if (n)
-		qsort_r(bk, n, sizeof(*bk), cmp_dear, (void *)(uintptr_t)t);
+		qsort_r(bk, n, sizeof(*bk), cmp_dear, &ctx);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && bk[j].row == bk[i].row)

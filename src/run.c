@@ -24,6 +24,7 @@
  * Sections: inputs - chunk queue - output lines - workers - reader -
  * duplicates - finishing outputs - the public API.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -337,8 +338,8 @@ static int dvec_push(dvec *v, uint64_t h, uint64_t loc)
 		b->n = 0;
 		v->head = b;
 	}
-	b->e[2 * b->n] = h;
-	b->e[2 * b->n + 1] = loc;
+	b->e[2 * (size_t)b->n] = h;
+	b->e[2 * (size_t)b->n + 1] = loc;
 	b->n++;
 	v->n++;
 	return 0;
@@ -819,6 +820,7 @@ static int find_candidates(cdr_run *r, cvec *out)
 				       2 * (size_t)b->n * sizeof(*flat));
 				k += b->n;
 			}
+		assert(k == n); /* the blocks hold exactly the counted entries */
 		memset(slot, 0, cap * sizeof(*slot));
 		memset(seen, 0, n);
 		for (size_t j = 0; j < n && !rc; j++) {

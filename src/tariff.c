@@ -252,6 +252,8 @@ static int64_t submap_intern(cdr__submap *m, const char *num, size_t len,
 
 static void submap_finish(cdr__submap *m, const cdr__subscriber *subs)
 {
+	if (!m)
+		return;
 	for (unsigned k = 0; k < SUB_SHARDS; k++)
 		for (uint32_t j = 0; j <= m->mask[k]; j++) {
 			subslot *sl = &m->s[k][j];
