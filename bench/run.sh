@@ -64,11 +64,11 @@ for th in 2 1; do
 	echo "rate, $th thread(s): $T s wall, $(div "$N" "$T") records/s, $(div "$BYTES" "$(echo "$T" | awk '{print $1 * 1e6}')") MB/s, $(div "$T" "$FLOOR")x floor"
 	[ $th = 2 ] && T2=$T
 done
-# Per stage: the tariff load, the rating pass (from cdrate's own summary),
-# the rest (monthly charges, totals, writing).
+# Per stage, from cdrate's own summary of one more run.
 LOAD=$("$B/bench/loadbench" "$DATA/tariff" | cut -d= -f2)
-PASS=$(rate_cmd "$DATA" 2 2>&1 >/dev/null | sed -n 's/.* in \([0-9.]*\) s .*/\1/p')
-echo "stages (2 threads): tariff load $LOAD s, read+parse+rate pass $PASS s ($(div "$N" "$PASS") records/s), rest $(echo "$T2 $LOAD $PASS" | awk '{ printf "%.3f", $1 - $2 - $3 }') s"
+rate_cmd "$DATA" 2 2>&1 >/dev/null | sed -n 's/^cdrate: stages: /stages (2 threads): /p'
+PASS=$(rate_cmd "$DATA" 2 2>&1 >/dev/null | sed -n 's/.*read+parse+rate \([0-9.]*\) s.*/\1/p')
+echo "rating pass alone (2 threads): $(div "$N" "$PASS") records/s"
 if command -v /usr/bin/time >/dev/null 2>&1; then
 	RSS=$(/usr/bin/time -f %M "$CDR" rate --tariff "$DATA/tariff" --period 2026-10 \
 		--out "$D/out.csv" "$DATA/cdrs" 2>&1 >/dev/null | tail -1)
@@ -89,6 +89,8 @@ fi
 RR=$(median3 "$CDR" rerate --tariff "$DATA/tariff" --new-tariff "$DATA/tariff" \
 	--period 2026-10 --out "$D/delta.csv" "$DATA/cdrs")
 echo "rerate, 2 threads: $RR s wall, $(div "$RR" "$T2")x a rate run"
+"$CDR" rerate --tariff "$DATA/tariff" --new-tariff "$DATA/tariff" --period 2026-10 \
+	--out "$D/delta.csv" "$DATA/cdrs" 2>&1 >/dev/null | sed -n 's/^cdrate: stages: /rerate stages: /p'
 
 SMALL=$D/n$N-s10000
 gen "$SMALL" --records "$N" --subscribers 10000

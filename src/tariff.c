@@ -391,6 +391,12 @@ static char *join_cols(const char *const *cols, int n, char *buf, size_t len)
 	return buf;
 }
 
+static void csv_close(csv *c)
+{
+	free(c->data);
+	c->data = NULL;
+}
+
 /*
  * Open dir/name (or `path` when given) and check its header. A missing
  * optional file yields an empty csv. Returns 0 or a failure.
@@ -415,15 +421,20 @@ static int csv_open(ld *L, csv *c, const char *name, const char *path,
 	if (rc)
 		return fail(L, name, 0, NULL, "cannot read %s: %s", path,
 			    strerror(-rc));
-	if (!csv_line(c))
+	if (!csv_line(c)) {
+		csv_close(c);
 		return fail(L, name, 1, NULL, "empty file: header '%s' missing",
 			    join_cols(cols, ncols, want, sizeof(want)));
+	}
 	int ok = c->nf >= min_cols && c->nf <= ncols;
 	for (int i = 0; ok && i < c->nf; i++)
 		ok = !strcmp(c->f[i], cols[i]);
-	if (!ok)
-		return fail(L, name, c->line, NULL, "header must be '%s'",
-			    join_cols(cols, ncols, want, sizeof(want)));
+	if (!ok) {
+		rc = fail(L, name, c->line, NULL, "header must be '%s'",
+			  join_cols(cols, ncols, want, sizeof(want)));
+		csv_close(c);
+		return rc;
+	}
 	return 0;
 }
 
@@ -441,11 +452,6 @@ static int csv_row(ld *L, csv *c)
 	return 1;
 }
 
-static void csv_close(csv *c)
-{
-	free(c->data);
-	c->data = NULL;
-}
 
 /* ---- tariff.conf ----------------------------------------------------- */
 

@@ -12,12 +12,8 @@
  * prints both verdicts.
  *
  * Where the contract is silent and src/parse.c made a choice, the choice is
- * copied only when the contract's notation implies it; each such place says
- * so. Where src/parse.c is stricter than the contract, the reference
- * follows the contract unless FUZZ_DIFF_KNOWN is defined (it is by
- * default): then the known, reported deviations are tolerated so that the
- * fuzzer keeps looking for new ones. Build with -DFUZZ_DIFF_STRICT to see
- * them all.
+ * copied only when the contract's notation implies it or the README
+ * documents it; each such place says so.
  *
  * Sections: reference fields - the reference line - comparison.
  */
@@ -27,10 +23,6 @@
 #include <string.h>
 
 #include "internal.h"
-
-#ifndef FUZZ_DIFF_STRICT
-#define FUZZ_DIFF_KNOWN 1
-#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,13 +65,6 @@ static int ref_uint(const char *s, size_t n, uint64_t limit_incl, uint64_t *v)
 {
 	if (!all_digits(s, n))
 		return -1;
-#ifdef FUZZ_DIFF_KNOWN
-	/* Known deviation D2: src/parse.c (cdr__parse_u64) refuses more than
-	 * 20 characters, so "000000000000000000001" (21 chars, value 1) is
-	 * malformed there although the contract's "integer" allows it. */
-	if (n > 20)
-		return -1;
-#endif
 	uint64_t x = 0;
 	for (size_t i = 0; i < n; i++) {
 		x = x * 10 + (uint64_t)(s[i] - '0');
@@ -247,12 +232,11 @@ static int ref_parse(const char *p, size_t n, ref_rec *o)
 	if (ref_number(p, off[1], len[1], "0123456789", &o->sub_off,
 		       &o->sub_len))
 		return o->reason = CDR_R_SUBSCRIBER;
-#ifdef FUZZ_DIFF_KNOWN
-	/* Known deviation D1: src/parse.c caps a subscriber at 32 digits
-	 * (NUMBER_MAX); the contract sets no length. */
+	/* The contract sets no length; cdrate caps a number at 32 digits
+	 * (README, "Choices where the contract is silent"): the subscriber
+	 * table packs numbers into 128 bits. */
 	if (o->sub_len > 32)
 		return o->reason = CDR_R_SUBSCRIBER;
-#endif
 
 	const char *sv = p + off[2];
 	if (len[2] == 5 && !memcmp(sv, "voice", 5))
