@@ -75,21 +75,29 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 	return a;
 }
 
-/*
- * Price [utc, utc + q) cut at band boundaries (local time, so DST changes
- * cut too); each piece at its own band's row for the record's start day.
- * The exact rational sum is rounded once: whole parts per row, and the
- * remainders added over the common multiple of the units (tariff.c keeps
- * that multiple below 2^64). Returns -1 when a piece's band has no rate.
- */
-static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
-			int64_t start_day, int64_t utc, uint64_t q, u128 *out)
+/* Add `secs` seconds at rate row `row`; -1 past MAX_PIECE_ROWS rows. */
+static int acc_add_secs(piece_acc *acc, uint32_t row, uint64_t secs)
 {
-	piece_acc acc = {.n = 0};
-	const int64_t end = utc + (int64_t)q;
-	int64_t tt = utc;
+	int i = 0;
+	while (i < acc->n && acc->row[i] != row)
+		i++;
+	if (i == acc->n) {
+		if (acc->n == MAX_PIECE_ROWS)
+			return -1; /* more distinct rows than bands */
+		acc->row[acc->n] = row;
+		acc->secs[acc->n++] = 0;
+	}
+	acc->secs[i] += secs;
+	return 0;
+}
 
-	while (tt < end) {
+/* Walk [from, to) piece by piece: cut at band boundaries of the local
+ * day and at offset changes; each piece at its band's row. */
+static int walk_pieces(const cdr_tariff *t, uint32_t plan, uint32_t zone,
+		       int64_t start_day, int64_t from, int64_t to,
+		       piece_acc *acc)
+{
+	for (int64_t tt = from; tt < to;) {
 		int64_t local = tt + cdr__tz_offset_at(t->tz, tt);
 		int64_t day = cdr__floor_div(local, 86400);
 		int64_t sod = local - day * 86400;
@@ -102,23 +110,83 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 		int64_t change = cdr__tz_next_change(t->tz, tt);
 		if (change < piece_end)
 			piece_end = change;
-		if (end < piece_end)
-			piece_end = end;
+		if (to < piece_end)
+			piece_end = to;
 		int32_t row = cdr__rate_find(t, plan, CDR_VOICE, zone, seg->band,
 					     start_day);
-		if (row < 0)
+		if (row < 0 ||
+		    acc_add_secs(acc, (uint32_t)row, (uint64_t)(piece_end - tt)))
 			return -1;
-		int i = 0;
-		while (i < acc.n && acc.row[i] != (uint32_t)row)
-			i++;
-		if (i == acc.n) {
-			if (acc.n == MAX_PIECE_ROWS)
-				return -1; /* more distinct rows than bands */
-			acc.row[acc.n] = (uint32_t)row;
-			acc.secs[acc.n++] = 0;
-		}
-		acc.secs[i] += (uint64_t)(piece_end - tt);
 		tt = piece_end;
+	}
+	return 0;
+}
+
+#define WEEK (7 * (int64_t)86400)
+
+/*
+ * The next instant after tt where the weekly band pattern may break: an
+ * offset change, or the start or end of a holiday (local days; converted
+ * with the offset at tt, exact because no offset change comes first).
+ */
+static int64_t next_irregular(const cdr_tariff *t, int64_t tt)
+{
+	int64_t change = cdr__tz_next_change(t->tz, tt);
+	int32_t off = cdr__tz_offset_at(t->tz, tt);
+	int64_t day = cdr__floor_div(tt + off, 86400);
+	uint32_t a = 0, b = t->nholidays;
+	while (a < b) { /* first holiday on or after the local day */
+		uint32_t m = (a + b) / 2;
+		if (t->holidays[m] < day)
+			a = m + 1;
+		else
+			b = m;
+	}
+	int64_t h = INT64_MAX;
+	if (a < t->nholidays)
+		h = (t->holidays[a] == day ? day + 1 : t->holidays[a]) * 86400 -
+		    off;
+	return change < h ? change : h;
+}
+
+/*
+ * Price [utc, utc + q) cut at band boundaries (local time, so DST changes
+ * cut too); each piece at its own band's row for the record's start day.
+ * Calls may last up to 10^12 s (31,700 years): between offset changes and
+ * holidays the bands repeat every week, so a long stretch is priced as one
+ * walked week times the number of whole weeks (a fuzzed 10^12 s call took
+ * 0.5 s piece by piece). The exact rational sum is rounded once: whole
+ * parts per row, and the remainders added over the common multiple of the
+ * units (tariff.c keeps that multiple below 2^64). Returns -1 when a
+ * piece's band has no rate.
+ */
+static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
+			int64_t start_day, int64_t utc, uint64_t q, u128 *out)
+{
+	piece_acc acc = {.n = 0};
+	const int64_t end = utc + (int64_t)q;
+
+	for (int64_t tt = utc; tt < end;) {
+		int64_t horizon = next_irregular(t, tt);
+		if (horizon > end)
+			horizon = end;
+		if (horizon - tt < 3 * WEEK) {
+			if (walk_pieces(t, plan, zone, start_day, tt, horizon,
+					&acc))
+				return -1;
+			tt = horizon;
+			continue;
+		}
+		/* Whole weeks, keeping at least one to walk near the horizon. */
+		int64_t weeks = (horizon - tt) / WEEK - 1;
+		piece_acc wk = {.n = 0};
+		if (walk_pieces(t, plan, zone, start_day, tt, tt + WEEK, &wk))
+			return -1;
+		for (int i = 0; i < wk.n; i++)
+			if (acc_add_secs(&acc, wk.row[i],
+					 wk.secs[i] * (uint64_t)weeks))
+				return -1;
+		tt += weeks * WEEK;
 	}
 
 	u128 whole = 0, frac = 0;

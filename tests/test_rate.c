@@ -243,3 +243,47 @@ Test(rate, fold_means_first_occurrence)
 	 * 2026-10-25 00:00Z = 1792886400 */
 	cr_assert_eq(utc, 1792886400LL + 1800);
 }
+
+Test(rate, long_split_calls_equal_the_sum_of_their_days)
+{
+	/* Prices in whole micros per second, so no rounding anywhere: a
+	 * call's charge is additive over consecutive pieces of it. A call of
+	 * three years (across DST changes and holidays, where the week-skip
+	 * in split pricing must stop) must cost exactly what its 1096 day-long
+	 * parts cost, each walked piece by piece. */
+	tu_write(dir, "tariff.conf",
+		 "timezone = Europe/Berlin\nband_split = split\n"
+		 "free_zones = emergency\n");
+	tu_write(dir, "bands.csv",
+		 "band,days,from,to\nhol,holiday,00:00,24:00\n"
+		 "peak,mon-fri,08:00,19:30\nidle,*,00:00,24:00\n");
+	tu_write(dir, "holidays.csv",
+		 "date,name\n2026-12-25,a\n2027-04-05,b\n2028-01-01,c\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,peak,0,0.000003,1,1,1\n"
+		 "m18,voice,*,idle,0,0.000001,1,1,1\n"
+		 "m18,voice,*,hol,0,0.000002,1,1,1\n"
+		 "m18,sms,*,*,0,0.1,1,1,1\n");
+	load();
+	per.end_utc = INT64_MAX; /* the parts start after October */
+	const int64_t start = 1790812800LL + 12345; /* 2026-10-01, 03:25:45Z */
+	const int days = 1096;
+	char line[256];
+	snprintf(line, sizeof(line),
+		 "a,13800000001,voice,%lld,13900000000,%lld,0",
+		 (long long)start, (long long)days * 86400);
+	cdr__rated whole = rate(line);
+	cr_assert_eq(whole.reason, CDR_OK);
+	i128 sum = 0;
+	for (int d = 0; d < days; d++) {
+		snprintf(line, sizeof(line),
+			 "a,13800000001,voice,%lld,13900000000,86400,0",
+			 (long long)(start + (int64_t)d * 86400));
+		cdr__rated part = rate(line);
+		cr_assert_eq(part.reason, CDR_OK);
+		sum += part.charge_micros;
+	}
+	cr_assert(whole.charge_micros == sum, "whole %lld, parts %lld",
+		  (long long)whole.charge_micros, (long long)sum);
+}
