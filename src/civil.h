@@ -56,6 +56,16 @@ static inline unsigned cdr__days_in_month(int64_t y, unsigned m)
 	return m == 2 && cdr__is_leap(y) ? 29u : dim[m - 1];
 }
 
+static inline uint64_t cdr__gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t r = a % b;
+		a = b;
+		b = r;
+	}
+	return a;
+}
+
 /* Floor division for seconds -> days of possibly negative instants. */
 static inline int64_t cdr__floor_div(int64_t a, int64_t b)
 {

@@ -195,6 +195,9 @@ int cdr__sub_rows_h(const cdr_tariff *t, const char *num, size_t n,
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
 /* Row of subscriber `sub` active on local day `day`, or -1. */
 int32_t cdr__row_at(const cdr_tariff *t, uint32_t sub, int64_t day);
+/* The same among rows[first .. first + nrows) (one number's rows). */
+int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
+		    int64_t day);
 /* Rate row for a cell on a local day, or -1 (no_rate). */
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);

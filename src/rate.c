@@ -65,16 +65,6 @@ typedef struct piece_acc {
 	int n;
 } piece_acc;
 
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-	while (b) {
-		uint64_t r = a % b;
-		a = b;
-		b = r;
-	}
-	return a;
-}
-
 /* Add `secs` seconds at rate row `row`; -1 past MAX_PIECE_ROWS rows. */
 static int acc_add_secs(piece_acc *acc, uint32_t row, uint64_t secs)
 {
@@ -194,7 +184,7 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 	for (int i = 0; i < acc.n; i++) {
 		uint64_t u = t->rates[acc.row[i]].unit;
 		assert(u >= 1); /* tariff.c refuses unit 0 */
-		l = l / gcd(l, u) * u;
+		l = l / cdr__gcd(l, u) * u;
 	}
 	for (int i = 0; i < acc.n; i++) {
 		const cdr__rate_row *rr = &t->rates[acc.row[i]];
@@ -252,12 +242,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 
 	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
 	int64_t day = cdr__floor_div(local, 86400);
-	int32_t row = -1;
-	for (uint32_t i = hit->first; i < hit->first + hit->nrows; i++)
-		if (t->rows[i].from_day <= day && day <= t->rows[i].to_day) {
-			row = (int32_t)i;
-			break;
-		}
+	int32_t row = cdr__row_in(t, hit->first, hit->nrows, day);
 	if (row >= 0)
 		out->account = t->rows[row].account;
 	out->row = row;

@@ -1503,15 +1503,18 @@ done:
 
 /* ---- outages --------------------------------------------------------- */
 
+int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
+		    int64_t day)
+{
+	for (uint32_t i = first; i < first + nrows; i++)
+		if (t->rows[i].from_day <= day && day <= t->rows[i].to_day)
+			return (int32_t)i;
+	return -1;
+}
+
 int32_t cdr__row_at(const cdr_tariff *t, uint32_t sub, int64_t day)
 {
-	const cdr__subscriber *s = &t->subs[sub];
-	for (uint32_t i = 0; i < s->nrows; i++) {
-		const cdr__sub_row *r = &t->rows[s->first_row + i];
-		if (r->from_day <= day && day <= r->to_day)
-			return (int32_t)(s->first_row + i);
-	}
-	return -1;
+	return cdr__row_in(t, t->subs[sub].first_row, t->subs[sub].nrows, day);
 }
 
 static int load_outages(ld *L)
@@ -1729,16 +1732,6 @@ static int resolve_rates(ld *L)
 	return 0;
 }
 
-static uint64_t gcd64(uint64_t a, uint64_t b)
-{
-	while (b) {
-		uint64_t r = a % b;
-		a = b;
-		b = r;
-	}
-	return a;
-}
-
 /*
  * A split call is priced exactly and rounded once: the fractions of its
  * pieces are added over the least common multiple of their units
@@ -1761,7 +1754,7 @@ static int check_split_units(ld *L)
 				     i < t->cell_off[c + 1]; i++) {
 					const cdr__rate_row *r =
 						&t->rates[t->steps[i].row];
-					uint64_t g = gcd64((uint64_t)(l % r->unit),
+					uint64_t g = cdr__gcd((uint64_t)(l % r->unit),
 							   r->unit);
 					l = l / (g ? g : r->unit) * r->unit;
 					if (l > UINT64_MAX)
