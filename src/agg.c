@@ -53,8 +53,10 @@ int cdr__acc_init(cdr__acc *a, const cdr_tariff *t)
 void cdr__acc_fini(cdr__acc *a)
 {
 	free(a->acct);
+	free(a->wide);
 	free(a->bk);
 	a->acct = NULL;
+	a->wide = NULL;
 	a->bk = NULL;
 }
 
@@ -115,26 +117,48 @@ static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
 	return 0;
 }
 
+/* Add d to sum f of account i: in 64 bits when it stays there, else
+ * in the wide table (made on first use). */
+static int add_field(cdr__acc *a, uint32_t i, int f, i128 d)
+{
+	int64_t *v = &a->acct[i].f[f], r;
+	if (d >= INT64_MIN && d <= INT64_MAX &&
+	    !__builtin_add_overflow(*v, (int64_t)d, &r)) {
+		*v = r;
+		return 0;
+	}
+	if (!a->wide) {
+		a->wide = cdr__calloc_huge(a->t->naccounts, sizeof(*a->wide));
+		if (!a->wide)
+			return -ENOMEM;
+	}
+	a->wide[i].f[f] += d;
+	return 0;
+}
+
+i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f)
+{
+	return (i128)a->acct[i].f[f] + (a->wide ? a->wide[i].f[f] : 0);
+}
+
 int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 {
-	cdr__acct *c = &a->acct[x->account];
+	const uint32_t i = x->account;
 	const i128 s = sign;
-	c->records += (uint64_t)(int64_t)sign;
-	c->late += x->late ? (uint64_t)(int64_t)sign : 0;
-	switch (x->service) {
-	case CDR_VOICE:
-		c->voice_s += (u128)(s * (i128)x->quantity);
-		c->voice_c += s * x->charge_micros;
-		break;
-	case CDR_SMS:
-		c->sms += (uint64_t)(int64_t)sign * x->quantity;
-		c->sms_c += s * x->charge_micros;
-		break;
-	default:
-		c->data_b += (u128)(s * (i128)x->quantity);
-		c->data_c += s * x->charge_micros;
-		break;
-	}
+	static const int qty_f[CDR_NSVC] = {CDR_F_VOICE_S, CDR_F_SMS,
+					    CDR_F_DATA_B};
+	static const int charge_f[CDR_NSVC] = {CDR_F_VOICE_C, CDR_F_SMS_C,
+					       CDR_F_DATA_C};
+	int rc = add_field(a, i, CDR_F_RECORDS, s);
+	if (!rc && x->late)
+		rc = add_field(a, i, CDR_F_LATE, s);
+	if (!rc && x->quantity)
+		rc = add_field(a, i, qty_f[x->service], s * (i128)x->quantity);
+	if (!rc && x->charge_micros)
+		rc = add_field(a, i, charge_f[x->service],
+			       s * x->charge_micros);
+	if (rc)
+		return rc;
 	/* Only rows with packages can use a bucket; late records never do. */
 	if (!x->late && x->rate_row >= 0 && a->t->rows[x->row].npkg)
 		return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row,
@@ -144,18 +168,10 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 
 int cdr__acc_merge(cdr__acc *into, const cdr__acc *from)
 {
-	for (uint32_t i = 0; i < into->t->naccounts; i++) {
-		cdr__acct *d = &into->acct[i];
-		const cdr__acct *s = &from->acct[i];
-		d->records += s->records;
-		d->late += s->late;
-		d->sms += s->sms;
-		d->voice_s += s->voice_s;
-		d->data_b += s->data_b;
-		d->voice_c += s->voice_c;
-		d->sms_c += s->sms_c;
-		d->data_c += s->data_c;
-	}
+	for (uint32_t i = 0; i < into->t->naccounts; i++)
+		for (int f = 0; f < CDR_NF; f++)
+			if (add_field(into, i, f, cdr__acc_get(from, i, f)))
+				return -ENOMEM;
 	for (uint32_t i = 0; i <= from->bk_mask; i++) {
 		const cdr__bucket *k = &from->bk[i];
 		if (k->row != BK_EMPTY &&
@@ -398,8 +414,7 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 	sb_put(&s, header, sizeof(header) - 1);
 	const int dec = t->decimals;
 	for (uint32_t i = 0; i < t->naccounts; i++) {
-		const cdr__acct *c = &a->acct[i];
-		if (!c->records && !x[i].present)
+		if (!cdr__acc_get(a, i, CDR_F_RECORDS) && !x[i].present)
 			continue;
 		size_t an = strlen(t->accounts[i]);
 		if ((rc = sb_reserve(&s, an + 16 + (size_t)12 * 48)))
@@ -407,15 +422,19 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		sb_put(&s, t->accounts[i], an);
 		s.b[s.n++] = ',';
 		sb_put(&s, period, strlen(period));
-		const u128 qty[5] = {c->records, c->late, c->voice_s, c->sms,
-				     c->data_b};
+		static const int qty[5] = {CDR_F_RECORDS, CDR_F_LATE,
+					   CDR_F_VOICE_S, CDR_F_SMS,
+					   CDR_F_DATA_B};
 		for (int k = 0; k < 5; k++) {
 			s.b[s.n++] = ',';
-			sb_u(&s, qty[k]);
+			sb_u(&s, (u128)cdr__acc_get(a, i, qty[k]));
 		}
-		i128 vc = cdr__round_to_decimals(c->voice_c, dec);
-		i128 sc = cdr__round_to_decimals(c->sms_c, dec);
-		i128 dc = cdr__round_to_decimals(c->data_c, dec);
+		i128 vc = cdr__round_to_decimals(
+			cdr__acc_get(a, i, CDR_F_VOICE_C), dec);
+		i128 sc = cdr__round_to_decimals(
+			cdr__acc_get(a, i, CDR_F_SMS_C), dec);
+		i128 dc = cdr__round_to_decimals(
+			cdr__acc_get(a, i, CDR_F_DATA_C), dec);
 		i128 al = cdr__round_to_decimals(x[i].allowance, dec);
 		i128 re = cdr__round_to_decimals(x[i].recurring, dec);
 		i128 ou = cdr__round_to_decimals(x[i].outage, dec);

@@ -292,12 +292,25 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 
 /* ---- agg (agg.c) ----------------------------------------------------- */
 
-/* Per-account sums of rated records, in billed units and micros. */
+/* The sums kept per account: counts, billed quantities, charges. */
+enum {
+	CDR_F_RECORDS, CDR_F_LATE, CDR_F_VOICE_S, CDR_F_SMS, CDR_F_DATA_B,
+	CDR_F_VOICE_C, CDR_F_SMS_C, CDR_F_DATA_C, CDR_NF
+};
+
+/*
+ * One account's sums in one cache line (the rating pass touches one per
+ * record). A figure that would leave 64 bits - possible in principle with
+ * 10^10 records of 10^12 units, never in practice - is carried in the
+ * accumulator's `wide` table instead; the sum is acct + wide.
+ */
 typedef struct cdr__acct {
-	uint64_t records, late, sms;
-	u128 voice_s, data_b;
-	i128 voice_c, sms_c, data_c;
+	int64_t f[CDR_NF];
 } cdr__acct;
+
+typedef struct cdr__wide {
+	i128 f[CDR_NF];
+} cdr__wide;
 
 /* Allowance bucket: billed units of one (row, rate row, zone, band). */
 typedef struct cdr__bucket {
@@ -309,6 +322,7 @@ typedef struct cdr__bucket {
 typedef struct cdr__acc {
 	const cdr_tariff *t;
 	cdr__acct *acct; /* [t->naccounts] */
+	cdr__wide *wide; /* [t->naccounts], made at the first overflow */
 	cdr__bucket *bk; /* open addressing; row == UINT32_MAX is empty */
 	uint32_t bk_mask, bk_n;
 } cdr__acc;
@@ -318,6 +332,8 @@ void cdr__acc_fini(cdr__acc *a);
 /* Add (sign +1) or take back (-1) one rated record. 0 or -ENOMEM. */
 int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign);
 int cdr__acc_merge(cdr__acc *into, const cdr__acc *from);
+/* Sum `f` of account `i`: the 64-bit part plus any overflow. */
+i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f);
 
 /* Render the totals CSV for a merged accumulator (monthly charges are
  * computed here). Caller frees *buf. */

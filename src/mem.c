@@ -21,9 +21,14 @@ void *cdr__calloc_huge(size_t n, size_t size)
 	if (size && n > SIZE_MAX / size)
 		return NULL;
 	size_t bytes = n * size;
-	if (bytes < 2 * HUGE_PAGE)
-		return calloc(n ? n : 1, size ? size : 1);
 	void *p;
+	if (bytes < 2 * HUGE_PAGE) {
+		/* Cache-line aligned, so a 64-byte record is one line. */
+		if (posix_memalign(&p, 64, bytes ? bytes : 1))
+			return NULL;
+		memset(p, 0, bytes);
+		return p;
+	}
 	size_t rounded = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
 	if (posix_memalign(&p, HUGE_PAGE, rounded))
 		return NULL;

@@ -456,13 +456,9 @@ static void stage_rate(worker *w, batch *b)
 			cdr__rated *x = &b->x[i][k];
 			cdr__rate_record_hit(r->t[k], &r->per[k], &b->rec[i],
 					     b->utc[i][k], &b->hit[i][k], x);
-			if (x->reason == CDR_OK) {
-				/* An account's sums span two cache lines. */
-				const char *sums =
-					(const char *)&w->acc[k].acct[x->account];
-				__builtin_prefetch(sums, 1);
-				__builtin_prefetch(sums + 64, 1);
-			}
+			if (x->reason == CDR_OK)
+				__builtin_prefetch(&w->acc[k].acct[x->account],
+						   1);
 		}
 	}
 }
