@@ -160,7 +160,7 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 	if (rc)
 		return rc;
 	/* Only rows with packages can use a bucket; late records never do. */
-	if (!x->late && x->rate_row >= 0 && a->t->rows[x->row].npkg)
+	if (!x->late && x->rate_row >= 0 && x->has_pkgs)
 		return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row,
 			      x->zone, x->band, x->quantity, sign);
 	return 0;

@@ -181,16 +181,24 @@ struct cdr_tariff {
 int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n);
 /* Subscriber index of a number (digits, no '+'), or -1. */
 int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n);
-/* The number's rows t->rows[*first_row ...][*nrows]; 0 when unknown. */
-int cdr__sub_rows(const cdr_tariff *t, const char *num, size_t n,
-		  uint32_t *first_row, uint32_t *nrows);
-/* The same in steps, so a batch of records can have its table slots
- * fetched from memory together: hash (the same in every tariff), prefetch
- * the slot, then look up with the hash. */
+/* What the subscriber table knows of a number. */
+typedef struct cdr__subhit {
+	uint32_t first, nrows; /* its rows: t->rows[first .. first + nrows) */
+	int known;	       /* 0: the number has no rows */
+	/* Its first row, copied into the table's slot: a number with one row
+	 * (nearly all) is rated without reading the rows array. */
+	int64_t from_day, to_day;
+	uint32_t account, plan;
+	uint8_t has_pkgs;
+} cdr__subhit;
+
+/* Look a number up in steps, so a batch of records can have its table
+ * slots fetched from memory together: hash (the same in every tariff),
+ * prefetch the slot, then find with the hash. Returns hit->known. */
 uint64_t cdr__sub_hash(const char *num, size_t n);
 void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h);
-int cdr__sub_rows_h(const cdr_tariff *t, const char *num, size_t n,
-		    uint64_t h, uint32_t *first_row, uint32_t *nrows);
+int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
+		  cdr__subhit *hit);
 /* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
 /* Row of subscriber `sub` active on local day `day`, or -1. */
@@ -262,6 +270,7 @@ typedef struct cdr__rated {
 	uint8_t service;
 	uint8_t late;
 	uint8_t is_free;
+	uint8_t has_pkgs; /* its row holds packages: fills a bucket */
 	uint32_t account;
 	int32_t row;	  /* subscriber row, -1 for a free call without one */
 	int32_t rate_row; /* -1 for free calls */
@@ -276,12 +285,6 @@ int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc);
 /* Steps 3..10 of rating for a parsed record with start instant `utc`. */
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out);
-
-/* The subscriber lookup of a record, done ahead (see cdr__sub_rows_h). */
-typedef struct cdr__subhit {
-	uint32_t first, nrows;
-	int known;
-} cdr__subhit;
 
 /* cdr__rate_record with the lookup already done. */
 void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,

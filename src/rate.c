@@ -204,8 +204,9 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out)
 {
-	cdr__subhit hit = {0, 0, 0};
-	hit.known = cdr__sub_rows(t, r->sub, r->sub_len, &hit.first, &hit.nrows);
+	cdr__subhit hit;
+	cdr__sub_find(t, r->sub, r->sub_len, cdr__sub_hash(r->sub, r->sub_len),
+		      &hit);
 	cdr__rate_record_hit(t, p, r, utc, &hit, out);
 }
 
@@ -216,6 +217,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 	out->service = r->service;
 	out->late = 0;
 	out->is_free = 0;
+	out->has_pkgs = 0;
 	out->row = -1;
 	out->rate_row = -1;
 	out->band = CDR_BAND_STAR;
@@ -242,9 +244,21 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 
 	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
 	int64_t day = cdr__floor_div(local, 86400);
-	int32_t row = cdr__row_in(t, hit->first, hit->nrows, day);
-	if (row >= 0)
+	/* One row (the usual case): its fields came with the lookup. */
+	int32_t row = -1;
+	uint32_t plan = 0;
+	if (hit->nrows == 1) {
+		if (hit->from_day <= day && day <= hit->to_day) {
+			row = (int32_t)hit->first;
+			out->account = hit->account;
+			plan = hit->plan;
+			out->has_pkgs = hit->has_pkgs;
+		}
+	} else if ((row = cdr__row_in(t, hit->first, hit->nrows, day)) >= 0) {
 		out->account = t->rows[row].account;
+		plan = t->rows[row].plan;
+		out->has_pkgs = t->rows[row].npkg != 0;
+	}
 	out->row = row;
 
 	if (zone < t->nzones && t->zone_free[zone]) {
@@ -259,11 +273,10 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 		return;
 	}
 
-	const cdr__sub_row *sr = &t->rows[row];
 	unsigned minute = (unsigned)((local - day * 86400) / 60);
 	uint32_t band = t->minute_band[cdr__day_type(t, day)][minute];
 	out->band = band;
-	int32_t rr_i = cdr__rate_find(t, sr->plan, r->service, zone, band, day);
+	int32_t rr_i = cdr__rate_find(t, plan, r->service, zone, band, day);
 	if (rr_i < 0) {
 		out->reason = CDR_R_NO_RATE;
 		return;
@@ -282,7 +295,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 
 	u128 usage;
 	if (t->band_split && r->service == CDR_VOICE) {
-		if (split_charge(t, sr->plan, zone, day, utc, q, &usage)) {
+		if (split_charge(t, plan, zone, day, utc, q, &usage)) {
 			out->reason = CDR_R_NO_RATE;
 			return;
 		}

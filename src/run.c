@@ -425,7 +425,7 @@ static int stage_parse(worker *w, batch *b)
 	return 0;
 }
 
-/* Probe the subscriber slots; prefetch the rows they name. */
+/* Probe the subscriber slots; prefetch rows where a slot is not enough. */
 static void stage_lookup(worker *w, batch *b)
 {
 	cdr_run *r = w->r;
@@ -434,12 +434,11 @@ static void stage_lookup(worker *w, batch *b)
 			continue;
 		for (int k = 0; k < r->nt; k++) {
 			cdr__subhit *hit = &b->hit[i][k];
-			hit->first = hit->nrows = 0;
-			hit->known = cdr__sub_rows_h(r->t[k], b->rec[i].sub,
-						     b->rec[i].sub_len,
-						     b->subh[i], &hit->first,
-						     &hit->nrows);
-			if (hit->known)
+			cdr__sub_find(r->t[k], b->rec[i].sub, b->rec[i].sub_len,
+				      b->subh[i], hit);
+			/* A single row came with the slot; only numbers with
+			 * several rows need the rows array. */
+			if (hit->nrows > 1)
 				__builtin_prefetch(&r->t[k]->rows[hit->first]);
 		}
 	}

@@ -150,7 +150,11 @@ typedef struct subslot {
 	uint64_t h, k0, k1;
 	uint32_t first_row; /* the subscriber's rows, sorted by first day */
 	uint32_t nrows;	    /* 0 = empty slot */
-} subslot;
+	/* The first row's fields the rating needs: one line per lookup. */
+	int64_t from_day, to_day;
+	uint32_t account, plan;
+	uint32_t has_pkgs, pad;
+} subslot; /* 64 bytes, line-aligned by cdr__calloc_huge */
 
 typedef struct cdr__submap {
 	subslot *s[SUB_SHARDS];
@@ -250,7 +254,8 @@ static int64_t submap_intern(cdr__submap *m, const char *num, size_t len,
 	return next;
 }
 
-static void submap_finish(cdr__submap *m, const cdr__subscriber *subs)
+static void submap_finish(cdr__submap *m, const cdr__subscriber *subs,
+			  const cdr__sub_row *rows)
 {
 	if (!m)
 		return;
@@ -260,8 +265,14 @@ static void submap_finish(cdr__submap *m, const cdr__subscriber *subs)
 			if (!sl->nrows)
 				continue;
 			const cdr__subscriber *sub = &subs[sl->first_row];
+			const cdr__sub_row *r = &rows[sub->first_row];
 			sl->first_row = sub->first_row;
 			sl->nrows = sub->nrows;
+			sl->from_day = r->from_day;
+			sl->to_day = r->to_day;
+			sl->account = r->account;
+			sl->plan = r->plan;
+			sl->has_pkgs = r->npkg != 0;
 		}
 }
 
@@ -1488,7 +1499,7 @@ out:
 	for (uint32_t i = 0; i < nnum; i++)
 		t->subs[i].num = nums[i];
 	t->nsubs = nnum;
-	submap_finish(nmap, t->subs);
+	submap_finish(nmap, t->subs, t->rows);
 	t->sub_map = nmap;
 	nmap = NULL;
 done:
@@ -1923,17 +1934,10 @@ int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n)
 
 int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n)
 {
-	uint32_t first, nrows;
-	if (!cdr__sub_rows(t, num, n, &first, &nrows))
+	cdr__subhit hit;
+	if (!cdr__sub_find(t, num, n, cdr__sub_hash(num, n), &hit))
 		return -1;
-	return (int32_t)t->rows[first].sub;
-}
-
-int cdr__sub_rows(const cdr_tariff *t, const char *num, size_t n,
-		  uint32_t *first_row, uint32_t *nrows)
-{
-	return cdr__sub_rows_h(t, num, n, cdr__sub_hash(num, n), first_row,
-			       nrows);
+	return (int32_t)t->rows[hit.first].sub;
 }
 
 uint64_t cdr__sub_hash(const char *num, size_t n)
@@ -1949,11 +1953,13 @@ void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h)
 		__builtin_prefetch(&m->s[k][(uint32_t)h & m->mask[k]]);
 }
 
-int cdr__sub_rows_h(const cdr_tariff *t, const char *num, size_t n,
-		    uint64_t h, uint32_t *first_row, uint32_t *nrows)
+int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
+		  cdr__subhit *hit)
 {
 	const cdr__submap *m = t->sub_map;
 	uint64_t k0, k1;
+	hit->known = 0;
+	hit->first = hit->nrows = 0;
 	if (!m || n > 32)
 		return 0;
 	sub_key(num, n, &k0, &k1);
@@ -1963,9 +1969,14 @@ int cdr__sub_rows_h(const cdr_tariff *t, const char *num, size_t n,
 		if (!s[j].nrows)
 			return 0;
 		if (s[j].h == h && s[j].k0 == k0 && s[j].k1 == k1) {
-			*first_row = s[j].first_row;
-			*nrows = s[j].nrows;
-			return 1;
+			hit->first = s[j].first_row;
+			hit->nrows = s[j].nrows;
+			hit->from_day = s[j].from_day;
+			hit->to_day = s[j].to_day;
+			hit->account = s[j].account;
+			hit->plan = s[j].plan;
+			hit->has_pkgs = (uint8_t)s[j].has_pkgs;
+			return hit->known = 1;
 		}
 	}
 }
