@@ -706,8 +706,14 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 				memmove(b, b + start, end - start);
 				c.buf = b;
 			}
+			/* The header is the first non-empty line: while the
+			 * file has shown only blank lines, the next chunk is
+			 * still its "first". */
+			int blank = c.first;
+			for (size_t i = 0; blank && i < c.len; i++)
+				blank = c.buf[i] == '\n' || c.buf[i] == '\r';
 			chunk_push(r, &c);
-			first = 0;
+			first = blank;
 		} else {
 			buf_put(r, b);
 		}

@@ -173,6 +173,15 @@ else
 	echo "hostile inputs skipped: python3 not installed"
 fi
 
+# The header is the first non-empty line, even past the first 4 MiB read.
+awk 'BEGIN { for (i = 0; i < 5 * 1024 * 1024; i++) printf "\n";
+	print "id,subscriber,service,start,destination,duration,volume";
+	print "x1,057188000001,voice,2026-10-08 09:15:00,057187654321,185,0" }' >"$W/blank.csv"
+rate_demo --out /dev/null "$W/blank.csv" 2>"$W/err"
+grep -q "1 records read, 1 rated, 0 rejected" "$W/err" && ok ||
+	bad "header after 5 MiB of blank lines: $(head -1 "$W/err")"
+rm -f "$W/blank.csv"
+
 # ---- command line and exit codes
 expect_rc 2 "no command" "$BIN"
 expect_rc 2 "unknown command" "$BIN" frobnicate
