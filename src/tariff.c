@@ -12,12 +12,13 @@
  *   rates      every (plan, service, zone, band) cell resolved ahead of time
  *              through the `*` fallback order into a short timeline of
  *              (from day, rate row): a lookup is an index and a tiny scan;
- *   subscribers  an open-addressing hash (XXH3) from number to the
- *              subscriber's rows, which are sorted by their first day.
+ *   subscribers  sharded open-addressing tables (XXH3) whose 64-byte
+ *              slots hold the number packed into 128 bits, its row range
+ *              and its first row's fields: one cache line per record.
  *
- * Sections: string maps - CSV reading - tariff.conf - zones - bands and
- * holidays - plans and rates - packages - subscribers - outages - rate
- * resolution - load/free - lookups - describe.
+ * Sections: string maps - the subscriber table - CSV reading - tariff.conf
+ * - zones - bands and holidays - plans and rates - packages - subscribers
+ * - outages - rate resolution - load/free - lookups - describe.
  */
 #include <assert.h>
 #include <errno.h>
