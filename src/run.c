@@ -18,8 +18,9 @@
  * collide are read back from their files, compared exactly, and every line
  * that loses is rated again and taken back out of the sums, its itemize or
  * rejects line removed and a `duplicate` reject written instead. Rating is
- * a pure function, so the take-back is exact. Standard input cannot be read
- * back, so it is spooled to an unlinked temporary file as it streams.
+ * a pure function, so the take-back is exact. Standard input, pipes and
+ * FIFOs cannot be read back, so they are spooled to an unlinked temporary
+ * file as they stream.
  *
  * Sections: inputs - chunk queue - output lines - workers - reader -
  * duplicates - finishing outputs - the public API.
@@ -618,15 +619,22 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			       strerror(errno));
 	struct stat st;
 	int seekable = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
-	if (is_stdin) {
+	if (!seekable) {
+		/* Standard input, a pipe or a FIFO cannot be read again for
+		 * the duplicate check: keep a copy as it streams. */
 		const char *dir = getenv("TMPDIR");
 		char path[4096];
-		snprintf(path, sizeof(path), "%s/cdrate-stdin-XXXXXX",
+		snprintf(path, sizeof(path), "%s/cdrate-spool-XXXXXX",
 			 dir && *dir ? dir : "/tmp");
 		in->spool_fd = mkstemp(path);
-		if (in->spool_fd < 0)
-			return set_err(r, -errno, "cannot spool standard input: "
-						  "%s%s", strerror(errno), "");
+		if (in->spool_fd < 0) {
+			int e = errno;
+			if (!is_stdin)
+				close(fd);
+			return set_err(r, -e, "%s: cannot spool: %s",
+				       is_stdin ? "standard input" : in->path,
+				       strerror(e));
+		}
 		unlink(path);
 	}
 	cdr__backend *use = seekable ? be : cdr__backend_read();
@@ -654,8 +662,8 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 					   (off_t)off) !=
 		     n)) {
 			buf_put(r, b);
-			rc = set_err(r, -EIO, "spooling standard input: %s%s",
-				     strerror(errno), "");
+			rc = set_err(r, -EIO, "%s: spooling: %s", in->path,
+				     strerror(errno));
 			break;
 		}
 		uint64_t base = off - carry_n; /* offset of b[0] */
@@ -1192,12 +1200,10 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
-	if (S_ISREG(st.st_mode))
+	/* A regular file, or a pipe, FIFO or device (`<(zcat x.gz)`): read
+	 * as a stream and spooled for the duplicate check. */
+	if (!S_ISDIR(st.st_mode))
 		return add_path(r, path);
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a file or directory", path);
-		return -EINVAL;
-	}
 	DIR *d = opendir(path);
 	if (!d) {
 		int e = errno;

@@ -83,6 +83,15 @@ cat "$W/shuf2.csv" | rate_demo --out "$W/t.pipe" --rejects "$W/r.pipe" - 2>/dev/
 same "$W/t.pipe" "$DEMO/expected/totals.csv" "totals from a pipe"
 sorted_same "$W/r.pipe" "$DEMO/expected/rejects.csv" "rejects from a pipe (duplicates read back)"
 
+# A FIFO is read as a stream; its duplicates are resolved from the spool.
+if mkfifo "$W/in.fifo" 2>/dev/null; then
+	cat "$W/shuf3.csv" >"$W/in.fifo" &
+	rate_demo --out "$W/t.fifo" --rejects "$W/r.fifo" "$W/in.fifo" 2>/dev/null
+	wait
+	same "$W/t.fifo" "$DEMO/expected/totals.csv" "totals from a FIFO"
+	sorted_same "$W/r.fifo" "$DEMO/expected/rejects.csv" "rejects from a FIFO"
+fi
+
 # ---- hand-worked cases: tests/e2e/cases/NAME/{tariff,cdrs,args,expected}
 for c in "$HERE"/cases/*/; do
 	[ -d "$c" ] || continue
