@@ -42,6 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Calendar arithmetic shared with the library (header-only). */
+#include "../src/civil.h"
+
 #define GEN_MAX_SUBSCRIBERS 50000000u	/* account ids have 8 digits */
 #define GEN_MAX_FILES 1000u		/* part-NNN.csv keeps name order */
 #define GEN_MAX_PREFIXES 400000u	/* mobile 7-digit segments run out */
@@ -304,18 +307,12 @@ static inline char *put(char *p, const char *s, size_t n)
 
 #define PUTLIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
-/* Days since 1970-01-01 -> YYYY-MM-DD (Hinnant's civil_from_days). */
+/* Days since 1970-01-01 -> YYYY-MM-DD (the library's civil.h). */
 static char *fmt_date(char *p, int64_t z)
 {
-	z += 719468;
-	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	const unsigned doe = (unsigned)(z - era * 146097);
-	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	const unsigned mp = (5 * doy + 2) / 153;
-	const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-	const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-	const int64_t y = (int64_t)yoe + era * 400 + (m <= 2);
+	int64_t y;
+	unsigned m, d;
+	cdr__civil_from_days(z, &y, &m, &d);
 
 	p = fmt_fixed(p, (uint64_t)y, 4);
 	*p++ = '-';
