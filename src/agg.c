@@ -253,7 +253,14 @@ static int allow_matches(const cdr_tariff *t, const cdr__allowance *al,
 	       (al->band == CDR_ANY || (uint32_t)al->band == b->band);
 }
 
-/* Credits of one row's buckets bk[0..n), already sorted dearest first. */
+/*
+ * Credits of one row's buckets bk[0..n), already sorted dearest first.
+ * Packages in the row's order, each package's allowances in file order;
+ * an allowance drains the dearest matching buckets first, and what one
+ * takes the next cannot take again (the buckets are consumed in place).
+ * Each take is rounded on its own, as the contract says; connect fees
+ * are not in the buckets, so they are never credited.
+ */
 static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
 			  cdr__bucket *bk, size_t n)
 {
@@ -282,11 +289,19 @@ static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
 
 /* ---- totals ---------------------------------------------------------- */
 
+/* What the month adds to an account beyond its records. */
 typedef struct acct_extra {
 	i128 allowance, recurring, outage;
-	uint8_t present;
+	uint8_t present; /* a row overlaps the period: it gets a line */
 } acct_extra;
 
+/*
+ * The monthly charges, per subscriber row, into x[account]: recurring
+ * fees, then allowances (buckets grouped by row: sorting by row first and
+ * dearness second puts each row's buckets together, in taking order),
+ * then outages, capped per row at that row's prorated plan fee - which is
+ * why the prorated plan fee of every row is kept in plan_fee[].
+ */
 static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 			   acct_extra *x)
 {
@@ -333,6 +348,9 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 		i = j;
 	}
 
+	/* Outages: only their seconds inside the period count; each is
+	 * rounded, then a row's sum is capped. An outage with no active row
+	 * at its start credits nothing (the README's reading). */
 	for (uint32_t i = 0; i < t->noutages; i++) {
 		const cdr__outage *o = &t->outages[i];
 		if (o->row < 0)
@@ -394,6 +412,12 @@ static void sb_scaled(sbuf *s, i128 v, int dec)
 	s->n += cdr__fmt_scaled(s->b + s->n, v, dec);
 }
 
+/*
+ * One line per account with a record or a row in the period, in the
+ * accounts' bytewise order (their dense indexes are that order). Each
+ * amount column is rounded once from its micro sum; `total` adds the
+ * rounded columns, so every printed line adds up.
+ */
 int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		       size_t *len)
 {

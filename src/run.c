@@ -497,6 +497,7 @@ static int stage_add(worker *w, batch *b)
 	return 0;
 }
 
+/* The stages in order over one batch; the batch is empty afterwards. */
 static int run_batch(worker *w, batch *b)
 {
 	int rc = stage_parse(w, b);
@@ -509,6 +510,9 @@ static int run_batch(worker *w, batch *b)
 	return rc;
 }
 
+/* Split a chunk into lines (dropping \r, empty lines and the header)
+ * and rate them in batches; `loc` of each line is kept for the
+ * duplicate check. */
 static int process_chunk(worker *w, const chunk *c, batch *b)
 {
 	const char *p = c->buf, *end = c->buf + c->len;
@@ -884,6 +888,9 @@ static int cmp_back(const void *a, const void *b)
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
+/* Read the line at `loc` (input << 44 | offset) again: from the file by
+ * path, or from the spool of a stream. fds[] caches one descriptor per
+ * input across a resolution. */
 static int read_back(cdr_run *r, int *fds, uint64_t loc, back *out)
 {
 	uint32_t idx = (uint32_t)(loc >> LOC_OFF_BITS);
@@ -996,6 +1003,13 @@ static int undo_duplicate(cdr_run *r, const back *b, skipset *item,
 	return rc;
 }
 
+/*
+ * After the pass: group the entries whose id hashes collide, read their
+ * lines back, group by exact id (a hash collision between different ids
+ * leaves both alone), keep the bytewise smallest line of each id and take
+ * every other one back out (undo_duplicate). Cost is proportional to the
+ * colliding entries, which are the duplicates themselves.
+ */
 static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 			      skipset *dup)
 {
@@ -1252,6 +1266,8 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Workers, buffers and queue: two buffers a worker plus two, so the
+ * reader can fill one while every worker holds one and one waits. */
 static int setup_workers(cdr_run *r, char *err, size_t errlen)
 {
 	r->nw = r->o.threads;
@@ -1287,6 +1303,12 @@ oom:
 	return -ENOMEM;
 }
 
+/*
+ * Open the itemize/rejects temporaries, start the workers and the reader,
+ * wait for them, merge the workers' sums into worker 0's, resolve
+ * duplicates and finish the temporaries (committed later by
+ * cdr_run_commit). Any failure aborts the temporaries.
+ */
 int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 {
 	double t0 = now();

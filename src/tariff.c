@@ -636,6 +636,8 @@ static int32_t intern(char ***names, uint32_t *n, cdr__map **m,
 	return intern_as(names, n, m, s, NULL);
 }
 
+/* zones.csv: each prefix (or `=number`) into the trie; a prefix given
+ * twice is an error. Zone names get indexes in first-seen order. */
 static int load_zones(ld *L, cdr__map **zmap)
 {
 	static const char *const cols[] = {"prefix", "zone"};
@@ -767,6 +769,9 @@ static int parse_hhmm(const char *s, int allow24)
 	return h * 60 + m;
 }
 
+/* bands.csv: fill a band per minute per day type, first matching row
+ * first; then every minute must be covered, and runs are derived for
+ * split pricing. */
 static int load_bands(ld *L)
 {
 	static const char *const cols[] = {"band", "days", "from", "to"};
@@ -1244,6 +1249,13 @@ static int cmp_row(const void *a, const void *b)
 	return (x->from_day > y->from_day) - (x->from_day < y->from_day);
 }
 
+/*
+ * subscribers.csv: parse every row (errors name line and column), then
+ * intern numbers and accounts in prefetched batches, rank the accounts
+ * bytewise, sort rows by number and first day (overlaps are errors, a
+ * row starting the day after the previous one ends is a plan change at
+ * both ends), and finish the subscriber table with each number's rows.
+ */
 static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 			    char *const *plan_names, const cdr__map *kmap,
 			    char *const *pkg_names)
@@ -1529,6 +1541,8 @@ int32_t cdr__row_at(const cdr_tariff *t, uint32_t sub, int64_t day)
 	return cdr__row_in(t, t->subs[sub].first_row, t->subs[sub].nrows, day);
 }
 
+/* outages.csv: local times to instants, and the row active at each
+ * outage's start (the row whose plan fee and cap apply). */
 static int load_outages(ld *L)
 {
 	static const char *const cols[] = {"subscriber", "from", "to"};
@@ -1632,6 +1646,14 @@ static void key_range(const cdr_tariff *t, const uint32_t *ord,
 	*hi = a;
 }
 
+/*
+ * Check rate keys for duplicates, then resolve every (plan, service,
+ * zone, band) cell, zone `*` of data included, into its timeline of
+ * (from day, row): at each day where any row of the cell's four fallback
+ * keys starts, the answer is the first key with a row in force and that
+ * key's latest row. Cells are plans x 3 x (zones + 1) x bands; keys are
+ * found by binary search in the rows sorted by key.
+ */
 static int resolve_rates(ld *L)
 {
 	cdr_tariff *t = L->t;
