@@ -418,6 +418,54 @@ static void sb_scaled(sbuf *s, i128 v, int dec)
  * amount column is rounded once from its micro sum; `total` adds the
  * rounded columns, so every printed line adds up.
  */
+int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
+			cdr__figures **rows, size_t *n)
+{
+	static const int qty[5] = {CDR_F_RECORDS, CDR_F_LATE, CDR_F_VOICE_S,
+				   CDR_F_SMS, CDR_F_DATA_B};
+	static const int charge[3] = {CDR_F_VOICE_C, CDR_F_SMS_C,
+				      CDR_F_DATA_C};
+	const cdr_tariff *t = a->t;
+	acct_extra *x = calloc(t->naccounts, sizeof(*x));
+	cdr__figures *f = malloc(((size_t)t->naccounts + 1) * sizeof(*f));
+	int rc = x && f ? compute_monthly(a, p, x) : -ENOMEM;
+	size_t k = 0;
+	i128 scale = 1;
+	for (int i = t->decimals; i < 6; i++)
+		scale *= 10;
+	for (uint32_t i = 0; !rc && i < t->naccounts; i++) {
+		if (!cdr__acc_get(a, i, CDR_F_RECORDS) && !x[i].present)
+			continue;
+		cdr__figures *r = &f[k++];
+		r->acct = t->accounts[i];
+		r->acct_n = strlen(r->acct);
+		for (int q = 0; q < 5; q++)
+			r->qty[q] = (u128)cdr__acc_get(a, i, qty[q]);
+		/* Rounded once, kept as the micros the printed figure is. */
+		for (int c = 0; c < 3; c++)
+			r->amt[c] = cdr__round_to_decimals(
+					    cdr__acc_get(a, i, charge[c]),
+					    t->decimals) *
+				    scale;
+		r->amt[3] = cdr__round_to_decimals(x[i].allowance, t->decimals) *
+			    scale;
+		r->amt[4] = cdr__round_to_decimals(x[i].recurring, t->decimals) *
+			    scale;
+		r->amt[5] = cdr__round_to_decimals(x[i].outage, t->decimals) *
+			    scale;
+		r->amt[6] = r->amt[0] + r->amt[1] + r->amt[2] - r->amt[3] +
+			    r->amt[4] - r->amt[5];
+	}
+	free(x);
+	if (rc) {
+		free(f);
+		return rc;
+	}
+	*rows = f;
+	*n = k;
+	return 0;
+}
+
 int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		       size_t *len)
 {
@@ -425,51 +473,38 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		"account,period,records,late_records,voice_seconds,sms_count,"
 		"data_bytes,voice_charge,sms_charge,data_charge,"
 		"allowance_credit,recurring_charge,outage_credit,total\n";
-	const cdr_tariff *t = a->t;
-	acct_extra *x = calloc(t->naccounts, sizeof(*x));
+	const int dec = a->t->decimals;
+	cdr__figures *f;
+	size_t n;
 	sbuf s = {0};
 	char period[16];
-	int rc = x ? compute_monthly(a, p, x) : -ENOMEM;
+	int rc = cdr__totals_figures(a, p, &f, &n);
 	if (rc)
-		goto out;
+		return rc;
+	i128 scale = 1;
+	for (int i = dec; i < 6; i++)
+		scale *= 10;
 	snprintf(period, sizeof(period), "%04d-%02d", p->year, p->month);
 	if ((rc = sb_reserve(&s, sizeof(header))))
 		goto out;
 	sb_put(&s, header, sizeof(header) - 1);
-	const int dec = t->decimals;
-	for (uint32_t i = 0; i < t->naccounts; i++) {
-		if (!cdr__acc_get(a, i, CDR_F_RECORDS) && !x[i].present)
-			continue;
-		size_t an = strlen(t->accounts[i]);
-		if ((rc = sb_reserve(&s, an + 16 + (size_t)12 * 48)))
+	for (size_t i = 0; i < n; i++) {
+		const cdr__figures *r = &f[i];
+		if ((rc = sb_reserve(&s, r->acct_n + 16 + (size_t)12 * 48)))
 			goto out;
-		sb_put(&s, t->accounts[i], an);
+		sb_put(&s, r->acct, r->acct_n);
 		s.b[s.n++] = ',';
 		sb_put(&s, period, strlen(period));
-		static const int qty[5] = {CDR_F_RECORDS, CDR_F_LATE,
-					   CDR_F_VOICE_S, CDR_F_SMS,
-					   CDR_F_DATA_B};
 		for (int k = 0; k < 5; k++) {
 			s.b[s.n++] = ',';
-			sb_u(&s, (u128)cdr__acc_get(a, i, qty[k]));
+			sb_u(&s, r->qty[k]);
 		}
-		i128 vc = cdr__round_to_decimals(
-			cdr__acc_get(a, i, CDR_F_VOICE_C), dec);
-		i128 sc = cdr__round_to_decimals(
-			cdr__acc_get(a, i, CDR_F_SMS_C), dec);
-		i128 dc = cdr__round_to_decimals(
-			cdr__acc_get(a, i, CDR_F_DATA_C), dec);
-		i128 al = cdr__round_to_decimals(x[i].allowance, dec);
-		i128 re = cdr__round_to_decimals(x[i].recurring, dec);
-		i128 ou = cdr__round_to_decimals(x[i].outage, dec);
-		const i128 col[7] = {vc, sc, dc, al, re, ou,
-				     vc + sc + dc - al + re - ou};
 		for (int k = 0; k < 7; k++)
-			sb_scaled(&s, col[k], dec);
+			sb_scaled(&s, r->amt[k] / scale, dec);
 		s.b[s.n++] = '\n';
 	}
 out:
-	free(x);
+	free(f);
 	if (rc) {
 		free(s.b);
 		return rc;

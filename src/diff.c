@@ -24,12 +24,7 @@ static const char header[] =
 	"data_bytes,voice_charge,sms_charge,data_charge,allowance_credit,"
 	"recurring_charge,outage_credit,total";
 
-typedef struct trow {
-	const char *acct;
-	size_t acct_n;
-	u128 qty[NQTY];
-	i128 amt[NAMT]; /* micros */
-} trow;
+typedef cdr__figures trow; /* a totals line: account, figures in micros */
 
 typedef struct totals {
 	trow *rows;
@@ -229,14 +224,7 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 		    int all, char **out, size_t *out_len, FILE *report,
 		    char *err, size_t errlen)
 {
-	static const char dheader[] =
-		"account,period,old_total,new_total,delta,voice_delta,"
-		"sms_delta,data_delta,allowance_delta,recurring_delta,"
-		"outage_delta,records_delta\n";
 	totals a, b;
-	move *moves = NULL;
-	size_t nmoves = 0, up = 0, down = 0;
-	i128 sum_old = 0, sum_new = 0;
 	int rc = read_totals(old_csv, old_len, name_old, &a, err, errlen);
 	if (!rc)
 		rc = read_totals(new_csv, new_len, name_new, &b, err, errlen);
@@ -248,12 +236,33 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 			 name_old, a.period, name_new, b.period);
 		rc = -EINVAL;
 	}
-	if (rc)
-		goto done;
-	const char *period = a.period[0] ? a.period : b.period;
-	int dec = a.decimals > b.decimals ? a.decimals : b.decimals;
-	if (dec < 0)
-		dec = 2;
+	if (!rc) {
+		int dec = a.decimals > b.decimals ? a.decimals : b.decimals;
+		rc = cdr__delta_render(a.rows, a.n, b.rows, b.n,
+				       a.period[0] ? a.period : b.period,
+				       dec < 0 ? 2 : dec, all, out, out_len,
+				       report);
+		if (rc)
+			snprintf(err, errlen, "out of memory");
+	}
+	free(a.rows);
+	free(b.rows);
+	return rc;
+}
+
+int cdr__delta_render(cdr__figures *arows, size_t na, cdr__figures *brows,
+		      size_t nb, const char *period, int dec, int all,
+		      char **out, size_t *out_len, FILE *report)
+{
+	static const char dheader[] =
+		"account,period,old_total,new_total,delta,voice_delta,"
+		"sms_delta,data_delta,allowance_delta,recurring_delta,"
+		"outage_delta,records_delta\n";
+	totals a = {.rows = arows, .n = na}, b = {.rows = brows, .n = nb};
+	move *moves = NULL;
+	size_t nmoves = 0, up = 0, down = 0;
+	i128 sum_old = 0, sum_new = 0;
+	int rc = 0;
 	/* Totals written by cdrate are sorted already: check, sort if not. */
 	if (!sorted(&a))
 		qsort(a.rows, a.n, sizeof(trow), cmp_row);
@@ -270,7 +279,6 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 	if (!s || !moves) {
 		free(s);
 		rc = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
 	memcpy(s, dheader, sizeof(dheader) - 1);
@@ -360,7 +368,5 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 	}
 done:
 	free(moves);
-	free(a.rows);
-	free(b.rows);
 	return rc;
 }

@@ -343,6 +343,27 @@ i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f);
 int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		       size_t *len);
 
+/* One account's totals line as figures: what cdr__totals_render prints,
+ * and what diff reads back from a totals file. */
+typedef struct cdr__figures {
+	const char *acct;
+	size_t acct_n;
+	u128 qty[5]; /* records, late_records, voice_seconds, sms, data */
+	i128 amt[7]; /* voice, sms, data, allowance, recurring, outage,
+			total: the printed values, in micros */
+} cdr__figures;
+
+/* The lines of cdr__totals_render, in its order, as figures (account
+ * names point into the tariff). Caller frees *rows. */
+int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
+			cdr__figures **rows, size_t *n);
+
+/* The delta CSV (and the report) between two sides' figures; `dec` is
+ * the places to print. Sorts the rows when they are not sorted. */
+int cdr__delta_render(cdr__figures *a, size_t na, cdr__figures *b,
+		      size_t nb, const char *period, int dec, int all,
+		      char **out, size_t *out_len, FILE *report);
+
 /* ---- reader (reader.c, reader_uring.c) ------------------------------- */
 
 /*

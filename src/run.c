@@ -1446,6 +1446,56 @@ int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len)
 	return cdr__totals_render(&r->acc[k], &r->per[k], buf, len);
 }
 
+/* Figures of side k, for cdr_run_delta's second thread. */
+typedef struct fig_job {
+	const cdr_run *r;
+	int k;
+	cdr__figures *rows;
+	size_t n;
+	int rc;
+} fig_job;
+
+static void *figures_side(void *arg)
+{
+	fig_job *j = arg;
+	j->rc = cdr__totals_figures(&j->r->acc[j->k], &j->r->per[j->k],
+				    &j->rows, &j->n);
+	return NULL;
+}
+
+int cdr_run_delta(const cdr_run *r, int all, char **out, size_t *out_len,
+		  FILE *report)
+{
+	fig_job j[2] = {{r, 0, NULL, 0, 0}, {r, 1, NULL, 0, 0}};
+	if (r->nt != 2 || !r->acc[0].acct || !r->acc[1].acct)
+		return -EINVAL;
+	pthread_t th;
+	int threaded = !pthread_create(&th, NULL, figures_side, &j[1]);
+	figures_side(&j[0]);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		figures_side(&j[1]);
+	int rc = j[0].rc ? j[0].rc : j[1].rc;
+	if (!rc) {
+		/* The places diff would see in the two totals files: a side
+		 * without lines shows none. */
+		int dec = -1;
+		for (int k = 0; k < 2; k++)
+			if (j[k].n && r->t[k]->decimals > dec)
+				dec = r->t[k]->decimals;
+		char period[16];
+		snprintf(period, sizeof(period), "%04d-%02d", r->per[0].year,
+			 r->per[0].month);
+		rc = cdr__delta_render(j[0].rows, j[0].n, j[1].rows, j[1].n,
+				       period, dec < 0 ? 2 : dec, all, out,
+				       out_len, report);
+	}
+	free(j[0].rows);
+	free(j[1].rows);
+	return rc;
+}
+
 void cdr_run_free(cdr_run *r)
 {
 	if (!r)

@@ -117,6 +117,15 @@ int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len);
 /* ---- totals comparison (rerate, diff) -------------------------------- */
 
 /*
+ * The delta CSV of a two-tariff run (new - old), exactly what
+ * cdr_diff_totals gives for the two sides' totals as cdr_run_totals
+ * renders them, but from the figures directly, without printing and
+ * reading them back. Report as in cdr_diff_totals. Caller frees *out.
+ */
+int cdr_run_delta(const cdr_run *r, int all, char **out, size_t *out_len,
+		  FILE *report);
+
+/*
  * Build the delta CSV between two totals CSV texts (as cdr_run_totals
  * writes them). `all` lists unchanged accounts too. The report for standard
  * error (accounts changed, sums, largest moves) goes to `report` if not

@@ -458,7 +458,6 @@ static int cmd_rerate(int argc, char **argv)
 	cdr_run *r = NULL;
 	char *tot[2] = {NULL, NULL}, *delta = NULL;
 	size_t len[2], dlen;
-	char err[CDR_ERR_MAX];
 	int rc = parse_opts(argc, argv, &o, usage_rerate, allowed, 1);
 	if (rc)
 		goto out;
@@ -479,21 +478,23 @@ static int cmd_rerate(int argc, char **argv)
 	if ((rc = run_inputs(&o, t, 2, usage_rerate, &r)))
 		goto out;
 	t0 = now();
-	j[0].r = j[1].r = r;
-	both(totals_side, j);
-	for (int k = 0; k < 2; k++) {
-		tot[k] = j[k].buf;
-		len[k] = j[k].len;
+	/* Each side's totals only when asked for; the delta comes from the
+	 * figures directly. */
+	if (o.old_out || o.new_out) {
+		j[0].r = j[1].r = r;
+		both(totals_side, j);
+		for (int k = 0; k < 2; k++) {
+			tot[k] = j[k].buf;
+			len[k] = j[k].len;
+		}
+		if (j[0].rc || j[1].rc) {
+			fprintf(stderr, "cdrate: out of memory\n");
+			rc = EXIT_BAD;
+			goto out;
+		}
 	}
-	if (j[0].rc || j[1].rc) {
+	if (cdr_run_delta(r, o.all, &delta, &dlen, stderr)) {
 		fprintf(stderr, "cdrate: out of memory\n");
-		rc = EXIT_BAD;
-		goto out;
-	}
-	if (cdr_diff_totals(tot[0], len[0], o.tariff, tot[1], len[1],
-			    o.new_tariff, o.all, &delta, &dlen, stderr, err,
-			    sizeof(err))) {
-		fprintf(stderr, "cdrate: %s\n", err);
 		rc = EXIT_BAD;
 		goto out;
 	}
