@@ -576,8 +576,7 @@ static void *worker_main(void *arg)
 	if (!rc)
 		rc = ob_flush(&w->rej);
 	if (rc)
-		set_err(r, rc, "writing itemize/rejects: %s%s", strerror(-rc),
-			"");
+		set_err(r, rc, "writing itemize/rejects: %s", strerror(-rc));
 	return NULL;
 }
 
@@ -751,7 +750,7 @@ static void *reader_main(void *arg)
 	char *carry = malloc(CDR_LINE_MAX + 1);
 	double last = now();
 	if (!carry)
-		set_err(r, -ENOMEM, "out of memory%s%s", "", "");
+		set_err(r, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; carry && i < r->nin && !r->err; i++)
 		if (read_input(r, a->be, i, carry, a->t0, &last))
 			break;
@@ -975,8 +974,7 @@ static int undo_duplicate(cdr_run *r, const back *b, skipset *item,
 	/* It parsed when it was first read; the same bytes parse again. */
 	if (cdr__parse_line(b->line, b->n, &rec) != CDR_OK) {
 		free(tmp);
-		return set_err(r, -EIO, "input changed while rating%s%s", "",
-			       "");
+		return set_err(r, -EIO, "input changed while rating");
 	}
 	for (int k = 0; k < r->nt && !rc; k++) {
 		cdr__rated x;
@@ -1069,7 +1067,7 @@ static uint64_t line_hash(const char *p, size_t n)
  * itemize and rejects may come in any order, and equal lines are
  * interchangeable, so removing any copy of a skipped line is exact.
  */
-static int finish_output(cdr_run *r, cdr__tmpfile *f, skipset *skip,
+static int finish_output(cdr__tmpfile *f, skipset *skip,
 			 const skipset *extra, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -1167,7 +1165,6 @@ static int finish_output(cdr_run *r, cdr__tmpfile *f, skipset *skip,
 		cdr__tmp_abort(f);
 		return rc;
 	}
-	(void)r;
 	return 0; /* renamed into place by cdr_run_commit */
 }
 
@@ -1348,7 +1345,7 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 				   &r->w[started]))
 			break;
 	if (started < r->nw || pthread_create(&rt, NULL, reader_main, &ra)) {
-		set_err(r, -EAGAIN, "cannot start threads%s%s", "", "");
+		set_err(r, -EAGAIN, "cannot start threads");
 		pthread_mutex_lock(&r->mu);
 		r->reading_done = 1;
 		pthread_cond_broadcast(&r->cv_ready);
@@ -1394,8 +1391,8 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 				 strerror(-rc));
 		goto fail;
 	}
-	if ((rc = finish_output(r, &r->item_out, &item, NULL, err, errlen)) ||
-	    (rc = finish_output(r, &r->rej_out, &rej, &dup, err, errlen)))
+	if ((rc = finish_output(&r->item_out, &item, NULL, err, errlen)) ||
+	    (rc = finish_output(&r->rej_out, &rej, &dup, err, errlen)))
 		goto fail;
 	r->seconds = now() - t0;
 	goto done;

@@ -97,21 +97,6 @@ static int32_t map_get(const cdr__map *m, const char *const *keys,
 	return (int32_t)sl->idx - 1;
 }
 
-/* Insert keys[idx] (the map is sized ahead; see intern for growth).
- * Returns the index already present, or -1 when inserted. */
-static int32_t map_put(cdr__map *m, const char *const *keys, uint32_t idx)
-{
-	size_t n = strlen(keys[idx]);
-	uint64_t h = XXH3_64bits(keys[idx], n);
-	mslot *sl = map_slot(m, keys, keys[idx], n, h);
-	if (sl->idx)
-		return (int32_t)sl->idx - 1;
-	sl->h = h;
-	sl->idx = idx + 1;
-	m->n++;
-	return -1;
-}
-
 /* Double the table, re-placing slots by their stored hashes. */
 static int map_grow(cdr__map *m)
 {
@@ -772,18 +757,14 @@ static int parse_hhmm(const char *s, int allow24)
 /* bands.csv: fill a band per minute per day type, first matching row
  * first; then every minute must be covered, and runs are derived for
  * split pricing. */
-static int load_bands(ld *L)
+static int load_bands(ld *L, cdr__map **bmap)
 {
 	static const char *const cols[] = {"band", "days", "from", "to"};
 	cdr_tariff *t = L->t;
 	csv c;
-	cdr__map *bmap = map_new(16);
-	int rc = bmap ? csv_open(L, &c, "bands.csv", NULL, 1, cols, 4, 4)
-		      : -ENOMEM;
-	if (rc) {
-		map_free(bmap);
+	int rc = csv_open(L, &c, "bands.csv", NULL, 1, cols, 4, 4);
+	if (rc)
 		return rc;
-	}
 	memset(t->minute_band, 0xff, sizeof(t->minute_band));
 	uint32_t last = 1;
 	while ((rc = csv_row(L, &c)) > 0) {
@@ -793,7 +774,7 @@ static int load_bands(ld *L)
 				  c.f[0]);
 			break;
 		}
-		int32_t b = intern(&t->band_names, &t->nbands, &bmap, c.f[0]);
+		int32_t b = intern(&t->band_names, &t->nbands, bmap, c.f[0]);
 		if (b < 0) {
 			rc = -ENOMEM;
 			break;
@@ -832,7 +813,6 @@ static int load_bands(ld *L)
 							(uint8_t)b;
 	}
 	csv_close(&c);
-	map_free(bmap);
 	if (rc < 0)
 		return rc;
 	for (int d = 0; d < CDR_NDAYTYPE; d++)
@@ -935,13 +915,14 @@ static int service_index(const char *s)
 
 static const char *const service_names[CDR_NSVC] = {"voice", "sms", "data"};
 
-static int load_plans(ld *L, cdr__map **pmap)
+/* plans.csv. *names is the array pmap points at, for the loaders after
+ * this one; its strings belong to t->plans, the array to the caller. */
+static int load_plans(ld *L, cdr__map **pmap, char ***names)
 {
 	static const char *const cols[] = {"plan", "monthly_fee"};
 	cdr_tariff *t = L->t;
 	csv c;
 	int rc = csv_open(L, &c, "plans.csv", NULL, 1, cols, 2, 2);
-	char **names = NULL;
 	uint32_t n = 0;
 	if (!rc)
 		while ((rc = csv_row(L, &c)) > 0) {
@@ -957,7 +938,7 @@ static int load_plans(ld *L, cdr__map **pmap)
 			break;
 		}
 		uint32_t before = n;
-		if (intern(&names, &n, pmap, c.f[0]) < 0) {
+		if (intern(names, &n, pmap, c.f[0]) < 0) {
 			rc = -ENOMEM;
 			break;
 		}
@@ -972,17 +953,15 @@ static int load_plans(ld *L, cdr__map **pmap)
 			break;
 		}
 		t->plans = p;
-		t->plans[n - 1].name = names[n - 1];
+		t->plans[n - 1].name = (*names)[n - 1];
 		t->plans[n - 1].fee_micros = fee;
 		t->nplans = n;
 	}
-	free(names); /* the strings now belong to t->plans */
 	csv_close(&c);
 	if (rc < 0)
 		return rc;
 	if (!t->nplans)
 		return fail(L, "plans.csv", 0, NULL, "no plans");
-	/* The map points into `names`, which is gone: rebuild over plans. */
 	return 0;
 }
 
@@ -1813,48 +1792,29 @@ int cdr_tariff_load(cdr_tariff **out, const char *dir,
 	cdr_tariff *t = calloc(1, sizeof(*t));
 	ld L = {.t = t, .err = err, .errlen = errlen};
 	char *free_zones = NULL;
-	cdr__map *zmap = map_new(64), *pmap = map_new(64), *bmap = NULL,
+	cdr__map *zmap = map_new(64), *pmap = map_new(64), *bmap = map_new(16),
 		 *kmap = map_new(64);
-	char **pkg_names = NULL;
+	char **pkg_names = NULL, **plan_names = NULL;
 	int rc;
 
 	*out = NULL;
 	err[0] = '\0';
-	if (!t || !zmap || !pmap || !kmap || !(t->dir = strdup(dir))) {
+	if (!t || !zmap || !pmap || !bmap || !kmap ||
+	    !(t->dir = strdup(dir))) {
 		rc = -ENOMEM;
 		goto done;
 	}
 	uint32_t free_line = 0;
 	if ((rc = load_conf(&L, &free_zones, &free_line)) || (rc = load_zones(&L, &zmap)) ||
-	    (rc = load_bands(&L)) || (rc = load_holidays(&L)) ||
-	    (rc = load_plans(&L, &pmap)))
+	    (rc = load_bands(&L, &bmap)) || (rc = load_holidays(&L)) ||
+	    (rc = load_plans(&L, &pmap, &plan_names)))
 		goto done;
-	/* Name maps over the arrays the tariff now owns. */
-	char **plan_names = malloc(t->nplans * sizeof(char *));
-	bmap = map_new(t->nbands);
-	if (!plan_names || !bmap) {
-		free(plan_names);
-		rc = -ENOMEM;
-		goto done;
-	}
-	map_free(pmap);
-	pmap = map_new(t->nplans);
-	for (uint32_t i = 0; pmap && i < t->nplans; i++) {
-		plan_names[i] = t->plans[i].name;
-		map_put(pmap, (const char *const *)plan_names, i);
-	}
-	for (uint32_t i = 0; i < t->nbands; i++)
-		map_put(bmap, (const char *const *)t->band_names, i);
-	if (!pmap)
-		rc = -ENOMEM;
-	if (!rc)
-		rc = load_rates(&L, pmap, plan_names, zmap, bmap);
+	rc = load_rates(&L, pmap, plan_names, zmap, bmap);
 	if (!rc)
 		rc = load_packages(&L, &kmap, &pkg_names, zmap, bmap);
 	if (!rc)
 		rc = load_subscribers(&L, subscribers_path, pmap, plan_names,
 				      kmap, pkg_names);
-	free(plan_names);
 	free(pkg_names); /* strings owned by t->packages */
 	if (rc || (rc = load_outages(&L)) || (rc = resolve_rates(&L)) ||
 	    (rc = check_split_units(&L)))
@@ -1880,6 +1840,7 @@ int cdr_tariff_load(cdr_tariff **out, const char *dir,
 		t->zone_free[z] = 1;
 	}
 done:
+	free(plan_names); /* the strings belong to t->plans */
 	if (rc == -ENOMEM && !err[0])
 		snprintf(err, errlen, "%s: out of memory", dir);
 	free(free_zones);
