@@ -117,6 +117,29 @@ static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
 	return 0;
 }
 
+/*
+ * A split voice call fills one bucket per band it crossed, each with that
+ * band's seconds under the row that priced them: an allowance then credits
+ * a piece at the price it was charged, never the start band's price for
+ * seconds billed cheaper. The pieces are walked again here rather than
+ * carried in every cdr__rated (a few KiB); it costs one more walk per
+ * split call of a row with packages, and rate.c's walk is deterministic,
+ * so a duplicate taken back (sign -1) empties exactly the same buckets.
+ */
+static int bk_add_split(cdr__acc *a, const cdr__rated *x, int sign)
+{
+	cdr__pieces pc;
+	if (cdr__split_pieces(a->t, x, &pc))
+		return -EINVAL; /* rate.c priced these very pieces */
+	for (unsigned i = 0; i < pc.n; i++) {
+		int rc = bk_add(a, (uint32_t)x->row, pc.row[i], x->zone,
+				pc.band[i], pc.secs[i], sign);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* Add d to sum f of account i: in 64 bits when it stays there, else
  * in the wide table (made on first use). */
 static int add_field(cdr__acc *a, uint32_t i, int f, i128 d)
@@ -160,10 +183,12 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 	if (rc)
 		return rc;
 	/* Only rows with packages can use a bucket; late records never do. */
-	if (!x->late && x->rate_row >= 0 && x->has_pkgs)
-		return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row,
-			      x->zone, x->band, x->quantity, sign);
-	return 0;
+	if (x->late || x->rate_row < 0 || !x->has_pkgs)
+		return 0;
+	if (a->t->band_split && x->service == CDR_VOICE && x->quantity)
+		return bk_add_split(a, x, sign);
+	return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row, x->zone,
+		      x->band, x->quantity, sign);
 }
 
 int cdr__acc_merge(cdr__acc *into, const cdr__acc *from)
