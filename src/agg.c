@@ -12,7 +12,7 @@
  * their cap; then one line per account with the columns rounded once.
  *
  * Sections: accumulators - buckets - recurring fees - allowances - outages
- * - totals.
+ * - totals (compute_monthly brings the three monthly parts together).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -117,6 +117,29 @@ static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
 	return 0;
 }
 
+/*
+ * A split voice call fills one bucket per band it crossed, each with that
+ * band's seconds under the row that priced them: an allowance then credits
+ * a piece at the price it was charged, never the start band's price for
+ * seconds billed cheaper. The pieces are walked again here rather than
+ * carried in every cdr__rated (a few KiB); it costs one more walk per
+ * split call of a row with packages, and rate.c's walk is deterministic,
+ * so a duplicate taken back (sign -1) empties exactly the same buckets.
+ */
+static int bk_add_split(cdr__acc *a, const cdr__rated *x, int sign)
+{
+	cdr__pieces pc;
+	if (cdr__split_pieces(a->t, x, &pc))
+		return -EINVAL; /* rate.c priced these very pieces */
+	for (unsigned i = 0; i < pc.n; i++) {
+		int rc = bk_add(a, (uint32_t)x->row, pc.row[i], x->zone,
+				pc.band[i], pc.secs[i], sign);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* Add d to sum f of account i: in 64 bits when it stays there, else
  * in the wide table (made on first use). */
 static int add_field(cdr__acc *a, uint32_t i, int f, i128 d)
@@ -160,10 +183,12 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 	if (rc)
 		return rc;
 	/* Only rows with packages can use a bucket; late records never do. */
-	if (!x->late && x->rate_row >= 0 && x->has_pkgs)
-		return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row,
-			      x->zone, x->band, x->quantity, sign);
-	return 0;
+	if (x->late || x->rate_row < 0 || !x->has_pkgs)
+		return 0;
+	if (a->t->band_split && x->service == CDR_VOICE && x->quantity)
+		return bk_add_split(a, x, sign);
+	return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row, x->zone,
+		      x->band, x->quantity, sign);
 }
 
 int cdr__acc_merge(cdr__acc *into, const cdr__acc *from)
@@ -287,6 +312,40 @@ static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
 	return credit;
 }
 
+/* ---- outages --------------------------------------------------------- */
+
+/*
+ * Credit one outage into outage[row] for every row of its number it meets.
+ * A row is active from its `from` day's local 00:00 to the end of its `to`
+ * day, so a line disconnected on the 23rd gets nothing for the 24th, and an
+ * outage that began under a row ending before the period still credits its
+ * part under the next row. Rows are few per number: a linear walk.
+ */
+static void outage_parts(const cdr_tariff *t, const cdr__period *p,
+			 const cdr__outage *o, i128 *outage)
+{
+	int64_t a0 = o->from_utc > p->start_utc ? o->from_utc : p->start_utc;
+	int64_t b0 = o->to_utc < p->end_utc ? o->to_utc : p->end_utc;
+	if (b0 <= a0)
+		return;
+	const cdr__subscriber *s = &t->subs[o->sub];
+	for (uint32_t k = 0; k < s->nrows; k++) {
+		const uint32_t ri = s->first_row + k;
+		const cdr__sub_row *r = &t->rows[ri];
+		int64_t ra = cdr__tz_local_to_utc(t->tz, r->from_day * 86400);
+		int64_t rb = r->to_day == CDR_DAY_OPEN
+				     ? INT64_MAX
+				     : cdr__tz_local_to_utc(
+					       t->tz, (r->to_day + 1) * 86400);
+		int64_t a = a0 > ra ? a0 : ra, b = b0 < rb ? b0 : rb;
+		if (b <= a)
+			continue;
+		int64_t fee = t->plans[r->plan].fee_micros;
+		outage[ri] += rnd((u128)fee * (uint64_t)(b - a),
+				  (u128)30 * 86400);
+	}
+}
+
 /* ---- totals ---------------------------------------------------------- */
 
 /* What the month adds to an account beyond its records. */
@@ -348,22 +407,11 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 		i = j;
 	}
 
-	/* Outages: only their seconds inside the period count; each is
-	 * rounded, then a row's sum is capped. An outage with no active row
-	 * at its start credits nothing (the README's reading). */
-	for (uint32_t i = 0; i < t->noutages; i++) {
-		const cdr__outage *o = &t->outages[i];
-		if (o->row < 0)
-			continue;
-		int64_t a0 = o->from_utc > p->start_utc ? o->from_utc
-							: p->start_utc;
-		int64_t b0 = o->to_utc < p->end_utc ? o->to_utc : p->end_utc;
-		if (b0 <= a0)
-			continue;
-		int64_t fee = t->plans[t->rows[o->row].plan].fee_micros;
-		outage[o->row] += rnd((u128)fee * (uint64_t)(b0 - a0),
-				      (u128)30 * 86400);
-	}
+	/* Outages: cut at the period's bounds and at the number's rows, each
+	 * part at its own row's plan fee and rounded on its own; a row's sum
+	 * is capped below. Seconds under no row credit nothing. */
+	for (uint32_t i = 0; i < t->noutages; i++)
+		outage_parts(t, p, &t->outages[i], outage);
 	for (uint32_t i = 0; i < t->nrows; i++)
 		if (outage[i])
 			x[t->rows[i].account].outage +=

@@ -110,7 +110,8 @@ typedef struct cdr__subscriber {
 typedef struct cdr__outage {
 	uint32_t sub;
 	int64_t from_utc, to_utc;
-	int32_t row; /* row active at the outage's start, or -1 */
+	int32_t row; /* row active at its start, or -1; the credit does not
+		      * use it: agg.c cuts each outage at all the number's rows */
 	uint32_t line;
 } cdr__outage;
 
@@ -277,6 +278,7 @@ typedef struct cdr__rated {
 	uint32_t zone;	  /* zone index; nzones means `*` (data) */
 	uint32_t band;	  /* band index or CDR_BAND_STAR */
 	uint64_t quantity;
+	int64_t start_utc; /* in the padding before charge: still 64 bytes */
 	i128 charge_micros;
 } cdr__rated;
 
@@ -285,6 +287,23 @@ int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc);
 /* Steps 3..10 of rating for a parsed record with start instant `utc`. */
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out);
+
+/*
+ * The pieces of a split voice call (band_split = split): billed seconds
+ * of [start, start + q) per band, each band with the rate row that priced
+ * it. agg.c puts each in its own allowance bucket. x is a rated voice
+ * record with a row. 0, or -1 when a piece's band has no rate (never for a
+ * record rate.c accepted).
+ */
+typedef struct cdr__pieces {
+	unsigned n;
+	uint8_t pos[256]; /* band -> entry, 0xff: none yet */
+	uint8_t band[CDR_BAND_STAR];
+	uint32_t row[CDR_BAND_STAR];
+	uint64_t secs[CDR_BAND_STAR];
+} cdr__pieces;
+int cdr__split_pieces(const cdr_tariff *t, const cdr__rated *x,
+		      cdr__pieces *out);
 
 /* cdr__rate_record with the lookup already done. */
 void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,

@@ -57,35 +57,39 @@ static uint64_t billed(uint64_t d, const cdr__rate_row *rr)
 
 /* ---- split pricing --------------------------------------------------- */
 
-#define MAX_PIECE_ROWS 32
-
-typedef struct piece_acc {
-	uint32_t row[MAX_PIECE_ROWS];
-	uint64_t secs[MAX_PIECE_ROWS];
-	int n;
-} piece_acc;
-
-/* Add `secs` seconds at rate row `row`; -1 past MAX_PIECE_ROWS rows. */
-static int acc_add_secs(piece_acc *acc, uint32_t row, uint64_t secs)
+/*
+ * Seconds per band. Every piece of one call in one band is priced at the
+ * same rate row (rows are chosen by the record's start day), so a band is
+ * the key: it tells the price and the allowance bucket alike, and there are
+ * at most CDR_BAND_STAR bands. pos[] maps a band to its entry; only the
+ * bands a call touches are ever initialised.
+ */
+static void acc_init(cdr__pieces *acc)
 {
-	int i = 0;
-	while (i < acc->n && acc->row[i] != row)
-		i++;
-	if (i == acc->n) {
-		if (acc->n == MAX_PIECE_ROWS)
-			return -1; /* more distinct rows than bands */
-		acc->row[acc->n] = row;
-		acc->secs[acc->n++] = 0;
+	acc->n = 0;
+	memset(acc->pos, 0xff, sizeof(acc->pos));
+}
+
+static void acc_add_secs(cdr__pieces *acc, uint32_t row, unsigned band,
+			 uint64_t secs)
+{
+	unsigned i = acc->pos[band];
+	if (i == 0xff) {
+		i = acc->n++;
+		acc->pos[band] = (uint8_t)i;
+		acc->band[i] = (uint8_t)band;
+		acc->row[i] = row;
+		acc->secs[i] = 0;
 	}
+	assert(acc->row[i] == row);
 	acc->secs[i] += secs;
-	return 0;
 }
 
 /* Walk [from, to) piece by piece: cut at band boundaries of the local
  * day and at offset changes; each piece at its band's row. */
 static int walk_pieces(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 		       int64_t start_day, int64_t from, int64_t to,
-		       piece_acc *acc)
+		       cdr__pieces *acc)
 {
 	for (int64_t tt = from; tt < to;) {
 		int64_t local = tt + cdr__tz_offset_at(t->tz, tt);
@@ -104,9 +108,10 @@ static int walk_pieces(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 			piece_end = to;
 		int32_t row = cdr__rate_find(t, plan, CDR_VOICE, zone, seg->band,
 					     start_day);
-		if (row < 0 ||
-		    acc_add_secs(acc, (uint32_t)row, (uint64_t)(piece_end - tt)))
+		if (row < 0)
 			return -1;
+		acc_add_secs(acc, (uint32_t)row, seg->band,
+			     (uint64_t)(piece_end - tt));
 		tt = piece_end;
 	}
 	return 0;
@@ -140,53 +145,66 @@ static int64_t next_irregular(const cdr_tariff *t, int64_t tt)
 }
 
 /*
- * Price [utc, utc + q) cut at band boundaries (local time, so DST changes
- * cut too); each piece at its own band's row for the record's start day.
+ * Cut [utc, utc + q) at band boundaries (local time, so DST changes cut
+ * too); each piece at its own band's row for the record's start day.
  * Calls may last up to 10^12 s (31,700 years): between offset changes and
- * holidays the bands repeat every week, so a long stretch is priced as one
+ * holidays the bands repeat every week, so a long stretch is counted as one
  * walked week times the number of whole weeks (a fuzzed 10^12 s call took
- * 0.5 s piece by piece). The exact rational sum is rounded once: whole
- * parts per row, and the remainders added over the common multiple of the
- * units (tariff.c keeps that multiple below 2^64). Returns -1 when a
- * piece's band has no rate.
+ * 0.5 s piece by piece). Returns -1 when a piece's band has no rate.
  */
-static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
-			int64_t start_day, int64_t utc, uint64_t q, u128 *out)
+static int split_walk(const cdr_tariff *t, uint32_t plan, uint32_t zone,
+		      int64_t start_day, int64_t utc, uint64_t q,
+		      cdr__pieces *acc)
 {
-	piece_acc acc = {.n = 0};
 	const int64_t end = utc + (int64_t)q;
 
+	acc_init(acc);
 	for (int64_t tt = utc; tt < end;) {
 		int64_t horizon = next_irregular(t, tt);
 		if (horizon > end)
 			horizon = end;
 		if (horizon - tt < 3 * WEEK) {
 			if (walk_pieces(t, plan, zone, start_day, tt, horizon,
-					&acc))
+					acc))
 				return -1;
 			tt = horizon;
 			continue;
 		}
 		/* Whole weeks, keeping at least one to walk near the horizon. */
 		int64_t weeks = (horizon - tt) / WEEK - 1;
-		piece_acc wk = {.n = 0};
+		cdr__pieces wk;
+		acc_init(&wk);
 		if (walk_pieces(t, plan, zone, start_day, tt, tt + WEEK, &wk))
 			return -1;
-		for (int i = 0; i < wk.n; i++)
-			if (acc_add_secs(&acc, wk.row[i],
-					 wk.secs[i] * (uint64_t)weeks))
-				return -1;
+		for (unsigned i = 0; i < wk.n; i++)
+			acc_add_secs(acc, wk.row[i], wk.band[i],
+				     wk.secs[i] * (uint64_t)weeks);
 		tt += weeks * WEEK;
 	}
+	return 0;
+}
+
+/*
+ * The price of a split call: the exact rational sum over its bands, rounded
+ * once: whole parts per band, and the remainders added over the common
+ * multiple of the units (tariff.c keeps that multiple below 2^64; each
+ * remainder term is below it, so 255 of them stay far inside 128 bits).
+ */
+static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
+			int64_t start_day, int64_t utc, uint64_t q, u128 *out)
+{
+	cdr__pieces acc;
+	if (split_walk(t, plan, zone, start_day, utc, q, &acc))
+		return -1;
 
 	u128 whole = 0, frac = 0;
 	uint64_t l = 1;
-	for (int i = 0; i < acc.n; i++) {
+	for (unsigned i = 0; i < acc.n; i++) {
 		uint64_t u = t->rates[acc.row[i]].unit;
 		assert(u >= 1); /* tariff.c refuses unit 0 */
 		l = l / cdr__gcd(l, u) * u;
 	}
-	for (int i = 0; i < acc.n; i++) {
+	for (unsigned i = 0; i < acc.n; i++) {
 		const cdr__rate_row *rr = &t->rates[acc.row[i]];
 		u128 s = (u128)(uint64_t)rr->price_micros * acc.secs[i];
 		whole += s / rr->unit;
@@ -197,6 +215,16 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 		whole++;
 	*out = whole;
 	return 0;
+}
+
+int cdr__split_pieces(const cdr_tariff *t, const cdr__rated *x,
+		      cdr__pieces *out)
+{
+	assert(x->row >= 0 && x->service == CDR_VOICE);
+	const int64_t utc = x->start_utc;
+	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
+	return split_walk(t, t->rows[x->row].plan, x->zone,
+			  cdr__floor_div(local, 86400), utc, x->quantity, out);
 }
 
 /* ---- the record ------------------------------------------------------ */
@@ -222,6 +250,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 	out->rate_row = -1;
 	out->band = CDR_BAND_STAR;
 	out->quantity = 0;
+	out->start_utc = utc;
 	out->charge_micros = 0;
 	out->account = t->dash_account;
 

@@ -1480,7 +1480,12 @@ out:
 					  nums[r->sub], prev->line, r->line);
 				goto done;
 			}
-			if (prev->to_day + 1 == r->from_day)
+			/* A plan change only within one account: a number
+			 * passed to another account the next day is a
+			 * disconnection for the old one and an installation
+			 * for the new one. */
+			if (prev->to_day + 1 == r->from_day &&
+			    prev->account == r->account)
 				prev->change_end = r->change_start = 1;
 		} else {
 			t->subs[r->sub].first_row = i;

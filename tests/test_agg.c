@@ -1,7 +1,9 @@
 /*
  * test_agg.c - per-account sums: 64-bit sums that spill into 128 bits
  * exactly when they would overflow (adding, taking back, merging), and
- * the totals line printed from them. Figures worked out by hand below.
+ * the totals line printed from them; a split call's allowance buckets
+ * (one per band piece, taken back exactly) and outages cut at rows
+ * (SPEC 7). Figures worked out by hand below.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -75,6 +77,158 @@ Test(agg, sums_leave_64_bits_exactly)
 	free(buf);
 	cdr__acc_fini(&a);
 	cdr__acc_fini(&b);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+/* The bucket of (row, rate row, band) in a merged accumulator, or NULL. */
+static const cdr__bucket *bucket(const cdr__acc *a, uint32_t rr, uint32_t b)
+{
+	for (uint32_t i = 0; i <= a->bk_mask; i++)
+		if (a->bk[i].row != UINT32_MAX && a->bk[i].rate_row == rr &&
+		    a->bk[i].band == b)
+			return &a->bk[i];
+	return NULL;
+}
+
+static uint32_t band_named(const cdr_tariff *t, const char *name)
+{
+	uint32_t b = 0;
+	while (strcmp(t->band_names[b], name))
+		b++;
+	return b;
+}
+
+static cdr__rated rate_line(const cdr_tariff *t, const cdr__period *p,
+			    const char *line)
+{
+	cdr__rec r;
+	cdr__rated x;
+	int64_t utc;
+	cr_assert_eq(cdr__parse_line(line, strlen(line), &r), CDR_OK, "%s", line);
+	cr_assert_eq(cdr__start_utc(t, &r, &utc), CDR_OK, "%s", line);
+	cdr__rate_record(t, p, &r, utc, &x);
+	cr_assert_eq(x.reason, CDR_OK, "%s", line);
+	return x;
+}
+
+/* The tariff of tests/e2e/cases/split-allowance, with one package. */
+static char *split_tariff(void)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "tariff.conf", "timezone = UTC\nband_split = split\n"
+				     "proration = none\n");
+	tu_write(dir, "bands.csv", "band,days,from,to\n"
+				   "peak,mon-fri,08:00,20:00\n"
+				   "idle,*,00:00,24:00\n");
+	tu_write(dir, "zones.csv", "prefix,zone\n1,home\n2,all\n");
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm,0\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m,voice,*,peak,0.1,0.6,60,60,60\n"
+		 "m,voice,*,idle,0,0.12,60,60,60\n");
+	tu_write(dir, "packages.csv",
+		 "package,monthly_fee,service,zone,band,amount\n"
+		 "night,0,voice,*,idle,600\n");
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "300,S,m,night,2026-01-01,\n");
+	return dir;
+}
+
+Test(agg, split_call_fills_a_bucket_per_band_and_is_taken_back_exactly)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = split_tariff();
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cdr__period per;
+	cdr__period_init(&per, t, 2026, 10);
+	/* Mon 19:50, 1200 s: [19:50, 20:10) is 600 s peak (rates.csv line 2,
+	 * index 0) and 600 s idle (line 3, index 1); charge 0.10 connect +
+	 * 6.00 + 1.20 = 7.30. */
+	cdr__rated x = rate_line(t, &per, "c1,300,voice,2026-10-12 19:50:00,"
+					  "200,1200,0");
+	cr_assert(x.charge_micros == 7300000);
+	const uint32_t peak = band_named(t, "peak"), idle = band_named(t, "idle");
+
+	cdr__acc a;
+	cr_assert_eq(cdr__acc_init(&a, t), 0);
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &x, -1), 0); /* a duplicate taken back */
+	cr_assert_eq(a.bk_n, 2);
+	const cdr__bucket *bp = bucket(&a, 0, peak), *bi = bucket(&a, 1, idle);
+	cr_assert(bp && bp->units == 600);
+	cr_assert(bi && bi->units == 600);
+	/* night takes only the idle piece: 0.12 x 600/60 = 1.20, not 6.00
+	 * (600 s at the start band's peak price). voice 7.30, credit 1.20,
+	 * total 6.10. */
+	char *buf;
+	size_t len;
+	cr_assert_eq(cdr__totals_render(&a, &per, &buf, &len), 0);
+	const char *want = "S,2026-10,1,0,1200,0,0,7.30,0.00,0.00,1.20,0.00,"
+			   "0.00,6.10\n";
+	const char *line = (const char *)memchr(buf, '\n', len) + 1;
+	cr_assert_eq((size_t)(buf + len - line), strlen(want), "%.*s",
+		     (int)(buf + len - line), line);
+	cr_assert_eq(memcmp(line, want, strlen(want)), 0);
+	free(buf);
+	cr_assert_eq(cdr__acc_add(&a, &x, -1), 0);
+	cr_assert(bp->units == 0 && bi->units == 0);
+	cdr__acc_fini(&a);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+Test(agg, outage_parts_follow_the_rows)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = tu_tariff();
+	tu_write(dir, "tariff.conf", "timezone = Asia/Shanghai\n"
+				     "proration = none\ndecimals = 6\n");
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm18,30\nm60,60\n");
+	/* One number, three rows: a plan change on 10-11, disconnected after
+	 * 10-20, back from 10-25 under another account. */
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "13800000001,A1,m18,,2025-01-01,2026-10-10\n"
+		 "13800000001,A1,m60,,2026-10-11,2026-10-20\n"
+		 "13800000001,B2,m18,,2026-10-25,\n");
+	/* 10-10 18:00 .. 10-26 06:00 local (UTC+8) is cut at 10-11 00:00,
+	 * 10-21 00:00 and 10-25 00:00: 6 h under row 1 -> 30 x 21600/2592000
+	 * = 0.250000; 10 days under row 2 -> 60 x 10/30 = 20.000000 (its cap
+	 * is its fee, 60); 4 days under no row -> nothing; 30 h under row 3
+	 * -> 30 x 108000/2592000 = 1.250000. */
+	tu_write(dir, "outages.csv", "subscriber,from,to\n"
+				     "13800000001,2026-10-10 18:00:00,"
+				     "2026-10-26 06:00:00\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cdr__period per;
+	cdr__period_init(&per, t, 2026, 10);
+	cdr__acc a;
+	cr_assert_eq(cdr__acc_init(&a, t), 0);
+	char *buf;
+	size_t len;
+	cr_assert_eq(cdr__totals_render(&a, &per, &buf, &len), 0);
+	/* A1: rows 1 and 2 are a plan change, so daily: 30 x 10/31 =
+	 * 9.677419 and 60 x 10/31 = 19.354839 (row 2's cap, below its 20.00
+	 * of credit); recurring 29.032258, credit 0.25 + 19.354839 =
+	 * 19.604839, total 9.427419. B2: a new account, installed on the 25th
+	 * with proration none: 30, credit 1.25, total 28.75. */
+	const char *want =
+		"A1,2026-10,0,0,0,0,0,0.000000,0.000000,0.000000,0.000000,"
+		"29.032258,19.604839,9.427419\n"
+		"B2,2026-10,0,0,0,0,0,0.000000,0.000000,0.000000,0.000000,"
+		"30.000000,1.250000,28.750000\n";
+	const char *line = (const char *)memchr(buf, '\n', len) + 1;
+	cr_assert_eq((size_t)(buf + len - line), strlen(want), "%.*s",
+		     (int)(buf + len - line), line);
+	cr_assert_eq(memcmp(line, want, strlen(want)), 0, "%.*s",
+		     (int)(buf + len - line), line);
+	free(buf);
+	cdr__acc_fini(&a);
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
 }

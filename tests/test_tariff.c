@@ -141,7 +141,9 @@ Test(tariff, subscribers_rows_and_plan_changes)
 		 "subscriber,account,plan,packages,from,to\n"
 		 "+13800000001,B,f25,,2026-10-05,\n"
 		 "13800000001,A,m18,,2025-01-01,2026-10-04\n"
-		 "13800000002,A,m18,,2026-10-20,\n");
+		 "13800000002,A,m18,,2026-10-20,\n"
+		 "13800000003,A,m18,,2025-01-01,2026-10-09\n"
+		 "13800000003,A,f25,,2026-10-10,\n");
 	cdr_tariff *t = tu_load(dir, err);
 	cr_assert_not_null(t, "%s", err);
 	int32_t s = cdr__sub_lookup(t, "13800000001", 11);
@@ -151,8 +153,17 @@ Test(tariff, subscribers_rows_and_plan_changes)
 		r5 = cdr__row_at(t, (uint32_t)s, d4 + 1);
 	cr_assert_str_eq(t->accounts[t->rows[r4].account], "A");
 	cr_assert_str_eq(t->accounts[t->rows[r5].account], "B");
-	/* the second row starts the day after the first ends */
-	cr_assert(t->rows[r4].change_end && t->rows[r5].change_start);
+	/* the second row starts the day after the first ends, but for
+	 * another account: an installation, not a plan change (SPEC 7) */
+	cr_assert(!t->rows[r4].change_end && !t->rows[r5].change_start);
+	/* the same account the next day: a plan change at both ends */
+	int32_t s3 = cdr__sub_lookup(t, "13800000003", 11);
+	cr_assert_geq(s3, 0);
+	int32_t r9 = cdr__row_at(t, (uint32_t)s3, d4 + 5),
+		r10 = cdr__row_at(t, (uint32_t)s3, d4 + 6);
+	cr_assert_neq(r9, r10);
+	cr_assert(t->rows[r9].change_end && t->rows[r10].change_start);
+	cr_assert(!t->rows[r9].change_start && !t->rows[r10].change_end);
 	cr_assert_eq(cdr__sub_lookup(t, "1380000000", 10), -1);
 	/* accounts sorted bytewise, "-" included */
 	cr_assert_str_eq(t->accounts[0], "-");

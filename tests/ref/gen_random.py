@@ -16,9 +16,15 @@ files, empty lines and headers.
 
 The generator stays away from points where ref_rate.py's Readings are a
 choice the C program might make differently (leading zeros in numbers, a
-header after empty lines, "+" in subscribers.csv, outages starting outside
-any row, split calls longer than 10^8 s, voice no_rate under band_split =
-split). Its outputs are inputs, not expectations: the oracle decides.
+header after empty lines, "+" in subscribers.csv, split calls longer than
+10^8 s, voice no_rate under band_split = split). Its outputs are inputs, not
+expectations: the oracle decides.
+
+SPEC 7 is exercised on purpose: split tariffs nearly always carry a voice
+package (some of it for one band only, like an idle-time bundle), so split
+calls across band boundaries fill several buckets; numbers change plan
+within an account and also pass to another account the next day; and
+outages are laid across row ends, row changes, gaps and disconnections.
 """
 
 import argparse
@@ -256,7 +262,12 @@ class Gen:
     def make_packages(self):
         r = self.r
         self.packages = []  # (name, [rows])
-        for name in ["talk100", "data_xl", "sms_pack"][: r.randint(0, 2)]:
+        # A split tariff nearly always gets a voice package, so that split
+        # calls' pieces meet allowances (SPEC 7): at least one package, and
+        # its first row voice, often for one band only.
+        split_voice = self.band_split == "split" and r.random() < 0.9
+        n = r.randint(1 if split_voice else 0, 2)
+        for name in ["talk100", "data_xl", "sms_pack"][:n]:
             fee = self.amount(0, 3000, fine=True)
             allow = []
             for _ in range(r.randint(1, 3)):
@@ -268,6 +279,10 @@ class Gen:
                           "sms": r.randint(1, 40),
                           "data": r.randint(1, 2000) * 1000000}[svc]
                 allow.append([name, fee, svc, zone, band, str(amount)])
+            if split_voice and not self.packages:
+                band = "*" if r.random() < 0.4 else r.choice(self.band_names)
+                allow.insert(0, [name, fee, "voice", "*", band,
+                                 str(r.randint(1, 600) * 60)])
             self.packages.append((name, allow))
 
     def make_subscribers(self):
@@ -299,8 +314,9 @@ class Gen:
                     break
             acct = r.choice(accounts)
             kind = r.choices(["plain", "install", "disconnect", "change",
-                              "ended", "future", "short", "gap"],
-                             [30, 12, 10, 15, 6, 4, 6, 8])[0]
+                              "ended", "future", "short", "gap",
+                              "reassign"],
+                             [30, 12, 10, 15, 6, 4, 6, 8, 12])[0]
             k = r.randint(1, (pl - pf).days + 1)  # a day of the month
             kday = pf + timedelta(days=k - 1)
             rows = []
@@ -323,13 +339,31 @@ class Gen:
             elif kind == "short":
                 end = min(pl, kday + timedelta(days=r.randint(0, 10)))
                 rows.append((kday, end))
+            elif kind == "reassign":
+                # passed to another account the next day: an installation
+                # for the new one, not a plan change (SPEC 7); sometimes
+                # before the period, sometimes back to the first account.
+                if r.random() < 0.2:
+                    kday = pf - timedelta(days=r.randint(1, 5))
+                elif kday == pl:
+                    kday = pl - timedelta(days=1)
+                rows.append((long_ago, kday))
+                rows.append((kday + timedelta(days=1),
+                             None if r.random() < 0.7 else
+                             kday + timedelta(days=r.randint(2, 12))))
+                if rows[-1][1] is not None and r.random() < 0.5:
+                    rows.append((rows[-1][1] + timedelta(days=1), None))
             else:  # gap: disconnect, then reconnect a few days later
                 end = min(kday, pl - timedelta(days=4))
                 rows.append((long_ago, end))
                 rows.append((end + timedelta(days=r.randint(2, 3)), None))
-            for frm, to in rows:
-                self.sub_rows.append([number, acct, r.choice(plans), pkgs(),
-                                      frm, to])
+            owners = [acct]
+            if kind == "reassign" and len(accounts) > 1:
+                others = [a for a in accounts if a != acct]
+                owners = [acct, r.choice(others), acct]
+            for i, (frm, to) in enumerate(rows):
+                self.sub_rows.append([number, owners[i % len(owners)],
+                                      r.choice(plans), pkgs(), frm, to])
         # Unrelated row order in the file.
         r.shuffle(self.sub_rows)
         self.numbers = sorted({row[0] for row in self.sub_rows})
@@ -367,6 +401,37 @@ class Gen:
                 length = max(length, 7200)
             end = start + timedelta(seconds=length)
             self.outages.append([row[0], start.strftime("%Y-%m-%d %H:%M:%S"),
+                                 end.strftime("%Y-%m-%d %H:%M:%S")])
+        self.make_outages_across_rows()
+
+    def make_outages_across_rows(self):
+        """Outages over a row's end: into the next row (plan change, new
+        account), into a gap, past a disconnection, from a row that ended
+        before the period into one inside it, or from before a number's
+        first row. SPEC 7 cuts them at the rows."""
+        r = self.r
+        by_num = {}
+        for row in self.sub_rows:
+            by_num.setdefault(row[0], []).append(row)
+        # boundaries (last day before the cut) near the period
+        cuts = []
+        for num in sorted(by_num):
+            for row in by_num[num]:
+                for day in ([row[5]] if row[5] is not None else []) + \
+                        [row[4] - timedelta(days=1)]:
+                    if self.p_first - timedelta(days=10) <= day <= \
+                            self.p_last + timedelta(days=1):
+                        cuts.append((num, day))
+        for _ in range(r.randint(1, 4) if cuts else 0):
+            num, day = r.choice(cuts)
+            # the cut is local midnight after `day`; no zone used here has
+            # a gap or fold at midnight, and both ends stay clear of it
+            cut = datetime(day.year, day.month, day.day) + timedelta(days=1)
+            start = cut - timedelta(seconds=r.choice(
+                [1, 3600, 86400, r.randint(1, 6 * 86400)]))
+            end = cut + timedelta(seconds=r.choice(
+                [1, 7200, 86400, r.randint(1, 40 * 86400)]))
+            self.outages.append([num, start.strftime("%Y-%m-%d %H:%M:%S"),
                                  end.strftime("%Y-%m-%d %H:%M:%S")])
 
     def rows_active_naive(self, number, naive):

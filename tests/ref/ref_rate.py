@@ -64,9 +64,10 @@ Period, zones, bands, rates
      midnight, and at every UTC-offset change; each piece takes the band of its
      first instant. If some piece's band has no rate row (after fallback) the
      record is rejected no_rate. Pieces of equal band are priced separately
-     but the sum is exact, so that does not matter. The record's band (itemize,
-     bucket) is the start band. q = 0 gives charge 0, no pieces. (This
-     oracle refuses split calls with q > 10^8 s rather than walk them.)
+     but the sum is exact, so that does not matter. The record's band
+     (itemize) is the start band; its buckets are per piece (R21). q = 0
+     gives charge 0, no pieces. (This oracle refuses split calls with
+     q > 10^8 s rather than walk them.)
  R16 Free zones: a voice/sms record to a free zone takes the account of the
      subscriber row active on its local start date, if any, else "-". It counts
      in records (and late_records when late), adds 0 to voice_seconds /
@@ -78,8 +79,9 @@ Monthly charges
      month, the end rule only when to lies in it; the fee is halved if any
      applicable rule says half.
  R19 Plan change: row R has one at its start when another row of the same
-     subscriber has to = R.from - 1 day, at its end when another row has
-     from = R.to + 1 day, wherever these dates fall; such a row is prorated
+     subscriber and the same account has to = R.from - 1 day, at its end
+     when such a row has from = R.to + 1 day, wherever these dates fall (a
+     number passed to another account is an installation for it); such a row is prorated
      daily (plan and package fees alike) whatever the setting. daily = fee x
      days of the row inside the month / days in the month.
  R20 Each fee (plan, each package) is prorated and rounded half up on its own.
@@ -88,15 +90,19 @@ Monthly charges
      consumes allowance (it is just the cheapest). An allowance zone matches
      a bucket zone when equal or "*", likewise band; data buckets have zone
      "*", so only zone "*" allowances reach them. Price/unit is compared
-     exactly (as fractions).
- R22 Outage: from/to converted as naive local times (R10); seconds inside the
-     period = |[from,to) ∩ period| (0 when empty). "from < to" is checked on
-     the wall-clock times as written; a from inside a DST gap may then land
-     on or after to, which gives 0 seconds, not an error. The row is the
-     subscriber's row active on the local date of the outage's start instant;
-     no such row: no credit. The cap is that row's prorated plan fee for this
-     period (0 when the row does not overlap it). Credits are rounded per
-     outage, summed per row, then capped.
+     exactly (as fractions). A split voice call (R15) adds each piece's
+     seconds to the bucket of that piece's band and its band's rate row, so
+     pieces of one band under one row add up; the pieces sum to q.
+ R22 Outage: from/to converted as naive local times (R10), then cut at the
+     period and at each of the number's rows: a row covers [its from day
+     00:00 local, the day after its to day 00:00 local) as instants (R10 for
+     the conversion), open-ended when to is empty. Each non-empty part
+     credits round_half_up(seconds x the row's plan fee / 2592000); seconds
+     under no row credit nothing. "from < to" is checked on the wall-clock
+     times as written; a from inside a DST gap may then land on or after to,
+     which gives 0 seconds, not an error. A row's parts are summed, then
+     capped at that row's prorated plan fee for this period (0 when the row
+     does not overlap it).
 Outputs
  R23 Totals: header always; rows for accounts with a rated record or an
      overlapping row; an account's figures are the sums over its rated records
@@ -882,11 +888,14 @@ def rate_all(T, period, lines):
              "data": rec["volume"]}[service]
         q = billed_quantity(r, d)
         # Step 10: charge.
+        # What goes into allowance buckets: (rate row, band, units).
+        pieces = [(r, band, q)]
         if q == 0:
             charge = 0
         elif service == "voice" and T.band_split == "split":
             exact = Fraction(0)
             missing = False
+            pieces = []
             for pband, secs in split_pieces(T, t, q):
                 pr = find_rate(T, row["plan"], service, zone, pband,
                                local_date)
@@ -894,6 +903,7 @@ def rate_all(T, period, lines):
                     missing = True
                     break
                 exact += Fraction(pr["price"] * secs, pr["unit"])
+                pieces.append((pr, pband, secs))
             if missing:
                 rejects.append((rec["line"], "no_rate"))
                 continue
@@ -903,7 +913,7 @@ def rate_all(T, period, lines):
                 Fraction(r["price"] * q, r["unit"]))
         rated.append({"rec": rec, "row": row, "account": row["account"],
                       "zone": zone, "band": band, "q": q, "charge": charge,
-                      "late": late, "rate": r})
+                      "late": late, "rate": r, "pieces": pieces})
 
     # Per-account sums of rated records.
     accounts = {}
@@ -934,9 +944,9 @@ def rate_all(T, period, lines):
         for it in rated:
             if it["row"] is not row or it["late"] or it["rate"] is None:
                 continue
-            key = (it["rate"]["line"], it["rec"]["service"], it["zone"],
-                   it["band"])
-            buckets[key] = buckets.get(key, 0) + it["q"]
+            for pr, pband, units in it["pieces"]:
+                key = (pr["line"], it["rec"]["service"], it["zone"], pband)
+                buckets[key] = buckets.get(key, 0) + units
         rate_by_line = {r["line"]: r for r in T.rates}
         for pk in row["packages"]:
             for al in T.packages[pk]["allowances"]:
@@ -961,18 +971,29 @@ def rate_all(T, period, lines):
                     buckets[k] -= take
                     left -= take
 
-    # Outage credits, per row, capped at the row's prorated plan fee.
+    # Outage credits: cut at the period and at the number's rows, each
+    # part rounded at its own row's plan fee; per row capped at its
+    # prorated plan fee.
     outage_by_row = {}
     for o in T.outages:
-        odate, _ = local_date_and_sod(T.tz, o["from"])
-        row = active_row(T, o["number"], odate)
-        if row is None:
-            continue
-        secs = max(0, min(o["to"], p_end) - max(o["from"], p_start))
-        credit = round_half_up(Fraction(secs * T.plans[row["plan"]],
-                                        30 * 86400))
-        outage_by_row[row["index"]] = outage_by_row.get(row["index"],
-                                                        0) + credit
+        a0, b0 = max(o["from"], p_start), min(o["to"], p_end)
+        for row in T.subs[o["number"]]:
+            ra = naive_local_to_instant(T.tz, row["from"].year,
+                                        row["from"].month, row["from"].day,
+                                        0, 0, 0)
+            if row["to"] is None:
+                rb = b0
+            else:
+                nd = row["to"] + timedelta(days=1)
+                rb = naive_local_to_instant(T.tz, nd.year, nd.month, nd.day,
+                                            0, 0, 0)
+            secs = min(b0, rb) - max(a0, ra)
+            if secs <= 0:
+                continue
+            credit = round_half_up(Fraction(secs * T.plans[row["plan"]],
+                                            30 * 86400))
+            outage_by_row[row["index"]] = outage_by_row.get(row["index"],
+                                                            0) + credit
     for idx, credit in outage_by_row.items():
         row = T.sub_rows[idx]
         cap = row_plan_fee.get(idx, 0)
@@ -987,6 +1008,8 @@ def rate_all(T, period, lines):
 
 def proration_factor(T, row, p_first, p_last, dim):
     subs = T.subs[row["number"]]
+    # Only rows of the same number and the same account make a plan change.
+    subs = [o for o in subs if o["account"] == row["account"]]
     change_at_start = any(o is not row and o["to"] is not None
                           and o["to"] + timedelta(days=1) == row["from"]
                           for o in subs)
