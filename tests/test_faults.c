@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include "internal.h"
+/* Twice on purpose: the guard must cover the whole header (it once closed
+ * before the agg and reader declarations, which then clashed). */
+#include "internal.h" // NOLINT(readability-duplicate-include)
 #include "sys.h"
 #include "testutil.h"
 
