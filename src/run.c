@@ -251,6 +251,17 @@ static int chunk_pop(cdr_run *r, chunk *c)
 	return got;
 }
 
+/* Give the buffers of chunks still queued back to the pool: after a
+ * failure the workers stop popping, and cdr_run_free frees only the pool
+ * (a mid-file read error once leaked a 4 MiB buffer per queued chunk). */
+static void queue_drain(cdr_run *r)
+{
+	for (; r->qn; r->qn--) {
+		r->freebufs[r->nfree++] = r->q[r->qhead].buf;
+		r->qhead = (r->qhead + 1) % r->qcap;
+	}
+}
+
 /* ---- output lines ---------------------------------------------------- */
 
 static int ob_flush(outbuf *o)
@@ -1509,6 +1520,7 @@ void cdr_run_free(cdr_run *r)
 	free(r->w);
 	for (int k = 0; k < r->nt; k++)
 		cdr__acc_fini(&r->acc[k]);
+	queue_drain(r);
 	for (size_t i = 0; i < r->nfree; i++)
 		free(r->freebufs[i]);
 	free(r->freebufs);
