@@ -59,7 +59,13 @@
 
 typedef struct input {
 	char *path; /* "-" for standard input */
-	int spool_fd; /* standard input's copy, for reading lines back */
+	int spool_fd; /* a stream's copy, for reading lines back */
+	/* A regular file as it was read: reading back checks that the path
+	 * still names these bytes. */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
 } input;
 
 typedef struct chunk {
@@ -633,7 +639,12 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			       strerror(errno));
 	struct stat st;
 	int seekable = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
-	if (!seekable) {
+	if (seekable) {
+		in->dev = st.st_dev;
+		in->ino = st.st_ino;
+		in->size = st.st_size;
+		in->mtime = st.st_mtim;
+	} else {
 		/* Standard input, a pipe or a FIFO cannot be read again for
 		 * the duplicate check: keep a copy as it streams. */
 		const char *dir = getenv("TMPDIR");
@@ -743,6 +754,14 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		if (n == 0)
 			break;
 	}
+	/* A file written to while it was read (a collector still appending,
+	 * or rewriting it in place) gives sums of no file that ever was. */
+	if (!rc && seekable &&
+	    (fstat(fd, &st) || st.st_size != in->size || (off_t)off != in->size ||
+	     st.st_mtim.tv_sec != in->mtime.tv_sec ||
+	     st.st_mtim.tv_nsec != in->mtime.tv_nsec))
+		rc = set_err(r, -ESTALE, "%s: changed while being rated",
+			     in->path);
 	if (!is_stdin)
 		close(fd);
 	return rc;
@@ -878,60 +897,150 @@ static int cmp_cand(const void *a, const void *b)
 	return (x->loc > y->loc) - (x->loc < y->loc);
 }
 
-/* A line read back: its bytes (no line end) and where it came from. */
+/*
+ * Reading lines back. Candidates are read in file order, one input open at
+ * a time (a run may have thousands of inputs, more than it may hold
+ * descriptors for), through a block that holds any whole line: neighbouring
+ * candidates - the usual case, since duplicates come in re-delivered runs
+ * of lines - share one read. Each line is copied at its exact length into
+ * an arena, so memory follows the lines' real sizes (a block per line once
+ * made 20k copies of one id take 1.26 GB).
+ */
+#define RB_BLOCK (CDR_LINE_MAX + 2) /* the longest line and its \r\n */
+
+/* A candidate line: the hash and place of its id, then its bytes in the
+ * arena (no line end) once read back. */
 typedef struct back {
-	char *line;
-	size_t n;
-	size_t id_n;
+	uint64_t h, loc;
+	size_t at;
+	uint32_t n, id_n;
 } back;
 
-static int cmp_back(const void *a, const void *b)
+typedef struct rback {
+	uint32_t idx; /* input whose descriptor is open, or UINT32_MAX */
+	int fd;
+	char *blk;	  /* [RB_BLOCK]: bytes blk_off .. blk_off + blk_n */
+	uint64_t blk_off;
+	size_t blk_n;
+	char *arena;	  /* the lines read back, end to end */
+	size_t an, acap;
+} rback;
+
+static int cmp_loc(const void *a, const void *b)
 {
 	const back *x = a, *y = b;
+	return (x->loc > y->loc) - (x->loc < y->loc);
+}
+
+/* By hash, then id, then whole line: the bytewise smallest line of an id
+ * comes first (it is kept). */
+static int cmp_back_in(const back *x, const back *y, const char *arena)
+{
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	const char *px = arena + x->at, *py = arena + y->at;
 	size_t m = x->id_n < y->id_n ? x->id_n : y->id_n;
-	int c = memcmp(x->line, y->line, m);
+	int c = memcmp(px, py, m);
 	if (c || x->id_n != y->id_n)
 		return c ? c : (x->id_n < y->id_n ? -1 : 1);
-	/* Same id: the bytewise smallest whole line first (it is kept). */
 	m = x->n < y->n ? x->n : y->n;
-	c = memcmp(x->line, y->line, m);
+	c = memcmp(px, py, m);
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-/* Read the line at `loc` (input << 44 | offset) again: from the file by
- * path, or from the spool of a stream. fds[] caches one descriptor per
- * input across a resolution. */
-static int read_back(cdr_run *r, int *fds, uint64_t loc, back *out)
+/* qsort has no context argument in C11; resolution runs on one thread. */
+static const char *sort_arena;
+
+static int cmp_back(const void *a, const void *b)
 {
-	uint32_t idx = (uint32_t)(loc >> LOC_OFF_BITS);
-	off_t off = (off_t)(loc & ((1ULL << LOC_OFF_BITS) - 1));
-	input *in = &r->in[idx];
-	if (in->spool_fd >= 0)
-		fds[idx] = in->spool_fd;
-	if (fds[idx] < 0) {
-		fds[idx] = open(in->path, O_RDONLY | O_CLOEXEC);
-		if (fds[idx] < 0)
-			return set_err(r, -errno, "%s: cannot reopen: %s",
-				       in->path, strerror(errno));
+	return cmp_back_in(a, b, sort_arena);
+}
+
+static void rb_close(cdr_run *r, rback *rb)
+{
+	if (rb->idx != UINT32_MAX && rb->fd >= 0 &&
+	    rb->fd != r->in[rb->idx].spool_fd)
+		close(rb->fd);
+	rb->idx = UINT32_MAX;
+	rb->fd = -1;
+	rb->blk_n = 0;
+}
+
+/* Open input idx for reading back: its spool, or the file by path, which
+ * must still be the file that was read (device, inode, size, mtime), else
+ * a collector's rewrite would take out of the sums lines never added. */
+static int rb_open(cdr_run *r, rback *rb, uint32_t idx)
+{
+	const input *in = &r->in[idx];
+	struct stat st;
+	rb_close(r, rb);
+	rb->idx = idx;
+	if (in->spool_fd >= 0) {
+		rb->fd = in->spool_fd;
+		return 0;
 	}
-	char *b = malloc(CDR_LINE_MAX + 2);
-	if (!b)
-		return -ENOMEM;
-	ssize_t n = cdr__backend_read()->fill(NULL, fds[idx], b,
-					       CDR_LINE_MAX + 2, off);
-	if (n < 0) {
-		free(b);
-		return set_err(r, (int)n, "%s: read error: %s", in->path,
-			       strerror((int)-n));
+	rb->fd = cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
+	if (rb->fd < 0)
+		return set_err(r, -errno, "%s: cannot reopen: %s", in->path,
+			       strerror(errno));
+	if (fstat(rb->fd, &st))
+		return set_err(r, -errno, "%s: %s", in->path, strerror(errno));
+	if (st.st_dev != in->dev || st.st_ino != in->ino ||
+	    st.st_size != in->size || st.st_mtim.tv_sec != in->mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != in->mtime.tv_nsec)
+		return set_err(r, -ESTALE, "%s: changed while being rated",
+			       in->path);
+	return 0;
+}
+
+/* Read the line at b->loc (input << 44 | offset) into the arena. */
+static int rb_line(cdr_run *r, rback *rb, back *b)
+{
+	uint32_t idx = (uint32_t)(b->loc >> LOC_OFF_BITS);
+	uint64_t off = b->loc & ((1ULL << LOC_OFF_BITS) - 1);
+	int rc;
+	if (idx != rb->idx && (rc = rb_open(r, rb, idx)))
+		return rc;
+	const char *p = NULL, *nl = NULL;
+	if (off >= rb->blk_off && off < rb->blk_off + rb->blk_n) {
+		p = rb->blk + (off - rb->blk_off);
+		nl = memchr(p, '\n', rb->blk_n - (off - rb->blk_off));
 	}
-	char *nl = memchr(b, '\n', (size_t)n);
-	size_t len = nl ? (size_t)(nl - b) : (size_t)n;
-	if (len && b[len - 1] == '\r')
+	if (!nl) { /* not in the block, or cut at its end: read from it */
+		ssize_t n = cdr__backend_read()->fill(NULL, rb->fd, rb->blk,
+						       RB_BLOCK, (int64_t)off);
+		if (n < 0)
+			return set_err(r, (int)n, "%s: read error: %s",
+				       r->in[idx].path, strerror((int)-n));
+		rb->blk_off = off;
+		rb->blk_n = (size_t)n;
+		p = rb->blk;
+		nl = memchr(p, '\n', (size_t)n);
+		/* A line that parsed was at most CDR_LINE_MAX bytes. */
+		if (!nl && (size_t)n == RB_BLOCK)
+			return set_err(r, -ESTALE,
+				       "%s: changed while being rated",
+				       r->in[idx].path);
+	}
+	size_t len = nl ? (size_t)(nl - p) : rb->blk_n - (size_t)(p - rb->blk);
+	if (len && p[len - 1] == '\r')
 		len--;
-	out->line = b;
-	out->n = len;
-	const char *comma = memchr(b, ',', len);
-	out->id_n = comma ? (size_t)(comma - b) : len;
+	if (rb->an + len > rb->acap) {
+		size_t cap = rb->acap ? rb->acap : 1 << 16;
+		while (cap < rb->an + len)
+			cap *= 2;
+		char *a = realloc(rb->arena, cap);
+		if (!a)
+			return -ENOMEM;
+		rb->arena = a;
+		rb->acap = cap;
+	}
+	memcpy(rb->arena + rb->an, p, len);
+	const char *comma = memchr(p, ',', len);
+	b->at = rb->an;
+	b->n = (uint32_t)len;
+	b->id_n = (uint32_t)(comma ? (size_t)(comma - p) : len);
+	rb->an += len;
 	return 0;
 }
 
@@ -972,21 +1081,19 @@ static int skip_add(skipset *s, const char *line, size_t n)
 	return 0;
 }
 
-/* Take a losing duplicate back out of every tariff's sums. */
-static int undo_duplicate(cdr_run *r, const back *b, skipset *item,
+/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
+ * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes. */
+static int undo_duplicate(cdr_run *r, const char *line, size_t n,
+			  const char *path, char *tmp, skipset *item,
 			  skipset *rej, skipset *dup)
 {
 	cdr__rec rec;
 	int64_t utc;
-	char *tmp = malloc(2 * CDR_LINE_MAX + 512);
 	int rc = 0;
-	if (!tmp)
-		return -ENOMEM;
 	/* It parsed when it was first read; the same bytes parse again. */
-	if (cdr__parse_line(b->line, b->n, &rec) != CDR_OK) {
-		free(tmp);
-		return set_err(r, -EIO, "input changed while rating");
-	}
+	if (cdr__parse_line(line, n, &rec) != CDR_OK)
+		return set_err(r, -ESTALE, "%s: changed while being rated",
+			       path);
 	for (int k = 0; k < r->nt && !rc; k++) {
 		cdr__rated x;
 		cdr__start_utc(r->t[k], &rec, &utc);
@@ -1002,15 +1109,19 @@ static int undo_duplicate(cdr_run *r, const back *b, skipset *item,
 				      fmt_item(tmp, r->t[k], &rec, &x));
 		else if (x.reason != CDR_OK && r->rej_out.fd >= 0)
 			rc = skip_add(rej, tmp,
-				      fmt_reject(tmp, b->line, b->n, x.reason));
+				      fmt_reject(tmp, line, n, x.reason));
 		if (!rc && r->rej_out.fd >= 0)
 			rc = skip_add(dup, tmp,
-				      fmt_reject(tmp, b->line, b->n,
+				      fmt_reject(tmp, line, n,
 						 CDR_R_DUPLICATE));
 	}
-	free(tmp);
 	return rc;
 }
+
+/* Candidates resolved per round: the arena of a round holds its lines,
+ * about 100 bytes each (25 MB), and every round opens each input it needs
+ * once. An id's candidates are never split over rounds. */
+#define ROUND_CANDS ((size_t)1 << 18)
 
 /*
  * After the pass: group the entries whose id hashes collide, read their
@@ -1023,44 +1134,61 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 			      skipset *dup)
 {
 	cvec cv = {0};
+	rback rb = {UINT32_MAX, -1, NULL, 0, 0, NULL, 0, 0};
+	back *bs = NULL;
+	char *tmp = NULL;
 	int rc = find_candidates(r, &cv);
-	const uint32_t nin = r->nin;
-	int *fds = malloc((nin + 1) * sizeof(int));
-	if (!fds)
-		rc = -ENOMEM;
-	for (uint32_t i = 0; fds && i < nin; i++)
-		fds[i] = -1;
-	if (!rc && cv.n)
+	if (!rc && cv.n) {
 		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
-	for (size_t i = 0; !rc && i < cv.n;) {
-		size_t j = i;
-		while (j < cv.n && cv.c[j].h == cv.c[i].h)
-			j++;
-		back *bs = calloc(j - i, sizeof(*bs));
-		if (!bs) {
+		rb.blk = malloc(RB_BLOCK);
+		tmp = malloc(2 * CDR_LINE_MAX + 512);
+		bs = malloc((cv.n < ROUND_CANDS ? cv.n : ROUND_CANDS) *
+			    sizeof(*bs));
+		if (!rb.blk || !tmp || !bs)
 			rc = -ENOMEM;
+	}
+	for (size_t i = 0; !rc && i < cv.n;) {
+		/* Whole hash groups, up to ROUND_CANDS (or one larger). */
+		size_t j = i + 1;
+		while (j < cv.n && (cv.c[j].h == cv.c[j - 1].h ||
+				    j - i < ROUND_CANDS))
+			j++;
+		if (j - i > ROUND_CANDS) {
+			back *nb = realloc(bs, (j - i) * sizeof(*bs));
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			bs = nb;
+		}
+		size_t m = j - i;
+		for (size_t k = 0; k < m; k++)
+			bs[k] = (back){cv.c[i + k].h, cv.c[i + k].loc, 0, 0, 0};
+		qsort(bs, m, sizeof(*bs), cmp_loc);
+		rb.an = 0;
+		for (size_t k = 0; !rc && k < m; k++)
+			rc = rb_line(r, &rb, &bs[k]);
+		rb_close(r, &rb);
+		if (rc)
 			break;
+		sort_arena = rb.arena;
+		qsort(bs, m, sizeof(*bs), cmp_back);
+		for (size_t k = 1; !rc && k < m; k++) {
+			const back *x = &bs[k], *y = &bs[k - 1];
+			if (x->h == y->h && x->id_n == y->id_n &&
+			    !memcmp(rb.arena + x->at, rb.arena + y->at, x->id_n))
+				rc = undo_duplicate(
+					r, rb.arena + x->at, x->n,
+					r->in[x->loc >> LOC_OFF_BITS].path, tmp,
+					item, rej, dup);
 		}
-		for (size_t k = i; !rc && k < j; k++)
-			rc = read_back(r, fds, cv.c[k].loc, &bs[k - i]);
-		if (!rc) {
-			qsort(bs, j - i, sizeof(*bs), cmp_back);
-			for (size_t k = 1; !rc && k < j - i; k++)
-				if (bs[k].id_n == bs[k - 1].id_n &&
-				    !memcmp(bs[k].line, bs[k - 1].line,
-					    bs[k].id_n))
-					rc = undo_duplicate(r, &bs[k], item,
-							    rej, dup);
-		}
-		for (size_t k = 0; k < j - i; k++)
-			free(bs[k].line);
-		free(bs);
 		i = j;
 	}
-	for (uint32_t i = 0; fds && i < nin; i++)
-		if (fds[i] >= 0 && fds[i] != r->in[i].spool_fd)
-			close(fds[i]);
-	free(fds);
+	rb_close(r, &rb);
+	free(rb.blk);
+	free(rb.arena);
+	free(bs);
+	free(tmp);
 	free(cv.c);
 	return rc;
 }

@@ -191,6 +191,49 @@ grep -q "1 records read, 1 rated, 0 rejected" "$W/err" && ok ||
 	bad "header after 5 MiB of blank lines: $(head -1 "$W/err")"
 rm -f "$W/blank.csv"
 
+# ---- inputs read back for the duplicate check
+# A record line of the demo tariff: id, then duration.
+cdr_line() { printf '%s,057188000001,voice,2026-10-08 09:15:00,057187654321,%s,0\n' "$1" "$2"; }
+# A file replaced while the run still reads another input (a FIFO gates
+# it): reading its duplicates back would take out of the sums lines that
+# were never added. The run stops instead, naming the file.
+if mkfifo "$W/gate.fifo" 2>/dev/null; then
+	for r in 60 61; do for i in 1 2 3 4 5; do cdr_line d$i $r; done; done >"$W/chg.csv"
+	sed 's/,6\([01]\),0$/,9\1,0/' "$W/chg.csv" >"$W/chg.new"
+	rate_demo --out "$W/chg.t" "$W/chg.csv" "$W/gate.fifo" 2>"$W/err" &
+	pid=$!
+	timeout 10 sh -c 'exec 3>"$1"; mv "$2" "$3"' sh "$W/gate.fifo" "$W/chg.new" "$W/chg.csv"
+	wait $pid
+	st=$?
+	[ $st -eq 1 ] && [ ! -e "$W/chg.t" ] && ok || bad "input replaced during the run: exit $st"
+	err_has "chg.csv: changed while being rated" "replaced input named"
+	rm -f "$W/gate.fifo" "$W/chg.csv" "$W/chg.t"
+fi
+# 1100 inputs with duplicates across files, with 256 descriptors: files
+# are read back one at a time. Id m(i+1) is in files i and i+1.
+mkdir "$W/many"
+awk -v d="$W/many" 'BEGIN { for (i = 0; i < 1100; i++) {
+	f = sprintf("%s/%04d.csv", d, i)
+	for (k = i; k <= i + 1; k++)
+		printf "m%d,057188000001,voice,2026-10-08 09:15:00,057187654321,60,0\n", k >f
+	close(f) } }'
+(ulimit -n 256 && rate_demo --out "$W/many.t" --rejects "$W/many.r" "$W/many") 2>"$W/err"
+st=$?
+n=$(grep -c ',duplicate$' "$W/many.r" 2>/dev/null)
+[ $st -eq 0 ] && [ "$n" = 1099 ] && ok || bad "1100 inputs under ulimit -n 256: exit $st, $n duplicates"
+rm -rf "$W/many" "$W/many.t" "$W/many.r"
+# 20k copies of one id: lines read back take their own size, not a 64 KiB
+# block each (that was 1.26 GB). Sanitizers reserve more address space
+# than any limit here allows; they skip the limit.
+awk 'BEGIN { for (i = 0; i < 20000; i++)
+	printf "same,057188000001,voice,2026-10-08 09:15:00,057187654321,%d,0\n", i % 997 }' >"$W/same.csv"
+if grep -qa '__[at]san_init' "$BIN"; then lim=unlimited; else lim=600000; fi
+(ulimit -v $lim && rate_demo --out "$W/same.t" "$W/same.csv") 2>"$W/err"
+st=$?
+[ $st -eq 0 ] && grep -q "20000 records read, 1 rated, 19999 rejected" "$W/err" && ok ||
+	bad "20k copies of one id in 600 MB of address space: exit $st, $(head -1 "$W/err")"
+rm -f "$W/same.csv" "$W/same.t"
+
 # ---- command line and exit codes
 expect_rc 2 "no command" "$BIN"
 expect_rc 2 "unknown command" "$BIN" frobnicate
