@@ -225,6 +225,30 @@ Test(faults, eio_while_reading_names_the_file)
 	free(tot);
 }
 
+/* A collector still appending: the first read finds one more line. */
+static ssize_t pread_appending(int fd, void *b, size_t n, off_t o)
+{
+	if (++nth == 1) {
+		FILE *f = fopen(cdrs, "a");
+		cr_assert_not_null(f);
+		fputs("late,13800000001,sms,2026-10-12 10:00:00,13900000000,0,0\n", f);
+		fclose(f);
+	}
+	return pread(fd, b, n, o);
+}
+
+/* Sums of a file that grew while it was read belong to no file that ever
+ * was: the run stops, naming it (it once rated whatever it saw, exit 0). */
+Test(faults, input_growing_while_read_stops_the_run)
+{
+	char *tot = NULL;
+	cdr__sys_table.pread = pread_appending;
+	cr_assert_neq(run_rate(CDR_IO_READ, &tot, NULL), 0);
+	cr_assert(strstr(err, "cdrs.csv: changed while being rated"), "%s", err);
+	assert_no_outputs();
+	free(tot);
+}
+
 /* At most 7 bytes a call, and EINTR every third call. */
 static ssize_t pread_short(int fd, void *b, size_t n, off_t o)
 {
