@@ -620,6 +620,27 @@ static void progress(cdr_run *r, double t0, double *last)
 	fflush(r->o.log);
 }
 
+/* Copy b[lo, hi) into the spool of a stream at its file offset. */
+static int spool(cdr_run *r, const input *in, const char *b, size_t lo,
+		 size_t hi, uint64_t base)
+{
+	while (in->spool_fd >= 0 && lo < hi) {
+		ssize_t w = cdr__sys_table.pwrite(in->spool_fd, b + lo, hi - lo,
+						  (off_t)(base + lo));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+			return set_err(r, -e, "%s: spooling: %s",
+				       strcmp(in->path, "-") ? in->path
+							     : "standard input",
+				       strerror(e));
+		}
+		lo += (size_t)w;
+	}
+	return 0;
+}
+
 /*
  * Read one input into chunks of whole lines. A buffer is CHUNK bytes of
  * fresh data after up to CDR_LINE_MAX bytes carried from the previous read
@@ -682,17 +703,8 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 				     strerror((int)-n));
 			break;
 		}
-		if (in->spool_fd >= 0 && n > 0 &&
-		    (cdr__sys_table.pwrite(in->spool_fd, b + carry_n, (size_t)n,
-					   (off_t)off) !=
-		     n)) {
-			buf_put(r, b);
-			rc = set_err(r, -EIO, "%s: spooling: %s", in->path,
-				     strerror(errno));
-			break;
-		}
 		uint64_t base = off - carry_n; /* offset of b[0] */
-		size_t total = carry_n + (size_t)n;
+		size_t total = carry_n + (size_t)n, fresh = carry_n;
 		off += (uint64_t)n;
 		carry_n = 0;
 		size_t start = 0;
@@ -711,7 +723,18 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		if (n > 0) { /* keep the unfinished last line for next time */
 			char *nl = memrchr(b + start, '\n', total - start);
 			end = nl ? (size_t)(nl - b) + 1 : start;
-			size_t tail = total - end;
+		}
+		size_t tail = total - end;
+		/* Spool the fresh bytes that may be read back: whole lines and
+		 * the unfinished one. A line past CDR_LINE_MAX is rejected,
+		 * never a duplicate candidate, so none of it is spooled (its
+		 * place in the spool stays a hole): /dev/zero costs no disk. */
+		if ((rc = spool(r, in, b, fresh > start ? fresh : start,
+				tail > CDR_LINE_MAX ? end : total, base))) {
+			buf_put(r, b);
+			break;
+		}
+		if (n > 0) {
 			if (tail > CDR_LINE_MAX) {
 				/* The tail alone is too long: report its
 				 * head, skip the rest of that line. */

@@ -233,6 +233,30 @@ st=$?
 [ $st -eq 0 ] && grep -q "20000 records read, 1 rated, 19999 rejected" "$W/err" && ok ||
 	bad "20k copies of one id in 600 MB of address space: exit $st, $(head -1 "$W/err")"
 rm -f "$W/same.csv" "$W/same.t"
+# An endless line (/dev/zero, here a pipe of it or a device node made for
+# the test) is skipped past its first 64 KiB without being spooled: under
+# an 8 MiB file size limit the spool never reaches it (it once grew at
+# 400 MB/s until SIGXFSZ). Outputs go to a directory of their own, so a
+# run killed by the limit leaves its temporaries there.
+mkdir "$W/z"
+head -c 50000000 /dev/zero | (ulimit -f 8192 && rate_demo --out "$W/z/t" --rejects "$W/z/r" -) 2>"$W/err"
+st=$?
+[ $st -eq 0 ] && grep -q "1 records read, 0 rated, 1 rejected" "$W/err" && ok ||
+	bad "50 MB line from a pipe under ulimit -f 8192: exit $st, $(head -1 "$W/err")"
+if mknod "$W/zero" c 1 5 2>/dev/null; then
+	(ulimit -f 8192 && timeout 2 "$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 \
+		--out "$W/z/t" "$W/zero") 2>"$W/err"
+	st=$?
+	[ $st -eq 124 ] && ok || bad "endless device input under ulimit -f 8192: exit $st, wanted the timeout's 124"
+	rm -f "$W/zero"
+fi
+# Lines after a skipped long line keep their places in the spool: their
+# duplicates are read back from past the hole.
+{ head -c 1000000 /dev/zero; echo; cdr_line z1 61; cdr_line z1 60; } |
+	rate_demo --out "$W/z/t" --rejects "$W/z/r" - 2>"$W/err"
+grep -q "3 records read, 1 rated, 2 rejected" "$W/err" && grep -q '^z1,.*,61,0,duplicate$' "$W/z/r" && ok ||
+	bad "duplicates after a long line from a pipe: $(head -1 "$W/err")"
+rm -rf "$W/z"
 
 # ---- command line and exit codes
 expect_rc 2 "no command" "$BIN"
