@@ -620,6 +620,102 @@ static void progress(cdr_run *r, double t0, double *last)
 	fflush(r->o.log);
 }
 
+static const char *in_name(const input *in)
+{
+	return strcmp(in->path, "-") ? in->path : "standard input";
+}
+
+/* The native columns, in the one order read today (SPEC 3). */
+static const char *const native_cols[] = {
+	"id", "subscriber", "service", "start", "destination", "duration",
+	"volume",
+};
+#define NCOLS (sizeof(native_cols) / sizeof(native_cols[0]))
+
+/* Does the header line p[0, n) name column `col` as one of its fields? */
+static int header_has(const char *p, size_t n, const char *col)
+{
+	size_t cn = strlen(col);
+	for (size_t i = 0; i <= n;) {
+		const char *c = memchr(p + i, ',', n - i);
+		size_t e = c ? (size_t)(c - p) : n;
+		if (e - i == cn && !memcmp(p + i, col, cn))
+			return 1;
+		i = e + 1;
+	}
+	return 0;
+}
+
+/*
+ * Check a file's first non-empty line (no line end) before any of it is
+ * rated. A bare CR in a header, or in a first line that no \n ends within
+ * CDR_LINE_MAX (`open`), means the file's line ends are CR alone: the whole
+ * file is one "line", which would be skipped as a header or rejected whole,
+ * so the run stops. (A CR inside a line that \n ends is only a bad byte,
+ * rejected with its line.) A header (a line starting `id,`) must name the
+ * seven native columns (SPEC 11): one that misses a column stops the run
+ * naming it. Reading them in another order, or among others, by name is
+ * not done yet: such a header stops the run too, saying so, rather than
+ * having its lines rated as if in the native order.
+ */
+static int check_head(cdr_run *r, const input *in, const char *p, size_t n,
+		      int open)
+{
+	int header = n >= 3 && !memcmp(p, "id,", 3);
+	if ((header || open) && memchr(p, '\r', n))
+		return set_err(r, -EINVAL,
+			       "%s: line ends are bare CR (\\r); cdrate reads "
+			       "\\n or \\r\\n",
+			       in_name(in));
+	if (!header)
+		return 0;
+	size_t i = 0, k = 0;
+	for (; k < NCOLS; k++) { /* the canonical header, exactly? */
+		size_t cn = strlen(native_cols[k]);
+		if (i + cn > n || memcmp(p + i, native_cols[k], cn) ||
+		    (k + 1 < NCOLS ? i + cn >= n || p[i + cn] != ','
+				   : i + cn != n))
+			break;
+		i += cn + 1;
+	}
+	if (k == NCOLS)
+		return 0;
+	for (k = 0; k < NCOLS; k++)
+		if (!header_has(p, n, native_cols[k]))
+			return set_err(r, -EINVAL,
+				       "%s: header has no column '%s'",
+				       in_name(in), native_cols[k]);
+	return set_err(r, -EINVAL,
+		       "%s: header names the columns in another order or "
+		       "among others; cdrate reads only "
+		       "id,subscriber,service,start,destination,duration,volume",
+		       in_name(in));
+}
+
+/* While *first (no non-empty line seen yet in the file), look for the
+ * first non-empty line in p[0, n), which holds whole lines (the last one
+ * maybe ended by the end of the file) or the head of a cut one, and check
+ * it (`at_start`: p is the file's first byte, where a UTF-8 byte order
+ * mark may stand). Lines split as the workers split them: on \n, one \r
+ * before it dropped, empty lines skipped. */
+static int head_scan(cdr_run *r, const input *in, const char *p, size_t n,
+		     int at_start, int *first)
+{
+	size_t i = at_start && n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	while (*first && i < n) {
+		const char *nl = memchr(p + i, '\n', n - i);
+		size_t e = nl ? (size_t)(nl - p) : n, len = e - i;
+		if (len && p[e - 1] == '\r')
+			len--;
+		if (len) {
+			*first = 0;
+			return check_head(r, in, p + i, len, !nl);
+		}
+		i = e + 1;
+	}
+	return 0;
+}
+
 /* Copy b[lo, hi) into the spool of a stream at its file offset. */
 static int spool(cdr_run *r, const input *in, const char *b, size_t lo,
 		 size_t hi, uint64_t base)
@@ -631,9 +727,7 @@ static int spool(cdr_run *r, const input *in, const char *b, size_t lo,
 			continue;
 		if (w <= 0) {
 			int e = w < 0 ? errno : ENOSPC;
-			return set_err(r, -e, "%s: spooling: %s",
-				       strcmp(in->path, "-") ? in->path
-							     : "standard input",
+			return set_err(r, -e, "%s: spooling: %s", in_name(in),
 				       strerror(e));
 		}
 		lo += (size_t)w;
@@ -725,6 +819,19 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			end = nl ? (size_t)(nl - b) + 1 : start;
 		}
 		size_t tail = total - end;
+		/* The first non-empty line is checked before it is rated: in
+		 * these whole lines, or else in the head of a cut one. */
+		int chunk_first = first;
+		if (first)
+			rc = head_scan(r, in, b + start, end - start,
+				       base + start == 0, &first);
+		if (!rc && first && tail > CDR_LINE_MAX)
+			rc = head_scan(r, in, b + end, CDR_LINE_MAX,
+				       base + end == 0, &first);
+		if (rc) {
+			buf_put(r, b);
+			break;
+		}
 		/* Spool the fresh bytes that may be read back: whole lines and
 		 * the unfinished one. A line past CDR_LINE_MAX is rejected,
 		 * never a duplicate candidate, so none of it is spooled (its
@@ -756,7 +863,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		}
 		if (end > start) {
 			chunk c = {b + start, end - start, idx, base + start,
-				   (uint8_t)(first && start == 0), 0};
+				   (uint8_t)chunk_first, 0};
 			/* Workers give back c.buf; keep it the pool's pointer. */
 			if (start) {
 				memmove(b, b + start, end - start);
@@ -764,12 +871,8 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			}
 			/* The header is the first non-empty line: while the
 			 * file has shown only blank lines, the next chunk is
-			 * still its "first". */
-			int blank = c.first;
-			for (size_t i = 0; blank && i < c.len; i++)
-				blank = c.buf[i] == '\n' || c.buf[i] == '\r';
+			 * still its "first" (head_scan keeps `first`). */
 			chunk_push(r, &c);
-			first = blank;
 		} else {
 			buf_put(r, b);
 		}

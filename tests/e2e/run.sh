@@ -191,9 +191,38 @@ grep -q "1 records read, 1 rated, 0 rejected" "$W/err" && ok ||
 	bad "header after 5 MiB of blank lines: $(head -1 "$W/err")"
 rm -f "$W/blank.csv"
 
-# ---- inputs read back for the duplicate check
 # A record line of the demo tariff: id, then duration.
 cdr_line() { printf '%s,057188000001,voice,2026-10-08 09:15:00,057187654321,%s,0\n' "$1" "$2"; }
+# A file whose line ends are bare CR is one "line": it was skipped whole
+# as a header (0 read, exit 0). It stops the run, small or past 64 KiB.
+H=id,subscriber,service,start,destination,duration,volume
+{ printf '%s\r' "$H"; cdr_line x1 60 | tr '\n' '\r'; } >"$W/cr.csv"
+awk 'BEGIN { for (i = 0; i < 2000; i++)
+	printf "c%d,057188000001,voice,2026-10-08 09:15:00,057187654321,60,0\r", i }' >"$W/crlong.csv"
+for f in cr crlong; do
+	expect_rc 1 "bare CR file $f.csv" rate_demo --out "$W/cr.t" "$W/$f.csv"
+	err_has "$f.csv: line ends are bare CR (\r); cdrate reads \n or \r\n" "bare CR named ($f.csv)"
+	[ ! -e "$W/cr.t" ] && ok || bad "bare CR file $f.csv: totals written"
+done
+expect_rc 1 "bare CR on standard input" rate_demo --out "$W/cr.t" - <"$W/cr.csv"
+err_has "standard input: line ends are bare CR" "bare CR on standard input named"
+# SPEC 11: a header must name the seven columns; one that does not stops
+# the run naming the missing column. Another order is not read yet: it
+# stops too, rather than being rated as if in the native order.
+{ echo "id,subscriber,service,start,destination,duration"; cdr_line x1 60; } >"$W/h6.csv"
+expect_rc 1 "header without volume" rate_demo --out "$W/cr.t" "$W/h6.csv"
+err_has "h6.csv: header has no column 'volume'" "missing header column named"
+{ echo "id,service,subscriber,start,destination,duration,volume"; cdr_line x1 60; } >"$W/hord.csv"
+expect_rc 1 "header in another order" rate_demo --out "$W/cr.t" "$W/hord.csv"
+err_has "hord.csv: header names the columns in another order" "reordered header said"
+[ ! -e "$W/cr.t" ] && ok || bad "a refused header wrote totals"
+# A BOM, blank lines (\n and \r\n) and a CRLF header are still fine.
+{ printf '\357\273\277\r\n\n%s\r\n' "$H"; cdr_line x1 60; } >"$W/hok.csv"
+rate_demo --out "$W/cr.t" "$W/hok.csv" 2>"$W/err"
+grep -q "1 records read, 1 rated, 0 rejected" "$W/err" && ok || bad "BOM, blank lines, CRLF header: $(head -1 "$W/err")"
+rm -f "$W"/cr*.csv "$W"/h*.csv "$W/cr.t"
+
+# ---- inputs read back for the duplicate check
 # A file replaced while the run still reads another input (a FIFO gates
 # it): reading its duplicates back would take out of the sums lines that
 # were never added. The run stops instead, naming the file.
