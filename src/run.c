@@ -1051,9 +1051,12 @@ static int cmp_loc(const void *a, const void *b)
 }
 
 /* By hash, then id, then whole line: the bytewise smallest line of an id
- * comes first (it is kept). */
-static int cmp_back_in(const back *x, const back *y, const char *arena)
+ * comes first (it is kept). For qsort_r (glibc's, as _GNU_SOURCE gives):
+ * runs on several threads of one process may resolve at once. */
+static int cmp_back(const void *a, const void *b, void *arena_arg)
 {
+	const back *x = a, *y = b;
+	const char *arena = arena_arg;
 	if (x->h != y->h)
 		return x->h < y->h ? -1 : 1;
 	const char *px = arena + x->at, *py = arena + y->at;
@@ -1064,14 +1067,6 @@ static int cmp_back_in(const back *x, const back *y, const char *arena)
 	m = x->n < y->n ? x->n : y->n;
 	c = memcmp(px, py, m);
 	return c ? c : (x->n > y->n) - (x->n < y->n);
-}
-
-/* qsort has no context argument in C11; resolution runs on one thread. */
-static const char *sort_arena;
-
-static int cmp_back(const void *a, const void *b)
-{
-	return cmp_back_in(a, b, sort_arena);
 }
 
 static void rb_close(cdr_run *r, rback *rb)
@@ -1289,8 +1284,7 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 		rb_close(r, &rb);
 		if (rc)
 			break;
-		sort_arena = rb.arena;
-		qsort(bs, m, sizeof(*bs), cmp_back);
+		qsort_r(bs, m, sizeof(*bs), cmp_back, rb.arena);
 		for (size_t k = 1; !rc && k < m; k++) {
 			const back *x = &bs[k], *y = &bs[k - 1];
 			if (x->h == y->h && x->id_n == y->id_n &&
