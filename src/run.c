@@ -59,9 +59,14 @@
 
 typedef struct input {
 	char *path; /* "-" for standard input */
-	int spool_fd; /* a stream's copy, for reading lines back */
+	/* A stream's copy, for reading lines back: one spool file holds
+	 * every stream of the run end to end (a descriptor each would cap
+	 * the streams a run can read), this one's bytes from spool_at. */
+	int spool_fd;
+	uint8_t spool_owner; /* the input that closes spool_fd */
+	uint64_t spool_at;
 	/* A regular file as it was read: reading back checks that the path
-	 * still names these bytes. */
+	 * still names these bytes. `size` is also a stream's length. */
 	dev_t dev;
 	ino_t ino;
 	off_t size;
@@ -198,8 +203,7 @@ static int add_path(cdr_run *r, const char *path)
 		r->in = n;
 		r->incap = cap;
 	}
-	r->in[r->nin].path = strdup(path);
-	r->in[r->nin].spool_fd = -1;
+	r->in[r->nin] = (input){.path = strdup(path), .spool_fd = -1};
 	if (!r->in[r->nin].path)
 		return -ENOMEM;
 	r->nin++;
@@ -714,7 +718,7 @@ static int spool(cdr_run *r, const input *in, const char *b, size_t lo,
 {
 	while (in->spool_fd >= 0 && lo < hi) {
 		ssize_t w = cdr__sys_table.pwrite(in->spool_fd, b + lo, hi - lo,
-						  (off_t)(base + lo));
+						  (off_t)(in->spool_at + base + lo));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -734,8 +738,14 @@ static int spool(cdr_run *r, const input *in, const char *b, size_t lo,
  * first CDR_LINE_MAX bytes become a too_long chunk and the rest is skipped
  * up to the next newline, so a hostile line costs no memory.
  */
+/* The run's spool, made by its first stream (reader thread only). */
+typedef struct spool_state {
+	int fd;
+	uint64_t end; /* where the next stream's bytes go */
+} spool_state;
+
 static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
-		      char *carry, double t0, double *last)
+		      char *carry, spool_state *sp, double t0, double *last)
 {
 	input *in = &r->in[idx];
 	int is_stdin = !strcmp(in->path, "-");
@@ -754,20 +764,24 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	} else {
 		/* Standard input, a pipe or a FIFO cannot be read again for
 		 * the duplicate check: keep a copy as it streams. */
-		const char *dir = getenv("TMPDIR");
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/cdrate-spool-XXXXXX",
-			 dir && *dir ? dir : "/tmp");
-		in->spool_fd = mkstemp(path);
-		if (in->spool_fd < 0) {
-			int e = errno;
-			if (!is_stdin)
-				close(fd);
-			return set_err(r, -e, "%s: cannot spool: %s",
-				       is_stdin ? "standard input" : in->path,
-				       strerror(e));
+		if (sp->fd < 0) {
+			const char *dir = getenv("TMPDIR");
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/cdrate-spool-XXXXXX",
+				 dir && *dir ? dir : "/tmp");
+			sp->fd = mkstemp(path);
+			if (sp->fd < 0) {
+				int e = errno;
+				if (!is_stdin)
+					close(fd);
+				return set_err(r, -e, "%s: cannot spool: %s",
+					       in_name(in), strerror(e));
+			}
+			unlink(path);
+			in->spool_owner = 1;
 		}
-		unlink(path);
+		in->spool_fd = sp->fd;
+		in->spool_at = sp->end;
 	}
 	cdr__backend *use = seekable ? be : cdr__backend_read();
 	uint64_t off = 0; /* file offset of the next fresh byte */
@@ -880,6 +894,10 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	     st.st_mtim.tv_nsec != in->mtime.tv_nsec))
 		rc = set_err(r, -ESTALE, "%s: changed while being rated",
 			     in->path);
+	if (!seekable) { /* the next stream's bytes follow this one's */
+		in->size = (off_t)off;
+		sp->end = in->spool_at + off;
+	}
 	if (!is_stdin)
 		close(fd);
 	return rc;
@@ -896,11 +914,12 @@ static void *reader_main(void *arg)
 	reader_arg *a = arg;
 	cdr_run *r = a->r;
 	char *carry = malloc(CDR_LINE_MAX + 1);
+	spool_state sp = {-1, 0};
 	double last = now();
 	if (!carry)
 		set_err(r, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; carry && i < r->nin && !r->err; i++)
-		if (read_input(r, a->be, i, carry, a->t0, &last))
+		if (read_input(r, a->be, i, carry, &sp, a->t0, &last))
 			break;
 	free(carry);
 	pthread_mutex_lock(&r->mu);
@@ -1120,8 +1139,16 @@ static int rb_line(cdr_run *r, rback *rb, back *b)
 		nl = memchr(p, '\n', rb->blk_n - (off - rb->blk_off));
 	}
 	if (!nl) { /* not in the block, or cut at its end: read from it */
-		ssize_t n = cdr__backend_read()->fill(NULL, rb->fd, rb->blk,
-						       RB_BLOCK, (int64_t)off);
+		const input *in = &r->in[idx];
+		/* Never past the input's end: in the spool, the next stream's
+		 * bytes follow. */
+		uint64_t left = (uint64_t)in->size > off
+					? (uint64_t)in->size - off
+					: 0;
+		size_t want = left < RB_BLOCK ? (size_t)left : RB_BLOCK;
+		ssize_t n = cdr__backend_read()->fill(
+			NULL, rb->fd, rb->blk, want,
+			(int64_t)(in->spool_at + off));
 		if (n < 0)
 			return set_err(r, (int)n, "%s: read error: %s",
 				       r->in[idx].path, strerror((int)-n));
@@ -1767,7 +1794,7 @@ void cdr_run_free(cdr_run *r)
 	free(r->q);
 	for (uint32_t i = 0; i < r->nin; i++) {
 		free(r->in[i].path);
-		if (r->in[i].spool_fd >= 0)
+		if (r->in[i].spool_owner)
 			close(r->in[i].spool_fd);
 	}
 	free(r->in);
