@@ -15,12 +15,15 @@
  * (the bytewise-smallest line of an id wins), so workers rate every parsed
  * record at once and note (hash of id, where the line is) - 16 bytes a
  * record, the only per-record memory of a run. Afterwards ids whose hashes
- * collide are read back from their files, compared exactly, and every line
- * that loses is rated again and taken back out of the sums, its itemize or
- * rejects line removed and a `duplicate` reject written instead. Rating is
+ * collide are read back from their files (in file order, one open at a
+ * time, each checked to be still the file that was read), compared
+ * exactly, and every line that loses is rated again and taken back out of
+ * the sums, its itemize or rejects line removed and a `duplicate` reject
+ * written instead. Rating is
  * a pure function, so the take-back is exact. Standard input, pipes and
- * FIFOs cannot be read back, so they are spooled to an unlinked temporary
- * file as they stream.
+ * FIFOs cannot be read back, so they are spooled, end to end, to one
+ * unlinked temporary file as they stream; a line too long to be a
+ * duplicate is not.
  *
  * Sections: inputs - chunk queue - output lines - workers - reader -
  * duplicates - finishing outputs - the public API.
