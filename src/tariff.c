@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "civil.h"
@@ -281,42 +282,123 @@ typedef struct ld {
 	cdr_tariff *t;
 	char *err;
 	size_t errlen;
+	const char *file; /* the file being loaded, for out-of-memory */
 } ld;
 
 static int fail(ld *L, const char *file, uint32_t line, const char *col,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/*
+ * Copy s into out (size > 0) with control bytes written as \xNN: messages
+ * echo values and paths from the tariff, and a stray ESC or CR must not
+ * reach the user's terminal or split the one-line message.
+ */
+static void escape_ctl(char *out, size_t size, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (; *s && o + 1 < size; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch != 0x7f) {
+			out[o++] = (char)ch;
+			continue;
+		}
+		if (o + 5 > size)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[ch >> 4];
+		out[o++] = hex[ch & 15];
+	}
+	out[o] = '\0';
+}
+
 static int fail(ld *L, const char *file, uint32_t line, const char *col,
 		const char *fmt, ...)
 {
-	char msg[CDR_ERR_MAX];
+	char msg[CDR_ERR_MAX], whole[2 * CDR_ERR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (col)
-		snprintf(L->err, L->errlen, "%s:%u: column %s: %s", file, line,
-			 col, msg);
+		snprintf(whole, sizeof(whole), "%s:%u: column %s: %s", file,
+			 line, col, msg);
 	else if (line)
-		snprintf(L->err, L->errlen, "%s:%u: %s", file, line, msg);
+		snprintf(whole, sizeof(whole), "%s:%u: %s", file, line, msg);
 	else
-		snprintf(L->err, L->errlen, "%s: %s", file, msg);
+		snprintf(whole, sizeof(whole), "%s: %s", file, msg);
+	if (L->errlen)
+		escape_ctl(L->err, L->errlen, whole);
 	return -EINVAL;
 }
 
-static int read_all(const char *path, char **out, size_t *len)
+/*
+ * Longest tariff line: the CDR limit, far above any real row. It bounds
+ * what an endless line (a device, a file without newlines) can make the
+ * loader hold before it says where the line started.
+ */
+#define TARIFF_LINE_MAX CDR_LINE_MAX
+
+/* Why read_all stopped early, for the message: the line it was on. */
+typedef struct read_stop {
+	uint32_t line;
+	int why; /* 0, or -EFBIG (line too long), -EILSEQ (a NUL byte) */
+} read_stop;
+
+/*
+ * Read a whole file, checking each line as it arrives: a NUL byte, or a
+ * line longer than TARIFF_LINE_MAX, stops the read with the line's number
+ * in *stop (-EINVAL returned). A directory is -EISDIR. Memory grows with
+ * the file; an endless input stops after one line's worth.
+ */
+static int read_all(const char *path, char **out, size_t *len,
+		    read_stop *stop)
 {
+	stop->line = 0;
+	stop->why = 0;
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return -errno;
-	size_t cap = 1 << 16, n = 0;
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		return -EISDIR;
+	}
+	size_t cap = 1 << 16, n = 0, line_start = 0;
+	uint32_t line = 1;
 	char *b = malloc(cap + 1);
+	errno = 0; /* so that a failed fread's errno is its own */
 	for (;;) {
 		if (!b) {
 			fclose(f);
 			return -ENOMEM;
 		}
-		n += fread(b + n, 1, cap - n, f);
+		size_t got = fread(b + n, 1, cap - n, f);
+		/* Check the new bytes: line ends, NULs, the line's length. */
+		for (size_t i = n; i < n + got;) {
+			const char *nl = memchr(b + i, '\n', n + got - i);
+			size_t e = nl ? (size_t)(nl - b) : n + got;
+			if (memchr(b + i, '\0', e - i)) {
+				stop->why = -EILSEQ;
+				break;
+			}
+			if (e - line_start > TARIFF_LINE_MAX) {
+				stop->why = -EFBIG;
+				break;
+			}
+			if (!nl)
+				break;
+			line++;
+			line_start = i = e + 1;
+		}
+		n += got;
+		if (stop->why) {
+			stop->line = line;
+			free(b);
+			fclose(f);
+			return -EINVAL;
+		}
 		if (n < cap)
 			break;
 		cap *= 2;
@@ -325,16 +407,39 @@ static int read_all(const char *path, char **out, size_t *len)
 			free(b);
 		b = nb;
 	}
-	int bad = ferror(f);
+	int bad = ferror(f) ? (errno ? -errno : -EIO) : 0;
 	fclose(f);
 	if (bad) {
 		free(b);
-		return -EIO;
+		return bad;
 	}
 	b[n] = '\0';
 	*out = b;
 	*len = n;
 	return 0;
+}
+
+/*
+ * The message for a file read_all refused: the path once, and for a bad
+ * line the line's number, as every other tariff error.
+ */
+static int read_fail(ld *L, const char *name, const char *path, int rc,
+		     const read_stop *stop)
+{
+	if (rc == -ENOMEM)
+		return fail(L, name, 0, NULL, "out of memory reading %s", path);
+	if (stop->why == -EILSEQ)
+		return fail(L, name, stop->line, NULL,
+			    "NUL byte in the line (a tariff is text)");
+	if (stop->why == -EFBIG)
+		return fail(L, name, stop->line, NULL,
+			    "line longer than %zu bytes", TARIFF_LINE_MAX);
+	if (rc == -EISDIR)
+		return fail(L, path, 0, NULL, "is a directory");
+	if (!strcmp(name, path))
+		return fail(L, path, 0, NULL, "%s", strerror(-rc));
+	return fail(L, name, 0, NULL, "cannot read %s: %s", path,
+		    strerror(-rc));
 }
 
 static char *trim(char *s)
@@ -405,6 +510,7 @@ static int csv_open(ld *L, csv *c, const char *name, const char *path,
 	char buf[4096], want[512];
 	memset(c, 0, sizeof(*c));
 	c->name = name;
+	L->file = name;
 	c->cols = cols;
 	c->ncols = ncols;
 	c->min_cols = min_cols;
@@ -412,12 +518,12 @@ static int csv_open(ld *L, csv *c, const char *name, const char *path,
 		snprintf(buf, sizeof(buf), "%s/%s", L->t->dir, name);
 		path = buf;
 	}
-	int rc = read_all(path, &c->data, &c->len);
+	read_stop stop;
+	int rc = read_all(path, &c->data, &c->len, &stop);
 	if (rc == -ENOENT && !required)
 		return 0;
 	if (rc)
-		return fail(L, name, 0, NULL, "cannot read %s: %s", path,
-			    strerror(-rc));
+		return read_fail(L, name, path, rc, &stop);
 	if (!csv_line(c)) {
 		csv_close(c);
 		return fail(L, name, 1, NULL, "empty file: header '%s' missing",
@@ -461,10 +567,11 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 	char tzbuf[256];
 
 	snprintf(path, sizeof(path), "%s/tariff.conf", t->dir);
-	int rc = read_all(path, &data, &len);
+	L->file = "tariff.conf";
+	read_stop stop;
+	int rc = read_all(path, &data, &len, &stop);
 	if (rc)
-		return fail(L, "tariff.conf", 0, NULL, "cannot read %s: %s",
-			    path, strerror(-rc));
+		return read_fail(L, "tariff.conf", path, rc, &stop);
 	memcpy(t->currency, "CNY", 4);
 	t->decimals = 2;
 	uint32_t line = 0, tz_line = 0;
@@ -534,8 +641,13 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 			}
 		} else if (!strcmp(k, "free_zones")) {
 			free(*free_zones);
-			*free_zones = strdup(v);
 			*free_line = line;
+			/* Unchecked, out of memory would read as no free zones. */
+			if (!(*free_zones = strdup(v))) {
+				rc = fail(L, "tariff.conf", line, k,
+					  "out of memory");
+				break;
+			}
 		} else {
 			rc = fail(L, "tariff.conf", line, k, "unknown setting");
 			break;
@@ -621,6 +733,10 @@ static int32_t intern(char ***names, uint32_t *n, cdr__map **m,
 	return intern_as(names, n, m, s, NULL);
 }
 
+/* The longest prefix, as the longest subscriber number: numbering plans
+ * (E.164) stop at 15 digits; 32 leaves room for dialled codes. */
+#define ZONE_PREFIX_MAX 32
+
 /* zones.csv: each prefix (or `=number`) into the trie; a prefix given
  * twice is an error. Zone names get indexes in first-seen order. */
 static int load_zones(ld *L, cdr__map **zmap)
@@ -639,6 +755,13 @@ static int load_zones(ld *L, cdr__map **zmap)
 		p += exact;
 		if (!*p) {
 			rc = fail(L, c.name, c.line, "prefix", "empty prefix");
+			break;
+		}
+		/* A trie node per character: an unbounded prefix (one of
+		 * 100 MB took 5.5 GB) would cost far more than its line. */
+		if (strlen(p) > ZONE_PREFIX_MAX) {
+			rc = fail(L, c.name, c.line, "prefix",
+				  "longer than %d characters", ZONE_PREFIX_MAX);
 			break;
 		}
 		if (!*c.f[1] || !strcmp(c.f[1], "*")) {
@@ -859,45 +982,90 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A holiday and its line, to name the line of a duplicate after sorting. */
+typedef struct hol_line {
+	int64_t day;
+	uint32_t line;
+} hol_line;
+
+static int cmp_hol(const void *a, const void *b)
+{
+	const hol_line *x = a, *y = b;
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/*
+ * holidays.csv: dates sorted once, duplicates found as equal neighbours
+ * (n log n; a scan of the earlier dates per row took 14 s for 200k rows).
+ * The duplicate reported is the first line, in file order, that repeats
+ * an earlier date; it wins over a malformed line further down.
+ */
 static int load_holidays(ld *L)
 {
 	static const char *const cols[] = {"date", "name"};
 	cdr_tariff *t = L->t;
 	csv c;
+	hol_line *hl = NULL;
+	uint32_t n = 0, cap = 0;
 	int rc = csv_open(L, &c, "holidays.csv", NULL, 0, cols, 2, 1);
-	uint32_t cap = 0;
+	uint32_t bad_line = 0;
+	char bad_date[256] = "";
 	if (!rc)
 		while ((rc = csv_row(L, &c)) > 0) {
 		int64_t day;
 		if (cdr__parse_date(c.f[0], strlen(c.f[0]), &day)) {
-			rc = fail(L, c.name, c.line, "date",
-				  "bad date '%s' (YYYY-MM-DD)", c.f[0]);
+			bad_line = c.line;
+			snprintf(bad_date, sizeof(bad_date), "%s", c.f[0]);
+			rc = 0;
 			break;
 		}
-		for (uint32_t i = 0; i < t->nholidays; i++)
-			if (t->holidays[i] == day) {
-				rc = fail(L, c.name, c.line, "date",
-					  "duplicate date '%s'", c.f[0]);
-				goto out;
-			}
-		if (t->nholidays == cap) {
+		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			int64_t *h = realloc(t->holidays, cap * sizeof(*h));
-			if (!h) {
+			hol_line *nh = realloc(hl, cap * sizeof(*nh));
+			if (!nh) {
 				rc = -ENOMEM;
 				break;
 			}
-			t->holidays = h;
+			hl = nh;
 		}
-		t->holidays[t->nholidays++] = day;
+		hl[n].day = day;
+		hl[n++].line = c.line;
 	}
-out:
 	csv_close(&c);
-	if (rc < 0)
+	if (rc < 0) {
+		free(hl);
 		return rc;
-	if (t->nholidays)
-		qsort(t->holidays, t->nholidays, sizeof(int64_t), cmp_i64);
-	return 0;
+	}
+	if (n)
+		qsort(hl, n, sizeof(*hl), cmp_hol);
+	uint32_t dup = 0; /* index of the earliest-line repeat */
+	for (uint32_t i = 1; i < n; i++)
+		if (hl[i].day == hl[i - 1].day &&
+		    (!dup || hl[i].line < hl[dup].line))
+			dup = i;
+	if (dup) {
+		char d[32];
+		int64_t y;
+		unsigned m, dd;
+		cdr__civil_from_days(hl[dup].day, &y, &m, &dd);
+		snprintf(d, sizeof(d), "%04lld-%02u-%02u", (long long)y, m, dd);
+		rc = fail(L, "holidays.csv", hl[dup].line, "date",
+			  "duplicate date '%s'", d);
+	} else if (bad_line) {
+		rc = fail(L, "holidays.csv", bad_line, "date",
+			  "bad date '%s' (YYYY-MM-DD)", bad_date);
+	} else if (n) {
+		t->holidays = malloc(n * sizeof(*t->holidays));
+		if (!t->holidays)
+			rc = -ENOMEM;
+		for (uint32_t i = 0; t->holidays && i < n; i++)
+			t->holidays[i] = hl[i].day;
+		t->nholidays = t->holidays ? n : 0;
+	}
+	free(hl);
+	return rc;
 }
 
 /* ---- plans and rates ------------------------------------------------- */
@@ -1841,8 +2009,8 @@ int cdr_tariff_load(cdr_tariff **out, const char *dir,
 	}
 done:
 	free(plan_names); /* the strings belong to t->plans */
-	if (rc == -ENOMEM && !err[0])
-		snprintf(err, errlen, "%s: out of memory", dir);
+	if (rc == -ENOMEM && !err[0] && errlen)
+		fail(&L, L.file ? L.file : dir, 0, NULL, "out of memory");
 	free(free_zones);
 	map_free(zmap);
 	map_free(pmap);

@@ -5,6 +5,7 @@
  * line and column.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "civil.h"
@@ -189,5 +190,147 @@ Test(tariff, errors_name_file_line_column)
 	cr_assert_null(tu_load(dir, err));
 	cr_assert(strstr(err, "column free_zones: unknown zone 'nowhere'"),
 		  "%s", err);
+	tu_rmdir(dir);
+}
+
+/* Write `text` as dir/name with `n` bytes (it may hold NULs). */
+static void write_n(const char *dir, const char *name, const char *text,
+		    size_t n)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(text, 1, n, f), n);
+	fclose(f);
+}
+
+/* A trie node per prefix character: 32 (as the subscriber numbers) is the
+ * bound, and one more is refused naming the line rather than built. */
+Test(tariff, zone_prefix_is_bounded)
+{
+	char *dir = tu_tariff();
+	char zones[256];
+	snprintf(zones, sizeof(zones), "prefix,zone\n0,national\n=110,emergency\n%s,long\n",
+		 "12345678901234567890123456789012");
+	tu_write(dir, "zones.csv", zones);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_str_eq(zone(t, "12345678901234567890123456789012"), "long");
+	cdr_tariff_free(t);
+	snprintf(zones, sizeof(zones), "prefix,zone\n0,national\n=110,emergency\n=%s,long\n",
+		 "123456789012345678901234567890123");
+	tu_write(dir, "zones.csv", zones);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "zones.csv:4: column prefix: longer than 32 "
+			      "characters");
+	tu_rmdir(dir);
+}
+
+/* `f25,25\0.99junk` used to load as 25.00: the NUL ended the line. */
+Test(tariff, nul_byte_is_an_error_naming_the_line)
+{
+	char *dir = tu_tariff();
+	static const char plans[] = "plan,monthly_fee\nm18,18\nf25,25\0.99junk\n";
+	write_n(dir, "plans.csv", plans, sizeof(plans) - 1);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "plans.csv:3: NUL byte in the line (a tariff is "
+			      "text)");
+	tu_rmdir(dir);
+}
+
+/* A line past 64 KiB stops the read there, so an endless input (a device,
+ * a file with no newline) costs one line, not all memory. */
+Test(tariff, tariff_lines_are_bounded)
+{
+	char *dir = tu_tariff();
+	size_t n = 70000;
+	char *big = malloc(n + 64);
+	cr_assert_not_null(big);
+	int h = snprintf(big, 64, "plan,monthly_fee\nm18,18\n");
+	memset(big + h, 'p', n);
+	memcpy(big + h + n, ",25\n", 4);
+	write_n(dir, "plans.csv", big, (size_t)h + n + 4);
+	free(big);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "plans.csv:3: line longer than 65536 bytes");
+	tu_write(dir, "plans.csv", T_PLANS);
+	cdr_tariff *t = NULL;
+	cr_assert_eq(cdr_tariff_load(&t, dir, "/dev/zero", err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(err, "/dev/zero:1: NUL byte in the line (a tariff is "
+			      "text)");
+	tu_rmdir(dir);
+}
+
+/* The path once, and what is wrong with it (was: "Input/output error",
+ * the path three times). */
+Test(tariff, subscribers_directory_is_named_once)
+{
+	char *dir = tu_tariff();
+	cdr_tariff *t = NULL;
+	char want[600];
+	cr_assert_neq(cdr_tariff_load(&t, dir, dir, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s: is a directory", dir);
+	cr_assert_str_eq(err, want);
+	cr_assert_null(t);
+	tu_rmdir(dir);
+}
+
+/* An echoed value never carries a control byte to the terminal. */
+Test(tariff, control_bytes_are_escaped_in_messages)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,\033[2J\r,peak,0,0.15,60,60,60\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "rates.csv:2: column zone: unknown zone "
+			      "'\\x1b[2J\\x0d'");
+	tu_write(dir, "rates.csv", T_RATES);
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm\00118,1\x7f\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "plans.csv:2: column monthly_fee: bad amount "
+			      "'1\\x7f'");
+	tu_rmdir(dir);
+}
+
+/* 200k holidays: sorted once (the scan of earlier dates per row took 8 s
+ * here). The duplicate named is the first line repeating a date, even
+ * when a malformed line comes after it. */
+Test(tariff, many_holidays_and_the_first_duplicate)
+{
+	char *dir = tu_tariff();
+	size_t n = 200000, o = 0;
+	char *h = malloc(n * 16 + 64);
+	cr_assert_not_null(h);
+	o += (size_t)sprintf(h, "date,name\n");
+	int64_t d0 = cdr__days_from_civil(1900, 1, 1);
+	for (size_t i = 0; i < n; i++) {
+		int64_t y;
+		unsigned m, d;
+		cdr__civil_from_days(d0 + (int64_t)(n - 1 - i), &y, &m, &d);
+		o += (size_t)sprintf(h + o, "%04lld-%02u-%02u,\n", (long long)y,
+				     m, d);
+	}
+	write_n(dir, "holidays.csv", h, o);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(t->nholidays, n);
+	cr_assert_eq(t->holidays[0], d0);
+	cr_assert_eq(cdr__day_type(t, d0 + 12345), CDR_HOLIDAY);
+	cdr_tariff_free(t);
+	memcpy(h + o, "1900-01-02,\n", 12); /* repeats line 200000 */
+	write_n(dir, "holidays.csv", h, o + 12);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "holidays.csv:200002: column date: duplicate "
+			      "date '1900-01-02'");
+	free(h);
+	tu_write(dir, "holidays.csv",
+		 "date,name\n2026-10-01,a\n2026-10-02,b\n2026-10-02,c\n"
+		 "2026-10-01,d\n2026-13-01,e\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "holidays.csv:4: column date: duplicate date "
+			      "'2026-10-02'");
 	tu_rmdir(dir);
 }
