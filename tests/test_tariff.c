@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "civil.h"
@@ -332,5 +333,148 @@ Test(tariff, many_holidays_and_the_first_duplicate)
 	cr_assert_null(tu_load(dir, err));
 	cr_assert_str_eq(err, "holidays.csv:4: column date: duplicate date "
 			      "'2026-10-02'");
+	tu_rmdir(dir);
+}
+
+/* Grow a string buffer; the tests below write tariffs of many rows. */
+static char *buf_put(char *b, size_t *o, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static char *buf_put(char *b, size_t *o, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	if (*cap - *o < 256) {
+		*cap = *cap * 2 + 4096;
+		b = realloc(b, *cap);
+		cr_assert_not_null(b);
+	}
+	va_start(ap, fmt);
+	*o += (size_t)vsnprintf(b + *o, *cap - *o, fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+static uint32_t index_of(char *const *names, uint32_t n, const char *s)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	cr_assert_fail("no name %s", s);
+	return 0;
+}
+
+/*
+ * 100 plans, 1,000 zones, 202 bands and a few rows per plan: a cell per
+ * plan x service x zone x band was 60M cells (7 s and 1.2 GB); the index
+ * now holds the keys written, and the fallback order is unchanged.
+ */
+Test(tariff, rate_index_is_proportional_to_rows)
+{
+	char *dir = tu_tariff();
+	char *b = NULL;
+	size_t o = 0, cap = 0;
+	b = buf_put(b, &o, &cap, "prefix,zone\n=110,emergency\n");
+	for (int z = 0; z < 1000; z++)
+		b = buf_put(b, &o, &cap, "%d,z%d\n", 2000 + z, z);
+	tu_write(dir, "zones.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "band,days,from,to\n");
+	for (int i = 0; i < 201; i++)
+		b = buf_put(b, &o, &cap, "b%d,mon,%02d:%02d,%02d:%02d\n", i,
+			    i * 7 / 60, i * 7 % 60, (i * 7 + 7) / 60,
+			    (i * 7 + 7) % 60);
+	b = buf_put(b, &o, &cap, "rest,*,00:00,24:00\n");
+	tu_write(dir, "bands.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "plan,monthly_fee\n");
+	for (int p = 0; p < 100; p++)
+		b = buf_put(b, &o, &cap, "p%d,1\n", p);
+	tu_write(dir, "plans.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "plan,service,zone,band,connect,price,unit,"
+				 "first,increment\n");
+	for (int p = 0; p < 100; p++)
+		b = buf_put(b, &o, &cap,
+			    "p%d,voice,*,*,0,0.1,60,60,60\n"   /* line 2+4p */
+			    "p%d,voice,z7,*,0,0.2,60,60,60\n"  /* 3+4p */
+			    "p%d,voice,*,b9,0,0.3,60,60,60\n"  /* 4+4p */
+			    "p%d,voice,z7,b9,0,0.4,60,60,60\n", /* 5+4p */
+			    p, p, p, p);
+	tu_write(dir, "rates.csv", b);
+	tu_write(dir, "subscribers.csv", "subscriber,account,plan,packages,"
+					 "from,to\n1,A,p0,,2026-01-01,\n");
+	free(b);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_leq(t->rate_mask + 1, 2 * 400 + 16 + 1024); /* 400 keys */
+	uint32_t z7 = index_of(t->zone_names, t->nzones, "z7");
+	uint32_t z8 = index_of(t->zone_names, t->nzones, "z8");
+	uint32_t b9 = index_of(t->band_names, t->nbands, "b9");
+	uint32_t rest = index_of(t->band_names, t->nbands, "rest");
+	int64_t d = cdr__days_from_civil(2026, 10, 5);
+	for (uint32_t p = 0; p < 100; p += 33) {
+		uint32_t l = 2 + 4 * p;
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z7, b9, d)].line, l + 3);
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z7, rest, d)].line, l + 1);
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z8, b9, d)].line, l + 2);
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z8, rest, d)].line, l);
+		cr_assert_eq(cdr__rate_find(t, p, CDR_SMS, z8, rest, d), -1);
+		cr_assert_eq(cdr__rate_find(t, p, CDR_DATA, t->nzones, b9, d), -1);
+	}
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+/*
+ * 20,000 dated rows of one key under 50 zones and 20 bands with keys of
+ * their own (dated later): each cell scanned the key's rows per
+ * breakpoint (quadratic; minutes here). Sorted once, a lookup is a
+ * binary search; a zone key whose rows are not yet in force falls back.
+ */
+Test(tariff, many_dated_rows_of_one_key)
+{
+	char *dir = tu_tariff();
+	char *b = NULL;
+	size_t o = 0, cap = 0;
+	b = buf_put(b, &o, &cap, "prefix,zone\n=110,emergency\n");
+	for (int z = 0; z < 50; z++)
+		b = buf_put(b, &o, &cap, "%d,z%d\n", 2000 + z, z);
+	tu_write(dir, "zones.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "band,days,from,to\n");
+	for (int i = 0; i < 19; i++)
+		b = buf_put(b, &o, &cap, "b%d,*,%02d:00,%02d:00\n", i, i, i + 1);
+	b = buf_put(b, &o, &cap, "rest,*,00:00,24:00\n");
+	tu_write(dir, "bands.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "plan,service,zone,band,connect,price,unit,"
+				 "first,increment,from\n");
+	int64_t d0 = cdr__days_from_civil(1970, 1, 1);
+	for (int i = 0; i < 20000; i++) { /* lines 2 .. 20001, newest first */
+		int64_t y;
+		unsigned m, d;
+		cdr__civil_from_days(d0 + 19999 - i, &y, &m, &d);
+		b = buf_put(b, &o, &cap, "m18,voice,*,*,0,0.1,60,60,60,"
+			    "%04lld-%02u-%02u\n", (long long)y, m, d);
+	}
+	for (int z = 0; z < 50; z++) /* lines 20002 .. 20051 */
+		b = buf_put(b, &o, &cap, "m18,voice,z%d,*,0,0.2,60,60,60,"
+			    "2100-01-01\n", z);
+	tu_write(dir, "rates.csv", b);
+	free(b);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	uint32_t z3 = index_of(t->zone_names, t->nzones, "z3");
+	uint32_t b4 = index_of(t->band_names, t->nbands, "b4");
+	cr_assert_eq(cdr__rate_find(t, 0, CDR_VOICE, z3, b4, d0 - 1), -1);
+	for (int64_t k = 0; k < 20000; k += 777)
+		cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, z3, b4,
+						     d0 + k)].line,
+			     (uint32_t)(20001 - k));
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, z3, b4,
+					     d0 + 40000)].line, 2u);
+	int64_t y2100 = cdr__days_from_civil(2100, 1, 1);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, z3, b4,
+					     y2100)].line, 20005u);
+	cdr_tariff_free(t);
 	tu_rmdir(dir);
 }
