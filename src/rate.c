@@ -5,8 +5,9 @@
  * workers call it concurrently and the duplicate resolver can call it again
  * later to take a record's contribution back out exactly.
  *
- * Sections: period - start instant - billed quantity - split pricing - the
- * record.
+ * Sections: period - start instant - billed quantity - split pricing
+ * (seconds per band of a call, in time proportional to its DST changes
+ * and holidays, not its pieces) - the record.
  */
 #include <assert.h>
 #include <string.h>
@@ -57,73 +58,82 @@ static uint64_t billed(uint64_t d, const cdr__rate_row *rr)
 
 /* ---- split pricing --------------------------------------------------- */
 
-#define MAX_PIECE_ROWS 32
-
-typedef struct piece_acc {
-	uint32_t row[MAX_PIECE_ROWS];
-	uint64_t secs[MAX_PIECE_ROWS];
-	int n;
-} piece_acc;
-
-/* Add `secs` seconds at rate row `row`; -1 past MAX_PIECE_ROWS rows. */
-static int acc_add_secs(piece_acc *acc, uint32_t row, uint64_t secs)
-{
-	int i = 0;
-	while (i < acc->n && acc->row[i] != row)
-		i++;
-	if (i == acc->n) {
-		if (acc->n == MAX_PIECE_ROWS)
-			return -1; /* more distinct rows than bands */
-		acc->row[acc->n] = row;
-		acc->secs[acc->n++] = 0;
-	}
-	acc->secs[i] += secs;
-	return 0;
-}
-
-/* Walk [from, to) piece by piece: cut at band boundaries of the local
- * day and at offset changes; each piece at its band's row. */
-static int walk_pieces(const cdr_tariff *t, uint32_t plan, uint32_t zone,
-		       int64_t start_day, int64_t from, int64_t to,
-		       piece_acc *acc)
-{
-	for (int64_t tt = from; tt < to;) {
-		int64_t local = tt + cdr__tz_offset_at(t->tz, tt);
-		int64_t day = cdr__floor_div(local, 86400);
-		int64_t sod = local - day * 86400;
-		unsigned dt = cdr__day_type(t, day);
-		const cdr__band_seg *seg = t->segs[dt];
-		while (sod >= (int64_t)seg->to_min * 60)
-			seg++;
-		int64_t piece_end =
-			tt + (day * 86400 + (int64_t)seg->to_min * 60 - local);
-		int64_t change = cdr__tz_next_change(t->tz, tt);
-		if (change < piece_end)
-			piece_end = change;
-		if (to < piece_end)
-			piece_end = to;
-		int32_t row = cdr__rate_find(t, plan, CDR_VOICE, zone, seg->band,
-					     start_day);
-		if (row < 0 ||
-		    acc_add_secs(acc, (uint32_t)row, (uint64_t)(piece_end - tt)))
-			return -1;
-		tt = piece_end;
-	}
-	return 0;
-}
-
-#define WEEK (7 * (int64_t)86400)
+#define DAY ((int64_t)86400)
+#define WEEK (7 * DAY)
 
 /*
- * The next instant after tt where the weekly band pattern may break: an
- * offset change, or the start or end of a holiday (local days; converted
- * with the offset at tt, exact because no offset change comes first).
+ * Seconds per band of a split call. Counts are signed while they are
+ * summed: the sum below adds and takes away local intervals, and each
+ * band's total comes out as its true count. `weeks` whole weeks of the
+ * regular (no holiday) pattern are added once at the end.
  */
-static int64_t next_irregular(const cdr_tariff *t, int64_t tt)
+typedef struct band_secs {
+	int64_t s[CDR_BAND_STAR];
+	int64_t weeks;
+} band_secs;
+
+/*
+ * Add sign x the seconds of local [a, b) to each band, every day taken as
+ * a holiday or, when !holiday, as its weekday. Cost: the segments met,
+ * the first of each day found by bisection.
+ */
+static void walk_local(const cdr_tariff *t, int64_t a, int64_t b, int holiday,
+		       int64_t sign, band_secs *acc)
+{
+	while (a < b) {
+		int64_t day = cdr__floor_div(a, DAY), base = day * DAY;
+		unsigned dt = holiday ? CDR_HOLIDAY : cdr__weekday(day);
+		const cdr__band_seg *seg = t->segs[dt];
+		uint32_t lo = 0, hi = t->nsegs[dt] - 1, n = t->nsegs[dt];
+		while (lo < hi) { /* first segment ending after a */
+			uint32_t m = (lo + hi) / 2;
+			if (base + (int64_t)seg[m].to_min * 60 > a)
+				hi = m;
+			else
+				lo = m + 1;
+		}
+		for (uint32_t i = lo; i < n && a < b; i++) {
+			int64_t e = base + (int64_t)seg[i].to_min * 60;
+			if (e > b)
+				e = b;
+			acc->s[seg[i].band] += sign * (e - a);
+			a = e;
+		}
+	}
+}
+
+/*
+ * Add C(b) - C(a), where C(x) counts per band the seconds of the regular
+ * weekly pattern from a fixed origin up to local x: whole weeks go to
+ * acc->weeks, the rest (under a week) is walked. a > b subtracts.
+ */
+static void add_regular(const cdr_tariff *t, int64_t a, int64_t b,
+			band_secs *acc)
+{
+	int64_t sign = 1;
+	if (a > b) {
+		int64_t x = a;
+		a = b;
+		b = x;
+		sign = -1;
+	}
+	int64_t weeks = (b - a) / WEEK;
+	acc->weeks += sign * weeks;
+	walk_local(t, a + weeks * WEEK, b, 0, sign, acc);
+}
+
+/*
+ * The next instant after tt (offset off there) where the weekly band
+ * pattern may break: an offset change, or the start or end of a holiday
+ * (local days; converted with off, exact because no offset change comes
+ * first).
+ */
+static int64_t next_irregular(const cdr_tariff *t, int64_t tt, int32_t off)
 {
 	int64_t change = cdr__tz_next_change(t->tz, tt);
-	int32_t off = cdr__tz_offset_at(t->tz, tt);
-	int64_t day = cdr__floor_div(tt + off, 86400);
+	if (!t->nholidays)
+		return change;
+	int64_t day = cdr__floor_div(tt + off, DAY);
 	uint32_t a = 0, b = t->nholidays;
 	while (a < b) { /* first holiday on or after the local day */
 		uint32_t m = (a + b) / 2;
@@ -134,61 +144,92 @@ static int64_t next_irregular(const cdr_tariff *t, int64_t tt)
 	}
 	int64_t h = INT64_MAX;
 	if (a < t->nholidays)
-		h = (t->holidays[a] == day ? day + 1 : t->holidays[a]) * 86400 -
+		h = (t->holidays[a] == day ? day + 1 : t->holidays[a]) * DAY -
 		    off;
 	return change < h ? change : h;
 }
 
 /*
  * Price [utc, utc + q) cut at band boundaries (local time, so DST changes
- * cut too); each piece at its own band's row for the record's start day.
- * Calls may last up to 10^12 s (31,700 years): between offset changes and
- * holidays the bands repeat every week, so a long stretch is priced as one
- * walked week times the number of whole weeks (a fuzzed 10^12 s call took
- * 0.5 s piece by piece). The exact rational sum is rounded once: whole
- * parts per row, and the remainders added over the common multiple of the
- * units (tariff.c keeps that multiple below 2^64). Returns -1 when a
- * piece's band has no rate.
+ * cut too); each band's seconds at that band's row for the record's start
+ * day. Calls may last up to 10^12 s (31,700 years, some 63,000 DST
+ * changes), so nothing here is per piece. Let C(x) count per band the
+ * regular weekly pattern up to local time x. A stretch of constant offset
+ * o over [u, v) holds C(v + o) - C(u + o); summed over the stretches this
+ * telescopes into C over the whole call plus, at each offset change h
+ * from o to o', C(h + o) - C(h + o'): the hour a DST change repeats or
+ * skips. A stretch on a holiday adds the holiday pattern in place of the
+ * weekday's. Cost: O(offset changes + holidays in the call + segments of
+ * one week), where cutting piece by piece cost 1.7 s per 10^12 s call in
+ * Europe/Berlin.
+ *
+ * The exact rational sum is rounded once: whole parts per band, and the
+ * remainders added over the common multiple of the units (tariff.c keeps
+ * that multiple below 2^64). Grouping by band rather than by row leaves
+ * the exact sum, hence the rounding, unchanged. Returns -1 when a band
+ * with seconds in the call has no rate.
  */
 static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 			int64_t start_day, int64_t utc, uint64_t q, u128 *out)
 {
-	piece_acc acc = {.n = 0};
+	band_secs acc;
+	memset(acc.s, 0, t->nbands * sizeof(acc.s[0]));
+	acc.weeks = 0;
 	const int64_t end = utc + (int64_t)q;
+	int32_t off = cdr__tz_offset_at(t->tz, utc);
+	const int64_t first_local = utc + off;
 
-	for (int64_t tt = utc; tt < end;) {
-		int64_t horizon = next_irregular(t, tt);
-		if (horizon > end)
-			horizon = end;
-		if (horizon - tt < 3 * WEEK) {
-			if (walk_pieces(t, plan, zone, start_day, tt, horizon,
-					&acc))
-				return -1;
-			tt = horizon;
-			continue;
+	for (int64_t tt = utc;;) {
+		int64_t h = next_irregular(t, tt, off);
+		if (h > end)
+			h = end;
+		if (t->nholidays &&
+		    cdr__day_type(t, cdr__floor_div(tt + off, DAY)) ==
+			    CDR_HOLIDAY) {
+			/* The stretch lies in one holiday: its pattern in
+			 * place of the weekday's that C counts. */
+			walk_local(t, tt + off, h + off, 1, 1, &acc);
+			walk_local(t, tt + off, h + off, 0, -1, &acc);
 		}
-		/* Whole weeks, keeping at least one to walk near the horizon. */
-		int64_t weeks = (horizon - tt) / WEEK - 1;
-		piece_acc wk = {.n = 0};
-		if (walk_pieces(t, plan, zone, start_day, tt, tt + WEEK, &wk))
-			return -1;
-		for (int i = 0; i < wk.n; i++)
-			if (acc_add_secs(&acc, wk.row[i],
-					 wk.secs[i] * (uint64_t)weeks))
-				return -1;
-		tt += weeks * WEEK;
+		if (h >= end)
+			break;
+		int32_t next = cdr__tz_offset_at(t->tz, h);
+		if (next != off)
+			add_regular(t, h + next, h + off, &acc);
+		tt = h;
+		off = next;
+	}
+	add_regular(t, first_local, end + off, &acc);
+
+	if (acc.weeks) { /* the regular week's seconds per band */
+		assert(acc.weeks > 0);
+		for (unsigned d = 0; d < 7; d++)
+			for (uint32_t i = 0; i < t->nsegs[d]; i++) {
+				const cdr__band_seg *sg = &t->segs[d][i];
+				acc.s[sg->band] += acc.weeks * 60 *
+						   (sg->to_min - sg->from_min);
+			}
 	}
 
-	u128 whole = 0, frac = 0;
+	int32_t row[CDR_BAND_STAR];
 	uint64_t l = 1;
-	for (int i = 0; i < acc.n; i++) {
-		uint64_t u = t->rates[acc.row[i]].unit;
+	for (uint32_t b = 0; b < t->nbands; b++) {
+		assert(acc.s[b] >= 0);
+		if (!acc.s[b])
+			continue;
+		row[b] = cdr__rate_find(t, plan, CDR_VOICE, zone, b, start_day);
+		if (row[b] < 0)
+			return -1;
+		uint64_t u = t->rates[row[b]].unit;
 		assert(u >= 1); /* tariff.c refuses unit 0 */
 		l = l / cdr__gcd(l, u) * u;
 	}
-	for (int i = 0; i < acc.n; i++) {
-		const cdr__rate_row *rr = &t->rates[acc.row[i]];
-		u128 s = (u128)(uint64_t)rr->price_micros * acc.secs[i];
+	u128 whole = 0, frac = 0;
+	for (uint32_t b = 0; b < t->nbands; b++) {
+		if (!acc.s[b])
+			continue;
+		const cdr__rate_row *rr = &t->rates[row[b]];
+		u128 s = (u128)(uint64_t)rr->price_micros * (uint64_t)acc.s[b];
 		whole += s / rr->unit;
 		frac += (s % rr->unit) * (l / rr->unit);
 	}
