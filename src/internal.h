@@ -233,6 +233,10 @@ int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);
 
+/* Copy the string s into out (size > 0), control bytes as \xNN, for
+ * messages that echo what a file holds (tariff.c). */
+void cdr__escape_ctl(char *out, size_t size, const char *s);
+
 /* Zeroed memory for big random-access tables, on huge pages when the
  * kernel allows (mem.c); release with free(). */
 void *cdr__calloc_huge(size_t n, size_t size);

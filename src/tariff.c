@@ -290,10 +290,11 @@ static int fail(ld *L, const char *file, uint32_t line, const char *col,
 
 /*
  * Copy s into out (size > 0) with control bytes written as \xNN: messages
- * echo values and paths from the tariff, and a stray ESC or CR must not
- * reach the user's terminal or split the one-line message.
+ * echo values and paths from the files, and a stray ESC or CR must not
+ * reach the user's terminal or split the one-line message. Shared with
+ * diff.c (internal.h).
  */
-static void escape_ctl(char *out, size_t size, const char *s)
+void cdr__escape_ctl(char *out, size_t size, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -329,7 +330,7 @@ static int fail(ld *L, const char *file, uint32_t line, const char *col,
 	else
 		snprintf(whole, sizeof(whole), "%s: %s", file, msg);
 	if (L->errlen)
-		escape_ctl(L->err, L->errlen, whole);
+		cdr__escape_ctl(L->err, L->errlen, whole);
 	return -EINVAL;
 }
 
