@@ -211,25 +211,27 @@ static int split_charge(const cdr_tariff *t, uint32_t plan, uint32_t zone,
 			}
 	}
 
-	int32_t row[CDR_BAND_STAR];
+	/* The bands with seconds, at their rows: at most 254. */
+	uint32_t row[CDR_BAND_STAR], n = 0;
+	uint64_t secs[CDR_BAND_STAR];
 	uint64_t l = 1;
 	for (uint32_t b = 0; b < t->nbands; b++) {
 		assert(acc.s[b] >= 0);
 		if (!acc.s[b])
 			continue;
-		row[b] = cdr__rate_find(t, plan, CDR_VOICE, zone, b, start_day);
-		if (row[b] < 0)
+		int32_t r = cdr__rate_find(t, plan, CDR_VOICE, zone, b, start_day);
+		if (r < 0)
 			return -1;
-		uint64_t u = t->rates[row[b]].unit;
+		uint64_t u = t->rates[r].unit;
 		assert(u >= 1); /* tariff.c refuses unit 0 */
 		l = l / cdr__gcd(l, u) * u;
+		row[n] = (uint32_t)r;
+		secs[n++] = (uint64_t)acc.s[b];
 	}
 	u128 whole = 0, frac = 0;
-	for (uint32_t b = 0; b < t->nbands; b++) {
-		if (!acc.s[b])
-			continue;
-		const cdr__rate_row *rr = &t->rates[row[b]];
-		u128 s = (u128)(uint64_t)rr->price_micros * (uint64_t)acc.s[b];
+	for (uint32_t i = 0; i < n; i++) {
+		const cdr__rate_row *rr = &t->rates[row[i]];
+		u128 s = (u128)(uint64_t)rr->price_micros * secs[i];
 		whole += s / rr->unit;
 		frac += (s % rr->unit) * (l / rr->unit);
 	}
