@@ -330,10 +330,15 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 {
 	totals a, b;
 	int rc = read_totals(old_csv, old_len, name_old, &a, err, errlen);
-	if (!rc)
+	if (rc == -ENOMEM)
+		say(err, errlen, "%s: out of memory", name_old);
+	if (!rc) {
 		rc = read_totals(new_csv, new_len, name_new, &b, err, errlen);
-	else
+		if (rc == -ENOMEM)
+			say(err, errlen, "%s: out of memory", name_new);
+	} else {
 		memset(&b, 0, sizeof(b));
+	}
 	if (!rc && a.period[0] && b.period[0] &&
 	    memcmp(a.period, b.period, 7) != 0) {
 		rc = say(err, errlen, "periods differ: %s is %.7s, %s is %.7s",
@@ -346,7 +351,8 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 				       dec < 0 ? 2 : dec, all, out, out_len,
 				       report);
 		if (rc)
-			snprintf(err, errlen, "out of memory");
+			say(err, errlen, "out of memory comparing %s and %s",
+			    name_old, name_new);
 	}
 	free(a.rows);
 	free(b.rows);
