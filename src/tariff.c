@@ -9,16 +9,22 @@
  *              one walk, O(length of the number);
  *   bands      a band per minute for each of the 8 day types (mon..sun,
  *              holiday), and the same as runs for cutting split calls;
- *   rates      every (plan, service, zone, band) cell resolved ahead of time
- *              through the `*` fallback order into a short timeline of
- *              (from day, rate row): a lookup is an index and a tiny scan;
+ *   rates      the keys rates.csv writes, in an open-addressing table,
+ *              each with its rows sorted by `from`: a lookup follows the
+ *              `*` fallback order, probing only keys the plan and zone
+ *              have (one or two probes), then bisects the dated rows;
  *   subscribers  sharded open-addressing tables (XXH3) whose 64-byte
  *              slots hold the number packed into 128 bits, its row range
  *              and its first row's fields: one cache line per record.
  *
+ * Every file is read with its lines checked as they arrive (at most 64
+ * KiB, no NUL byte), and the load costs time and memory in proportion to
+ * the rows written: nothing is sized by plans x zones x bands, and
+ * duplicates are found by sorting, not by scanning.
+ *
  * Sections: string maps - the subscriber table - CSV reading - tariff.conf
  * - zones - bands and holidays - plans and rates - packages - subscribers
- * - outages - rate resolution - load/free - lookups - describe.
+ * - outages - rate index - load/free - lookups - describe.
  */
 #include <assert.h>
 #include <errno.h>
