@@ -482,3 +482,54 @@ Test(tariff, many_dated_rows_of_one_key)
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
 }
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#endif
+
+#ifndef TU_ASAN /* ASan reserves terabytes of address space up front */
+#include <sys/resource.h>
+
+/* Address space of this process now, from /proc/self/statm (pages). */
+static size_t vm_bytes(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Out of memory names the file being loaded (it said "DIR: out of
+ * memory", which the command line printed after DIR again). 200k
+ * prefixes of 32 digits need some 6M trie nodes (340 MB) from a 7 MB
+ * zones.csv; the address space is capped well below that.
+ */
+Test(tariff, out_of_memory_names_the_file)
+{
+	char *dir = tu_tariff();
+	char *b = NULL;
+	size_t o = 0, cap = 0;
+	b = buf_put(b, &o, &cap, "prefix,zone\n=110,emergency\n");
+	for (int i = 0; i < 200000; i++)
+		b = buf_put(b, &o, &cap, "%06d%026d,z\n", i, 0);
+	tu_write(dir, "zones.csv", b);
+	free(b);
+	struct rlimit rl = {.rlim_cur = vm_bytes() + ((size_t)96 << 20),
+			    .rlim_max = RLIM_INFINITY};
+	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	cdr_tariff *t = NULL;
+	cr_assert_eq(cdr_tariff_load(&t, dir, NULL, err, sizeof(err)), -ENOMEM);
+	rl.rlim_cur = RLIM_INFINITY;
+	setrlimit(RLIMIT_AS, &rl);
+	cr_assert_str_eq(err, "zones.csv: out of memory");
+	tu_rmdir(dir);
+}
+#endif
