@@ -180,6 +180,11 @@ struct cdr_tariff {
 	cdr__rate_step *steps;
 	uint8_t *zone_keyed;
 	cdr__plan_svc *plan_svc; /* [plan * CDR_NSVC + service] */
+	/* When the cells are few next to the rows: each (plan, svc, zone
+	 * 0..nzones, band) cell's timeline of rows, resolved ahead of time,
+	 * cell_steps[cell_off[c] .. cell_off[c + 1]); else NULL */
+	uint32_t *cell_off;
+	cdr__rate_step *cell_steps;
 	cdr__package *packages;
 	uint32_t npackages;
 	cdr__allowance *allows;

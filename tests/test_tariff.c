@@ -410,6 +410,7 @@ Test(tariff, rate_index_is_proportional_to_rows)
 	cdr_tariff *t = tu_load(dir, err);
 	cr_assert_not_null(t, "%s", err);
 	cr_assert_leq(t->rate_mask + 1, 2 * 400 + 16 + 1024); /* 400 keys */
+	cr_assert_null(t->cell_off); /* 60M cells: not for 400 rows */
 	uint32_t z7 = index_of(t->zone_names, t->nzones, "z7");
 	uint32_t z8 = index_of(t->zone_names, t->nzones, "z8");
 	uint32_t b9 = index_of(t->band_names, t->nbands, "b9");
@@ -424,6 +425,60 @@ Test(tariff, rate_index_is_proportional_to_rows)
 		cr_assert_eq(cdr__rate_find(t, p, CDR_SMS, z8, rest, d), -1);
 		cr_assert_eq(cdr__rate_find(t, p, CDR_DATA, t->nzones, b9, d), -1);
 	}
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+/*
+ * A small tariff gets each cell's timeline resolved ahead of time (one
+ * index and a short scan per record); it must answer as the keys do, for
+ * every cell and day, the data zone `*` and cells with no rate included.
+ */
+Test(tariff, cell_table_agrees_with_the_keys)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "bands.csv", "band,days,from,to\npeak,mon-fri,08:00,22:00\n"
+				   "eve,*,18:00,23:00\nidle,*,00:00,24:00\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment,from\n"
+		 "m18,voice,mobile,peak,0,0.1,60,60,60,2026-10-10\n"
+		 "m18,voice,mobile,peak,0,0.1,60,60,60,2026-10-20\n"
+		 "m18,voice,mobile,*,0,0.2,60,60,60,\n"
+		 "m18,voice,*,eve,0,0.3,60,60,60,2026-10-15\n"
+		 "m18,voice,*,*,0,0.3,60,60,60,2026-10-12\n"
+		 "f25,voice,*,*,0,0.4,60,60,60,\n"
+		 "f25,voice,beijing,idle,0,0.5,60,60,60,2026-10-05\n"
+		 "m18,sms,national,*,0,0.1,1,1,1,\n"
+		 "m18,data,*,peak,0,0.1,1024,1024,1024,2026-10-01\n"
+		 "f25,data,*,*,0,0.1,1024,1024,1024,\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_not_null(t->cell_off);
+	uint32_t *off = t->cell_off;
+	int64_t d0 = cdr__days_from_civil(2026, 10, 1);
+	for (int64_t d = d0 - 2; d < d0 + 25; d++)
+		for (uint32_t p = 0; p < t->nplans; p++)
+			for (unsigned s = 0; s < CDR_NSVC; s++)
+				for (uint32_t z = 0; z <= t->nzones; z++)
+					for (uint32_t b = 0; b < t->nbands; b++) {
+						t->cell_off = off;
+						int32_t r = cdr__rate_find(t, p, s, z, b, d);
+						t->cell_off = NULL; /* the keys */
+						cr_assert_eq(r, cdr__rate_find(t, p, s, z, b, d),
+							     "plan %u svc %u zone %u band %u day %lld",
+							     p, s, z, b, (long long)d);
+					}
+	t->cell_off = off;
+	uint32_t mob = index_of(t->zone_names, t->nzones, "mobile");
+	uint32_t nat = index_of(t->zone_names, t->nzones, "national");
+	uint32_t eve = index_of(t->band_names, t->nbands, "eve");
+	uint32_t peak = index_of(t->band_names, t->nbands, "peak");
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, mob, eve, d0)].line, 4u);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, mob, peak, d0 + 9)].line, 2u);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, mob, peak, d0 + 19)].line, 3u);
+	cr_assert_eq(cdr__rate_find(t, 0, CDR_VOICE, nat, peak, d0 + 10), -1);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, nat, eve, d0 + 14)].line, 5u);
+	cr_assert_eq(cdr__rate_find(t, 0, CDR_SMS, mob, eve, d0), -1);
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
 }
