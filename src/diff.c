@@ -10,6 +10,7 @@
  * Sections: reading totals - the delta CSV - the report.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,27 +92,88 @@ static int parse_amt(const char *s, size_t n, i128 *v, int *places)
 	return 0;
 }
 
-static int bad(char *err, size_t errlen, const char *name, size_t line,
-	       const char *what)
+/* The message, escaped: names and values come from the user's files. */
+static int say(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int say(char *err, size_t errlen, const char *fmt, ...)
 {
-	snprintf(err, errlen, "%s:%zu: %s", name, line, what);
+	char m[2 * CDR_ERR_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	if (errlen)
+		cdr__escape_ctl(err, errlen, m);
 	return -EINVAL;
 }
 
-static int read_totals(const char *b, size_t len, const char *name,
-		       totals *t, char *err, size_t errlen)
+static int bad(char *err, size_t errlen, const char *name, size_t line,
+	       const char *what)
 {
-	size_t line = 0, cap = 1;
+	return say(err, errlen, "%s:%zu: %s", name, line, what);
+}
+
+/* Order row indexes by account (qsort_r context: the rows). */
+static int cmp_acct_idx(const void *a, const void *b, void *rows);
+static int cmp_acct(const trow *a, const trow *b);
+
+/*
+ * A totals file has one row per account: a second row of one account
+ * would be added to nothing and dropped from the delta. Rows are sorted
+ * as cdrate writes them, so neighbours are compared; otherwise an index
+ * is sorted (n log n). Names the first line, in file order, that repeats
+ * an account.
+ */
+static int check_unique(const totals *t, const size_t *lines,
+			const char *name, char *err, size_t errlen)
+{
+	size_t dup = 0, first = 0; /* line of the repeat, of the first row */
+	const trow *who = NULL;
+	int in_order = 1;
+	for (size_t i = 1; i < t->n && in_order; i++) {
+		int c = cmp_acct(&t->rows[i - 1], &t->rows[i]);
+		in_order = c <= 0;
+		if (c == 0 && !dup) {
+			dup = lines[i];
+			first = lines[i - 1];
+			who = &t->rows[i];
+		}
+	}
+	if (!in_order) {
+		size_t *ix = malloc((t->n + 1) * sizeof(*ix));
+		if (!ix)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->n; i++)
+			ix[i] = i;
+		qsort_r(ix, t->n, sizeof(*ix), cmp_acct_idx, t->rows);
+		dup = 0;
+		for (size_t i = 1, g = 0; i < t->n; i++) {
+			if (cmp_acct(&t->rows[ix[g]], &t->rows[ix[i]])) {
+				g = i; /* a new account; ix is stable in line */
+				continue;
+			}
+			if (i == g + 1 && (!dup || lines[ix[i]] < dup)) {
+				dup = lines[ix[i]];
+				first = lines[ix[g]];
+				who = &t->rows[ix[i]];
+			}
+		}
+		free(ix);
+	}
+	if (!dup)
+		return 0;
+	return say(err, errlen, "%s:%zu: column account: '%.*s' already has "
+		   "a row (line %zu)", name, dup, (int)who->acct_n, who->acct,
+		   first);
+}
+
+/* The rows of a totals file into t (sized by the caller), each row's line
+ * number into lines[]; then the check that no account repeats. */
+static int parse_totals(const char *b, size_t len, const char *name,
+			totals *t, size_t *lines, char *err, size_t errlen)
+{
+	size_t line = 0;
 	const char *p = b, *end = b + len;
-	memset(t, 0, sizeof(*t));
-	t->decimals = -1;
-	/* One row per line: size the array once (growing it copied rows of
-	 * 200 bytes over and over, most of a 750k-account diff). */
-	for (const char *q = b; (q = memchr(q, '\n', (size_t)(end - q))); q++)
-		cap++;
-	t->rows = malloc(cap * sizeof(*t->rows));
-	if (!t->rows)
-		return -ENOMEM;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl ? nl : end;
@@ -151,6 +213,7 @@ static int read_totals(const char *b, size_t len, const char *name,
 				return bad(err, errlen, name, line,
 					   "column period: rows of more than "
 					   "one period");
+			lines[t->n] = line;
 			trow *r = &t->rows[t->n++];
 			r->acct = f[0];
 			r->acct_n = fl[0];
@@ -167,12 +230,45 @@ static int read_totals(const char *b, size_t len, const char *name,
 				if (places > t->decimals)
 					t->decimals = places;
 			}
+			/* total = voice + sms + data - allowance + recurring
+			 * - outage, as printed (section 8): a row that does
+			 * not add up was not written by cdrate. */
+			i128 sum = r->amt[0] + r->amt[1] + r->amt[2] -
+				   r->amt[3] + r->amt[4] - r->amt[5];
+			if (sum != r->amt[6]) {
+				char want[64];
+				want[cdr__fmt_amount(want, sum, t->decimals)] = 0;
+				return say(err, errlen,
+					   "%s:%zu: column total: %.*s is not "
+					   "the sum of the columns (%s)", name,
+					   line, (int)fl[13], f[13], want);
+			}
 		}
 		p = nl ? nl + 1 : end;
 	}
 	if (line == 0)
 		return bad(err, errlen, name, 1, "empty file");
-	return 0;
+	return check_unique(t, lines, name, err, errlen);
+}
+
+static int read_totals(const char *b, size_t len, const char *name,
+		       totals *t, char *err, size_t errlen)
+{
+	size_t cap = 1;
+	memset(t, 0, sizeof(*t));
+	t->decimals = -1;
+	/* One row per line: size the array once (growing it copied rows of
+	 * 200 bytes over and over, most of a 750k-account diff). */
+	for (const char *q = b; (q = memchr(q, '\n', len - (size_t)(q - b)));
+	     q++)
+		cap++;
+	t->rows = malloc(cap * sizeof(*t->rows));
+	size_t *lines = malloc(cap * sizeof(*lines));
+	int rc = -ENOMEM;
+	if (t->rows && lines)
+		rc = parse_totals(b, len, name, t, lines, err, errlen);
+	free(lines);
+	return rc;
 }
 
 static int cmp_acct(const trow *a, const trow *b)
@@ -185,6 +281,14 @@ static int cmp_acct(const trow *a, const trow *b)
 static int cmp_row(const void *a, const void *b)
 {
 	return cmp_acct(a, b);
+}
+
+static int cmp_acct_idx(const void *a, const void *b, void *rows)
+{
+	const trow *r = rows;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = cmp_acct(&r[x], &r[y]);
+	return c ? c : (x > y) - (x < y); /* ties in file order */
 }
 
 static int sorted(const totals *t)
@@ -226,15 +330,19 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 {
 	totals a, b;
 	int rc = read_totals(old_csv, old_len, name_old, &a, err, errlen);
-	if (!rc)
+	if (rc == -ENOMEM)
+		say(err, errlen, "%s: out of memory", name_old);
+	if (!rc) {
 		rc = read_totals(new_csv, new_len, name_new, &b, err, errlen);
-	else
+		if (rc == -ENOMEM)
+			say(err, errlen, "%s: out of memory", name_new);
+	} else {
 		memset(&b, 0, sizeof(b));
+	}
 	if (!rc && a.period[0] && b.period[0] &&
 	    memcmp(a.period, b.period, 7) != 0) {
-		snprintf(err, errlen, "periods differ: %s is %.7s, %s is %.7s",
+		rc = say(err, errlen, "periods differ: %s is %.7s, %s is %.7s",
 			 name_old, a.period, name_new, b.period);
-		rc = -EINVAL;
 	}
 	if (!rc) {
 		int dec = a.decimals > b.decimals ? a.decimals : b.decimals;
@@ -243,7 +351,8 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 				       dec < 0 ? 2 : dec, all, out, out_len,
 				       report);
 		if (rc)
-			snprintf(err, errlen, "out of memory");
+			say(err, errlen, "out of memory comparing %s and %s",
+			    name_old, name_new);
 	}
 	free(a.rows);
 	free(b.rows);

@@ -69,11 +69,30 @@ typedef struct cdr__rate_row {
 	uint32_t line;	  /* line in rates.csv, for tie-breaks and messages */
 } cdr__rate_row;
 
-/* One step of a resolved (plan, service, zone, band) timeline. */
+/* One dated row of a rate key: rows of a key sorted by from_day. */
 typedef struct cdr__rate_step {
 	int64_t from_day;
 	uint32_t row;
 } cdr__rate_step;
+
+/* A rate key (plan, service, zone, band) that rates.csv writes, and its
+ * rows steps[first .. first + n). zone and band are stored + 1, so that
+ * `*` is 0; n == 0 marks an empty slot of the table. */
+typedef struct cdr__rate_key {
+	uint32_t plan, zone;
+	uint8_t svc, band;
+	uint16_t pad;
+	uint32_t first, n;
+} cdr__rate_key;
+
+/* What one (plan, service) has, so a lookup probes only keys that may
+ * exist: the (*, *) key's slot + 1 (0: none), and flags. */
+#define CDR_PS_ZONE 1	   /* keys with a zone of their own */
+#define CDR_PS_STAR_BAND 2 /* (*, band) keys */
+typedef struct cdr__plan_svc {
+	uint32_t star_slot;
+	uint32_t flags;
+} cdr__plan_svc;
 
 typedef struct cdr__allowance {
 	uint8_t service;
@@ -154,10 +173,19 @@ struct cdr_tariff {
 	uint32_t nplans;
 	cdr__rate_row *rates;
 	uint32_t nrates;
-	/* resolved lookup: cell (plan, svc, zone 0..nzones where nzones is
-	 * the data zone `*`, band) -> steps[cell_off[c] .. cell_off[c+1]) */
-	uint32_t *cell_off;
+	/* rate lookup: the keys rates.csv writes, open addressing, and
+	 * their dated rows; zone_keyed[z] says zone z has keys of its own
+	 * (else a lookup goes straight to the `*` zone keys) */
+	cdr__rate_key *rate_keys;
+	uint32_t rate_mask;
 	cdr__rate_step *steps;
+	uint8_t *zone_keyed;
+	cdr__plan_svc *plan_svc; /* [plan * CDR_NSVC + service] */
+	/* When the cells are few next to the rows: each (plan, svc, zone
+	 * 0..nzones, band) cell's timeline of rows, resolved ahead of time,
+	 * cell_steps[cell_off[c] .. cell_off[c + 1]); else NULL */
+	uint32_t *cell_off;
+	cdr__rate_step *cell_steps;
 	cdr__package *packages;
 	uint32_t npackages;
 	cdr__allowance *allows;
@@ -210,6 +238,10 @@ int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
 /* Rate row for a cell on a local day, or -1 (no_rate). */
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);
+
+/* Copy the string s into out (size > 0), control bytes as \xNN, for
+ * messages that echo what a file holds (tariff.c). */
+void cdr__escape_ctl(char *out, size_t size, const char *s);
 
 /* Zeroed memory for big random-access tables, on huge pages when the
  * kernel allows (mem.c); release with free(). */
@@ -296,8 +328,7 @@ void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
  * record rate.c accepted).
  */
 typedef struct cdr__pieces {
-	unsigned n;
-	uint8_t pos[256]; /* band -> entry, 0xff: none yet */
+	unsigned n;	/* bands with seconds, in band order */
 	uint8_t band[CDR_BAND_STAR];
 	uint32_t row[CDR_BAND_STAR];
 	uint64_t secs[CDR_BAND_STAR];

@@ -287,3 +287,90 @@ Test(rate, long_split_calls_equal_the_sum_of_their_days)
 	cr_assert(whole.charge_micros == sum, "whole %lld, parts %lld",
 		  (long long)whole.charge_micros, (long long)sum);
 }
+
+/*
+ * 253 five-minute bands and a rest band, each with its own rate: a day
+ * has 254 bands with seconds. A table of 32 rows per call rejected it
+ * no_rate. Band i costs 0.001 * (i + 1) per 60 s: 300 s of it is
+ * 0.005 * (i + 1), 0.005 * 253 * 254 / 2 = 160.655 for the lot; the rest
+ * is 86400 - 253 * 300 = 10500 s at 0.5 per 60 s = 87.5. Sum 248.155.
+ */
+Test(rate, split_with_254_bands_each_with_a_rate)
+{
+	char bands[16384], rates[16384];
+	size_t bo = 0, ro = 0;
+	tu_write(dir, "tariff.conf", "timezone = UTC\nband_split = split\n"
+				     "free_zones = emergency\n");
+	bo += (size_t)snprintf(bands + bo, sizeof(bands) - bo,
+			       "band,days,from,to\n");
+	ro += (size_t)snprintf(rates + ro, sizeof(rates) - ro,
+			       "plan,service,zone,band,connect,price,unit,"
+			       "first,increment\n");
+	for (int i = 0; i < 253; i++) {
+		int m = i * 5;
+		bo += (size_t)snprintf(bands + bo, sizeof(bands) - bo,
+				       "b%d,*,%02d:%02d,%02d:%02d\n", i, m / 60,
+				       m % 60, (m + 5) / 60, (m + 5) % 60);
+		ro += (size_t)snprintf(rates + ro, sizeof(rates) - ro,
+				       "m18,voice,*,b%d,0,0.%03d,60,1,1\n", i,
+				       i + 1);
+	}
+	snprintf(bands + bo, sizeof(bands) - bo, "rest,*,00:00,24:00\n");
+	snprintf(rates + ro, sizeof(rates) - ro,
+		 "m18,voice,*,rest,0,0.5,60,1,1\nm18,sms,*,*,0,0.1,1,1,1\n");
+	tu_write(dir, "bands.csv", bands);
+	tu_write(dir, "rates.csv", rates);
+	load();
+	cr_assert_eq(t->nbands, 254);
+	cdr__rated x = rate("a,13800000001,voice,2026-10-05 00:00:00,13900000000,86400,0");
+	cr_assert_eq(x.reason, CDR_OK);
+	cr_assert_eq(MICROS(x), 248155000);
+}
+
+/*
+ * Calls of 10^12 s (31,700 years, 63,000 DST changes in Europe/Berlin,
+ * holidays on the way) cost 1.2 s each cut piece by piece; now a few ms.
+ * The figures are what that piece-by-piece walk computed (cdrate rate
+ * with decimals = 6 before the change), so the sum is unchanged to the
+ * micro: calls starting on a weekday, just before a holiday, in the
+ * spring gap and in the autumn fold. The hol band's unit 7 leaves
+ * remainders, so the rounding once at the end is exercised too.
+ */
+Test(rate, dst_split_calls_cost_per_change_not_per_piece)
+{
+	tu_write(dir, "tariff.conf",
+		 "timezone = Europe/Berlin\nband_split = split\n"
+		 "free_zones = emergency\n");
+	tu_write(dir, "bands.csv",
+		 "band,days,from,to\nhol,holiday,00:00,24:00\n"
+		 "peak,mon-fri,08:00,19:30\nidle,*,00:00,24:00\n");
+	tu_write(dir, "holidays.csv", "date,name\n2026-12-25,a\n2027-04-05,b\n"
+				      "2300-01-01,c\n9999-12-31,d\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,peak,0,0.000003,1,1,1\n"
+		 "m18,voice,*,idle,0,0.000001,1,1,1\n"
+		 "m18,voice,*,hol,0,0.000002,7,1,1\n"
+		 "m18,sms,*,*,0,0.1,1,1,1\n");
+	load();
+	per.end_utc = INT64_MAX;
+	static const struct {
+		const char *line;
+		int64_t micros;
+	} c[] = {
+		{"a,13800000001,voice,2026-10-05 10:00:00,139,999999999999,0",
+		 1684523263540},
+		{"a,13800000001,voice,2026-12-24 23:59:59,139,999999999998,0",
+		 1684523250741},
+		{"a,13800000001,voice,2026-03-29 01:59:30,139,999999987655,0",
+		 1684523155598},
+		{"a,13800000001,voice,2026-10-25 02:30:00,139,987654321098,0",
+		 1663726597237},
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		cdr__rated x = rate(c[i].line);
+		cr_assert_eq(x.reason, CDR_OK);
+		cr_assert_eq(MICROS(x), c[i].micros, "%s: %lld", c[i].line,
+			     (long long)MICROS(x));
+	}
+}

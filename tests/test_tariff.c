@@ -2,9 +2,15 @@
  * test_tariff.c - the tariff loader's lookups: zones by longest prefix and
  * `=exact`, band tables with day lists and holidays, the rate fallback
  * order with dated rows, subscriber rows, and load errors that name file,
- * line and column.
+ * line and column. Limits (line length, NUL bytes, prefix length) and
+ * loads whose cost must follow the rows written (200k holidays, 20k dated
+ * rows of one key, 100 plans x 1,000 zones x 202 bands) are here too:
+ * before, the last three took seconds to minutes, so a regression shows
+ * as a slow suite.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "civil.h"
@@ -202,3 +208,394 @@ Test(tariff, errors_name_file_line_column)
 		  "%s", err);
 	tu_rmdir(dir);
 }
+
+/* Write `text` as dir/name with `n` bytes (it may hold NULs). */
+static void write_n(const char *dir, const char *name, const char *text,
+		    size_t n)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(text, 1, n, f), n);
+	fclose(f);
+}
+
+/* A trie node per prefix character: 32 (as the subscriber numbers) is the
+ * bound, and one more is refused naming the line rather than built. */
+Test(tariff, zone_prefix_is_bounded)
+{
+	char *dir = tu_tariff();
+	char zones[256];
+	snprintf(zones, sizeof(zones), "prefix,zone\n0,national\n=110,emergency\n%s,long\n",
+		 "12345678901234567890123456789012");
+	tu_write(dir, "zones.csv", zones);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_str_eq(zone(t, "12345678901234567890123456789012"), "long");
+	cdr_tariff_free(t);
+	snprintf(zones, sizeof(zones), "prefix,zone\n0,national\n=110,emergency\n=%s,long\n",
+		 "123456789012345678901234567890123");
+	tu_write(dir, "zones.csv", zones);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "zones.csv:4: column prefix: longer than 32 "
+			      "characters");
+	tu_rmdir(dir);
+}
+
+/* `f25,25\0.99junk` used to load as 25.00: the NUL ended the line. */
+Test(tariff, nul_byte_is_an_error_naming_the_line)
+{
+	char *dir = tu_tariff();
+	static const char plans[] = "plan,monthly_fee\nm18,18\nf25,25\0.99junk\n";
+	write_n(dir, "plans.csv", plans, sizeof(plans) - 1);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "plans.csv:3: NUL byte in the line (a tariff is "
+			      "text)");
+	tu_rmdir(dir);
+}
+
+/* A line past 64 KiB stops the read there, so an endless input (a device,
+ * a file with no newline) costs one line, not all memory. */
+Test(tariff, tariff_lines_are_bounded)
+{
+	char *dir = tu_tariff();
+	size_t n = 70000;
+	char *big = malloc(n + 64);
+	cr_assert_not_null(big);
+	int h = snprintf(big, 64, "plan,monthly_fee\nm18,18\n");
+	memset(big + h, 'p', n);
+	memcpy(big + h + n, ",25\n", 4);
+	write_n(dir, "plans.csv", big, (size_t)h + n + 4);
+	free(big);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "plans.csv:3: line longer than 65536 bytes");
+	tu_write(dir, "plans.csv", T_PLANS);
+	cdr_tariff *t = NULL;
+	cr_assert_eq(cdr_tariff_load(&t, dir, "/dev/zero", err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(err, "/dev/zero:1: NUL byte in the line (a tariff is "
+			      "text)");
+	tu_rmdir(dir);
+}
+
+/* The path once, and what is wrong with it (was: "Input/output error",
+ * the path three times). */
+Test(tariff, subscribers_directory_is_named_once)
+{
+	char *dir = tu_tariff();
+	cdr_tariff *t = NULL;
+	char want[600];
+	cr_assert_neq(cdr_tariff_load(&t, dir, dir, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s: is a directory", dir);
+	cr_assert_str_eq(err, want);
+	cr_assert_null(t);
+	tu_rmdir(dir);
+}
+
+/* An echoed value never carries a control byte to the terminal. */
+Test(tariff, control_bytes_are_escaped_in_messages)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,\033[2J\r,peak,0,0.15,60,60,60\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "rates.csv:2: column zone: unknown zone "
+			      "'\\x1b[2J\\x0d'");
+	tu_write(dir, "rates.csv", T_RATES);
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm\00118,1\x7f\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "plans.csv:2: column monthly_fee: bad amount "
+			      "'1\\x7f'");
+	tu_rmdir(dir);
+}
+
+/* 200k holidays: sorted once (the scan of earlier dates per row took 8 s
+ * here). The duplicate named is the first line repeating a date, even
+ * when a malformed line comes after it. */
+Test(tariff, many_holidays_and_the_first_duplicate)
+{
+	char *dir = tu_tariff();
+	size_t n = 200000, o = 0;
+	char *h = malloc(n * 16 + 64);
+	cr_assert_not_null(h);
+	o += (size_t)sprintf(h, "date,name\n");
+	int64_t d0 = cdr__days_from_civil(1900, 1, 1);
+	for (size_t i = 0; i < n; i++) {
+		int64_t y;
+		unsigned m, d;
+		cdr__civil_from_days(d0 + (int64_t)(n - 1 - i), &y, &m, &d);
+		o += (size_t)sprintf(h + o, "%04lld-%02u-%02u,\n", (long long)y,
+				     m, d);
+	}
+	write_n(dir, "holidays.csv", h, o);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(t->nholidays, n);
+	cr_assert_eq(t->holidays[0], d0);
+	cr_assert_eq(cdr__day_type(t, d0 + 12345), CDR_HOLIDAY);
+	cdr_tariff_free(t);
+	memcpy(h + o, "1900-01-02,\n", 12); /* repeats line 200000 */
+	write_n(dir, "holidays.csv", h, o + 12);
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "holidays.csv:200002: column date: duplicate "
+			      "date '1900-01-02'");
+	free(h);
+	tu_write(dir, "holidays.csv",
+		 "date,name\n2026-10-01,a\n2026-10-02,b\n2026-10-02,c\n"
+		 "2026-10-01,d\n2026-13-01,e\n");
+	cr_assert_null(tu_load(dir, err));
+	cr_assert_str_eq(err, "holidays.csv:4: column date: duplicate date "
+			      "'2026-10-02'");
+	tu_rmdir(dir);
+}
+
+/* Grow a string buffer; the tests below write tariffs of many rows. */
+static char *buf_put(char *b, size_t *o, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static char *buf_put(char *b, size_t *o, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	if (*cap - *o < 256) {
+		*cap = *cap * 2 + 4096;
+		b = realloc(b, *cap);
+		cr_assert_not_null(b);
+	}
+	va_start(ap, fmt);
+	*o += (size_t)vsnprintf(b + *o, *cap - *o, fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+static uint32_t index_of(char *const *names, uint32_t n, const char *s)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	cr_assert_fail("no name %s", s);
+	return 0;
+}
+
+/*
+ * 100 plans, 1,000 zones, 202 bands and a few rows per plan: a cell per
+ * plan x service x zone x band was 60M cells (7 s and 1.2 GB); the index
+ * now holds the keys written, and the fallback order is unchanged.
+ */
+Test(tariff, rate_index_is_proportional_to_rows)
+{
+	char *dir = tu_tariff();
+	char *b = NULL;
+	size_t o = 0, cap = 0;
+	b = buf_put(b, &o, &cap, "prefix,zone\n=110,emergency\n");
+	for (int z = 0; z < 1000; z++)
+		b = buf_put(b, &o, &cap, "%d,z%d\n", 2000 + z, z);
+	tu_write(dir, "zones.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "band,days,from,to\n");
+	for (int i = 0; i < 201; i++)
+		b = buf_put(b, &o, &cap, "b%d,mon,%02d:%02d,%02d:%02d\n", i,
+			    i * 7 / 60, i * 7 % 60, (i * 7 + 7) / 60,
+			    (i * 7 + 7) % 60);
+	b = buf_put(b, &o, &cap, "rest,*,00:00,24:00\n");
+	tu_write(dir, "bands.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "plan,monthly_fee\n");
+	for (int p = 0; p < 100; p++)
+		b = buf_put(b, &o, &cap, "p%d,1\n", p);
+	tu_write(dir, "plans.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "plan,service,zone,band,connect,price,unit,"
+				 "first,increment\n");
+	for (int p = 0; p < 100; p++)
+		b = buf_put(b, &o, &cap,
+			    "p%d,voice,*,*,0,0.1,60,60,60\n"   /* line 2+4p */
+			    "p%d,voice,z7,*,0,0.2,60,60,60\n"  /* 3+4p */
+			    "p%d,voice,*,b9,0,0.3,60,60,60\n"  /* 4+4p */
+			    "p%d,voice,z7,b9,0,0.4,60,60,60\n", /* 5+4p */
+			    p, p, p, p);
+	tu_write(dir, "rates.csv", b);
+	tu_write(dir, "subscribers.csv", "subscriber,account,plan,packages,"
+					 "from,to\n1,A,p0,,2026-01-01,\n");
+	free(b);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_leq(t->rate_mask + 1, 2 * 400 + 16 + 1024); /* 400 keys */
+	cr_assert_null(t->cell_off); /* 60M cells: not for 400 rows */
+	uint32_t z7 = index_of(t->zone_names, t->nzones, "z7");
+	uint32_t z8 = index_of(t->zone_names, t->nzones, "z8");
+	uint32_t b9 = index_of(t->band_names, t->nbands, "b9");
+	uint32_t rest = index_of(t->band_names, t->nbands, "rest");
+	int64_t d = cdr__days_from_civil(2026, 10, 5);
+	for (uint32_t p = 0; p < 100; p += 33) {
+		uint32_t l = 2 + 4 * p;
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z7, b9, d)].line, l + 3);
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z7, rest, d)].line, l + 1);
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z8, b9, d)].line, l + 2);
+		cr_assert_eq(t->rates[cdr__rate_find(t, p, CDR_VOICE, z8, rest, d)].line, l);
+		cr_assert_eq(cdr__rate_find(t, p, CDR_SMS, z8, rest, d), -1);
+		cr_assert_eq(cdr__rate_find(t, p, CDR_DATA, t->nzones, b9, d), -1);
+	}
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+/*
+ * A small tariff gets each cell's timeline resolved ahead of time (one
+ * index and a short scan per record); it must answer as the keys do, for
+ * every cell and day, the data zone `*` and cells with no rate included.
+ */
+Test(tariff, cell_table_agrees_with_the_keys)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "bands.csv", "band,days,from,to\npeak,mon-fri,08:00,22:00\n"
+				   "eve,*,18:00,23:00\nidle,*,00:00,24:00\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment,from\n"
+		 "m18,voice,mobile,peak,0,0.1,60,60,60,2026-10-10\n"
+		 "m18,voice,mobile,peak,0,0.1,60,60,60,2026-10-20\n"
+		 "m18,voice,mobile,*,0,0.2,60,60,60,\n"
+		 "m18,voice,*,eve,0,0.3,60,60,60,2026-10-15\n"
+		 "m18,voice,*,*,0,0.3,60,60,60,2026-10-12\n"
+		 "f25,voice,*,*,0,0.4,60,60,60,\n"
+		 "f25,voice,beijing,idle,0,0.5,60,60,60,2026-10-05\n"
+		 "m18,sms,national,*,0,0.1,1,1,1,\n"
+		 "m18,data,*,peak,0,0.1,1024,1024,1024,2026-10-01\n"
+		 "f25,data,*,*,0,0.1,1024,1024,1024,\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_not_null(t->cell_off);
+	uint32_t *off = t->cell_off;
+	int64_t d0 = cdr__days_from_civil(2026, 10, 1);
+	for (int64_t d = d0 - 2; d < d0 + 25; d++)
+		for (uint32_t p = 0; p < t->nplans; p++)
+			for (unsigned s = 0; s < CDR_NSVC; s++)
+				for (uint32_t z = 0; z <= t->nzones; z++)
+					for (uint32_t b = 0; b < t->nbands; b++) {
+						t->cell_off = off;
+						int32_t r = cdr__rate_find(t, p, s, z, b, d);
+						t->cell_off = NULL; /* the keys */
+						cr_assert_eq(r, cdr__rate_find(t, p, s, z, b, d),
+							     "plan %u svc %u zone %u band %u day %lld",
+							     p, s, z, b, (long long)d);
+					}
+	t->cell_off = off;
+	uint32_t mob = index_of(t->zone_names, t->nzones, "mobile");
+	uint32_t nat = index_of(t->zone_names, t->nzones, "national");
+	uint32_t eve = index_of(t->band_names, t->nbands, "eve");
+	uint32_t peak = index_of(t->band_names, t->nbands, "peak");
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, mob, eve, d0)].line, 4u);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, mob, peak, d0 + 9)].line, 2u);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, mob, peak, d0 + 19)].line, 3u);
+	cr_assert_eq(cdr__rate_find(t, 0, CDR_VOICE, nat, peak, d0 + 10), -1);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, nat, eve, d0 + 14)].line, 5u);
+	cr_assert_eq(cdr__rate_find(t, 0, CDR_SMS, mob, eve, d0), -1);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+/*
+ * 20,000 dated rows of one key under 50 zones and 20 bands with keys of
+ * their own (dated later): each cell scanned the key's rows per
+ * breakpoint (quadratic; minutes here). Sorted once, a lookup is a
+ * binary search; a zone key whose rows are not yet in force falls back.
+ */
+Test(tariff, many_dated_rows_of_one_key)
+{
+	char *dir = tu_tariff();
+	char *b = NULL;
+	size_t o = 0, cap = 0;
+	b = buf_put(b, &o, &cap, "prefix,zone\n=110,emergency\n");
+	for (int z = 0; z < 50; z++)
+		b = buf_put(b, &o, &cap, "%d,z%d\n", 2000 + z, z);
+	tu_write(dir, "zones.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "band,days,from,to\n");
+	for (int i = 0; i < 19; i++)
+		b = buf_put(b, &o, &cap, "b%d,*,%02d:00,%02d:00\n", i, i, i + 1);
+	b = buf_put(b, &o, &cap, "rest,*,00:00,24:00\n");
+	tu_write(dir, "bands.csv", b);
+	o = 0;
+	b = buf_put(b, &o, &cap, "plan,service,zone,band,connect,price,unit,"
+				 "first,increment,from\n");
+	int64_t d0 = cdr__days_from_civil(1970, 1, 1);
+	for (int i = 0; i < 20000; i++) { /* lines 2 .. 20001, newest first */
+		int64_t y;
+		unsigned m, d;
+		cdr__civil_from_days(d0 + 19999 - i, &y, &m, &d);
+		b = buf_put(b, &o, &cap, "m18,voice,*,*,0,0.1,60,60,60,"
+			    "%04lld-%02u-%02u\n", (long long)y, m, d);
+	}
+	for (int z = 0; z < 50; z++) /* lines 20002 .. 20051 */
+		b = buf_put(b, &o, &cap, "m18,voice,z%d,*,0,0.2,60,60,60,"
+			    "2100-01-01\n", z);
+	tu_write(dir, "rates.csv", b);
+	free(b);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	uint32_t z3 = index_of(t->zone_names, t->nzones, "z3");
+	uint32_t b4 = index_of(t->band_names, t->nbands, "b4");
+	cr_assert_eq(cdr__rate_find(t, 0, CDR_VOICE, z3, b4, d0 - 1), -1);
+	for (int64_t k = 0; k < 20000; k += 777)
+		cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, z3, b4,
+						     d0 + k)].line,
+			     (uint32_t)(20001 - k));
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, z3, b4,
+					     d0 + 40000)].line, 2u);
+	int64_t y2100 = cdr__days_from_civil(2100, 1, 1);
+	cr_assert_eq(t->rates[cdr__rate_find(t, 0, CDR_VOICE, z3, b4,
+					     y2100)].line, 20005u);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#endif
+
+#ifndef TU_ASAN /* ASan reserves terabytes of address space up front */
+#include <sys/resource.h>
+
+/* Address space of this process now, from /proc/self/statm (pages). */
+static size_t vm_bytes(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Out of memory names the file being loaded (it said "DIR: out of
+ * memory", which the command line printed after DIR again). 200k
+ * prefixes of 32 digits need some 6M trie nodes (340 MB) from a 7 MB
+ * zones.csv; the address space is capped well below that.
+ */
+Test(tariff, out_of_memory_names_the_file)
+{
+	char *dir = tu_tariff();
+	char *b = NULL;
+	size_t o = 0, cap = 0;
+	b = buf_put(b, &o, &cap, "prefix,zone\n=110,emergency\n");
+	for (int i = 0; i < 200000; i++)
+		b = buf_put(b, &o, &cap, "%06d%026d,z\n", i, 0);
+	tu_write(dir, "zones.csv", b);
+	free(b);
+	struct rlimit rl = {.rlim_cur = vm_bytes() + ((size_t)96 << 20),
+			    .rlim_max = RLIM_INFINITY};
+	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	cdr_tariff *t = NULL;
+	cr_assert_eq(cdr_tariff_load(&t, dir, NULL, err, sizeof(err)), -ENOMEM);
+	rl.rlim_cur = RLIM_INFINITY;
+	setrlimit(RLIMIT_AS, &rl);
+	cr_assert_str_eq(err, "zones.csv: out of memory");
+	tu_rmdir(dir);
+}
+#endif

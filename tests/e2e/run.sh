@@ -407,6 +407,16 @@ break_tariff subscribers.csv '2s/,[0-9-]*,\([0-9-]*\)$/,2026-99-01,\1/' "column 
 break_tariff outages.csv '$a 19999999999,2026-10-01 00:00:00,2026-10-02 00:00:00' "column subscriber"
 break_tariff packages.csv '2s/,data,/,fax,/' "packages.csv:2: column service: unknown service 'fax'"
 break_tariff packages.csv '3s/,idle,/,dusk,/' "packages.csv:3: column band: unknown band 'dusk'"
+break_tariff zones.csv '$a 123456789012345678901234567890123,national' "column prefix: longer than 32 characters"
+break_tariff plans.csv '2s/,/,1\x00/' "plans.csv:2: NUL byte in the line"
+break_tariff rates.csv '2s/^[^,]*,[^,]*,[^,]*,/fixed25,voice,\x1b[2J,/' "column zone: unknown zone '\\x1b[2J'"
+
+# ---- tariff limits from the command line: the path once, the line named
+expect_rc 1 "--subscribers a directory" rate_demo --subscribers "$W/" "$DEMO/cdrs"
+err_has "$W/: is a directory" "--subscribers a directory says so"
+[ "$(grep -o "$W" "$W/err" | wc -l)" -eq 1 ] && ok || bad "--subscribers a directory: the path repeated: $(cat "$W/err")"
+expect_rc 1 "--subscribers /dev/zero" rate_demo --subscribers /dev/zero "$DEMO/cdrs"
+err_has "/dev/zero:1: NUL byte in the line" "--subscribers /dev/zero stops at its first line"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
