@@ -287,7 +287,10 @@ static int resolve(out *x, const struct stat *so, int have_so)
 		return 0;
 	}
 	if (!stat(x->path, &st)) {
-		if (have_so && same_file(&st, so)) {
+		/* A character device is opened by its path even when it is
+		 * standard output: /dev/null or a terminal takes any number
+		 * of writers. */
+		if (have_so && same_file(&st, so) && !S_ISCHR(st.st_mode)) {
 			x->kind = K_STDOUT;
 			x->st = st;
 			x->exists = 1;
@@ -561,8 +564,8 @@ static void resolve_all(cdr_outputs *o)
 	o->checked = 1;
 }
 
-/* Two outputs that would write into one another. A character device that
- * is not standard output (a null device) may take several. */
+/* Two outputs that would write into one another. A character device (a
+ * null device, a terminal) may take several, but `-` only one. */
 static int collide(const out *a, const out *b)
 {
 	if (a->resolve_err || b->resolve_err)
@@ -570,8 +573,7 @@ static int collide(const out *a, const out *b)
 	if (a->kind == K_STDOUT && b->kind == K_STDOUT)
 		return 1;
 	if (a->exists && b->exists && same_file(&a->st, &b->st))
-		return !(a->kind == K_DIRECT && b->kind == K_DIRECT &&
-			 S_ISCHR(a->st.st_mode));
+		return !S_ISCHR(a->st.st_mode);
 	return a->kind == K_FILE && b->kind == K_FILE && !a->exists &&
 	       !b->exists && a->pdev == b->pdev && a->pino == b->pino &&
 	       !strcmp(a->final + a->base, b->final + b->base);

@@ -211,10 +211,10 @@ int cdr_outputs_protect(cdr_outputs *o, const char *what, const char *path,
  * Compare the outputs with the protected paths and with each other: by
  * device and inode where a file exists (through symbolic links, so a link
  * or a hard link to an input is caught), by the resolved directory and
- * name where it does not. Two outputs on one character device other than
- * standard output (a null device) are allowed. Returns 0, or -EINVAL with
- * a message such as "--out cdrs/a.csv: is also the input 'cdrs/a.csv'"
- * (a usage error: nothing has been read or created).
+ * name where it does not. Several outputs on one character device (a null
+ * device, a terminal) are allowed, but only one on "-". Returns 0, or
+ * -EINVAL with a message such as "--out cdrs/a.csv: is also the input
+ * 'cdrs/a.csv'" (a usage error: nothing has been read or created).
  */
 int cdr_outputs_check(cdr_outputs *o, char *err, size_t errlen);
 

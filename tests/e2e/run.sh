@@ -297,6 +297,10 @@ if mknod "$O/null" c 1 3 2>/dev/null; then
 	expect_rc 0 "--out and --rejects on a null device" rate_o --out "$O/null" \
 		--rejects "$O/null" "$O/cdrs"
 	[ -c "$O/null" ] && ok || bad "the device node was replaced"
+	# Standard output on the same device (a cron job's >/dev/null).
+	rate_o --rejects "$O/null" "$O/cdrs" >"$O/null" 2>"$W/err"
+	st=$?
+	[ $st -eq 0 ] && [ -c "$O/null" ] && ok || bad "--rejects on the null device that is standard output: exit $st"
 	[ -z "$(ls "$O" | grep '\.tmp\.')" ] && ok || bad "temporary left next to a device"
 fi
 mkfifo "$O/fifo"
