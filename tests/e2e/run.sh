@@ -275,6 +275,8 @@ ln "$O/a.csv" "$O/a.hard"
 refused "a hard link of an input" --rejects "$O/a.hard" "$O/a.csv"
 refused "--rejects - with totals on standard output" --rejects - "$O/a.csv"
 refused "two outputs on -" --out - --itemize - --rejects "$O/r.csv" "$O/a.csv"
+expect_rc 2 "refused before the tariff is read" "$BIN" rate --tariff "$O/no-tariff" \
+	--period 2026-10 --out "$O/a.csv" "$O/a.csv"
 expect_rc 2 "--subscribers file as --out" rate_o --subscribers "$O/a.csv" --out "$O/a.csv" "$O/cdrs"
 expect_rc 2 "rerate: --new-out inside the new tariff" "$BIN" rerate --tariff "$O/T" \
 	--new-tariff "$O/T" --period 2026-10 --new-out "$O/T/t.csv" "$O/a.csv"
