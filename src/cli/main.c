@@ -381,6 +381,13 @@ static int cmd_check(int argc, char **argv)
 	cdr_tariff_describe(t, stdout);
 	printf("tariff OK\n");
 	cdr_tariff_free(t);
+	/* SIGPIPE is ignored (catch_signals): a reader that went away shows
+	 * here, as a write error, not as exit 0. */
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "cdrate: standard output: %s\n",
+			strerror(errno ? errno : EIO));
+		rc = EXIT_BAD;
+	}
 out:
 	free(o.inputs);
 	return rc < 0 ? 0 : rc;

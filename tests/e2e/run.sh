@@ -390,6 +390,9 @@ err_has "standard output: Bad file descriptor" "closed standard output named"
 [ "$(cat "$W/rc")" = 1 ] && ok || bad "broken pipe: exit $(cat "$W/rc"), wanted 1"
 err_has "standard output: Broken pipe" "broken pipe named"
 [ ! -e "$O/r7.csv" ] && ok || bad "broken pipe: rejects committed"
+(trap - PIPE; { sleep 0.3; "$BIN" check --tariff "$O/T" 2>"$W/err"; echo $? >"$W/rc"; } | true)
+[ "$(cat "$W/rc")" = 1 ] && ok || bad "check into a broken pipe: exit $(cat "$W/rc"), wanted 1"
+err_has "standard output: Broken pipe" "check into a broken pipe named"
 # A file size limit: an error, not a core dump, and no temporary.
 (ulimit -f 1; rate_o --out "$O/t8.csv" --itemize "$O/i8.csv" "$O/cdrs" 2>"$W/err"; echo $? >"$W/rc")
 [ "$(cat "$W/rc")" = 1 ] && ok || bad "file size limit: exit $(cat "$W/rc"), wanted 1"
