@@ -495,8 +495,8 @@ int cdr_outputs_protect(cdr_outputs *o, const char *what, const char *path,
 			if (!full)
 				rc = -ENOMEM;
 			else if (strcmp(de->d_name, ".") != 0 &&
-				 strcmp(de->d_name, "..") != 0 && !stat(full, &st) &&
-				 !S_ISCHR(st.st_mode))
+				 strcmp(de->d_name, "..") != 0 &&
+				 !stat(full, &st) && !S_ISCHR(st.st_mode))
 				rc = prot_push(o, what, path, &st, 1);
 			free(full);
 		}
@@ -606,10 +606,10 @@ int cdr_outputs_check(cdr_outputs *o, char *err, size_t errlen)
 		for (int j = 0; j < i; j++)
 			if (collide(x, &o->v[j])) {
 				const out *y = &o->v[j];
+				int dash = y->kind == K_STDOUT &&
+					   !strcmp(y->path, "-");
 				snprintf(err, errlen, "%s: is also %s", x->name,
-					 y->kind == K_STDOUT && !strcmp(y->path, "-")
-						 ? "standard output"
-						 : y->name);
+					 dash ? "standard output" : y->name);
 				return -EINVAL;
 			}
 	}
@@ -683,7 +683,8 @@ static int open_one(cdr_outputs *o, out *x)
 		for (int k = td && *td ? 0 : 1; e && k < 2; k++) {
 			const char *d = k ? "/tmp" : td;
 			snprintf(spool, sizeof(spool), "%s/cdrate-spool", d);
-			e = make_temp(d, spool, &x->fd, &x->unnamed, NULL, 0600);
+			e = make_temp(d, spool, &x->fd, &x->unnamed, NULL,
+				      0600);
 		}
 		return e;
 	}
@@ -739,7 +740,8 @@ int cdr_outputs_write(cdr_outputs *o, int id, const void *buf, size_t len,
 {
 	int fd = cdr__outputs_fd(o, id);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: not open", cdr__outputs_label(o, id));
+		snprintf(err, errlen, "%s: not open",
+			 cdr__outputs_label(o, id));
 		return -EBADF;
 	}
 	if (cdr__write_all(fd, buf, len)) {
