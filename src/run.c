@@ -92,6 +92,7 @@ typedef struct outbuf {
 	char *b;
 	size_t n;
 	int fd;
+	int failed; /* a write failed: the error names this output */
 } outbuf;
 
 struct cdr_run;
@@ -265,8 +266,10 @@ static int chunk_pop(cdr_run *r, chunk *c)
 
 static int ob_flush(outbuf *o)
 {
-	if (o->n && cdr__write_all(o->fd, o->b, o->n))
+	if (o->n && cdr__write_all(o->fd, o->b, o->n)) {
+		o->failed = 1;
 		return -errno;
+	}
 	o->n = 0;
 	return 0;
 }
@@ -572,25 +575,23 @@ static void *worker_main(void *arg)
 		set_err(r, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	while (chunk_pop(r, &c)) {
-		int rc = process_chunk(w, &c, b);
+	int rc = 0;
+	while (!rc && chunk_pop(r, &c)) {
+		rc = process_chunk(w, &c, b);
 		buf_put(r, c.buf);
-		if (rc) {
-			set_err(r, rc, "rating: %s", strerror(-rc));
-			free(b);
-			return NULL;
-		}
 	}
 	free(b);
-	const run_output *o = &r->item_out;
-	int rc = ob_flush(&w->item);
-	if (!rc) {
-		o = &r->rej_out;
+	if (!rc)
+		rc = ob_flush(&w->item);
+	if (!rc)
 		rc = ob_flush(&w->rej);
-	}
-	if (rc)
+	/* A failed write names its output, mid-run or at the last flush. */
+	const run_output *o = w->item.failed ? &r->item_out : &r->rej_out;
+	if (rc && (w->item.failed || w->rej.failed))
 		set_err(r, rc, "%s: cannot write: %s",
 			cdr__outputs_label(o->set, o->id), strerror(-rc));
+	else if (rc)
+		set_err(r, rc, "rating: %s", strerror(-rc));
 	return NULL;
 }
 

@@ -405,6 +405,13 @@ err_has "--itemize $O/i8.csv: cannot write: File too large" "file size limit nam
 # ignored.
 awk 'BEGIN { for (i = 0; i < 3000000; i++)
 	printf "k%d,8613800000001,voice,2026-10-05 08:00:00,13912345678,60,0\n", i }' >"$O/big.csv"
+# A file size limit hit mid-run (itemize past a worker's 1 MiB buffer).
+(ulimit -f 512; "$BIN" rate --tariff "$O/T" --period 2026-10 --out "$O/k.t" \
+	--itemize "$O/k.i" "$O/big.csv" 2>"$W/err"; echo $? >"$W/rc")
+[ "$(cat "$W/rc")" = 1 ] && ok || bad "file size limit mid-run: exit $(cat "$W/rc"), wanted 1"
+err_has "--itemize $O/k.i: cannot write: File too large" "file size limit mid-run named"
+[ ! -e "$O/k.t" ] && [ ! -e "$O/k.i" ] && [ -z "$(ls "$O" | grep '\.tmp\.')" ] && ok ||
+	bad "file size limit mid-run: output or temporary left"
 for sig in INT TERM HUP PIPE XFSZ ALRM USR1 USR2 KILL; do
 	env --default-signal "$BIN" rate --tariff "$O/T" --period 2026-10 --threads 1 \
 		--out "$O/k.t" --rejects "$O/k.r" --itemize "$O/k.i" "$O/big.csv" 2>/dev/null &
