@@ -106,6 +106,7 @@ typedef struct outbuf {
 	char *b;
 	size_t n;
 	int fd;
+	int failed; /* a write failed: the error names this output */
 } outbuf;
 
 struct cdr_run;
@@ -120,6 +121,14 @@ typedef struct worker {
 	outbuf item, rej;
 	int err;
 } worker;
+
+/* Rejects or itemize: the set and id it lives in; fd is the temporary
+ * the workers append to, -1 when the output is not written. */
+typedef struct run_output {
+	cdr_outputs *set;
+	int id;
+	int fd;
+} run_output;
 
 struct cdr_run {
 	cdr_tariff *t[2];
@@ -145,7 +154,9 @@ struct cdr_run {
 	cdr__acc acc[2];
 	uint64_t read;
 	uint64_t by_reason[2][CDR_NREASON];
-	cdr__tmpfile item_out, rej_out;
+	run_output item_out, rej_out;
+	cdr_outputs *own; /* of rejects_path/itemize_path, committed by
+			   * cdr_run_commit; NULL with opts.outputs */
 	double seconds, pass_seconds, dup_seconds;
 	int executed;
 };
@@ -279,8 +290,10 @@ static void queue_drain(cdr_run *r)
 
 static int ob_flush(outbuf *o)
 {
-	if (o->n && cdr__write_all(o->fd, o->b, o->n))
+	if (o->n && cdr__write_all(o->fd, o->b, o->n)) {
+		o->failed = 1;
 		return -errno;
+	}
 	o->n = 0;
 	return 0;
 }
@@ -586,21 +599,23 @@ static void *worker_main(void *arg)
 		set_err(r, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	while (chunk_pop(r, &c)) {
-		int rc = process_chunk(w, &c, b);
+	int rc = 0;
+	while (!rc && chunk_pop(r, &c)) {
+		rc = process_chunk(w, &c, b);
 		buf_put(r, c.buf);
-		if (rc) {
-			set_err(r, rc, "rating: %s", strerror(-rc));
-			free(b);
-			return NULL;
-		}
 	}
 	free(b);
-	int rc = ob_flush(&w->item);
+	if (!rc)
+		rc = ob_flush(&w->item);
 	if (!rc)
 		rc = ob_flush(&w->rej);
-	if (rc)
-		set_err(r, rc, "writing itemize/rejects: %s", strerror(-rc));
+	/* A failed write names its output, mid-run or at the last flush. */
+	const run_output *o = w->item.failed ? &r->item_out : &r->rej_out;
+	if (rc && (w->item.failed || w->rej.failed))
+		set_err(r, rc, "%s: cannot write: %s",
+			cdr__outputs_label(o->set, o->id), strerror(-rc));
+	else if (rc)
+		set_err(r, rc, "rating: %s", strerror(-rc));
 	return NULL;
 }
 
@@ -1343,37 +1358,56 @@ static uint64_t line_hash(const char *p, size_t n)
 }
 
 /*
- * Copy the worker-written temporary into a fresh one without the lines in
- * `skip` (each removed once), then append `extra`, then commit. Lines of
- * itemize and rejects may come in any order, and equal lines are
- * interchangeable, so removing any copy of a skipped line is exact.
+ * Remove the lines in `skip` (each once) from the worker-written
+ * temporary, then append `extra`. Lines of itemize and rejects may come in
+ * any order, and equal lines are interchangeable, so removing any copy of
+ * a skipped line is exact. The file is compacted in place: a line kept is
+ * written at an offset no later than where it was read, so nothing unread
+ * is overwritten, and no second temporary doubles the disk the output
+ * takes. pwrite ignores its offset on an O_APPEND file (Linux), hence the
+ * flag is off meanwhile.
  */
-static int finish_output(cdr__tmpfile *f, skipset *skip,
-			 const skipset *extra, char *err, size_t errlen)
+static int finish_output(run_output *f, skipset *skip, const skipset *extra,
+			 char *err, size_t errlen)
 {
 	int rc = 0;
 	if (f->fd < 0)
 		return 0;
+	const char *label = cdr__outputs_label(f->set, f->id);
+	int fl = fcntl(f->fd, F_GETFL);
+	if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_APPEND)) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot reread: %s", label,
+			 strerror(-rc));
+		return rc;
+	}
+	off_t woff = lseek(f->fd, 0, SEEK_END);
 	if (skip->nl) {
-		cdr__tmpfile g;
 		size_t cap = 16;
 		while (cap < 2 * skip->nl)
 			cap <<= 1;
 		uint64_t *hs = calloc(cap, sizeof(*hs));
 		uint32_t *ix = calloc(cap, sizeof(*ix));
 		uint8_t *used = calloc(skip->nl, 1);
-		FILE *in = fopen(f->tmp, "rb");
-		char *line = NULL;
-		size_t lcap = 0;
-		if (!hs || !ix || !used || !in) {
+		int rfd = dup(f->fd);
+		FILE *in = rfd >= 0 && lseek(rfd, 0, SEEK_SET) == 0
+				   ? fdopen(rfd, "rb")
+				   : NULL;
+		char *line = NULL, *ob = malloc(OUTBUF);
+		size_t lcap = 0, on = 0;
+		if (!hs || !ix || !used || !in || !ob) {
+			rc = -(errno ? errno : ENOMEM);
+			snprintf(err, errlen, "%s: cannot reread: %s", label,
+				 strerror(-rc));
+			if (in)
+				fclose(in);
+			else if (rfd >= 0)
+				close(rfd);
 			free(hs);
 			free(ix);
 			free(used);
-			if (in)
-				fclose(in);
-			snprintf(err, errlen, "%s: cannot reread: %s", f->tmp,
-				 strerror(errno));
-			return -EIO;
+			free(ob);
+			return rc;
 		}
 		for (size_t i = 0; i < skip->nl; i++) {
 			const char *p = skip->text + skip->off[i];
@@ -1385,12 +1419,8 @@ static int finish_output(cdr__tmpfile *f, skipset *skip,
 			hs[s] = h;
 			ix[s] = (uint32_t)(i + 1);
 		}
-		rc = cdr__tmp_open(&g, f->final, err, errlen);
+		woff = 0;
 		ssize_t n;
-		char *ob = malloc(OUTBUF);
-		size_t on = 0;
-		if (!ob)
-			rc = -ENOMEM;
 		while (!rc && (n = getline(&line, &lcap, in)) > 0) {
 			uint64_t h = line_hash(line, (size_t)n);
 			int drop = 0;
@@ -1409,44 +1439,44 @@ static int finish_output(cdr__tmpfile *f, skipset *skip,
 			if (drop)
 				continue;
 			if (on + (size_t)n > OUTBUF) {
-				if (cdr__write_all(g.fd, ob, on))
+				if (cdr__pwrite_all(f->fd, ob, on, woff))
 					rc = -errno;
+				woff += (off_t)on;
 				on = 0;
 			}
 			if ((size_t)n > OUTBUF) {
-				if (!rc && cdr__write_all(g.fd, line, (size_t)n))
+				if (!rc &&
+				    cdr__pwrite_all(f->fd, line, (size_t)n, woff))
 					rc = -errno;
+				woff += n;
 			} else {
 				memcpy(ob + on, line, (size_t)n);
 				on += (size_t)n;
 			}
 		}
-		if (!rc && on && cdr__write_all(g.fd, ob, on))
+		if (!rc && ferror(in))
+			rc = -EIO;
+		if (!rc && on && cdr__pwrite_all(f->fd, ob, on, woff))
 			rc = -errno;
-		if (rc && !err[0])
-			snprintf(err, errlen, "%s: cannot write: %s", f->final,
-				 strerror(-rc));
+		woff += (off_t)on;
+		if (!rc && ftruncate(f->fd, woff))
+			rc = -errno;
 		free(ob);
 		free(line);
 		free(hs);
 		free(ix);
 		free(used);
 		fclose(in);
-		cdr__tmp_abort(f);
-		if (rc) {
-			cdr__tmp_abort(&g);
-			return rc;
-		}
-		*f = g;
 	}
-	if (extra && extra->n && cdr__write_all(f->fd, extra->text, extra->n)) {
+	if (!rc && extra && extra->n &&
+	    cdr__pwrite_all(f->fd, extra->text, extra->n, woff))
 		rc = -errno;
-		snprintf(err, errlen, "%s: cannot write: %s", f->final,
-			 strerror(errno));
-		cdr__tmp_abort(f);
-		return rc;
-	}
-	return 0; /* renamed into place by cdr_run_commit */
+	if (!rc && fcntl(f->fd, F_SETFL, fl))
+		rc = -errno;
+	if (rc)
+		snprintf(err, errlen, "%s: cannot write: %s", label,
+			 strerror(-rc));
+	return rc; /* put in place by the set's commit */
 }
 
 /* ---- the public API -------------------------------------------------- */
@@ -1479,6 +1509,27 @@ int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
 	pthread_cond_init(&r->cv_ready, NULL);
 	pthread_cond_init(&r->cv_free, NULL);
 	*out = r;
+	/* Without the caller's set, one of the run's own, as the paths of
+	 * old: created at execute, committed by cdr_run_commit. */
+	r->item_out.set = r->rej_out.set = opts->outputs;
+	r->item_out.id = opts->outputs ? opts->itemize_output : 0;
+	r->rej_out.id = opts->outputs ? opts->rejects_output : 0;
+	if (opts->outputs || (!opts->itemize_path && !opts->rejects_path))
+		return 0;
+	int rc = cdr_outputs_create(&r->own);
+	if (!rc && opts->itemize_path)
+		rc = r->item_out.id = cdr_outputs_add(
+			r->own, NULL, opts->itemize_path, err, errlen);
+	if (rc >= 0 && opts->rejects_path)
+		rc = r->rej_out.id = cdr_outputs_add(
+			r->own, NULL, opts->rejects_path, err, errlen);
+	r->item_out.set = r->rej_out.set = r->own;
+	if (rc < 0) {
+		snprintf(err, errlen, "out of memory");
+		cdr_run_free(r);
+		*out = NULL;
+		return rc;
+	}
 	return 0;
 }
 
@@ -1599,12 +1650,22 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	r->executed = 1;
-	if (r->o.itemize_path &&
-	    (rc = cdr__tmp_open(&r->item_out, r->o.itemize_path, err, errlen)))
-		return rc;
-	if (r->o.rejects_path &&
-	    (rc = cdr__tmp_open(&r->rej_out, r->o.rejects_path, err, errlen)))
+	/* The run's own outputs get the checks the command gives its own:
+	 * no output on an input, none on another. */
+	for (uint32_t i = 0; r->own && !rc && i < r->nin; i++)
+		rc = cdr_outputs_protect(r->own, "the input", r->in[i].path,
+					 err, errlen);
+	if (r->own && (rc || (rc = cdr_outputs_check(r->own, err, errlen)) ||
+		       (rc = cdr_outputs_open(r->own, err, errlen))))
 		goto fail;
+	r->item_out.fd = cdr__outputs_fd(r->item_out.set, r->item_out.id);
+	r->rej_out.fd = cdr__outputs_fd(r->rej_out.set, r->rej_out.id);
+	if ((r->item_out.id && r->item_out.fd < 0) ||
+	    (r->rej_out.id && r->rej_out.fd < 0)) {
+		snprintf(err, errlen, "outputs are opened before the run");
+		rc = -EBADF;
+		goto fail;
+	}
 	if ((rc = setup_workers(r, err, errlen)))
 		goto fail;
 
@@ -1680,8 +1741,10 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 oom:
 	snprintf(err, errlen, "out of memory");
 fail:
-	cdr__tmp_abort(&r->item_out);
-	cdr__tmp_abort(&r->rej_out);
+	/* The run's own outputs vanish now; a caller's set at its free. */
+	cdr_outputs_free(r->own);
+	r->own = NULL;
+	r->item_out.fd = r->rej_out.fd = -1;
 done:
 	free(item.text);
 	free(item.off);
@@ -1694,11 +1757,10 @@ done:
 
 int cdr_run_commit(cdr_run *r, char *err, size_t errlen)
 {
-	int rc = 0;
-	if (r->item_out.fd >= 0)
-		rc = cdr__tmp_commit(&r->item_out, err, errlen);
-	if (!rc && r->rej_out.fd >= 0)
-		rc = cdr__tmp_commit(&r->rej_out, err, errlen);
+	int rc = r->own ? cdr_outputs_commit(r->own, err, errlen) : 0;
+	cdr_outputs_free(r->own);
+	r->own = NULL;
+	r->item_out.fd = r->rej_out.fd = -1;
 	return rc;
 }
 
@@ -1801,8 +1863,7 @@ void cdr_run_free(cdr_run *r)
 			close(r->in[i].spool_fd);
 	}
 	free(r->in);
-	cdr__tmp_abort(&r->item_out);
-	cdr__tmp_abort(&r->rej_out);
+	cdr_outputs_free(r->own);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv_ready);
 	pthread_cond_destroy(&r->cv_free);

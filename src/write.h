@@ -1,25 +1,27 @@
 /*
- * write.h - output files that appear whole or not at all (write.c).
+ * write.h - output sets (cdr_outputs, write.c): what the run needs of them.
  */
 #ifndef CDR_WRITE_H
 #define CDR_WRITE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
-/* An output being written under a temporary name next to its final one. */
-typedef struct cdr__tmpfile {
-	char *final;	/* final path */
-	char *tmp;	/* temporary path, registered for signal cleanup */
-	int fd;
-} cdr__tmpfile;
+#include "cdrate/cdrate.h"
 
 /* Write all of buf (retrying short writes and EINTR); 0 or -1 with errno. */
 int cdr__write_all(int fd, const void *buf, size_t len);
-/* Create `path`.tmp.PID.N opened O_APPEND. 0 or -errno, message in err. */
-int cdr__tmp_open(cdr__tmpfile *f, const char *path, char *err, size_t errlen);
-/* fsync and rename into place. 0 or -errno with message. */
-int cdr__tmp_commit(cdr__tmpfile *f, char *err, size_t errlen);
-/* Close and remove the temporary file (NULL-safe, idempotent). */
-void cdr__tmp_abort(cdr__tmpfile *f);
+/* The same at offset `off` (pwrite: the fd must not be O_APPEND). */
+int cdr__pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
+/*
+ * The file the bytes of output `id` go to while the run lasts: a
+ * temporary opened O_RDWR | O_APPEND, so workers may append whole lines
+ * from several threads and finish_output may read it back and compact it.
+ * -1 for id 0 or an unopened set.
+ */
+int cdr__outputs_fd(const cdr_outputs *o, int id);
+/* "--rejects out/r.csv", "standard output": output `id` in messages. */
+const char *cdr__outputs_label(const cdr_outputs *o, int id);
 
 #endif

@@ -60,8 +60,15 @@ typedef struct cdr_run_opts {
 	int period_month;	 /* 1..12 */
 	int threads;		 /* worker threads, >= 1 */
 	cdr_io io;
-	const char *rejects_path; /* NULL: not written */
+	const char *rejects_path; /* NULL: not written (see `outputs`) */
 	const char *itemize_path; /* NULL: not written */
+	/* Outputs of the caller (cdr_outputs below): when set, the run writes
+	 * rejects and itemize lines into the outputs of these ids (0: none)
+	 * instead of rejects_path/itemize_path, and the caller commits the
+	 * set; the set must be open and outlive the run. */
+	struct cdr_outputs *outputs;
+	int rejects_output;
+	int itemize_output;
 	int itemize_tariff;	 /* which tariff's view goes to itemize/rejects */
 	int progress;		 /* nonzero: progress line on `log` */
 	FILE *log;		 /* notes (I/O fallback, progress); NULL: none */
@@ -84,12 +91,14 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen);
 /*
  * Read and rate everything and resolve duplicates. The rejects/itemize
  * files are complete but still under temporary names: the caller writes
- * its totals, then calls cdr_run_commit, so that a failure anywhere leaves
- * no output at a final name (cdr_run_free removes uncommitted files).
- * Returns 0, or a negative errno with a message (I/O failure).
+ * its totals, then commits, so that a failure anywhere leaves no output at
+ * a final name (cdr_run_free removes uncommitted files). Returns 0, or a
+ * negative errno with a message (I/O failure).
  */
 int cdr_run_execute(cdr_run *r, char *err, size_t errlen);
-/* Rename the rejects/itemize files into place. */
+/* Commit the rejects/itemize files of rejects_path/itemize_path (as
+ * cdr_outputs_commit does). With opts.outputs this does nothing: the
+ * caller commits its set, totals and all, at once. */
 int cdr_run_commit(cdr_run *r, char *err, size_t errlen);
 
 /* Counters of a finished run. */
@@ -140,16 +149,113 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 /* ---- output files ---------------------------------------------------- */
 
 /*
- * Write `len` bytes to `path` atomically: a temporary name in the same
- * directory, fsync, rename. "-" or NULL writes to standard output.
+ * A set of outputs that appear together and whole, or not at all, and
+ * that can never destroy an input.
+ *
+ *   cdr_outputs_create       an empty set
+ *   cdr_outputs_add          an output: the option that named it and the
+ *                            path as given ("-": standard output)
+ *   cdr_outputs_protect      a path no output may touch (an input, the
+ *                            tariff directory, ...)
+ *   cdr_outputs_check        refuse collisions, before anything is read
+ *   cdr_outputs_open         create every output now, so a run fails fast
+ *   (the run writes rejects and itemize; cdr_outputs_write the totals)
+ *   cdr_outputs_commit       all of them into place
+ *   cdr_outputs_free         closes; removes what was not committed
+ *
+ * What an output is decides how it is written:
+ *
+ * - A regular file, or a name that does not exist yet: written to an
+ *   unnamed temporary file (O_TMPFILE; a named `NAME.tmp.PID.N` made with
+ *   O_EXCL where the file system has no O_TMPFILE) in the same directory,
+ *   and renamed over the name at commit, so a reader sees the old file or
+ *   the complete new one. An existing file's mode is kept (and its owner,
+ *   when run as root). Other hard links of an old file keep the old data.
+ * - A symbolic link: its target is replaced as above, the link stays; a
+ *   link to a name that does not exist creates the target.
+ * - A character or block device, FIFO or socket, "-" (standard output),
+ *   a standard output redirected to a file: opened at cdr_outputs_open,
+ *   never created, renamed or truncated. Its bytes go to an unnamed spool
+ *   in $TMPDIR and are copied to it at commit, so it too gets nothing from
+ *   a run that fails.
+ *
+ * Messages name the option and the path as given, never a temporary. A
+ * set is used by one thread; only the run's workers write into the fds it
+ * lends them. Functions return 0 (an id for cdr_outputs_add) or a negative
+ * errno with a message in err.
+ */
+typedef struct cdr_outputs cdr_outputs;
+
+int cdr_outputs_create(cdr_outputs **out);
+/* Close everything; an uncommitted output leaves no trace: an unnamed
+ * temporary vanishes, a named one is removed. NULL-safe. */
+void cdr_outputs_free(cdr_outputs *o);
+
+/* Add an output. `option` ("--rejects") labels its messages (NULL: the
+ * path alone). Returns its id, >= 1, for cdr_outputs_write and the run's
+ * opts; -ENOMEM, or -EINVAL once the set is open. Nothing is touched on
+ * disk yet. */
+int cdr_outputs_add(cdr_outputs *o, const char *option, const char *path,
+		    char *err, size_t errlen);
+
+/*
+ * Protect `path`: no output may be it, or, when it is a directory, any
+ * file in it or a new name in it. "-" protects what standard input is.
+ * `what` names it in messages ("the input", "the tariff"). A path that
+ * does not exist protects nothing (its reader will fail).
+ */
+int cdr_outputs_protect(cdr_outputs *o, const char *what, const char *path,
+			char *err, size_t errlen);
+
+/*
+ * Compare the outputs with the protected paths and with each other: by
+ * device and inode where a file exists (through symbolic links, so a link
+ * or a hard link to an input is caught), by the resolved directory and
+ * name where it does not. Several outputs on one character device (a null
+ * device, a terminal) are allowed, but only one on "-". Returns 0, or
+ * -EINVAL with a message such as "--out cdrs/a.csv: is also the input
+ * 'cdrs/a.csv'" (a usage error: nothing has been read or created).
+ */
+int cdr_outputs_check(cdr_outputs *o, char *err, size_t errlen);
+
+/*
+ * Create every temporary and open every device, FIFO and standard output
+ * (a FIFO blocks until it has a reader). Fails on the first output that
+ * cannot be created: "--rejects out/r.csv: cannot create: No such file or
+ * directory". Call once, after cdr_outputs_check.
+ */
+int cdr_outputs_open(cdr_outputs *o, char *err, size_t errlen);
+
+/* Append `len` bytes to output `id` (not yet visible). */
+int cdr_outputs_write(cdr_outputs *o, int id, const void *buf, size_t len,
+		      char *err, size_t errlen);
+
+/*
+ * Put every output in place, all or nothing as far as the system allows:
+ * first every temporary is fsynced and given a name, and every old file a
+ * second name (a hard link) to fall back on; then devices, FIFOs and
+ * standard output get their bytes; then the renames. A failure before the
+ * renames leaves every old output untouched; a failing rename puts back
+ * the outputs renamed before it. A signal that arrives meanwhile does the
+ * same through cdr_cleanup_temps. Afterwards the set holds nothing to
+ * clean up.
+ */
+int cdr_outputs_commit(cdr_outputs *o, char *err, size_t errlen);
+
+/*
+ * Write `len` bytes to `path` as a set of one output (messages name the
+ * path): "-" or NULL writes to standard output.
  */
 int cdr_write_file_atomic(const char *path, const void *buf, size_t len,
 			  char *err, size_t errlen);
 
 /*
- * Remove the temporary files of outputs being written. Async-signal-safe:
- * a SIGINT/SIGTERM handler calls it before _exit, so an interrupted run
- * leaves neither a half-written file nor a stray temporary.
+ * Remove the named temporaries of every open output set and undo a commit
+ * under way. Async-signal-safe (unlink and rename only): a handler of
+ * SIGINT, SIGTERM and the like calls it, restores the default action and
+ * raises the signal again, so an interrupted run leaves neither a
+ * half-written file nor a stray temporary. Unnamed temporaries need
+ * nothing: the kernel drops them with the process, even after SIGKILL.
  */
 void cdr_cleanup_temps(void);
 

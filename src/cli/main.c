@@ -5,9 +5,11 @@
  * the library's insides. Exit status: 0 success, 1 bad input that stopped
  * the run (tariff, unreadable file, I/O), 2 usage error.
  *
- * Sections: usage - options - signals - summary - commands - main.
+ * Sections: usage - options - signals - outputs - summary - commands -
+ * main.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +50,8 @@ static const char usage_rate[] =
 	"  --out FILE       totals CSV (default: standard output)\n"
 	"  --rejects FILE   rejected lines, each with its reason\n"
 	"  --itemize FILE   one line per rated record\n"
+	"                   (an output FILE may be - for standard output, a\n"
+	"                   device or a FIFO; it may not be an input)\n"
 	"  --threads N      worker threads (default: online CPUs)\n"
 	"  --io uring|read  I/O path (default uring, falls back to read)\n";
 
@@ -180,14 +184,136 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/*
+ * The signals that end a run get a handler that removes its temporaries
+ * first, except those the caller ignores: `nohup` (SIGHUP) and
+ * `trap '' INT` say "keep running", and an ignored signal stays ignored.
+ * SIGPIPE and SIGXFSZ come from our own writes (a reader that went away,
+ * a file size limit): ignored, they turn into EPIPE and EFBIG, which the
+ * write reports ("standard output: Broken pipe", exit 1) on the way out
+ * that removes the temporaries, instead of a silent death by signal.
+ */
 static void catch_signals(void)
 {
-	struct sigaction sa;
+	static const int fatal[] = {SIGINT,  SIGTERM, SIGHUP,
+				    SIGALRM, SIGUSR1, SIGUSR2};
+	struct sigaction sa, old;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(*fatal); i++)
+		sigaddset(&sa.sa_mask, fatal[i]);
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(*fatal); i++)
+		if (!sigaction(fatal[i], NULL, &old) &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(fatal[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+}
+
+/*
+ * A closed descriptor 0, 1 or 2 would be handed to the next file opened
+ * (a tariff file, a temporary), and the totals or the summary would land
+ * in it. Fill the hole with /dev/null opened read-only: a read gives end
+ * of file, a write fails with EBADF, which is what a closed descriptor
+ * says; the outputs refuse a read-only standard output before anything
+ * is rated.
+ */
+static void fill_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int n = open("/dev/null", O_RDONLY);
+			if (n >= 0 && n != fd) { /* a lower one was free */
+				dup2(n, fd);
+				close(n);
+			}
+		}
+}
+
+/* ---- outputs ---------------------------------------------------------- */
+
+/* Ids of a command's outputs in its cdr_outputs set (0: not written). */
+enum { O_OUT, O_REJECTS, O_ITEMIZE, O_OLD, O_NEW, O_N };
+
+/*
+ * The outputs of rate, rerate (rerate) or diff (diff), checked against
+ * everything the command reads and each other before anything is read.
+ * 0, or the exit code after the message.
+ */
+static int outputs_prepare(const opts *o, int rerate, int diff,
+			   cdr_outputs **set, int *ids)
+{
+	char err[CDR_ERR_MAX];
+	const struct {
+		int id;
+		const char *option, *path;
+	} outs[] = {
+		{O_OUT, "--out", o->out ? o->out : "-"},
+		{O_REJECTS, "--rejects", diff ? NULL : o->rejects},
+		{O_ITEMIZE, "--itemize", diff ? NULL : o->itemize},
+		{O_OLD, "--old-out", rerate ? o->old_out : NULL},
+		{O_NEW, "--new-out", rerate ? o->new_out : NULL},
+	};
+	int rc = cdr_outputs_create(set);
+	memset(ids, 0, O_N * sizeof(*ids));
+	for (size_t i = 0; !rc && i < sizeof(outs) / sizeof(*outs); i++)
+		if (outs[i].path && (ids[outs[i].id] = cdr_outputs_add(
+					     *set, outs[i].option, outs[i].path,
+					     err, sizeof(err))) < 0)
+			rc = ids[outs[i].id];
+	if (!rc && o->tariff)
+		rc = cdr_outputs_protect(*set, "the tariff", o->tariff, err,
+					 sizeof(err));
+	if (!rc && o->new_tariff)
+		rc = cdr_outputs_protect(*set, "the new tariff", o->new_tariff,
+					 err, sizeof(err));
+	if (!rc && o->subscribers)
+		rc = cdr_outputs_protect(*set, "the --subscribers file",
+					 o->subscribers, err, sizeof(err));
+	for (int i = 0; !rc && i < o->ninputs; i++)
+		rc = cdr_outputs_protect(*set, "the input", o->inputs[i], err,
+					 sizeof(err));
+	if (rc) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_BAD;
+	}
+	if (cdr_outputs_check(*set, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Create every output now, so that a run that could not write them
+ * fails before it rates; 0 or EXIT_BAD. */
+static int outputs_open(cdr_outputs *set)
+{
+	char err[CDR_ERR_MAX];
+	if (cdr_outputs_open(set, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+/* Write the rendered outputs (ids[k] with bufs[k], 0 ids skipped) and
+ * commit the whole set; 0 or EXIT_BAD. */
+static int outputs_commit(cdr_outputs *set, const int *ids,
+			  char *const *bufs, const size_t *lens, int n)
+{
+	char err[CDR_ERR_MAX];
+	for (int k = 0; k < n; k++)
+		if (ids[k] && cdr_outputs_write(set, ids[k], bufs[k], lens[k],
+						err, sizeof(err))) {
+			fprintf(stderr, "cdrate: %s\n", err);
+			return EXIT_BAD;
+		}
+	if (cdr_outputs_commit(set, err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_BAD;
+	}
+	return 0;
 }
 
 /* ---- summary --------------------------------------------------------- */
@@ -255,6 +381,13 @@ static int cmd_check(int argc, char **argv)
 	cdr_tariff_describe(t, stdout);
 	printf("tariff OK\n");
 	cdr_tariff_free(t);
+	/* SIGPIPE is ignored (catch_signals): a reader that went away shows
+	 * here, as a write error, not as exit 0. */
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "cdrate: standard output: %s\n",
+			strerror(errno ? errno : EIO));
+		rc = EXIT_BAD;
+	}
 out:
 	free(o.inputs);
 	return rc < 0 ? 0 : rc;
@@ -262,7 +395,8 @@ out:
 
 /* Shared by rate and rerate: run the inputs through 1 or 2 tariffs. */
 static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
-		      const char *usage, cdr_run **out)
+		      const char *usage, cdr_outputs *set, const int *ids,
+		      cdr_run **out)
 {
 	char err[CDR_ERR_MAX];
 	cdr_run_opts ro;
@@ -283,13 +417,17 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 		return usage_error(usage, "--io must be uring or read, not",
 				   o->io);
 	ro.io = o->io && !strcmp(o->io, "read") ? CDR_IO_READ : CDR_IO_URING;
-	ro.rejects_path = o->rejects;
-	ro.itemize_path = o->itemize;
+	ro.outputs = set;
+	ro.rejects_output = ids[O_REJECTS];
+	ro.itemize_output = ids[O_ITEMIZE];
 	ro.itemize_tariff = nt - 1;
 	ro.log = stderr;
 	ro.progress = isatty(STDERR_FILENO);
 	if (!o->ninputs)
 		return usage_error(usage, "no INPUT given", NULL);
+	int rc = outputs_open(set);
+	if (rc)
+		return rc;
 
 	cdr_run *r;
 	if (cdr_run_create(&r, ts, nt, &ro, err, sizeof(err))) {
@@ -311,27 +449,6 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 	return 0;
 }
 
-/* Write a rendered totals buffer; 0 or EXIT_BAD. */
-static int write_out(const char *path, const char *buf, size_t len)
-{
-	char err[CDR_ERR_MAX];
-	if (cdr_write_file_atomic(path, buf, len, err, sizeof(err))) {
-		fprintf(stderr, "cdrate: %s\n", err);
-		return EXIT_BAD;
-	}
-	return 0;
-}
-
-static int commit(cdr_run *r)
-{
-	char err[CDR_ERR_MAX];
-	if (cdr_run_commit(r, err, sizeof(err))) {
-		fprintf(stderr, "cdrate: %s\n", err);
-		return EXIT_BAD;
-	}
-	return 0;
-}
-
 static int cmd_rate(int argc, char **argv)
 {
 	static const char *const allowed[] = {
@@ -340,6 +457,8 @@ static int cmd_rate(int argc, char **argv)
 	opts o;
 	cdr_tariff *t = NULL;
 	cdr_run *r = NULL;
+	cdr_outputs *set = NULL;
+	int ids[O_N];
 	char *buf = NULL;
 	size_t len;
 	int rc = parse_opts(argc, argv, &o, usage_rate, allowed, 0);
@@ -353,11 +472,13 @@ static int cmd_rate(int argc, char **argv)
 		rc = usage_error(usage_rate, "--period is required", NULL);
 		goto out;
 	}
+	if ((rc = outputs_prepare(&o, 0, 0, &set, ids)))
+		goto out;
 	double t0 = now();
 	if ((rc = load(o.tariff, o.subscribers, &t)))
 		goto out;
 	double t_load = now() - t0;
-	if ((rc = run_inputs(&o, &t, 1, usage_rate, &r)))
+	if ((rc = run_inputs(&o, &t, 1, usage_rate, set, ids, &r)))
 		goto out;
 	t0 = now();
 	if (cdr_run_totals(r, 0, &buf, &len)) {
@@ -367,13 +488,14 @@ static int cmd_rate(int argc, char **argv)
 	}
 	double t_totals = now() - t0;
 	t0 = now();
-	/* Totals first: if they cannot be written, nothing is committed. */
-	if ((rc = write_out(o.out, buf, len)) || (rc = commit(r)))
+	/* Totals, rejects and itemize together, or none of them. */
+	if ((rc = outputs_commit(set, ids, &buf, &len, 1)))
 		goto out;
 	summary(r, t_load, t_totals, now() - t0);
 out:
 	free(buf);
 	cdr_run_free(r);
+	cdr_outputs_free(set);
 	cdr_tariff_free(t);
 	free(o.inputs);
 	return rc < 0 ? 0 : rc;
@@ -456,8 +578,10 @@ static int cmd_rerate(int argc, char **argv)
 	opts o;
 	cdr_tariff *t[2] = {NULL, NULL};
 	cdr_run *r = NULL;
+	cdr_outputs *set = NULL;
+	int ids[O_N];
 	char *tot[2] = {NULL, NULL}, *delta = NULL;
-	size_t len[2], dlen;
+	size_t len[2] = {0, 0}, dlen;
 	int rc = parse_opts(argc, argv, &o, usage_rerate, allowed, 1);
 	if (rc)
 		goto out;
@@ -466,6 +590,8 @@ static int cmd_rerate(int argc, char **argv)
 				 "required", NULL);
 		goto out;
 	}
+	if ((rc = outputs_prepare(&o, 1, 0, &set, ids)))
+		goto out;
 	double t0 = now();
 	side_job j[2] = {{.dir = o.tariff, .subs = o.subscribers, .k = 0},
 			 {.dir = o.new_tariff, .subs = o.subscribers, .k = 1}};
@@ -475,7 +601,7 @@ static int cmd_rerate(int argc, char **argv)
 	if ((rc = j[0].rc ? j[0].rc : j[1].rc))
 		goto out;
 	double t_load = now() - t0;
-	if ((rc = run_inputs(&o, t, 2, usage_rerate, &r)))
+	if ((rc = run_inputs(&o, t, 2, usage_rerate, set, ids, &r)))
 		goto out;
 	t0 = now();
 	/* Each side's totals only when asked for; the delta comes from the
@@ -500,9 +626,10 @@ static int cmd_rerate(int argc, char **argv)
 	}
 	double t_totals = now() - t0;
 	t0 = now();
-	if ((o.old_out && (rc = write_out(o.old_out, tot[0], len[0]))) ||
-	    (o.new_out && (rc = write_out(o.new_out, tot[1], len[1]))) ||
-	    (rc = write_out(o.out, delta, dlen)) || (rc = commit(r)))
+	int wids[3] = {ids[O_OLD], ids[O_NEW], ids[O_OUT]};
+	char *wbufs[3] = {tot[0], tot[1], delta};
+	size_t wlens[3] = {len[0], len[1], dlen};
+	if ((rc = outputs_commit(set, wids, wbufs, wlens, 3)))
 		goto out;
 	summary(r, t_load, t_totals, now() - t0);
 out:
@@ -510,6 +637,7 @@ out:
 	free(tot[1]);
 	free(delta);
 	cdr_run_free(r);
+	cdr_outputs_free(set);
 	cdr_tariff_free(t[0]);
 	cdr_tariff_free(t[1]);
 	free(o.inputs);
@@ -521,8 +649,10 @@ static int cmd_diff(int argc, char **argv)
 	static const char *const allowed[] = {"--out", NULL};
 	opts o;
 	char *b[2] = {NULL, NULL}, *delta = NULL;
-	size_t len[2], dlen;
+	size_t len[2] = {0, 0}, dlen;
 	char err[CDR_ERR_MAX];
+	cdr_outputs *set = NULL;
+	int ids[O_N];
 	int rc = parse_opts(argc, argv, &o, usage_diff, allowed, 1);
 	if (rc)
 		goto out;
@@ -530,6 +660,9 @@ static int cmd_diff(int argc, char **argv)
 		rc = usage_error(usage_diff, "expected OLD_TOTALS and NEW_TOTALS", NULL);
 		goto out;
 	}
+	if ((rc = outputs_prepare(&o, 0, 1, &set, ids)) ||
+	    (rc = outputs_open(set)))
+		goto out;
 	if ((rc = read_file(o.inputs[0], &b[0], &len[0])) ||
 	    (rc = read_file(o.inputs[1], &b[1], &len[1])))
 		goto out;
@@ -540,8 +673,9 @@ static int cmd_diff(int argc, char **argv)
 		rc = EXIT_BAD;
 		goto out;
 	}
-	rc = write_out(o.out, delta, dlen);
+	rc = outputs_commit(set, ids, &delta, &dlen, 1);
 out:
+	cdr_outputs_free(set);
 	free(b[0]);
 	free(b[1]);
 	free(delta);
@@ -567,6 +701,7 @@ int main(int argc, char **argv)
 		printf("cdrate %s\n", CDR_VERSION_STRING);
 		return 0;
 	}
+	fill_std_fds();
 	catch_signals();
 	if (!strcmp(cmd, "rate"))
 		return cmd_rate(argc - 2, argv + 2);

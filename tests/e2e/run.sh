@@ -369,6 +369,202 @@ for sig in TERM INT KILL; do
 done
 rm -f "$W/big.csv"
 
+# ---- outputs never destroy anything (issue 10, part 1)
+# Everything here works on copies in $W/o: a broken build must not be
+# able to overwrite the fixtures.
+O=$W/o
+mkdir -p "$O"
+cp -r "$DEMO/tariff" "$O/T"
+cp -r "$DEMO/cdrs" "$O/cdrs"
+cp "$O/cdrs/01-fixed-switch.csv" "$O/a.csv"
+sums() { cksum "$O/T"/* "$O/cdrs"/* "$O/a.csv"; }
+sums >"$W/sums.before"
+rate_o() { "$BIN" rate --tariff "$O/T" --period 2026-10 "$@"; }
+# refused OPTIONS...: exit 2 before anything is read, inputs intact
+refused() {
+	what=$1; shift
+	expect_rc 2 "$what" rate_o "$@"
+	err_has "is also" "$what: says what it collides with"
+	grep -q "records read" "$W/err" && bad "$what: refused only after reading"
+	sums | cmp -s - "$W/sums.before" && ok || bad "$what: an input or tariff file changed"
+}
+refused "--out naming an input" --out "$O/a.csv" "$O/a.csv"
+refused "--rejects naming a file of an input directory" --rejects "$O/cdrs/02-mobile-switch.csv" "$O/cdrs"
+refused "--itemize new file inside an input directory" --itemize "$O/cdrs/new.csv" "$O/cdrs"
+refused "--out naming a tariff file" --out "$O/T/plans.csv" "$O/a.csv"
+refused "--out new file inside the tariff directory" --out "$O/T/x.csv" "$O/a.csv"
+refused "--out and --rejects the same file" --out "$O/x.csv" --rejects "$O/x.csv" "$O/a.csv"
+refused "the same new file by two spellings" --out "$O/x.csv" --itemize "$O/T/../x.csv" "$O/a.csv"
+ln -s a.csv "$O/a.link"
+refused "a symlink to an input" --out "$O/a.link" "$O/a.csv"
+ln "$O/a.csv" "$O/a.hard"
+refused "a hard link of an input" --rejects "$O/a.hard" "$O/a.csv"
+refused "--rejects - with totals on standard output" --rejects - "$O/a.csv"
+refused "two outputs on -" --out - --itemize - --rejects "$O/r.csv" "$O/a.csv"
+expect_rc 2 "refused before the tariff is read" "$BIN" rate --tariff "$O/no-tariff" \
+	--period 2026-10 --out "$O/a.csv" "$O/a.csv"
+expect_rc 2 "--subscribers file as --out" rate_o --subscribers "$O/a.csv" --out "$O/a.csv" "$O/cdrs"
+expect_rc 2 "rerate: --new-out inside the new tariff" "$BIN" rerate --tariff "$O/T" \
+	--new-tariff "$O/T" --period 2026-10 --new-out "$O/T/t.csv" "$O/a.csv"
+expect_rc 2 "rerate: --old-out and --new-out the same" "$BIN" rerate --tariff "$O/T" \
+	--new-tariff "$O/T" --period 2026-10 --old-out "$O/t.csv" --new-out "$O/t.csv" "$O/a.csv"
+rate_o --out "$O/t1.csv" "$O/cdrs" 2>/dev/null
+cp "$O/t1.csv" "$O/t2.csv"
+cksum "$O/t1.csv" >"$W/t1.sum"
+expect_rc 2 "diff: --out naming its input" "$BIN" diff "$O/t1.csv" "$O/t2.csv" --out "$O/t1.csv"
+cksum "$O/t1.csv" | cmp -s - "$W/t1.sum" && ok || bad "diff replaced its input"
+sums | cmp -s - "$W/sums.before" && ok || bad "an input or tariff file changed"
+# Fresh copies, so that a failure above does not hide the ones below.
+rm -rf "$O/T" "$O/cdrs"
+cp -r "$DEMO/tariff" "$O/T"
+cp -r "$DEMO/cdrs" "$O/cdrs"
+
+# Devices and FIFOs are written to, never replaced. (A node of our own:
+# never the machine's /dev/null.)
+if mknod "$O/null" c 1 3 2>/dev/null; then
+	expect_rc 0 "--out and --rejects on a null device" rate_o --out "$O/null" \
+		--rejects "$O/null" "$O/cdrs"
+	[ -c "$O/null" ] && ok || bad "the device node was replaced"
+	# Standard output on the same device (a cron job's >/dev/null).
+	rate_o --rejects "$O/null" "$O/cdrs" >"$O/null" 2>"$W/err"
+	st=$?
+	[ $st -eq 0 ] && [ -c "$O/null" ] && ok || bad "--rejects on the null device that is standard output: exit $st"
+	[ -z "$(ls "$O" | grep '\.tmp\.')" ] && ok || bad "temporary left next to a device"
+fi
+mkfifo "$O/fifo"
+timeout 10 cat "$O/fifo" >"$O/fifo.got" &
+catpid=$!
+expect_rc 0 "--rejects on a FIFO" rate_o --out "$O/t3.csv" --rejects "$O/fifo" "$O/cdrs"
+wait $catpid
+[ -p "$O/fifo" ] && ok || bad "the FIFO was replaced"
+sorted_same "$O/fifo.got" "$DEMO/expected/rejects.csv" "rejects read from the FIFO"
+back=$(pwd)
+cd "$O" || exit 1
+expect_rc 0 "--rejects -" rate_o --out "$O/t4.csv" --rejects - "$O/cdrs"
+cd "$back" || exit 1
+sorted_same "$W/out" "$DEMO/expected/rejects.csv" "--rejects - on standard output"
+[ ! -e "$O/-" ] && ok || bad "--rejects - made a file named -"
+
+# A symlink's target is replaced, the link kept; an existing file keeps
+# its mode.
+echo old >"$O/real.csv"
+ln -s real.csv "$O/link.csv"
+ln -s dangling.csv "$O/dlink.csv"
+rate_o --out "$O/link.csv" --itemize "$O/dlink.csv" "$O/cdrs" 2>/dev/null
+[ -L "$O/link.csv" ] && [ -L "$O/dlink.csv" ] && ok || bad "a symlink output was replaced by a file"
+same "$O/real.csv" "$DEMO/expected/totals.csv" "the link's target holds the totals"
+sorted_same "$O/dangling.csv" "$DEMO/expected/itemize.csv" "a dangling link's target was created"
+echo old >"$O/m.csv"
+chmod 600 "$O/m.csv"
+rate_o --out "$O/m.csv" "$O/cdrs" 2>/dev/null
+[ "$(stat -c %a "$O/m.csv")" = 600 ] && ok || bad "mode 0600 became $(stat -c %a "$O/m.csv")"
+same "$O/m.csv" "$DEMO/expected/totals.csv" "the mode-0600 file was replaced"
+
+# Run as root, a replaced file keeps its owner too.
+if [ "$(id -u)" = 0 ]; then
+	echo old >"$O/own.csv"
+	chown 65534:65534 "$O/own.csv"
+	rate_o --out "$O/own.csv" "$O/cdrs" 2>/dev/null
+	[ "$(stat -c %u:%g "$O/own.csv")" = 65534:65534 ] && ok || bad "owner not kept: $(stat -c %u:%g "$O/own.csv")"
+fi
+# A link to what standard output is (as /dev/stdout is) writes to it.
+ln -s /proc/self/fd/1 "$O/so"
+rate_o --out "$O/t9.csv" --rejects "$O/so" "$O/cdrs" 2>"$W/err" | cat >"$O/so.got"
+[ -L "$O/so" ] && ok || bad "a link to standard output was replaced"
+sorted_same "$O/so.got" "$DEMO/expected/rejects.csv" "rejects through a link to standard output"
+
+# Every output is created before anything is rated; the message names the
+# option and the path as given.
+expect_rc 1 "uncreatable --rejects" rate_o --out "$O/t5.csv" --rejects "$O/no/r.csv" "$O/cdrs"
+err_has "cdrate: --rejects $O/no/r.csv: cannot create: No such file or directory" "uncreatable --rejects named"
+grep -q "records read" "$W/err" && bad "uncreatable --rejects found only after rating" || ok
+[ ! -e "$O/t5.csv" ] && ok || bad "totals committed though --rejects could not be created"
+
+# A rename that fails half-way through the commit (onto an immutable
+# file) takes back the renames before it: all outputs old, or all new.
+echo old-t >"$O/c.t"
+echo old-r >"$O/c.r"
+echo old-i >"$O/c.i"
+if chattr +i "$O/c.r" 2>/dev/null; then
+	expect_rc 1 "a commit whose second rename fails" rate_o --out "$O/c.t" \
+		--rejects "$O/c.r" --itemize "$O/c.i" "$O/cdrs"
+	chattr -i "$O/c.r"
+	err_has "--rejects $O/c.r: cannot rename into place" "the failing rename named"
+	[ "$(cat "$O/c.t" "$O/c.r" "$O/c.i")" = "$(printf 'old-t\nold-r\nold-i')" ] && ok ||
+		bad "a failed commit replaced some outputs"
+	[ -z "$(ls "$O" | grep '\.tmp\.')" ] && ok || bad "a failed commit left a temporary"
+fi
+
+# Someone else's file at our temporary name is neither used nor removed.
+echo old >"$O/e.csv"
+expect_rc 0 "a foreign file at the temporary name" sh -c \
+	'for i in 0 1 2 3; do echo mine >"$0.tmp.$$.$i"; done; exec "$@"' "$O/e.csv" \
+	"$BIN" rate --tariff "$O/T" --period 2026-10 --out "$O/e.csv" "$O/cdrs"
+same "$O/e.csv" "$DEMO/expected/totals.csv" "totals written past a foreign temporary"
+[ "$(cat "$O"/e.csv.tmp.* | sort -u)" = mine ] && [ "$(ls "$O" | grep -c 'e\.csv\.tmp\.')" -eq 4 ] &&
+	ok || bad "a foreign file at the temporary name was removed or changed"
+rm -f "$O"/e.csv.tmp.*
+
+# Standard output closed or broken: a message and exit 1, and nothing of
+# the run lands in a file that took descriptor 1.
+rate_o --itemize "$O/i6.csv" "$O/cdrs" >&- 2>"$W/err"
+st=$?
+[ $st -eq 1 ] && ok || bad "closed standard output: exit $st, wanted 1"
+err_has "standard output: Bad file descriptor" "closed standard output named"
+[ ! -e "$O/i6.csv" ] && ok || bad "closed standard output: itemize committed"
+(trap - PIPE; { sleep 0.3; rate_o --rejects "$O/r7.csv" "$O/cdrs" 2>"$W/err"; echo $? >"$W/rc"; } | true)
+[ "$(cat "$W/rc")" = 1 ] && ok || bad "broken pipe: exit $(cat "$W/rc"), wanted 1"
+err_has "standard output: Broken pipe" "broken pipe named"
+[ ! -e "$O/r7.csv" ] && ok || bad "broken pipe: rejects committed"
+(trap - PIPE; { sleep 0.3; "$BIN" check --tariff "$O/T" 2>"$W/err"; echo $? >"$W/rc"; } | true)
+[ "$(cat "$W/rc")" = 1 ] && ok || bad "check into a broken pipe: exit $(cat "$W/rc"), wanted 1"
+err_has "standard output: Broken pipe" "check into a broken pipe named"
+# A file size limit: an error, not a core dump, and no temporary.
+(ulimit -f 1; rate_o --out "$O/t8.csv" --itemize "$O/i8.csv" "$O/cdrs" 2>"$W/err"; echo $? >"$W/rc")
+[ "$(cat "$W/rc")" = 1 ] && ok || bad "file size limit: exit $(cat "$W/rc"), wanted 1"
+err_has "--itemize $O/i8.csv: cannot write: File too large" "file size limit named"
+[ ! -e "$O/t8.csv" ] && [ ! -e "$O/i8.csv" ] && ok || bad "file size limit: output committed"
+[ -z "$(ls "$O" | grep '\.tmp\.')" ] && ok || bad "file size limit: temporary left"
+
+# Signals: cleanup on every catchable one, nothing at all after SIGKILL
+# (the temporaries have no name), and a signal the caller ignores stays
+# ignored.
+awk 'BEGIN { for (i = 0; i < 3000000; i++)
+	printf "k%d,8613800000001,voice,2026-10-05 08:00:00,13912345678,60,0\n", i }' >"$O/big.csv"
+# A file size limit hit mid-run (itemize past a worker's 1 MiB buffer).
+(ulimit -f 512; "$BIN" rate --tariff "$O/T" --period 2026-10 --out "$O/k.t" \
+	--itemize "$O/k.i" "$O/big.csv" 2>"$W/err"; echo $? >"$W/rc")
+[ "$(cat "$W/rc")" = 1 ] && ok || bad "file size limit mid-run: exit $(cat "$W/rc"), wanted 1"
+err_has "--itemize $O/k.i: cannot write: File too large" "file size limit mid-run named"
+[ ! -e "$O/k.t" ] && [ ! -e "$O/k.i" ] && [ -z "$(ls "$O" | grep '\.tmp\.')" ] && ok ||
+	bad "file size limit mid-run: output or temporary left"
+for sig in INT TERM HUP PIPE XFSZ ALRM USR1 USR2 KILL; do
+	env --default-signal "$BIN" rate --tariff "$O/T" --period 2026-10 --threads 1 \
+		--out "$O/k.t" --rejects "$O/k.r" --itemize "$O/k.i" "$O/big.csv" 2>/dev/null &
+	pid=$!
+	sleep 0.3
+	kill -$sig $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	st=$?
+	if [ $st -ne 0 ]; then
+		[ ! -e "$O/k.t" ] && [ ! -e "$O/k.r" ] && [ ! -e "$O/k.i" ] && ok ||
+			bad "SIG$sig left an output at its final name"
+		[ -z "$(ls "$O" | grep '\.tmp\.')" ] && ok || bad "SIG$sig left a temporary"
+	else
+		ok # finished before the signal: nothing to check
+	fi
+	rm -f "$O"/k.* "$O"/*.tmp.*
+done
+sh -c "trap '' INT; exec \"\$@\"" sh "$BIN" rate --tariff "$O/T" --period 2026-10 \
+	--threads 1 --out "$O/k.t" "$O/big.csv" 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -INT $pid 2>/dev/null
+wait $pid
+st=$?
+[ $st -eq 0 ] && [ -s "$O/k.t" ] && ok || bad "trap '' INT overridden: exit $st"
+rm -rf "$O"
+
 # ---- tariff errors: exit 1, message names file, line and column, no output
 T=$W/tariff
 break_tariff() { # break_tariff FILE SED-SCRIPT EXPECTED-MESSAGE
