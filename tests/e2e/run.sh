@@ -608,8 +608,11 @@ break_tariff plans.csv '2s/,/,1\x00/' "plans.csv:2: NUL byte in the line"
 break_tariff rates.csv '2s/^[^,]*,[^,]*,[^,]*,/fixed25,voice,\x1b[2J,/' "column zone: unknown zone '\\x1b[2J'"
 
 # ---- tariff limits from the command line: the path once, the line named
-expect_rc 1 "--subscribers a directory" rate_demo --subscribers "$W/" "$DEMO/cdrs"
-err_has "$W/: is a directory" "--subscribers a directory says so"
+# (a directory of its own: the standard output expect_rc captures lies in
+# $W, and an output inside a tariff path is refused before anything else)
+mkdir -p "$W/subsdir"
+expect_rc 1 "--subscribers a directory" rate_demo --subscribers "$W/subsdir/" "$DEMO/cdrs"
+err_has "$W/subsdir/: is a directory" "--subscribers a directory says so"
 [ "$(grep -o "$W" "$W/err" | wc -l)" -eq 1 ] && ok || bad "--subscribers a directory: the path repeated: $(cat "$W/err")"
 expect_rc 1 "--subscribers /dev/zero" rate_demo --subscribers /dev/zero "$DEMO/cdrs"
 err_has "/dev/zero:1: NUL byte in the line" "--subscribers /dev/zero stops at its first line"
