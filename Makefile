@@ -57,6 +57,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h include/cdrate/*.h) | $(BUILD)/.dep
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcdrate.a: $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/cdrate: $(BUILD)/obj/cli/main.o $(BUILD)/libcdrate.a
