@@ -38,7 +38,8 @@ static int two(const char *s, unsigned *v)
  * `YYYY-MM-DD HH:MM:SS` or with 'T', optionally ending in 'Z' or +-HH:MM
  * (then the instant is absolute), or integer Unix seconds.
  */
-static int parse_start(const char *s, size_t n, cdr__rec *r)
+static inline __attribute__((always_inline)) int
+parse_start(const char *s, size_t n, cdr__rec *r)
 {
 	int64_t secs;
 
@@ -186,8 +187,11 @@ static int is_number(const char *s, size_t n, int allow_star_hash)
 /*
  * The seven fields in native order; an absent id (f[0].s NULL) is skipped,
  * as switch records have none to check. The key defaults to the id.
+ * Inlined into the native parser, where a call per record measured 2% of
+ * a native run's instructions.
  */
-int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format)
+static inline __attribute__((always_inline)) int
+fill(cdr__rec *r, const cdr__field *f, const char *start_format)
 {
 	if (f[0].s) {
 		if (f[0].n == 0 || f[0].n > ID_MAX)
@@ -238,6 +242,11 @@ int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format)
 	return CDR_OK;
 }
 
+int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format)
+{
+	return fill(r, f, start_format);
+}
+
 /* ---- the native line ------------------------------------------------- */
 
 int cdr__parse_line(const char *p, size_t n, cdr__rec *r)
@@ -262,5 +271,5 @@ int cdr__parse_line(const char *p, size_t n, cdr__rec *r)
 	}
 	if (k != NCOLS)
 		return CDR_R_COLUMNS;
-	return cdr__rec_fill(r, f, NULL);
+	return fill(r, f, NULL);
 }
