@@ -237,7 +237,7 @@ int cdr__fmt_head(cdr__fmt *f, cdr_format want, const cdr_colmap *map,
 			static const char canon[] = "id,subscriber,service,"
 						    "start,destination,"
 						    "duration,volume";
-			if (n != sizeof(canon) - 1 || memcmp(p, canon, n)) {
+			if (n != sizeof(canon) - 1 || memcmp(p, canon, n) != 0) {
 				/* Read by name, as through a map. */
 				f->bycol = 1;
 				f->nfields = nh;

@@ -39,7 +39,7 @@ int cdr__parse_asterisk(const char *p, size_t n, cdr__rec *r, char *scratch,
 		return CDR_R_COLUMNS; /* also -1 (open quote), -2 (too many) */
 #define FLD(k) (&f[(k) - 1])
 	const cdr__field *ans = FLD(L->answer), *disp = FLD(L->disposition);
-	if (!ans->n || disp->n != 8 || memcmp(disp->s, "ANSWERED", 8))
+	if (!ans->n || disp->n != 8 || memcmp(disp->s, "ANSWERED", 8) != 0)
 		return CDR_R_UNANSWERED;
 	cdr__field nat[7] = {
 		{NULL, 0, 0}, *FLD(L->src), {"voice", 5, 0}, *ans,

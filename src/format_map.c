@@ -131,7 +131,7 @@ static int parse_map(cdr_colmap *m, char *text, char *err, size_t errlen)
 		if (!*v)
 			return bad(err, errlen, m, line, "empty value for", k);
 		if (c == CDR__MC_N) {
-			if (strcmp(v, "yes") && strcmp(v, "no"))
+			if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
 				return bad(err, errlen, m, line,
 					   "header must be yes or no, not", v);
 			m->header = !strcmp(v, "yes");
@@ -268,7 +268,7 @@ int cdr__parse_bycol(const cdr__fmt *f, const char *p, size_t n,
 	if (m && m->answered_value) {
 		const cdr__field *a = &x[f->col[CDR__MC_ANSWERED]];
 		size_t an = strlen(m->answered_value);
-		if (a->n != an || memcmp(a->s, m->answered_value, an))
+		if (a->n != an || memcmp(a->s, m->answered_value, an) != 0)
 			return CDR_R_UNANSWERED;
 	}
 	static const char *const svc[] = {"voice", "sms", "data"};

@@ -225,7 +225,7 @@ static void summary(const cdr_run *r, double load, double totals,
 		"writing %.3f s\n",
 		load, st.pass_seconds, st.dup_seconds, totals, write);
 	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
-		if (st.by_reason[i] && strcmp(cdr_reason_name(i), "unanswered"))
+		if (st.by_reason[i] && strcmp(cdr_reason_name(i), "unanswered") != 0)
 			fprintf(stderr, "cdrate:   %-24s %llu\n",
 				cdr_reason_name(i),
 				(unsigned long long)st.by_reason[i]);
