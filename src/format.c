@@ -279,17 +279,19 @@ int cdr__fmt_parse(const cdr__fmt *f, const char *p, size_t n, cdr__rec *rec,
 	rec->id = NULL;
 	switch (f->kind) {
 	case CDR_FORMAT_ASTERISK:
-		rc = cdr__parse_asterisk(p, n, rec, scratch, 0);
+		rc = cdr__parse_asterisk(p, n, rec, scratch, 0, f->norm);
 		break;
 	case CDR_FORMAT_ASTERISK_CUSTOM:
-		rc = cdr__parse_asterisk(p, n, rec, scratch, 1);
+		rc = cdr__parse_asterisk(p, n, rec, scratch, 1, f->norm);
 		break;
 	case CDR_FORMAT_FREESWITCH:
-		rc = cdr__parse_freeswitch(p, n, rec, scratch);
+		rc = cdr__parse_freeswitch(p, n, rec, scratch, f->norm);
 		break;
 	default:
 		rc = f->bycol ? cdr__parse_bycol(f, p, n, rec, scratch)
-			      : cdr__parse_line(p, n, rec);
+		     : f->norm ? cdr__parse_line_norm(p, n, rec, f->norm,
+						      CDR__NORM_BUF(scratch, n))
+			       : cdr__parse_line(p, n, rec);
 		break;
 	}
 	rec->line = p;

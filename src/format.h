@@ -37,7 +37,9 @@ typedef struct cdr__field {
 
 /* Scratch a line of n bytes may need: every field rebuilt, and an id
  * `uniqueid-sequence` composed. */
-#define CDR__SCRATCH(n) (2 * (size_t)(n) + 16)
+#define CDR__SCRATCH(n) (4 * (size_t)(n) + 2 * (size_t)CDR__NORM_MAX + 32)
+/* Where rewritten numbers go: after the rebuilt fields and the id. */
+#define CDR__NORM_BUF(scratch, n) ((scratch) + 2 * (size_t)(n) + 16)
 
 /*
  * Split p[0, n) at `delim` with section 11's quoting: a field may be wrapped
@@ -85,6 +87,7 @@ typedef struct cdr__fmt {
 	int nfields;	/* with a header: the count a line must have */
 	int16_t col[CDR__MC_N];
 	const cdr_colmap *map; /* answered value, start format; or NULL */
+	const cdr__norm *norm; /* the tariff's normalize.csv, or NULL */
 } cdr__fmt;
 
 /*
@@ -117,14 +120,18 @@ void cdr__fmt_key(const cdr__fmt *f, const char *p, size_t n,
  * NULL), checked as a native line is: the first bad one decides the reason.
  * `start_format` NULL means the native start forms. (format_native.c)
  */
-int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format);
+int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format,
+		  const cdr__norm *norm, char *nbuf);
+/* The native line with numbers normalised (nbuf: CDR__NORM_BUF). */
+int cdr__parse_line_norm(const char *p, size_t n, cdr__rec *r,
+			 const cdr__norm *norm, char *nbuf);
 
 /* A switch record's duplicate key is its line; its id a field or FILE:LINE
  * (format_asterisk.c, format_freeswitch.c). */
 int cdr__parse_asterisk(const char *p, size_t n, cdr__rec *r, char *scratch,
-			int custom);
+			int custom, const cdr__norm *norm);
 int cdr__parse_freeswitch(const char *p, size_t n, cdr__rec *r,
-			  char *scratch);
+			  char *scratch, const cdr__norm *norm);
 /* By column index (format_map.c). */
 int cdr__parse_bycol(const cdr__fmt *f, const char *p, size_t n,
 		     cdr__rec *r, char *scratch);

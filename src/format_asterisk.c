@@ -30,7 +30,7 @@ static const layout custom = {19, 19, 2, 3, 10, 13, 14, 17, 19};
 /* ---- the record ------------------------------------------------------ */
 
 int cdr__parse_asterisk(const char *p, size_t n, cdr__rec *r, char *scratch,
-			int is_custom)
+			int is_custom, const cdr__norm *norm)
 {
 	const layout *L = is_custom ? &custom : &csv;
 	cdr__field f[22];
@@ -45,7 +45,7 @@ int cdr__parse_asterisk(const char *p, size_t n, cdr__rec *r, char *scratch,
 		{NULL, 0, 0}, *FLD(L->src), {"voice", 5, 0}, *ans,
 		*FLD(L->dst), *FLD(L->billsec), {"0", 1, 0},
 	};
-	int rc = cdr__rec_fill(r, nat, NULL);
+	int rc = cdr__rec_fill(r, nat, NULL, norm, CDR__NORM_BUF(scratch, n));
 	if (rc != CDR_OK)
 		return rc;
 	r->key = p;

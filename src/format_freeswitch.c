@@ -12,7 +12,8 @@
 
 #include "format.h"
 
-int cdr__parse_freeswitch(const char *p, size_t n, cdr__rec *r, char *scratch)
+int cdr__parse_freeswitch(const char *p, size_t n, cdr__rec *r, char *scratch,
+			  const cdr__norm *norm)
 {
 	cdr__field f[16];
 	int nf = cdr__split(p, n, ',', f, 15, scratch);
@@ -24,7 +25,7 @@ int cdr__parse_freeswitch(const char *p, size_t n, cdr__rec *r, char *scratch)
 		{NULL, 0, 0}, f[1], {"voice", 5, 0}, f[5], f[2], f[8],
 		{"0", 1, 0},
 	};
-	int rc = cdr__rec_fill(r, nat, NULL);
+	int rc = cdr__rec_fill(r, nat, NULL, norm, CDR__NORM_BUF(scratch, n));
 	if (rc != CDR_OK)
 		return rc;
 	r->key = p;

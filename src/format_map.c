@@ -281,7 +281,8 @@ int cdr__parse_bycol(const cdr__fmt *f, const char *p, size_t n,
 			(uint32_t)strlen(svc[m->service_const]), 0};
 	if (f->col[CDR__MC_VOLUME] < 0)
 		nat[CDR__MC_VOLUME] = (cdr__field){"0", 1, 0};
-	int rc = cdr__rec_fill(r, nat, m ? m->start_format : NULL);
+	int rc = cdr__rec_fill(r, nat, m ? m->start_format : NULL, f->norm,
+			       CDR__NORM_BUF(scratch, n));
 	if (rc != CDR_OK)
 		return rc;
 	if (f->col[CDR__MC_ID] < 0) { /* duplicates: identical lines */

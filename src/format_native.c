@@ -191,7 +191,8 @@ static int is_number(const char *s, size_t n, int allow_star_hash)
  * a native run's instructions.
  */
 static inline __attribute__((always_inline)) int
-fill(cdr__rec *r, const cdr__field *f, const char *start_format)
+fill(cdr__rec *r, const cdr__field *f, const char *start_format,
+     const cdr__norm *norm, char *nbuf)
 {
 	if (f[0].s) {
 		if (f[0].n == 0 || f[0].n > ID_MAX)
@@ -204,6 +205,10 @@ fill(cdr__rec *r, const cdr__field *f, const char *start_format)
 
 	const char *sub = f[1].s;
 	size_t sn = f[1].n;
+	/* normalize.csv rewrites the number as written, then the '+' that
+	 * is left goes as in section 3. */
+	if (norm)
+		sn = cdr__norm_apply(norm, CDR__NORM_SUB, &sub, sn, nbuf);
 	if (sn && sub[0] == '+')
 		sub++, sn--;
 	if (sn > NUMBER_MAX || !is_number(sub, sn, 0))
@@ -227,6 +232,9 @@ fill(cdr__rec *r, const cdr__field *f, const char *start_format)
 	const char *d = f[4].s;
 	size_t dn = f[4].n;
 	if (r->service != CDR_DATA) {
+		if (norm) /* a data destination is an APN, not a number */
+			dn = cdr__norm_apply(norm, CDR__NORM_DEST, &d, dn,
+					     nbuf + f[1].n + CDR__NORM_MAX);
 		if (dn && d[0] == '+')
 			d++, dn--;
 		if (!is_number(d, dn, 1))
@@ -242,14 +250,17 @@ fill(cdr__rec *r, const cdr__field *f, const char *start_format)
 	return CDR_OK;
 }
 
-int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format)
+int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format,
+		  const cdr__norm *norm, char *nbuf)
 {
-	return fill(r, f, start_format);
+	return fill(r, f, start_format, norm, nbuf);
 }
 
 /* ---- the native line ------------------------------------------------- */
 
-int cdr__parse_line(const char *p, size_t n, cdr__rec *r)
+static inline __attribute__((always_inline)) int
+native(const char *p, size_t n, cdr__rec *r, const cdr__norm *norm,
+       char *nbuf)
 {
 	cdr__field f[NCOLS];
 	size_t k = 0;
@@ -271,5 +282,16 @@ int cdr__parse_line(const char *p, size_t n, cdr__rec *r)
 	}
 	if (k != NCOLS)
 		return CDR_R_COLUMNS;
-	return fill(r, f, NULL);
+	return fill(r, f, NULL, norm, nbuf);
+}
+
+int cdr__parse_line(const char *p, size_t n, cdr__rec *r)
+{
+	return native(p, n, r, NULL, NULL);
+}
+
+int cdr__parse_line_norm(const char *p, size_t n, cdr__rec *r,
+			 const cdr__norm *norm, char *nbuf)
+{
+	return native(p, n, r, norm, nbuf);
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "cdrate/cdrate.h"
+#include "normalize.h"
 #include "tz.h"
 
 typedef __int128 i128;
@@ -177,6 +178,8 @@ struct cdr_tariff {
 	/* outages.csv */
 	cdr__outage *outages;
 	uint32_t noutages;
+	/* normalize.csv (normalize.c), or NULL */
+	struct cdr__norm *norm;
 };
 
 /* Zone of a destination (digits, '*', '#'), or -1 (no_zone). */

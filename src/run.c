@@ -454,7 +454,8 @@ static inline __attribute__((always_inline)) int parse_rec(const cdr_run *r, con
 {
 	int st;
 	/* The native layout by position is the hot path: no dispatch. */
-	if (in->fmt.kind == CDR_FORMAT_NATIVE && !in->fmt.bycol)
+	if (in->fmt.kind == CDR_FORMAT_NATIVE && !in->fmt.bycol &&
+	    !in->fmt.norm)
 		st = cdr__parse_line(p, n, rec);
 	else
 		st = cdr__fmt_parse(&in->fmt, p, n, rec, scratch, in->path,
@@ -738,6 +739,7 @@ static int check_head(cdr_run *r, input *in, const char *p, size_t n,
 			       sizeof(msg));
 	if (rc)
 		return set_err(r, rc, "%s: %s", in_name(in), msg);
+	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
 	return 0;
 }
 
@@ -843,6 +845,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	in->fmt.kind = (uint8_t)(r->o.format == CDR_FORMAT_AUTO
 					 ? CDR_FORMAT_NATIVE
 					 : r->o.format);
+	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
 	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
 	uint64_t off = 0;   /* file offset of the next fresh byte */
 	size_t carry_n = 0;
@@ -1593,6 +1596,15 @@ int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
 	r->item_out.fd = r->rej_out.fd = -1;
 	if (opts->format == CDR_FORMAT_MAP && !opts->map) {
 		snprintf(err, errlen, "format map without a map");
+		free(r);
+		return -EINVAL;
+	}
+	/* One record is parsed once for both sides of a rerate, so both
+	 * tariffs must rewrite numbers alike. */
+	if (ntariffs == 2 && !cdr__norm_equal(tariffs[0]->norm, tariffs[1]->norm)) {
+		snprintf(err, errlen,
+			 "the two tariffs' normalize.csv differ; rerate "
+			 "needs the same number normalisation on both sides");
 		free(r);
 		return -EINVAL;
 	}

@@ -168,6 +168,45 @@ printf 'a;b;c\n' >"$W/odd.txt"
 rate_demo --out "$W/to" "$W/odd.txt" 2>"$W/err"
 err_has "odd.txt: format not recognised, read as native" "unplaced file named"
 
+# ---- normalize.csv ------------------------------------------------------
+# Longest prefix replaced once, then '+' dropped; every format; itemize
+# shows the rewritten numbers, rejects the line as read.
+cp -R "$DEMO/tariff" "$W/nt"
+printf '%s\n' "applies_to,prefix,replace" "destination,9," "destination,900,00" \
+	"destination,05,99" "subscriber,0086,+86" >"$W/nt/normalize.csv"
+cat >"$W/n.csv" <<'EOF'
+n1,057188000001,voice,2026-10-08 09:15:00,9057187654321,185,0
+n2,057188000001,voice,2026-10-16 21:05:00,90014155550123,200,0
+n3,008613800000001,sms,2026-10-10 12:00:00,13912345678,0,0
+n4,057188000001,voice,2026-10-08 09:15:00,95x,1,0
+EOF
+# n1: 9 dropped (and not then 05 -> 99: once), F001's call: local peak
+# 0.40; n2: 900 -> 00 beats 9, F004's call: international 10.10; n3:
+# 0086 -> +86, the '+' dropped: M008's sms; n4: 95x -> 5x is no number.
+printf '%s\n' "n1,A1001,057188000001,voice,local,peak,240,0.400000" \
+	"n2,A1001,057188000001,voice,international,peak,240,10.100000" \
+	"n3,A1001,8613800000001,sms,mobile,idle,1,0.100000" >"$W/in.want"
+"$BIN" rate --tariff "$W/nt" --period 2026-10 --itemize "$W/in" \
+	--rejects "$W/rn" --out "$W/tn" "$W/n.csv" 2>"$W/err"
+sorted_same "$W/in" "$W/in.want" "normalize: itemize with rewritten numbers"
+echo "n4,057188000001,voice,2026-10-08 09:15:00,95x,1,0,malformed:destination" >"$W/rn.want"
+same "$W/rn" "$W/rn.want" "normalize: rejects the line as read"
+echo "$A16" | sed 's/"057187654321"/"9057187654321"/' >"$W/na.csv"
+"$BIN" rate --tariff "$W/nt" --period 2026-10 --itemize "$W/ina" \
+	--out "$W/tna" "$W/na.csv" 2>/dev/null
+grep -q ',A1001,057188000001,voice,local,peak,240,0.400000$' "$W/ina" && ok ||
+	bad "normalize: applies to asterisk lines"
+"$BIN" check --tariff "$W/nt" >"$W/chk" 2>&1
+grep -q "normalize: 1 subscriber, 3 destination rules" "$W/chk" &&
+	grep -q "destination 900 -> 00" "$W/chk" && ok || bad "check lists normalize.csv"
+echo "callee,1,2" >>"$W/nt/normalize.csv"
+expect_rc 1 "bad normalize.csv" "$BIN" check --tariff "$W/nt"
+err_has "normalize.csv:6: column applies_to" "bad normalize.csv named"
+sed -i '$d' "$W/nt/normalize.csv"
+expect_rc 1 "rerate across normalisations" "$BIN" rerate --tariff "$DEMO/tariff" \
+	--new-tariff "$W/nt" --period 2026-10 --out "$W/dn" "$W/n.csv"
+err_has "normalize.csv differ" "rerate across normalisations said"
+
 # ---- real switch files (../shared/real-cdrs, not in the repository) ----
 # Each is rated with the demo tariff; every line must be accounted for
 # (rated + rejected = read = its rows) and the reason counts are those
