@@ -110,6 +110,34 @@ same "$W/tu" "$W/t16" "--input-timezone UTC: the same totals"
 # Without it, 01:15 local is idle time: another charge.
 rate_demo --itemize "$W/il" --out "$W/tl" "$W/utc.csv" 2>/dev/null
 cmp -s "$W/il" "$W/iu" && bad "naive stamps ignored the tariff zone" || ok
+# DST rules of section 6 for the input zone: Europe/Berlin skips
+# 02:00-03:00 on 2026-03-29 (02:30 is shifted forward: 01:30Z) and repeats
+# 02:00-03:00 on 2026-10-25 (02:30 is the first, CEST one: 00:30Z). In the
+# tariff's Asia/Shanghai (+08:00) those are 09:30 and 08:30. Both days are
+# Sundays; a copy of the demo tariff turns Sunday peak at 09:00 Shanghai,
+# so the other readings (08:30 for the gap, 09:30 for the fold) would
+# show in the band.
+cp -R "$DEMO/tariff" "$W/dt"
+printf '%s\n' "band,days,from,to" "idle,holiday,00:00,24:00" \
+	"peak,mon-fri,07:00,23:00" "idle,mon-fri,00:00,07:00" \
+	"idle,mon-fri,23:00,24:00" "idle,sat;sun,00:00,09:00" \
+	"peak,sat;sun,09:00,24:00" >"$W/dt/bands.csv"
+for c in "2026-03-29 02:30:00|2026-03-29 09:30:00|peak" \
+	"2026-10-25 02:30:00|2026-10-25 08:30:00|idle"; do
+	berlin=${c%%|*}; rest=${c#*|}; shanghai=${rest%|*}; band=${rest#*|}
+	echo "$A16" | sed "s/2026-10-08 09:15:00/$berlin/g" >"$W/dst-b.csv"
+	echo "$A16" | sed "s/2026-10-08 09:15:00/$shanghai/g" >"$W/dst-s.csv"
+	"$BIN" rate --tariff "$W/dt" --period 2026-10 --input-timezone Europe/Berlin \
+		--itemize "$W/ib" --out "$W/tb1" "$W/dst-b.csv" 2>/dev/null
+	"$BIN" rate --tariff "$W/dt" --period 2026-10 \
+		--itemize "$W/is" --out "$W/ts1" "$W/dst-s.csv" 2>/dev/null
+	cut -d, -f2- "$W/ib" >"$W/ib.c"
+	cut -d, -f2- "$W/is" >"$W/is.c"
+	grep -q ",local,$band,240,0.400000\$" "$W/ib.c" && ok ||
+		bad "Europe/Berlin $berlin: band $band wanted: $(cat "$W/ib.c")"
+	same "$W/ib.c" "$W/is.c" "--input-timezone Europe/Berlin $berlin is $shanghai Shanghai"
+	same "$W/tb1" "$W/ts1" "--input-timezone Europe/Berlin $berlin: totals"
+done
 expect_rc 2 "unknown --input-timezone" rate_demo --input-timezone Mars/Base \
 	--out "$W/tx" "$W/utc.csv"
 err_has "Mars/Base" "unknown zone named"
