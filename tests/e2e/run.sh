@@ -222,6 +222,14 @@ rate_demo --out "$W/cr.t" --itemize "$W/hord.i" "$W/hord.csv" 2>"$W/err"
 grep -q "1 records read, 1 rated, 0 rejected" "$W/err" && ok || bad "reordered header read by name: $(head -1 "$W/err")"
 same "$W/cr.t" "$W/hcan.t" "reordered header: totals as the native order"
 same "$W/hord.i" "$W/hcan.i" "reordered header: itemize as the native order"
+# Read by name, duplicates are still by id (the bytewise smaller line kept).
+{ echo "service,note,volume,duration,destination,start,subscriber,id"
+  echo "voice,b,0,60,057187654321,2026-10-08 09:15:00,057188000001,x1"
+  echo "voice,a,0,60,057187654321,2026-10-08 09:15:00,057188000001,x1"; } >"$W/hdup.csv"
+rate_demo --out "$W/cr.t" --rejects "$W/hdup.r" "$W/hdup.csv" 2>"$W/err"
+grep -q "2 records read, 1 rated, 1 rejected" "$W/err" &&
+	grep -q '^voice,b,.*,x1,duplicate$' "$W/hdup.r" && ok ||
+	bad "reordered header: duplicates by id: $(cat "$W/hdup.r")"
 rm -f "$W/cr.t"
 # A BOM, blank lines (\n and \r\n) and a CRLF header are still fine.
 { printf '\357\273\277\r\n\n%s\r\n' "$H"; cdr_line x1 60; } >"$W/hok.csv"
