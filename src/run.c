@@ -11,10 +11,17 @@
  * then, on the calling thread: merge the accumulators, resolve duplicates,
  * finish the itemize/rejects files. Totals are rendered on demand.
  *
+ * Formats. The reader settles each input's format from its first non-empty
+ * line (check_head, through format.c) before any chunk of it is queued;
+ * workers parse through that format, and count line numbers only for
+ * inputs whose itemize ids may be FILE:LINE.
+ *
  * Duplicates. A record's fate can depend on a line that comes much later
- * (the bytewise-smallest line of an id wins), so workers rate every parsed
- * record at once and note (hash of id, where the line is) - 16 bytes a
- * record, the only per-record memory of a run. Afterwards ids whose hashes
+ * (the bytewise-smallest line of a duplicate key wins), so workers rate
+ * every parsed record at once and note (hash of its key, where the line
+ * is) - 16 bytes a record, the only per-record memory of a run. The key is
+ * the input format's (format.h): the id of a native line or a map with an
+ * id, the whole line of a switch record. Afterwards keys whose hashes
  * collide are read back from their files, compared exactly, and every line
  * that loses is rated again and taken back out of the sums, its itemize or
  * rejects line removed and a `duplicate` reject written instead. Rating is
@@ -47,7 +54,7 @@
 
 #define CHUNK (4u << 20)	/* bytes per read; large enough to amortise */
 #define OUTBUF (1u << 20)	/* per-worker itemize/rejects buffer */
-/* Duplicate-check partitions, by the id hash's top bits. Few enough that
+/* Duplicate-check partitions, by the key hash's top bits. Few enough that
  * every partition's open block stays in cache while records stream by
  * (1024 put a cache miss on most appends), many enough that each one's
  * table in find_candidates stays small. */
@@ -97,7 +104,7 @@ typedef struct chunk {
 typedef struct dblock {
 	struct dblock *next; /* the block filled before this one */
 	uint32_t n;
-	uint64_t e[2 * DBLOCK]; /* pairs: id hash, location */
+	uint64_t e[2 * DBLOCK]; /* pairs: key hash, location */
 } dblock;
 
 typedef struct dvec {
@@ -1030,7 +1037,7 @@ static int cvec_push(cvec *v, uint64_t h, uint64_t loc)
 }
 
 /*
- * Every entry whose id hash occurs more than once, partition by partition:
+ * Every entry whose key hash occurs more than once, partition by partition:
  * a partition's open-addressing table stays small enough for the cache, so
  * this costs about one pass over the 16-byte entries.
  */
@@ -1372,9 +1379,9 @@ static int undo_duplicate(cdr_run *r, const char *line, size_t n,
 #define ROUND_CANDS ((size_t)1 << 18)
 
 /*
- * After the pass: group the entries whose id hashes collide, read their
- * lines back, group by exact id (a hash collision between different ids
- * leaves both alone), keep the bytewise smallest line of each id and take
+ * After the pass: group the entries whose key hashes collide, read their
+ * lines back, group by exact key (a hash collision between different keys
+ * leaves both alone), keep the bytewise smallest line of each key and take
  * every other one back out (undo_duplicate). Cost is proportional to the
  * colliding entries, which are the duplicates themselves.
  */
