@@ -57,6 +57,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h include/cdrate/*.h) | $(BUILD)/.dep
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcdrate.a: $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/cdrate: $(BUILD)/obj/cli/main.o $(BUILD)/libcdrate.a
@@ -72,6 +73,7 @@ unit: $(TESTS)
 
 e2e: $(BUILD)/cdrate
 	@sh tests/e2e/run.sh $(BUILD)/cdrate
+	@sh tests/e2e/formats.sh $(BUILD)/cdrate
 
 # The independent Python reference (tests/ref) on its hand-worked cases
 # and on seeded random tariffs and CDRs, compared with cdrate.

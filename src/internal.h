@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "cdrate/cdrate.h"
+#include "normalize.h"
 #include "tz.h"
 
 typedef __int128 i128;
@@ -47,6 +48,7 @@ enum cdr__reason {
 	CDR_R_INACTIVE,
 	CDR_R_UNKNOWN_SUBSCRIBER,
 	CDR_R_NO_RATE,
+	CDR_R_UNANSWERED, /* a switch record never answered (SPEC 11) */
 	CDR_NREASON
 };
 
@@ -204,6 +206,8 @@ struct cdr_tariff {
 	/* outages.csv */
 	cdr__outage *outages;
 	uint32_t noutages;
+	/* normalize.csv (normalize.c), or NULL */
+	struct cdr__norm *norm;
 };
 
 /* Zone of a destination (digits, '*', '#'), or -1 (no_zone). */
@@ -269,7 +273,7 @@ i128 cdr__round_to_decimals(i128 micros, int decimals);
 size_t cdr__fmt_scaled(char *buf, i128 v, int decimals);
 size_t cdr__fmt_u128(char *buf, u128 v);
 
-/* ---- parse (parse.c) ------------------------------------------------- */
+/* ---- records (format.h, format_native.c) ----------------------------- */
 
 enum { CDR_START_LOCAL = 0, CDR_START_UTC = 1 };
 
@@ -278,13 +282,19 @@ typedef struct cdr__rec {
 	uint32_t line_len;
 	uint32_t id_len, sub_len, dest_len;
 	const char *id, *sub, *dest; /* sub and dest without '+' */
+	/* The duplicate key: the id, or for switch records the whole line. */
+	const char *key;
+	uint32_t key_len;
+	/* Nonzero: the itemize id is FILE:LINE, `id` being the path. */
+	uint64_t id_line;
 	uint8_t service;
 	uint8_t start_kind; /* local naive seconds or UTC instant */
 	int64_t start;
 	uint64_t duration, volume;
 } cdr__rec;
 
-/* Parse one line (no line end). Returns CDR_OK or a malformed reason. */
+/* Parse one native line (no line end) by position. Returns CDR_OK or a
+ * malformed reason; the key is the id. */
 int cdr__parse_line(const char *p, size_t n, cdr__rec *r);
 
 /* ---- rate (rate.c) --------------------------------------------------- */

@@ -11,10 +11,17 @@
  * then, on the calling thread: merge the accumulators, resolve duplicates,
  * finish the itemize/rejects files. Totals are rendered on demand.
  *
+ * Formats. The reader settles each input's format from its first non-empty
+ * line (check_head, through format.c) before any chunk of it is queued;
+ * workers parse through that format, and count line numbers only for
+ * inputs whose itemize ids may be FILE:LINE.
+ *
  * Duplicates. A record's fate can depend on a line that comes much later
- * (the bytewise-smallest line of an id wins), so workers rate every parsed
- * record at once and note (hash of id, where the line is) - 16 bytes a
- * record, the only per-record memory of a run. Afterwards ids whose hashes
+ * (the bytewise-smallest line of a duplicate key wins), so workers rate
+ * every parsed record at once and note (hash of its key, where the line
+ * is) - 16 bytes a record, the only per-record memory of a run. The key is
+ * the input format's (format.h): the id of a native line or a map with an
+ * id, the whole line of a switch record. Afterwards keys whose hashes
  * collide are read back from their files (in file order, one open at a
  * time, each checked to be still the file that was read), compared
  * exactly, and every line that loses is rated again and taken back out of
@@ -43,13 +50,14 @@
 #include <xxhash.h>
 
 #include "civil.h"
+#include "format.h"
 #include "internal.h"
 #include "sys.h"
 #include "write.h"
 
 #define CHUNK (4u << 20)	/* bytes per read; large enough to amortise */
 #define OUTBUF (1u << 20)	/* per-worker itemize/rejects buffer */
-/* Duplicate-check partitions, by the id hash's top bits. Few enough that
+/* Duplicate-check partitions, by the key hash's top bits. Few enough that
  * every partition's open block stays in cache while records stream by
  * (1024 put a cache miss on most appends), many enough that each one's
  * table in find_candidates stays small. */
@@ -62,6 +70,9 @@
 
 typedef struct input {
 	char *path; /* "-" for standard input */
+	/* Its format, settled by the reader from its first non-empty line
+	 * before any chunk of it is queued (so workers read it unlocked). */
+	cdr__fmt fmt;
 	/* A stream's copy, for reading lines back: one spool file holds
 	 * every stream of the run end to end (a descriptor each would cap
 	 * the streams a run can read), this one's bytes from spool_at. */
@@ -81,6 +92,8 @@ typedef struct chunk {
 	size_t len;
 	uint32_t input;
 	uint64_t off;	  /* file offset of buf[0] */
+	uint64_t line0;	  /* line number of buf[0]'s line, when the input's
+			     itemize ids may be FILE:LINE (else 0) */
 	uint8_t first;	  /* buf[0] is the file's first byte */
 	uint8_t too_long; /* buf holds the first CDR_LINE_MAX bytes of a
 			     longer line; the rest was skipped */
@@ -94,13 +107,21 @@ typedef struct chunk {
 typedef struct dblock {
 	struct dblock *next; /* the block filled before this one */
 	uint32_t n;
-	uint64_t e[2 * DBLOCK]; /* pairs: id hash, location */
+	uint64_t e[2 * DBLOCK]; /* pairs: key hash, location */
 } dblock;
 
 typedef struct dvec {
 	dblock *head; /* the block being filled */
 	size_t n;     /* entries in all blocks */
 } dvec;
+
+/* Where the lines of FILE:LINE records are: (location, line number)
+ * pairs, kept only with --itemize, so a duplicate taken back can name the
+ * itemize line it removes. */
+typedef struct lvec {
+	uint64_t *e;
+	size_t n, cap;
+} lvec;
 
 typedef struct outbuf {
 	char *b;
@@ -118,6 +139,7 @@ typedef struct worker {
 	uint64_t read;
 	uint64_t by_reason[2][CDR_NREASON];
 	dvec part[NPART];
+	lvec lines;
 	outbuf item, rej;
 	int err;
 } worker;
@@ -135,6 +157,7 @@ struct cdr_run {
 	int nt;
 	cdr__period per[2];
 	cdr_run_opts o;
+	cdr__tz *in_tz; /* --input-timezone, or NULL */
 	input *in;
 	uint32_t nin, incap;
 
@@ -178,6 +201,7 @@ static const char *const reason_names[CDR_NREASON] = {
 	"inactive",
 	"unknown_subscriber",
 	"no_rate",
+	"unanswered",
 };
 
 const char *cdr_reason_name(int i)
@@ -332,6 +356,10 @@ static size_t fmt_item(char *b, const cdr_tariff *t, const cdr__rec *rec,
 	} while (0)
 #define PUTS(s) PUT((s), strlen(s))
 	PUT(rec->id, rec->id_len);
+	if (rec->id_line) { /* FILE:LINE */
+		b[o++] = ':';
+		o += cdr__fmt_u128(b + o, rec->id_line);
+	}
 	b[o++] = ',';
 	PUTS(t->accounts[x->account]);
 	b[o++] = ',';
@@ -360,7 +388,7 @@ static size_t item_bound(const cdr_tariff *t, const cdr__rec *rec,
 	size_t bn = x->band == CDR_BAND_STAR ? 1
 					      : strlen(t->band_names[x->band]);
 	return rec->id_len + strlen(t->accounts[x->account]) + rec->sub_len +
-	       zn + bn + 128;
+	       zn + bn + 160;
 }
 
 /* ---- workers --------------------------------------------------------- */
@@ -423,6 +451,10 @@ static int reject_all(worker *w, const char *line, size_t n, int reason)
 
 typedef struct batch {
 	int n;
+	const input *in; /* a batch holds lines of one input */
+	char *scratch;	 /* [BATCH][CDR__SCRATCH(CDR_LINE_MAX)]: rebuilt
+			    quoted fields, touched only by switch formats */
+	uint64_t lineno[BATCH];
 	const char *line[BATCH];
 	size_t len[BATCH];
 	uint64_t loc[BATCH];
@@ -434,8 +466,54 @@ typedef struct batch {
 	cdr__rated x[BATCH][2];
 } batch;
 
-/* Parse, check the start under every tariff, note the id for the
- * duplicate check, prefetch the subscriber slots. */
+#define SCRATCH_REC CDR__SCRATCH(CDR_LINE_MAX)
+
+/* Parse a line of input `in` and resolve its start under every tariff:
+ * what the pass does, and what taking back a duplicate does again.
+ * Inlined: a call per record was 9M instructions of 200k records. */
+static inline __attribute__((always_inline)) int parse_rec(const cdr_run *r, const input *in, const char *p,
+		     size_t n, cdr__rec *rec, char *scratch, uint64_t lineno,
+		     int64_t *utc)
+{
+	int st;
+	/* The native layout by position is the hot path: no dispatch. */
+	if (in->fmt.kind == CDR_FORMAT_NATIVE && !in->fmt.bycol &&
+	    !in->fmt.norm)
+		st = cdr__parse_line(p, n, rec);
+	else
+		st = cdr__fmt_parse(&in->fmt, p, n, rec, scratch, in->path,
+				    lineno);
+	if (st != CDR_OK)
+		return st;
+	if (r->in_tz && rec->start_kind == CDR_START_LOCAL) {
+		/* --input-timezone: the naive stamp is that zone's wall
+		 * clock (gap forward, fold first, as section 6). */
+		rec->start = cdr__tz_local_to_utc(r->in_tz, rec->start);
+		rec->start_kind = CDR_START_UTC;
+	}
+	for (int k = 0; st == CDR_OK && k < r->nt; k++)
+		st = cdr__start_utc(r->t[k], rec, &utc[k]);
+	return st;
+}
+
+static int lvec_push(lvec *v, uint64_t loc, uint64_t line)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 1024;
+		uint64_t *e = realloc(v->e, cap * 2 * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		v->e = e;
+		v->cap = cap;
+	}
+	v->e[2 * v->n] = loc;
+	v->e[2 * v->n + 1] = line;
+	v->n++;
+	return 0;
+}
+
+/* Parse, check the start under every tariff, note the duplicate key for
+ * the duplicate check, prefetch the subscriber slots. */
 static int stage_parse(worker *w, batch *b)
 {
 	cdr_run *r = w->r;
@@ -447,14 +525,16 @@ static int stage_parse(worker *w, batch *b)
 			b->len[i] = CDR_LINE_MAX; /* rejects show its head */
 			continue;
 		}
-		b->status[i] = cdr__parse_line(b->line[i], b->len[i], rec);
-		for (int k = 0; b->status[i] == CDR_OK && k < r->nt; k++)
-			b->status[i] = cdr__start_utc(r->t[k], rec,
-						      &b->utc[i][k]);
+		b->status[i] = parse_rec(r, b->in, b->line[i], b->len[i], rec,
+					 b->scratch + (size_t)i * SCRATCH_REC,
+					 b->lineno[i], b->utc[i]);
 		if (b->status[i] != CDR_OK)
 			continue;
-		uint64_t h = XXH3_64bits(rec->id, rec->id_len);
+		uint64_t h = XXH3_64bits(rec->key, rec->key_len);
 		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
+			return -ENOMEM;
+		if (rec->id_line && w->item.fd >= 0 &&
+		    lvec_push(&w->lines, b->loc[i], rec->id_line))
 			return -ENOMEM;
 		b->subh[i] = cdr__sub_hash(rec->sub, rec->sub_len);
 		for (int k = 0; k < r->nt; k++)
@@ -562,19 +642,24 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 	if (c->first && end - p >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
 		p += 3; /* a UTF-8 byte order mark is not part of the data */
 	int first = c->first;
+	const input *in = &w->r->in[c->input];
+	uint64_t lineno = c->line0;
 	b->n = 0;
+	b->in = in;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl ? nl : end;
 		size_t n = (size_t)(e - p);
 		if (n && p[n - 1] == '\r')
 			n--;
-		/* The header is the first non-empty line of a file, if it
-		 * starts `id,` (empty lines are not lines for the contract). */
-		int header = first && n >= 3 && !memcmp(p, "id,", 3);
+		/* The header is the first non-empty line of a file, when its
+		 * format said it has one (empty lines are not lines for the
+		 * contract). */
+		int header = first && n && in->fmt.header;
 		if (n)
 			first = 0;
 		if (n && !header) {
+			b->lineno[b->n] = lineno;
 			b->line[b->n] = p;
 			b->len[b->n] = n;
 			b->loc[b->n] = base | (c->off + (uint64_t)(p - c->buf));
@@ -585,6 +670,7 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 			}
 		}
 		p = nl ? nl + 1 : end;
+		lineno++;
 	}
 	return b->n ? run_batch(w, b) : 0;
 }
@@ -595,16 +681,22 @@ static void *worker_main(void *arg)
 	cdr_run *r = w->r;
 	chunk c;
 	batch *b = malloc(sizeof(*b));
-	if (!b) {
+	/* Address space only: pages are touched by switch-format lines. */
+	char *scratch = malloc(BATCH * SCRATCH_REC);
+	if (!b || !scratch) {
+		free(b);
+		free(scratch);
 		set_err(r, -ENOMEM, "out of memory");
 		return NULL;
 	}
+	b->scratch = scratch;
 	int rc = 0;
 	while (!rc && chunk_pop(r, &c)) {
 		rc = process_chunk(w, &c, b);
 		buf_put(r, c.buf);
 	}
 	free(b);
+	free(scratch);
 	if (!rc)
 		rc = ob_flush(&w->item);
 	if (!rc)
@@ -647,40 +739,17 @@ static const char *in_name(const input *in)
 	return strcmp(in->path, "-") ? in->path : "standard input";
 }
 
-/* The native columns (SPEC 3). */
-static const char *const native_cols[] = {
-	"id", "subscriber", "service", "start", "destination", "duration",
-	"volume",
-};
-#define NCOLS (sizeof(native_cols) / sizeof(native_cols[0]))
-
-/* Does the header line p[0, n) name column `col` as one of its fields? */
-static int header_has(const char *p, size_t n, const char *col)
-{
-	size_t cn = strlen(col);
-	for (size_t i = 0; i <= n;) {
-		const char *c = memchr(p + i, ',', n - i);
-		size_t e = c ? (size_t)(c - p) : n;
-		if (e - i == cn && !memcmp(p + i, col, cn))
-			return 1;
-		i = e + 1;
-	}
-	return 0;
-}
-
 /*
  * Check a file's first non-empty line (no line end) before any of it is
- * rated. A bare CR in a header, or in a first line that no \n ends within
- * CDR_LINE_MAX (`open`), means the file's line ends are CR alone: the whole
- * file is one "line", which would be skipped as a header or rejected whole,
- * so the run stops. (A CR inside a line that \n ends is only a bad byte,
- * rejected with its line.) A header (a line starting `id,`) must name the
- * seven native columns (SPEC 11): one that misses a column stops the run
- * naming it. Reading them in another order, or among others, by name is
- * not done yet: such a header stops the run too, saying so, rather than
- * having its lines rated as if in the native order.
+ * rated, and settle the input's format from it. A bare CR in a header, or
+ * in a first line that no \n ends within CDR_LINE_MAX (`open`), means the
+ * file's line ends are CR alone: the whole file is one "line", which would
+ * be skipped as a header or rejected whole, so the run stops. (A CR inside
+ * a line that \n ends is only a bad byte, rejected with its line.) A
+ * header starting `id,` that misses a native column, or a map's column
+ * missing from the header, stops the run naming it (SPEC 11).
  */
-static int check_head(cdr_run *r, const input *in, const char *p, size_t n,
+static int check_head(cdr_run *r, input *in, const char *p, size_t n,
 		      int open)
 {
 	int header = n >= 3 && !memcmp(p, "id,", 3);
@@ -689,21 +758,13 @@ static int check_head(cdr_run *r, const input *in, const char *p, size_t n,
 			       "%s: line ends are bare CR (\\r); cdrate reads "
 			       "\\n or \\r\\n",
 			       in_name(in));
-	if (!header)
-		return 0;
-	static const char canon[] =
-		"id,subscriber,service,start,destination,duration,volume";
-	if (n == sizeof(canon) - 1 && !memcmp(p, canon, n))
-		return 0;
-	for (size_t k = 0; k < NCOLS; k++)
-		if (!header_has(p, n, native_cols[k]))
-			return set_err(r, -EINVAL,
-				       "%s: header has no column '%s'",
-				       in_name(in), native_cols[k]);
-	return set_err(r, -EINVAL,
-		       "%s: header names the columns in another order or "
-		       "among others; cdrate reads only %s",
-		       in_name(in), canon);
+	char msg[CDR_ERR_MAX];
+	int rc = cdr__fmt_head(&in->fmt, r->o.format, r->o.map, p, n, msg,
+			       sizeof(msg));
+	if (rc)
+		return set_err(r, rc, "%s: %s", in_name(in), msg);
+	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
+	return 0;
 }
 
 /* While *first (no non-empty line seen yet in the file), look for the
@@ -712,7 +773,7 @@ static int check_head(cdr_run *r, const input *in, const char *p, size_t n,
  * it (`at_start`: p is the file's first byte, where a UTF-8 byte order
  * mark may stand). Lines split as the workers split them: on \n, one \r
  * before it dropped, empty lines skipped. */
-static int head_scan(cdr_run *r, const input *in, const char *p, size_t n,
+static int head_scan(cdr_run *r, input *in, const char *p, size_t n,
 		     int at_start, int *first)
 {
 	size_t i = at_start && n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3) ? 3 : 0;
@@ -802,7 +863,15 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		in->spool_at = sp->end;
 	}
 	cdr__backend *use = seekable ? be : cdr__backend_read();
-	uint64_t off = 0; /* file offset of the next fresh byte */
+	/* Until a first line says otherwise (an input of blank lines only
+	 * keeps this): the format asked for, native for auto. */
+	memset(&in->fmt, 0, sizeof(in->fmt));
+	in->fmt.kind = (uint8_t)(r->o.format == CDR_FORMAT_AUTO
+					 ? CDR_FORMAT_NATIVE
+					 : r->o.format);
+	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
+	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
+	uint64_t off = 0;   /* file offset of the next fresh byte */
 	size_t carry_n = 0;
 	int skipping = 0, first = 1, rc = 0;
 
@@ -836,6 +905,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			}
 			start = (size_t)(nl - b) + 1;
 			skipping = 0;
+			lines++; /* the end of the line cut as too long */
 		}
 		size_t end = total;
 		if (n > 0) { /* keep the unfinished last line for next time */
@@ -877,7 +947,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 				}
 				memcpy(lb, b + end, CDR_LINE_MAX);
 				chunk lc = {lb, CDR_LINE_MAX, idx, base + end,
-					    0, 1};
+					    0, 0, 1};
 				chunk_push(r, &lc);
 				skipping = 1;
 			} else {
@@ -887,7 +957,17 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		}
 		if (end > start) {
 			chunk c = {b + start, end - start, idx, base + start,
-				   (uint8_t)chunk_first, 0};
+				   0, (uint8_t)chunk_first, 0};
+			/* FILE:LINE ids need line numbers: count the lines
+			 * here, where chunks are still in file order (only
+			 * for such inputs, and only with --itemize). */
+			if (in->fmt.line_ids && r->item_out.id) {
+				c.line0 = lines + 1;
+				for (const char *q = b + start, *qe = b + end;
+				     (q = memchr(q, '\n', (size_t)(qe - q)));
+				     q++)
+					lines++;
+			}
 			/* Workers give back c.buf; keep it the pool's pointer. */
 			if (start) {
 				memmove(b, b + start, end - start);
@@ -974,7 +1054,7 @@ static int cvec_push(cvec *v, uint64_t h, uint64_t loc)
 }
 
 /*
- * Every entry whose id hash occurs more than once, partition by partition:
+ * Every entry whose key hash occurs more than once, partition by partition:
  * a partition's open-addressing table stays small enough for the cache, so
  * this costs about one pass over the 16-byte entries.
  */
@@ -1063,12 +1143,13 @@ static int cmp_cand(const void *a, const void *b)
  */
 #define RB_BLOCK (CDR_LINE_MAX + 2) /* the longest line and its \r\n */
 
-/* A candidate line: the hash and place of its id, then its bytes in the
- * arena (no line end) once read back. */
+/* A candidate line: the hash of its duplicate key and its place, then its
+ * bytes in the arena (no line end) once read back, and its key: a prefix
+ * of the line (a native id) or a copy after it (a map's quoted id). */
 typedef struct back {
 	uint64_t h, loc;
-	size_t at;
-	uint32_t n, id_n;
+	size_t at, key_at;
+	uint32_t n, key_n;
 } back;
 
 typedef struct rback {
@@ -1079,6 +1160,7 @@ typedef struct rback {
 	size_t blk_n;
 	char *arena;	  /* the lines read back, end to end */
 	size_t an, acap;
+	char *scratch;	  /* [CDR__SCRATCH(RB_BLOCK)]: a key rebuilt */
 } rback;
 
 static int cmp_loc(const void *a, const void *b)
@@ -1087,23 +1169,27 @@ static int cmp_loc(const void *a, const void *b)
 	return (x->loc > y->loc) - (x->loc < y->loc);
 }
 
-/* By hash, then id, then whole line: the bytewise smallest line of an id
- * comes first (it is kept). For qsort_r (glibc's, as _GNU_SOURCE gives):
- * runs on several threads of one process may resolve at once. */
+/* By hash, then key, then whole line, then place: the bytewise smallest
+ * line of a key comes first (it is kept), and of identical lines the
+ * first read, so a FILE:LINE itemize id does not depend on sorting. For
+ * qsort_r (glibc's, as _GNU_SOURCE gives): runs on several threads of one
+ * process may resolve at once. */
 static int cmp_back(const void *a, const void *b, void *arena_arg)
 {
 	const back *x = a, *y = b;
 	const char *arena = arena_arg;
 	if (x->h != y->h)
 		return x->h < y->h ? -1 : 1;
+	size_t m = x->key_n < y->key_n ? x->key_n : y->key_n;
+	int c = memcmp(arena + x->key_at, arena + y->key_at, m);
+	if (c || x->key_n != y->key_n)
+		return c ? c : (x->key_n < y->key_n ? -1 : 1);
 	const char *px = arena + x->at, *py = arena + y->at;
-	size_t m = x->id_n < y->id_n ? x->id_n : y->id_n;
-	int c = memcmp(px, py, m);
-	if (c || x->id_n != y->id_n)
-		return c ? c : (x->id_n < y->id_n ? -1 : 1);
 	m = x->n < y->n ? x->n : y->n;
 	c = memcmp(px, py, m);
-	return c ? c : (x->n > y->n) - (x->n < y->n);
+	if (c || x->n != y->n)
+		return c ? c : (x->n > y->n) - (x->n < y->n);
+	return (x->loc > y->loc) - (x->loc < y->loc);
 }
 
 static void rb_close(cdr_run *r, rback *rb)
@@ -1183,9 +1269,14 @@ static int rb_line(cdr_run *r, rback *rb, back *b)
 	size_t len = nl ? (size_t)(nl - p) : rb->blk_n - (size_t)(p - rb->blk);
 	if (len && p[len - 1] == '\r')
 		len--;
-	if (!rb->arena || rb->an + len > rb->acap) {
+	const char *key;
+	size_t key_n;
+	cdr__fmt_key(&r->in[idx].fmt, p, len, &key, &key_n, rb->scratch);
+	int key_copy = key < p || key >= p + len; /* not inside the line */
+	size_t need = len + (key_copy ? key_n : 0);
+	if (!rb->arena || rb->an + need > rb->acap) {
 		size_t cap = rb->acap ? rb->acap : 1 << 16;
-		while (cap < rb->an + len)
+		while (cap < rb->an + need)
 			cap *= 2;
 		char *a = realloc(rb->arena, cap);
 		if (!a)
@@ -1194,11 +1285,16 @@ static int rb_line(cdr_run *r, rback *rb, back *b)
 		rb->acap = cap;
 	}
 	memcpy(rb->arena + rb->an, p, len);
-	const char *comma = memchr(p, ',', len);
 	b->at = rb->an;
 	b->n = (uint32_t)len;
-	b->id_n = (uint32_t)(comma ? (size_t)(comma - p) : len);
-	rb->an += len;
+	b->key_n = (uint32_t)key_n;
+	if (key_copy) {
+		memcpy(rb->arena + rb->an + len, key, key_n);
+		b->key_at = rb->an + len;
+	} else {
+		b->key_at = rb->an + (size_t)(key - p);
+	}
+	rb->an += need;
 	return 0;
 }
 
@@ -1239,23 +1335,41 @@ static int skip_add(skipset *s, const char *line, size_t n)
 	return 0;
 }
 
-/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
- * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes. */
-static int undo_duplicate(cdr_run *r, const char *line, size_t n,
-			  const char *path, char *tmp, skipset *item,
-			  skipset *rej, skipset *dup)
+/* The line number of a FILE:LINE record at loc (lines: sorted pairs). */
+static uint64_t line_of(const lvec *lines, uint64_t loc)
 {
+	size_t lo = 0, hi = lines->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (lines->e[2 * mid] < loc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < lines->n && lines->e[2 * lo] == loc ? lines->e[2 * lo + 1]
+							: 0;
+}
+
+/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
+ * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes, and
+ * `scratch` SCRATCH_REC for its fields. */
+static int undo_duplicate(cdr_run *r, const char *line, size_t n,
+			  uint64_t loc, const lvec *lines, char *tmp,
+			  char *scratch, skipset *item, skipset *rej,
+			  skipset *dup)
+{
+	const input *in = &r->in[loc >> LOC_OFF_BITS];
 	cdr__rec rec;
-	int64_t utc;
+	int64_t utc[2];
 	int rc = 0;
 	/* It parsed when it was first read; the same bytes parse again. */
-	if (cdr__parse_line(line, n, &rec) != CDR_OK)
+	if (parse_rec(r, in, line, n, &rec, scratch, line_of(lines, loc),
+		      utc) != CDR_OK)
 		return set_err(r, -ESTALE, "%s: changed while being rated",
-			       path);
+			       in->path);
 	for (int k = 0; k < r->nt && !rc; k++) {
 		cdr__rated x;
-		cdr__start_utc(r->t[k], &rec, &utc);
-		cdr__rate_record(r->t[k], &r->per[k], &rec, utc, &x);
+		cdr__rate_record(r->t[k], &r->per[k], &rec, utc[k], &x);
 		r->by_reason[k][x.reason]--;
 		r->by_reason[k][CDR_R_DUPLICATE]++;
 		if (x.reason == CDR_OK)
@@ -1282,9 +1396,9 @@ static int undo_duplicate(cdr_run *r, const char *line, size_t n,
 #define ROUND_CANDS ((size_t)1 << 18)
 
 /*
- * After the pass: group the entries whose id hashes collide, read their
- * lines back, group by exact id (a hash collision between different ids
- * leaves both alone), keep the bytewise smallest line of each id and take
+ * After the pass: group the entries whose key hashes collide, read their
+ * lines back, group by exact key (a hash collision between different keys
+ * leaves both alone), keep the bytewise smallest line of each key and take
  * every other one back out (undo_duplicate). Cost is proportional to the
  * colliding entries, which are the duplicates themselves.
  */
@@ -1292,18 +1406,28 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 			      skipset *dup)
 {
 	cvec cv = {0};
-	rback rb = {UINT32_MAX, -1, NULL, 0, 0, NULL, 0, 0};
+	rback rb = {UINT32_MAX, -1, NULL, 0, 0, NULL, 0, 0, NULL};
 	back *bs = NULL;
-	char *tmp = NULL;
+	char *tmp = NULL, *scratch = NULL;
+	lvec lines = {0};
 	int rc = find_candidates(r, &cv);
 	if (!rc && cv.n) {
 		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
 		rb.blk = malloc(RB_BLOCK);
+		rb.scratch = malloc(CDR__SCRATCH(RB_BLOCK));
 		tmp = malloc(2 * CDR_LINE_MAX + 512);
+		scratch = malloc(SCRATCH_REC);
 		bs = malloc((cv.n < ROUND_CANDS ? cv.n : ROUND_CANDS) *
 			    sizeof(*bs));
-		if (!rb.blk || !tmp || !bs)
+		if (!rb.blk || !rb.scratch || !tmp || !scratch || !bs)
 			rc = -ENOMEM;
+		/* The workers' line numbers, as one sorted table. */
+		for (int i = 0; !rc && i < r->nw; i++)
+			for (size_t k = 0; !rc && k < r->w[i].lines.n; k++)
+				rc = lvec_push(&lines, r->w[i].lines.e[2 * k],
+					       r->w[i].lines.e[2 * k + 1]);
+		if (!rc && lines.n)
+			qsort(lines.e, lines.n, 2 * sizeof(*lines.e), cmp_cand);
 	}
 	for (size_t i = 0; !rc && i < cv.n;) {
 		/* Whole hash groups, up to ROUND_CANDS (or one larger). */
@@ -1321,7 +1445,8 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 		}
 		size_t m = j - i;
 		for (size_t k = 0; k < m; k++)
-			bs[k] = (back){cv.c[i + k].h, cv.c[i + k].loc, 0, 0, 0};
+			bs[k] = (back){cv.c[i + k].h, cv.c[i + k].loc, 0, 0, 0,
+				       0};
 		qsort(bs, m, sizeof(*bs), cmp_loc);
 		rb.an = 0;
 		for (size_t k = 0; !rc && k < m; k++)
@@ -1332,20 +1457,23 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 		qsort_r(bs, m, sizeof(*bs), cmp_back, rb.arena);
 		for (size_t k = 1; !rc && k < m; k++) {
 			const back *x = &bs[k], *y = &bs[k - 1];
-			if (x->h == y->h && x->id_n == y->id_n &&
-			    !memcmp(rb.arena + x->at, rb.arena + y->at, x->id_n))
-				rc = undo_duplicate(
-					r, rb.arena + x->at, x->n,
-					r->in[x->loc >> LOC_OFF_BITS].path, tmp,
-					item, rej, dup);
+			if (x->h == y->h && x->key_n == y->key_n &&
+			    !memcmp(rb.arena + x->key_at, rb.arena + y->key_at,
+				    x->key_n))
+				rc = undo_duplicate(r, rb.arena + x->at, x->n,
+						    x->loc, &lines, tmp, scratch,
+						    item, rej, dup);
 		}
 		i = j;
 	}
 	rb_close(r, &rb);
 	free(rb.blk);
 	free(rb.arena);
+	free(rb.scratch);
 	free(bs);
 	free(tmp);
+	free(scratch);
+	free(lines.e);
 	free(cv.c);
 	return rc;
 }
@@ -1505,6 +1633,28 @@ int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
 				 opts->period_month);
 	}
 	r->item_out.fd = r->rej_out.fd = -1;
+	if (opts->format == CDR_FORMAT_MAP && !opts->map) {
+		snprintf(err, errlen, "format map without a map");
+		free(r);
+		return -EINVAL;
+	}
+	/* One record is parsed once for both sides of a rerate, so both
+	 * tariffs must rewrite numbers alike. */
+	if (ntariffs == 2 && !cdr__norm_equal(tariffs[0]->norm, tariffs[1]->norm)) {
+		snprintf(err, errlen,
+			 "the two tariffs' normalize.csv differ; rerate "
+			 "needs the same number normalisation on both sides");
+		free(r);
+		return -EINVAL;
+	}
+	if (opts->input_timezone) {
+		int rc = cdr__tz_load(&r->in_tz, opts->input_timezone, err,
+				      errlen);
+		if (rc) {
+			free(r);
+			return rc;
+		}
+	}
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv_ready, NULL);
 	pthread_cond_init(&r->cv_free, NULL);
@@ -1774,9 +1924,27 @@ void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st)
 		st->by_reason[c] = r->by_reason[k][c];
 		st->rejected += r->by_reason[k][c];
 	}
+	st->unanswered = r->by_reason[k][CDR_R_UNANSWERED];
+	for (uint32_t i = 0; i < r->nin; i++) {
+		st->files[r->in[i].fmt.kind < CDR_FORMAT_N ? r->in[i].fmt.kind
+							   : 0]++;
+		st->unplaced += r->in[i].fmt.guessed;
+	}
 	st->seconds = r->seconds;
 	st->pass_seconds = r->pass_seconds;
 	st->dup_seconds = r->dup_seconds;
+}
+
+const char *cdr_run_input(const cdr_run *r, uint32_t i, cdr_format *fmt,
+			  int *unplaced)
+{
+	if (i >= r->nin)
+		return NULL;
+	if (fmt)
+		*fmt = (cdr_format)r->in[i].fmt.kind;
+	if (unplaced)
+		*unplaced = r->in[i].fmt.guessed;
+	return r->in[i].path;
 }
 
 int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len)
@@ -1846,6 +2014,7 @@ void cdr_run_free(cdr_run *r)
 			cdr__acc_fini(&w->acc[k]);
 		for (unsigned p = 0; p < NPART; p++)
 			dvec_free(&w->part[p]);
+		free(w->lines.e);
 		free(w->item.b);
 		free(w->rej.b);
 	}
@@ -1864,6 +2033,7 @@ void cdr_run_free(cdr_run *r)
 	}
 	free(r->in);
 	cdr_outputs_free(r->own);
+	cdr__tz_free(r->in_tz);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv_ready);
 	pthread_cond_destroy(&r->cv_free);

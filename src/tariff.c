@@ -2052,7 +2052,8 @@ int cdr_tariff_load(cdr_tariff **out, const char *dir,
 				      kmap, pkg_names);
 	free(pkg_names); /* strings owned by t->packages */
 	if (rc || (rc = load_outages(&L)) || (rc = resolve_rates(&L)) ||
-	    (rc = check_split_units(&L)))
+	    (rc = check_split_units(&L)) ||
+	    (rc = cdr__norm_load(&t->norm, dir, err, errlen)))
 		goto done;
 
 	t->zone_free = calloc(t->nzones, 1);
@@ -2128,6 +2129,7 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->accounts); /* names point into sub_text */
 	submap_free(t->sub_map);
 	free(t->outages);
+	cdr__norm_free(t->norm);
 	free(t->dir);
 	free(t);
 }
@@ -2430,5 +2432,6 @@ int cdr_tariff_describe(const cdr_tariff *t, FILE *o)
 			(long long)t->outages[i].to_utc,
 			(long long)(t->outages[i].to_utc -
 				    t->outages[i].from_utc));
+	cdr__norm_describe(t->norm, o); /* normalize.c */
 	return ferror(o) ? -EIO : 0;
 }

@@ -55,6 +55,34 @@ typedef enum cdr_io {
 	CDR_IO_READ = 1   /* plain read(2) */
 } cdr_io;
 
+/* Input formats (SPEC 11). AUTO decides per input from its first
+ * non-empty line; a file it cannot place is read as NATIVE. */
+typedef enum cdr_format {
+	CDR_FORMAT_AUTO = 0,
+	CDR_FORMAT_NATIVE,
+	CDR_FORMAT_ASTERISK,	    /* Asterisk cdr_csv, 16-21 fields */
+	CDR_FORMAT_ASTERISK_CUSTOM, /* cdr_custom's sample mapping, 19 */
+	CDR_FORMAT_FREESWITCH,	    /* mod_cdr_csv, 13 or 15 fields */
+	CDR_FORMAT_MAP,		    /* a column map (cdr_colmap_load) */
+	CDR_FORMAT_N
+} cdr_format;
+
+/* "native", "asterisk", ... "map"; NULL out of range. */
+const char *cdr_format_name(cdr_format f);
+/* The format called `name` (not "map:FILE": the caller loads the map).
+ * 0 or -EINVAL. */
+int cdr_format_from_name(const char *name, cdr_format *f);
+
+/*
+ * A column map: `key = value` lines naming which column holds each field
+ * (SPEC 11). On error returns -EINVAL (or -errno reading it) with a message
+ * naming the map's file and line. Immutable once loaded; may be shared.
+ */
+typedef struct cdr_colmap cdr_colmap;
+int cdr_colmap_load(cdr_colmap **out, const char *path, char *err,
+		    size_t errlen);
+void cdr_colmap_free(cdr_colmap *m);
+
 typedef struct cdr_run_opts {
 	int period_year;	 /* billing month, local time of each tariff */
 	int period_month;	 /* 1..12 */
@@ -72,6 +100,11 @@ typedef struct cdr_run_opts {
 	int itemize_tariff;	 /* which tariff's view goes to itemize/rejects */
 	int progress;		 /* nonzero: progress line on `log` */
 	FILE *log;		 /* notes (I/O fallback, progress); NULL: none */
+	cdr_format format;	 /* of every input; AUTO (0) decides per input */
+	const cdr_colmap *map;	 /* for CDR_FORMAT_MAP; must outlive the run */
+	/* IANA zone of naive stamps in the inputs; NULL: each tariff's own.
+	 * An unknown zone fails cdr_run_create with -ENOENT. */
+	const char *input_timezone;
 } cdr_run_opts;
 
 typedef struct cdr_run cdr_run;
@@ -111,9 +144,17 @@ typedef struct cdr_run_stats {
 	double seconds;	  /* all of cdr_run_execute */
 	double pass_seconds;  /* of which reading, parsing, rating, adding */
 	double dup_seconds;   /* resolving duplicates */
+	uint64_t unanswered;  /* of `rejected`: switch records never answered,
+				 a normal outcome rather than an error */
+	uint64_t files[CDR_FORMAT_N]; /* inputs read per format */
+	uint64_t unplaced;    /* of files[NATIVE]: auto could not place them */
 } cdr_run_stats;
 
 void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st);
+/* After cdr_run_execute: input i's path, the format it was read in, and
+ * whether auto could not place it (read as native). NULL past the end. */
+const char *cdr_run_input(const cdr_run *r, uint32_t i, cdr_format *fmt,
+			  int *unplaced);
 /* Name of reason code i ("malformed:start", "duplicate", ...), or NULL. */
 const char *cdr_reason_name(int i);
 

@@ -40,7 +40,8 @@ static const char usage_main[] =
 static const char usage_rate[] =
 	"usage: cdrate rate --tariff DIR --period YYYY-MM [--subscribers FILE]\n"
 	"                   [--out FILE] [--rejects FILE] [--itemize FILE]\n"
-	"                   [--threads N] [--io uring|read] INPUT...\n"
+	"                   [--threads N] [--io uring|read] [--format FMT]\n"
+	"                   [--input-timezone NAME] INPUT...\n"
 	"\n"
 	"  INPUT            a CDR file, a directory (its regular files, by "
 	"name) or -\n"
@@ -53,7 +54,12 @@ static const char usage_rate[] =
 	"                   (an output FILE may be - for standard output, a\n"
 	"                   device or a FIFO; it may not be an input)\n"
 	"  --threads N      worker threads (default: online CPUs)\n"
-	"  --io uring|read  I/O path (default uring, falls back to read)\n";
+	"  --io uring|read  I/O path (default uring, falls back to read)\n"
+	"  --format FMT     auto (default: per input, from its first line),\n"
+	"                   native, asterisk, asterisk-custom, freeswitch,\n"
+	"                   or map:FILE (a column map)\n"
+	"  --input-timezone NAME  zone of naive stamps in the inputs (default:\n"
+	"                   the tariff's), e.g. UTC for Asterisk usegmtime\n";
 
 static const char usage_check[] =
 	"usage: cdrate check --tariff DIR [--subscribers FILE]\n";
@@ -88,7 +94,7 @@ static int usage_error(const char *usage, const char *what, const char *arg)
 typedef struct opts {
 	const char *tariff, *new_tariff, *period, *subscribers;
 	const char *out, *rejects, *itemize, *old_out, *new_out, *io;
-	const char *threads;
+	const char *threads, *format, *input_tz;
 	int all;
 	const char **inputs;
 	int ninputs;
@@ -106,7 +112,8 @@ static const optdef optdefs[] = {
 	OPT("--out", out),		   OPT("--rejects", rejects),
 	OPT("--itemize", itemize),	   OPT("--old-out", old_out),
 	OPT("--new-out", new_out),	   OPT("--io", io),
-	OPT("--threads", threads),
+	OPT("--threads", threads),	   OPT("--format", format),
+	OPT("--input-timezone", input_tz),
 };
 
 /*
@@ -271,6 +278,9 @@ static int outputs_prepare(const opts *o, int rerate, int diff,
 	if (!rc && o->subscribers)
 		rc = cdr_outputs_protect(*set, "the --subscribers file",
 					 o->subscribers, err, sizeof(err));
+	if (!rc && o->format && !strncmp(o->format, "map:", 4))
+		rc = cdr_outputs_protect(*set, "the column map", o->format + 4,
+					 err, sizeof(err));
 	for (int i = 0; !rc && i < o->ninputs; i++)
 		rc = cdr_outputs_protect(*set, "the input", o->inputs[i], err,
 					 sizeof(err));
@@ -344,10 +354,32 @@ static void summary(const cdr_run *r, double load, double totals,
 		"writing %.3f s\n",
 		load, st.pass_seconds, st.dup_seconds, totals, write);
 	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
-		if (st.by_reason[i])
+		if (st.by_reason[i] && strcmp(cdr_reason_name(i), "unanswered") != 0)
 			fprintf(stderr, "cdrate:   %-24s %llu\n",
 				cdr_reason_name(i),
 				(unsigned long long)st.by_reason[i]);
+	/* Unanswered calls are a normal outcome of a switch, not bad data. */
+	if (st.unanswered)
+		fprintf(stderr,
+			"cdrate: %llu unanswered (not billable), %llu "
+			"rejected as errors\n",
+			(unsigned long long)st.unanswered,
+			(unsigned long long)(st.rejected - st.unanswered));
+	fprintf(stderr, "cdrate: files:");
+	for (int f = CDR_FORMAT_NATIVE; f < CDR_FORMAT_N; f++)
+		if (st.files[f])
+			fprintf(stderr, " %llu %s", (unsigned long long)st.files[f],
+				cdr_format_name((cdr_format)f));
+	fputc('\n', stderr);
+	const char *path;
+	cdr_format fmt;
+	int unplaced;
+	for (uint32_t i = 0; (path = cdr_run_input(r, i, &fmt, &unplaced)); i++)
+		if (unplaced)
+			fprintf(stderr,
+				"cdrate: %s: format not recognised, read as "
+				"native\n",
+				strcmp(path, "-") ? path : "standard input");
 }
 
 /* ---- commands -------------------------------------------------------- */
@@ -393,6 +425,16 @@ out:
 	return rc < 0 ? 0 : rc;
 }
 
+/* The --format map:FILE of the command: it must outlive the run, so it is
+ * freed after cdr_run_free (free_map). */
+static cdr_colmap *run_map;
+
+static void free_map(void)
+{
+	cdr_colmap_free(run_map);
+	run_map = NULL;
+}
+
 /* Shared by rate and rerate: run the inputs through 1 or 2 tariffs. */
 static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 		      const char *usage, cdr_outputs *set, const int *ids,
@@ -420,6 +462,22 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 	ro.outputs = set;
 	ro.rejects_output = ids[O_REJECTS];
 	ro.itemize_output = ids[O_ITEMIZE];
+	if (o->format && !strncmp(o->format, "map:", 4)) {
+		ro.format = CDR_FORMAT_MAP;
+		if (cdr_colmap_load(&run_map, o->format + 4, err,
+				    sizeof(err))) {
+			fprintf(stderr, "cdrate: %s\n", err);
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+		ro.map = run_map;
+	} else if (o->format && cdr_format_from_name(o->format, &ro.format)) {
+		return usage_error(usage,
+				   "--format must be auto, native, asterisk, "
+				   "asterisk-custom, freeswitch or map:FILE, not",
+				   o->format);
+	}
+	ro.input_timezone = o->input_tz;
 	ro.itemize_tariff = nt - 1;
 	ro.log = stderr;
 	ro.progress = isatty(STDERR_FILENO);
@@ -430,8 +488,14 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 		return rc;
 
 	cdr_run *r;
-	if (cdr_run_create(&r, ts, nt, &ro, err, sizeof(err))) {
-		fprintf(stderr, "cdrate: %s\n", err);
+	int crc = cdr_run_create(&r, ts, nt, &ro, err, sizeof(err));
+	if (crc) {
+		fprintf(stderr, "cdrate: %s%s\n",
+			o->input_tz ? "--input-timezone: " : "", err);
+		if (o->input_tz && (crc == -ENOENT || crc == -EINVAL)) {
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
 		return EXIT_BAD;
 	}
 	for (int i = 0; i < o->ninputs; i++)
@@ -453,7 +517,8 @@ static int cmd_rate(int argc, char **argv)
 {
 	static const char *const allowed[] = {
 		"--tariff", "--period",	 "--subscribers", "--out", "--rejects",
-		"--itemize", "--threads", "--io",	  NULL};
+		"--itemize", "--threads", "--io",	  "--format",
+		"--input-timezone", NULL};
 	opts o;
 	cdr_tariff *t = NULL;
 	cdr_run *r = NULL;
@@ -496,6 +561,7 @@ out:
 	free(buf);
 	cdr_run_free(r);
 	cdr_outputs_free(set);
+	free_map();
 	cdr_tariff_free(t);
 	free(o.inputs);
 	return rc < 0 ? 0 : rc;
@@ -574,7 +640,8 @@ static int cmd_rerate(int argc, char **argv)
 	static const char *const allowed[] = {
 		"--tariff",  "--new-tariff", "--period", "--subscribers",
 		"--out",     "--rejects",    "--itemize", "--threads",
-		"--io",	     "--old-out",    "--new-out", NULL};
+		"--io",	     "--old-out",    "--new-out", "--format",
+		"--input-timezone", NULL};
 	opts o;
 	cdr_tariff *t[2] = {NULL, NULL};
 	cdr_run *r = NULL;
@@ -638,6 +705,7 @@ out:
 	free(delta);
 	cdr_run_free(r);
 	cdr_outputs_free(set);
+	free_map();
 	cdr_tariff_free(t[0]);
 	cdr_tariff_free(t[1]);
 	free(o.inputs);

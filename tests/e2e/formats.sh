@@ -1,0 +1,272 @@
+#!/bin/sh
+# End-to-end tests of the switch formats, column maps and --input-timezone
+# (SPEC 11): the demo's records written as Asterisk and FreeSWITCH lines
+# (fixtures/switch, see its README) must give the demo's totals byte for
+# byte at 1-4 threads, from files and standard input; itemize ids, the
+# unanswered count, duplicates of identical lines, maps and their errors.
+# Then the real switch files of ../shared/real-cdrs when present.
+#
+# usage: tests/e2e/formats.sh BUILD/cdrate
+# Ends with the line "N passed, M failed"; exits 1 when anything failed.
+set -u
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DEMO=$ROOT/fixtures/demo
+SW=$ROOT/fixtures/switch
+REAL=$ROOT/../shared/real-cdrs
+W=$(mktemp -d /tmp/cdrate-fmt-XXXXXX)
+trap 'rm -rf "$W"' EXIT INT TERM
+export LC_ALL=C
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+same() {
+	if cmp -s "$1" "$2"; then ok; else bad "$3"; diff "$1" "$2" | head -20; fi
+}
+sorted_same() {
+	sort "$1" >"$1.sorted"
+	same "$1.sorted" "$2" "$3"
+}
+expect_rc() {
+	want=$1; what=$2; shift 2
+	"$@" >"$W/out" 2>"$W/err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; head -5 "$W/err"; fi
+}
+err_has() {
+	if grep -qF -- "$1" "$W/err"; then ok; else bad "$2: stderr lacks '$1'"; head -5 "$W/err"; fi
+}
+rate_demo() { "$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 "$@"; }
+
+# ---- the demo as switch lines (fixtures/switch/README.md) -------------
+for d in asterisk freeswitch; do
+	rate_demo --out "$W/t.csv" --rejects "$W/r.csv" --itemize "$W/i.csv" \
+		"$SW/$d" 2>"$W/err"
+	same "$W/t.csv" "$DEMO/expected/totals.csv" "$d: the demo's totals"
+	sorted_same "$W/i.csv" "$SW/expected/$d-itemize.csv" "$d: itemize"
+	sorted_same "$W/r.csv" "$SW/expected/$d-rejects.csv" "$d: rejects"
+	err_has "52 records read, 48 rated, 4 rejected" "$d: summary line"
+	err_has "3 unanswered (not billable), 1 rejected as errors" "$d: unanswered apart"
+	err_has "files: 1 native 1 $d" "$d: files per format"
+	for th in 1 2 3 4; do
+		rate_demo --threads $th --out "$W/t.$th" "$SW/$d" 2>/dev/null
+		same "$W/t.$th" "$DEMO/expected/totals.csv" "$d: totals at $th threads"
+	done
+	# Standard input is detected too, and the native half can follow.
+	rate_demo --out "$W/t.in" - "$SW/$d/2-sms-data.csv" \
+		<"$SW/$d/1-Master.csv" 2>"$W/err"
+	same "$W/t.in" "$DEMO/expected/totals.csv" "$d: from standard input"
+	# Named explicitly, for the switch file alone.
+	rate_demo --format "$d" --out "$W/t.f" "$SW/$d/1-Master.csv" 2>"$W/err"
+	err_has "files: 1 $d" "$d: --format $d"
+done
+# Reversed line order: duplicates are identical lines, so order is moot.
+mkdir -p "$W/rev"
+tac "$SW/asterisk/1-Master.csv" >"$W/rev/1.csv"
+cp "$SW/asterisk/2-sms-data.csv" "$W/rev/2.csv"
+rate_demo --threads 3 --out "$W/t.rev" "$W/rev" 2>/dev/null
+same "$W/t.rev" "$DEMO/expected/totals.csv" "asterisk reversed: totals"
+# The wrong format named: every line a column error, nothing stops.
+rate_demo --format freeswitch --out "$W/t.w" "$SW/asterisk/1-Master.csv" 2>"$W/err"
+err_has "malformed:columns        31" "asterisk read as freeswitch"
+
+# ---- itemize ids: FILE:LINE, uniqueid-sequence --------------------------
+# F001 of the demo (185 s local peak: 240 billed, 0.40) in cdr_csv's
+# 16-field layout: no uniqueid, so the id is FILE:LINE, counting every
+# line from 1 (the blank first line too). Its exact copy on line 4 is a
+# duplicate; the first read is kept.
+A16='"","057188000001","057187654321","ctx","clid","SIP/a","SIP/b","Dial","x","2026-10-08 09:15:00","2026-10-08 09:15:00","2026-10-08 09:18:09",189,185,"ANSWERED","DOCUMENTATION"'
+printf '\n%s\n"","057188000001","057187654321","ctx","clid","SIP/a","","Dial","x","2026-10-08 09:20:00","","2026-10-08 09:20:10",10,0,"NO ANSWER","3"\n%s\n' \
+	"$A16" "$A16" >"$W/a16.csv"
+rate_demo --itemize "$W/i16" --rejects "$W/r16" --out "$W/t16" "$W/a16.csv" 2>"$W/err"
+echo "$W/a16.csv:2,A1001,057188000001,voice,local,peak,240,0.400000" >"$W/i16.want"
+same "$W/i16" "$W/i16.want" "16 fields: FILE:LINE id of the first copy"
+grep -q ',unanswered$' "$W/r16" && grep -q ',duplicate$' "$W/r16" && ok ||
+	bad "16 fields: unanswered and duplicate rejects"
+# 21 fields: uniqueid (17) - sequence (21).
+printf '%s,"1791.5","","x","y",7\n' "$A16" >"$W/a21.csv"
+rate_demo --itemize "$W/i21" --out "$W/t21" "$W/a21.csv" 2>/dev/null
+grep -q '^1791.5-7,A1001,' "$W/i21" && ok || bad "21 fields: uniqueid-sequence"
+# Through a directory the path is DIR/NAME; from standard input, `-`.
+mkdir -p "$W/dd"
+cp "$W/a16.csv" "$W/dd/x.csv"
+rate_demo --itemize "$W/idd" --out "$W/tdd" "$W/dd" 2>/dev/null
+grep -q "^$W/dd/x.csv:2," "$W/idd" && ok || bad "FILE:LINE of a directory entry"
+rate_demo --itemize "$W/iin" --out "$W/tin" - <"$W/a16.csv" 2>/dev/null
+grep -q '^-:2,' "$W/iin" && ok || bad "FILE:LINE of standard input"
+
+# ---- --input-timezone ---------------------------------------------------
+# The same call stamped in UTC (usegmtime=yes): 01:15Z is 09:15 in
+# Asia/Shanghai, so the itemize line is the one above, id aside.
+sed 's/2026-10-08 09:15:00/2026-10-08 01:15:00/g' "$W/a16.csv" >"$W/utc.csv"
+rate_demo --input-timezone UTC --itemize "$W/iu" --out "$W/tu" "$W/utc.csv" 2>/dev/null
+cut -d, -f2- "$W/iu" >"$W/iu.c"
+cut -d, -f2- "$W/i16" >"$W/i16.c"
+same "$W/iu.c" "$W/i16.c" "--input-timezone UTC: the same record"
+same "$W/tu" "$W/t16" "--input-timezone UTC: the same totals"
+# Without it, 01:15 local is idle time: another charge.
+rate_demo --itemize "$W/il" --out "$W/tl" "$W/utc.csv" 2>/dev/null
+cmp -s "$W/il" "$W/iu" && bad "naive stamps ignored the tariff zone" || ok
+# DST rules of section 6 for the input zone: Europe/Berlin skips
+# 02:00-03:00 on 2026-03-29 (02:30 is shifted forward: 01:30Z) and repeats
+# 02:00-03:00 on 2026-10-25 (02:30 is the first, CEST one: 00:30Z). In the
+# tariff's Asia/Shanghai (+08:00) those are 09:30 and 08:30. Both days are
+# Sundays; a copy of the demo tariff turns Sunday peak at 09:00 Shanghai,
+# so the other readings (08:30 for the gap, 09:30 for the fold) would
+# show in the band.
+cp -R "$DEMO/tariff" "$W/dt"
+printf '%s\n' "band,days,from,to" "idle,holiday,00:00,24:00" \
+	"peak,mon-fri,07:00,23:00" "idle,mon-fri,00:00,07:00" \
+	"idle,mon-fri,23:00,24:00" "idle,sat;sun,00:00,09:00" \
+	"peak,sat;sun,09:00,24:00" >"$W/dt/bands.csv"
+for c in "2026-03-29 02:30:00|2026-03-29 09:30:00|peak" \
+	"2026-10-25 02:30:00|2026-10-25 08:30:00|idle"; do
+	berlin=${c%%|*}; rest=${c#*|}; shanghai=${rest%|*}; band=${rest#*|}
+	echo "$A16" | sed "s/2026-10-08 09:15:00/$berlin/g" >"$W/dst-b.csv"
+	echo "$A16" | sed "s/2026-10-08 09:15:00/$shanghai/g" >"$W/dst-s.csv"
+	"$BIN" rate --tariff "$W/dt" --period 2026-10 --input-timezone Europe/Berlin \
+		--itemize "$W/ib" --out "$W/tb1" "$W/dst-b.csv" 2>/dev/null
+	"$BIN" rate --tariff "$W/dt" --period 2026-10 \
+		--itemize "$W/is" --out "$W/ts1" "$W/dst-s.csv" 2>/dev/null
+	cut -d, -f2- "$W/ib" >"$W/ib.c"
+	cut -d, -f2- "$W/is" >"$W/is.c"
+	grep -q ",local,$band,240,0.400000\$" "$W/ib.c" && ok ||
+		bad "Europe/Berlin $berlin: band $band wanted: $(cat "$W/ib.c")"
+	same "$W/ib.c" "$W/is.c" "--input-timezone Europe/Berlin $berlin is $shanghai Shanghai"
+	same "$W/tb1" "$W/ts1" "--input-timezone Europe/Berlin $berlin: totals"
+done
+expect_rc 2 "unknown --input-timezone" rate_demo --input-timezone Mars/Base \
+	--out "$W/tx" "$W/utc.csv"
+err_has "Mars/Base" "unknown zone named"
+[ ! -e "$W/tx" ] && ok || bad "an unknown zone wrote totals"
+
+# ---- column maps --------------------------------------------------------
+# The demo's F001 and an sms as a semicolon export with D/M/YYYY stamps.
+cat >"$W/m.map" <<'EOF'
+# a PBX export
+header = yes
+delimiter = ;
+id = Call ID
+subscriber = From
+destination = To
+start = Answered At
+start_format = %d/%m/%Y %H:%M:%S
+duration = Talk
+service = Kind
+answered = Result=OK
+EOF
+cat >"$W/m.csv" <<'EOF'
+Call ID;Kind;From;To;Answered At;Talk;Result
+c1;voice;057188000001;057187654321;8/10/2026 9:15:00;185;OK
+c2;voice;057188000001;057187654321;8/10/2026 9:16:00;0;NOANSWER
+c1;voice;057188000001;057187654321;8/10/2026 9:15:00;186;OK
+c3;sms;"+8613800000001";13912345678;10/10/2026 12:00:00;0;OK
+EOF
+rate_demo --format "map:$W/m.map" --itemize "$W/im" --rejects "$W/rm" \
+	--out "$W/tm" "$W/m.csv" 2>"$W/err"
+err_has "4 records read, 2 rated, 2 rejected" "map: summary"
+err_has "files: 1 map" "map: files per format"
+# c1 twice: duplicates by id, the bytewise smaller line (185) kept;
+# c3 is M008 of the demo (sms mobile idle, 0.10).
+printf '%s\n' "c1,A1001,057188000001,voice,local,peak,240,0.400000" \
+	"c3,A1001,8613800000001,sms,mobile,idle,1,0.100000" >"$W/im.want"
+sorted_same "$W/im" "$W/im.want" "map: itemize"
+grep -q '^c1;.*;186;OK,duplicate$' "$W/rm" && grep -q 'NOANSWER,unanswered$' "$W/rm" &&
+	ok || bad "map: duplicate by id and unanswered"
+# A bad map is a usage error naming the map's file and line.
+printf 'subscriber = From\ncolour = blue\n' >"$W/bad.map"
+expect_rc 2 "bad map" rate_demo --format "map:$W/bad.map" --out "$W/tb" "$W/m.csv"
+err_has "bad.map:2: unknown key 'colour'" "bad map: file and line"
+[ ! -e "$W/tb" ] && ok || bad "a bad map wrote totals"
+expect_rc 2 "unknown format" rate_demo --format cisco --out "$W/tb" "$W/m.csv"
+# A map column the file's header lacks stops the run (exit 1).
+sed '1s/Talk/Duration/' "$W/m.csv" >"$W/m2.csv"
+expect_rc 1 "map column missing in the header" rate_demo \
+	--format "map:$W/m.map" --out "$W/tb" "$W/m2.csv"
+err_has "m2.csv: header has no column 'Talk'" "missing map column named"
+# rerate reads the same formats.
+"$BIN" rerate --tariff "$DEMO/tariff" --new-tariff "$DEMO/tariff" \
+	--period 2026-10 --new-out "$W/tr" "$SW/freeswitch" >"$W/dr" 2>"$W/err"
+same "$W/tr" "$DEMO/expected/totals.csv" "rerate: freeswitch totals"
+# A file auto cannot place is read as native and named.
+printf 'a;b;c\n' >"$W/odd.txt"
+rate_demo --out "$W/to" "$W/odd.txt" 2>"$W/err"
+err_has "odd.txt: format not recognised, read as native" "unplaced file named"
+
+# ---- normalize.csv ------------------------------------------------------
+# Longest prefix replaced once, then '+' dropped; every format; itemize
+# shows the rewritten numbers, rejects the line as read.
+cp -R "$DEMO/tariff" "$W/nt"
+printf '%s\n' "applies_to,prefix,replace" "destination,9," "destination,900,00" \
+	"destination,05,99" "subscriber,0086,+86" >"$W/nt/normalize.csv"
+cat >"$W/n.csv" <<'EOF'
+n1,057188000001,voice,2026-10-08 09:15:00,9057187654321,185,0
+n2,057188000001,voice,2026-10-16 21:05:00,90014155550123,200,0
+n3,008613800000001,sms,2026-10-10 12:00:00,13912345678,0,0
+n4,057188000001,voice,2026-10-08 09:15:00,95x,1,0
+EOF
+# n1: 9 dropped (and not then 05 -> 99: once), F001's call: local peak
+# 0.40; n2: 900 -> 00 beats 9, F004's call: international 10.10; n3:
+# 0086 -> +86, the '+' dropped: M008's sms; n4: 95x -> 5x is no number.
+printf '%s\n' "n1,A1001,057188000001,voice,local,peak,240,0.400000" \
+	"n2,A1001,057188000001,voice,international,peak,240,10.100000" \
+	"n3,A1001,8613800000001,sms,mobile,idle,1,0.100000" >"$W/in.want"
+"$BIN" rate --tariff "$W/nt" --period 2026-10 --itemize "$W/in" \
+	--rejects "$W/rn" --out "$W/tn" "$W/n.csv" 2>"$W/err"
+sorted_same "$W/in" "$W/in.want" "normalize: itemize with rewritten numbers"
+echo "n4,057188000001,voice,2026-10-08 09:15:00,95x,1,0,malformed:destination" >"$W/rn.want"
+same "$W/rn" "$W/rn.want" "normalize: rejects the line as read"
+echo "$A16" | sed 's/"057187654321"/"9057187654321"/' >"$W/na.csv"
+"$BIN" rate --tariff "$W/nt" --period 2026-10 --itemize "$W/ina" \
+	--out "$W/tna" "$W/na.csv" 2>/dev/null
+grep -q ',A1001,057188000001,voice,local,peak,240,0.400000$' "$W/ina" && ok ||
+	bad "normalize: applies to asterisk lines"
+"$BIN" check --tariff "$W/nt" >"$W/chk" 2>&1
+grep -q "normalize: 1 subscriber, 3 destination rules" "$W/chk" &&
+	grep -q "destination 900 -> 00" "$W/chk" && ok || bad "check lists normalize.csv"
+echo "callee,1,2" >>"$W/nt/normalize.csv"
+expect_rc 1 "bad normalize.csv" "$BIN" check --tariff "$W/nt"
+err_has "normalize.csv:6: column applies_to" "bad normalize.csv named"
+sed -i '$d' "$W/nt/normalize.csv"
+expect_rc 1 "rerate across normalisations" "$BIN" rerate --tariff "$DEMO/tariff" \
+	--new-tariff "$W/nt" --period 2026-10 --out "$W/dn" "$W/n.csv"
+err_has "normalize.csv differ" "rerate across normalisations said"
+
+# ---- real switch files (../shared/real-cdrs, not in the repository) ----
+# Each is rated with the demo tariff; every line must be accounted for
+# (rated + rejected = read = its rows) and the reason counts are those
+# its README predicts, worked out in fixtures/switch/README.md.
+if [ -d "$REAL" ]; then
+	# real FILE FORMAT ROWS EXPECT...: EXPECT are stderr fragments
+	real() {
+		f=$1; fm=$2; rows=$3; shift 3
+		rate_demo --format "$fm" --out "$W/rt" --rejects "$W/rr" \
+			--itemize "$W/ri" "$REAL/$f" 2>"$W/err"
+		got=$(($(wc -l <"$W/rr") + $(wc -l <"$W/ri")))
+		[ "$got" -eq "$rows" ] && ok || bad "$f: $got lines accounted for, $rows rows"
+		err_has "$rows records read" "$f: records read"
+		for e in "$@"; do err_has "$e" "$f"; done
+	}
+	real asterisk-bugadm-18col.csv auto 105 "files: 1 asterisk" \
+		"11 unanswered" "malformed:subscriber     5" \
+		"malformed:destination    10"
+	real asterisk-kelysaina-custom19.csv auto 14 "files: 1 asterisk-custom" \
+		"3 unanswered" "malformed:subscriber     11"
+	real freeswitch-amitsrepo-15col.csv auto 333 "files: 1 freeswitch" \
+		"277 unanswered" "malformed:destination    1"
+	real asterisk-g9telecom-16col-header.csv "map:$SW/maps/asterisk-cdr-table.map" 100 \
+		"files: 1 map" "12 unanswered"
+	real freeswitch-kxing-15col-spreadsheet.csv "map:$SW/maps/freeswitch-spreadsheet.map" 10 \
+		"files: 1 map" "3 unanswered" "malformed:destination    7"
+	# auto cannot place these two; it says so and rejects each line.
+	rate_demo --out "$W/rt" "$REAL/freeswitch-kxing-15col-spreadsheet.csv" 2>"$W/err"
+	err_has "freeswitch-kxing-15col-spreadsheet.csv: format not recognised" "spreadsheet file unplaced"
+else
+	echo "formats: $REAL absent, real switch files skipped"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
