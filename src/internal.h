@@ -310,7 +310,6 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 			  const cdr__rec *r, int64_t utc,
 			  const cdr__subhit *hit, cdr__rated *out);
 
-#endif
 
 /* ---- agg (agg.c) ----------------------------------------------------- */
 
@@ -401,3 +400,5 @@ typedef struct cdr__backend {
 cdr__backend *cdr__backend_read(void);
 /* An io_uring backend, or NULL with *why set to the kernel's refusal. */
 cdr__backend *cdr__backend_uring(int *why);
+
+#endif

@@ -6,7 +6,9 @@
  * once, so the kernel works on the whole buffer in parallel instead of one
  * read at a time; completions may arrive in any order, each says which
  * slice it was through user_data. Pipes (off == -1) are read one request
- * at a time, since their data has no offsets to split on.
+ * at a time, since their data has no offsets to split on. Completions are
+ * waited for through the system-call table (sys.h), so that tests can fail
+ * them, cut them short or interrupt them.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -37,6 +39,7 @@ static ssize_t fill_uring(cdr__backend *b, int fd, char *buf, size_t len,
 		if (nslice > DEPTH)
 			nslice = DEPTH;
 		size_t got[DEPTH] = {0}, want[DEPTH];
+		uint8_t retry[DEPTH] = {0};
 		for (size_t i = 0; i < nslice; i++) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 			size_t o = done + i * SLICE;
@@ -55,12 +58,18 @@ static ssize_t fill_uring(cdr__backend *b, int fd, char *buf, size_t len,
 		for (size_t i = 0; i < nslice; i++) {
 			struct io_uring_cqe *cqe;
 			do
-				rc = io_uring_wait_cqe(&u->ring, &cqe);
+				rc = cdr__sys_table.uring_wait_cqe(&u->ring,
+								   &cqe);
 			while (rc == -EINTR);
 			if (rc < 0)
 				return rc;
 			size_t k = (size_t)io_uring_cqe_get_data64(cqe);
-			if (cqe->res < 0 && !err)
+			/* An interrupted read is read again, as read(2)'s
+			 * EINTR is; taken for 0 bytes it would end the file
+			 * early and drop its records. */
+			if (cqe->res == -EINTR || cqe->res == -EAGAIN)
+				retry[k] = 1;
+			else if (cqe->res < 0 && !err)
 				err = cqe->res;
 			else if (cqe->res > 0)
 				got[k] = (size_t)cqe->res;
@@ -73,7 +82,7 @@ static ssize_t fill_uring(cdr__backend *b, int fd, char *buf, size_t len,
 		for (size_t i = 0; i < nslice; i++) {
 			done += got[i];
 			if (got[i] < want[i]) {
-				if (got[i] == 0)
+				if (got[i] == 0 && !retry[i])
 					return (ssize_t)done;
 				goto again;
 			}

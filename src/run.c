@@ -59,7 +59,18 @@
 
 typedef struct input {
 	char *path; /* "-" for standard input */
-	int spool_fd; /* standard input's copy, for reading lines back */
+	/* A stream's copy, for reading lines back: one spool file holds
+	 * every stream of the run end to end (a descriptor each would cap
+	 * the streams a run can read), this one's bytes from spool_at. */
+	int spool_fd;
+	uint8_t spool_owner; /* the input that closes spool_fd */
+	uint64_t spool_at;
+	/* A regular file as it was read: reading back checks that the path
+	 * still names these bytes. `size` is also a stream's length. */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
 } input;
 
 typedef struct chunk {
@@ -192,8 +203,7 @@ static int add_path(cdr_run *r, const char *path)
 		r->in = n;
 		r->incap = cap;
 	}
-	r->in[r->nin].path = strdup(path);
-	r->in[r->nin].spool_fd = -1;
+	r->in[r->nin] = (input){.path = strdup(path), .spool_fd = -1};
 	if (!r->in[r->nin].path)
 		return -ENOMEM;
 	r->nin++;
@@ -249,6 +259,17 @@ static int chunk_pop(cdr_run *r, chunk *c)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return got;
+}
+
+/* Give the buffers of chunks still queued back to the pool: after a
+ * failure the workers stop popping, and cdr_run_free frees only the pool
+ * (a mid-file read error once leaked a 4 MiB buffer per queued chunk). */
+static void queue_drain(cdr_run *r)
+{
+	for (; r->qn; r->qn--) {
+		r->freebufs[r->nfree++] = r->q[r->qhead].buf;
+		r->qhead = (r->qhead + 1) % r->qcap;
+	}
 }
 
 /* ---- output lines ---------------------------------------------------- */
@@ -603,6 +624,113 @@ static void progress(cdr_run *r, double t0, double *last)
 	fflush(r->o.log);
 }
 
+static const char *in_name(const input *in)
+{
+	return strcmp(in->path, "-") ? in->path : "standard input";
+}
+
+/* The native columns (SPEC 3). */
+static const char *const native_cols[] = {
+	"id", "subscriber", "service", "start", "destination", "duration",
+	"volume",
+};
+#define NCOLS (sizeof(native_cols) / sizeof(native_cols[0]))
+
+/* Does the header line p[0, n) name column `col` as one of its fields? */
+static int header_has(const char *p, size_t n, const char *col)
+{
+	size_t cn = strlen(col);
+	for (size_t i = 0; i <= n;) {
+		const char *c = memchr(p + i, ',', n - i);
+		size_t e = c ? (size_t)(c - p) : n;
+		if (e - i == cn && !memcmp(p + i, col, cn))
+			return 1;
+		i = e + 1;
+	}
+	return 0;
+}
+
+/*
+ * Check a file's first non-empty line (no line end) before any of it is
+ * rated. A bare CR in a header, or in a first line that no \n ends within
+ * CDR_LINE_MAX (`open`), means the file's line ends are CR alone: the whole
+ * file is one "line", which would be skipped as a header or rejected whole,
+ * so the run stops. (A CR inside a line that \n ends is only a bad byte,
+ * rejected with its line.) A header (a line starting `id,`) must name the
+ * seven native columns (SPEC 11): one that misses a column stops the run
+ * naming it. Reading them in another order, or among others, by name is
+ * not done yet: such a header stops the run too, saying so, rather than
+ * having its lines rated as if in the native order.
+ */
+static int check_head(cdr_run *r, const input *in, const char *p, size_t n,
+		      int open)
+{
+	int header = n >= 3 && !memcmp(p, "id,", 3);
+	if ((header || open) && memchr(p, '\r', n))
+		return set_err(r, -EINVAL,
+			       "%s: line ends are bare CR (\\r); cdrate reads "
+			       "\\n or \\r\\n",
+			       in_name(in));
+	if (!header)
+		return 0;
+	static const char canon[] =
+		"id,subscriber,service,start,destination,duration,volume";
+	if (n == sizeof(canon) - 1 && !memcmp(p, canon, n))
+		return 0;
+	for (size_t k = 0; k < NCOLS; k++)
+		if (!header_has(p, n, native_cols[k]))
+			return set_err(r, -EINVAL,
+				       "%s: header has no column '%s'",
+				       in_name(in), native_cols[k]);
+	return set_err(r, -EINVAL,
+		       "%s: header names the columns in another order or "
+		       "among others; cdrate reads only %s",
+		       in_name(in), canon);
+}
+
+/* While *first (no non-empty line seen yet in the file), look for the
+ * first non-empty line in p[0, n), which holds whole lines (the last one
+ * maybe ended by the end of the file) or the head of a cut one, and check
+ * it (`at_start`: p is the file's first byte, where a UTF-8 byte order
+ * mark may stand). Lines split as the workers split them: on \n, one \r
+ * before it dropped, empty lines skipped. */
+static int head_scan(cdr_run *r, const input *in, const char *p, size_t n,
+		     int at_start, int *first)
+{
+	size_t i = at_start && n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	while (*first && i < n) {
+		const char *nl = memchr(p + i, '\n', n - i);
+		size_t e = nl ? (size_t)(nl - p) : n, len = e - i;
+		if (len && p[e - 1] == '\r')
+			len--;
+		if (len) {
+			*first = 0;
+			return check_head(r, in, p + i, len, !nl);
+		}
+		i = e + 1;
+	}
+	return 0;
+}
+
+/* Copy b[lo, hi) into the spool of a stream at its file offset. */
+static int spool(cdr_run *r, const input *in, const char *b, size_t lo,
+		 size_t hi, uint64_t base)
+{
+	while (in->spool_fd >= 0 && lo < hi) {
+		ssize_t w = cdr__sys_table.pwrite(in->spool_fd, b + lo, hi - lo,
+						  (off_t)(in->spool_at + base + lo));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+			return set_err(r, -e, "%s: spooling: %s", in_name(in),
+				       strerror(e));
+		}
+		lo += (size_t)w;
+	}
+	return 0;
+}
+
 /*
  * Read one input into chunks of whole lines. A buffer is CHUNK bytes of
  * fresh data after up to CDR_LINE_MAX bytes carried from the previous read
@@ -610,8 +738,14 @@ static void progress(cdr_run *r, double t0, double *last)
  * first CDR_LINE_MAX bytes become a too_long chunk and the rest is skipped
  * up to the next newline, so a hostile line costs no memory.
  */
+/* The run's spool, made by its first stream (reader thread only). */
+typedef struct spool_state {
+	int fd;
+	uint64_t end; /* where the next stream's bytes go */
+} spool_state;
+
 static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
-		      char *carry, double t0, double *last)
+		      char *carry, spool_state *sp, double t0, double *last)
 {
 	input *in = &r->in[idx];
 	int is_stdin = !strcmp(in->path, "-");
@@ -622,23 +756,32 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			       strerror(errno));
 	struct stat st;
 	int seekable = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
-	if (!seekable) {
+	if (seekable) {
+		in->dev = st.st_dev;
+		in->ino = st.st_ino;
+		in->size = st.st_size;
+		in->mtime = st.st_mtim;
+	} else {
 		/* Standard input, a pipe or a FIFO cannot be read again for
 		 * the duplicate check: keep a copy as it streams. */
-		const char *dir = getenv("TMPDIR");
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/cdrate-spool-XXXXXX",
-			 dir && *dir ? dir : "/tmp");
-		in->spool_fd = mkstemp(path);
-		if (in->spool_fd < 0) {
-			int e = errno;
-			if (!is_stdin)
-				close(fd);
-			return set_err(r, -e, "%s: cannot spool: %s",
-				       is_stdin ? "standard input" : in->path,
-				       strerror(e));
+		if (sp->fd < 0) {
+			const char *dir = getenv("TMPDIR");
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/cdrate-spool-XXXXXX",
+				 dir && *dir ? dir : "/tmp");
+			sp->fd = mkstemp(path);
+			if (sp->fd < 0) {
+				int e = errno;
+				if (!is_stdin)
+					close(fd);
+				return set_err(r, -e, "%s: cannot spool: %s",
+					       in_name(in), strerror(e));
+			}
+			unlink(path);
+			in->spool_owner = 1;
 		}
-		unlink(path);
+		in->spool_fd = sp->fd;
+		in->spool_at = sp->end;
 	}
 	cdr__backend *use = seekable ? be : cdr__backend_read();
 	uint64_t off = 0; /* file offset of the next fresh byte */
@@ -660,17 +803,8 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 				     strerror((int)-n));
 			break;
 		}
-		if (in->spool_fd >= 0 && n > 0 &&
-		    (cdr__sys_table.pwrite(in->spool_fd, b + carry_n, (size_t)n,
-					   (off_t)off) !=
-		     n)) {
-			buf_put(r, b);
-			rc = set_err(r, -EIO, "%s: spooling: %s", in->path,
-				     strerror(errno));
-			break;
-		}
 		uint64_t base = off - carry_n; /* offset of b[0] */
-		size_t total = carry_n + (size_t)n;
+		size_t total = carry_n + (size_t)n, fresh = carry_n;
 		off += (uint64_t)n;
 		carry_n = 0;
 		size_t start = 0;
@@ -689,7 +823,31 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		if (n > 0) { /* keep the unfinished last line for next time */
 			char *nl = memrchr(b + start, '\n', total - start);
 			end = nl ? (size_t)(nl - b) + 1 : start;
-			size_t tail = total - end;
+		}
+		size_t tail = total - end;
+		/* The first non-empty line is checked before it is rated: in
+		 * these whole lines, or else in the head of a cut one. */
+		int chunk_first = first;
+		if (first)
+			rc = head_scan(r, in, b + start, end - start,
+				       base + start == 0, &first);
+		if (!rc && first && tail > CDR_LINE_MAX)
+			rc = head_scan(r, in, b + end, CDR_LINE_MAX,
+				       base + end == 0, &first);
+		if (rc) {
+			buf_put(r, b);
+			break;
+		}
+		/* Spool the fresh bytes that may be read back: whole lines and
+		 * the unfinished one. A line past CDR_LINE_MAX is rejected,
+		 * never a duplicate candidate, so none of it is spooled (its
+		 * place in the spool stays a hole): /dev/zero costs no disk. */
+		if ((rc = spool(r, in, b, fresh > start ? fresh : start,
+				tail > CDR_LINE_MAX ? end : total, base))) {
+			buf_put(r, b);
+			break;
+		}
+		if (n > 0) {
 			if (tail > CDR_LINE_MAX) {
 				/* The tail alone is too long: report its
 				 * head, skip the rest of that line. */
@@ -711,7 +869,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		}
 		if (end > start) {
 			chunk c = {b + start, end - start, idx, base + start,
-				   (uint8_t)(first && start == 0), 0};
+				   (uint8_t)chunk_first, 0};
 			/* Workers give back c.buf; keep it the pool's pointer. */
 			if (start) {
 				memmove(b, b + start, end - start);
@@ -719,18 +877,26 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			}
 			/* The header is the first non-empty line: while the
 			 * file has shown only blank lines, the next chunk is
-			 * still its "first". */
-			int blank = c.first;
-			for (size_t i = 0; blank && i < c.len; i++)
-				blank = c.buf[i] == '\n' || c.buf[i] == '\r';
+			 * still its "first" (head_scan keeps `first`). */
 			chunk_push(r, &c);
-			first = blank;
 		} else {
 			buf_put(r, b);
 		}
 		progress(r, t0, last);
 		if (n == 0)
 			break;
+	}
+	/* A file written to while it was read (a collector still appending,
+	 * or rewriting it in place) gives sums of no file that ever was. */
+	if (!rc && seekable &&
+	    (fstat(fd, &st) || st.st_size != in->size || (off_t)off != in->size ||
+	     st.st_mtim.tv_sec != in->mtime.tv_sec ||
+	     st.st_mtim.tv_nsec != in->mtime.tv_nsec))
+		rc = set_err(r, -ESTALE, "%s: changed while being rated",
+			     in->path);
+	if (!seekable) { /* the next stream's bytes follow this one's */
+		in->size = (off_t)off;
+		sp->end = in->spool_at + off;
 	}
 	if (!is_stdin)
 		close(fd);
@@ -748,11 +914,12 @@ static void *reader_main(void *arg)
 	reader_arg *a = arg;
 	cdr_run *r = a->r;
 	char *carry = malloc(CDR_LINE_MAX + 1);
+	spool_state sp = {-1, 0};
 	double last = now();
 	if (!carry)
 		set_err(r, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; carry && i < r->nin && !r->err; i++)
-		if (read_input(r, a->be, i, carry, a->t0, &last))
+		if (read_input(r, a->be, i, carry, &sp, a->t0, &last))
 			break;
 	free(carry);
 	pthread_mutex_lock(&r->mu);
@@ -867,60 +1034,153 @@ static int cmp_cand(const void *a, const void *b)
 	return (x->loc > y->loc) - (x->loc < y->loc);
 }
 
-/* A line read back: its bytes (no line end) and where it came from. */
+/*
+ * Reading lines back. Candidates are read in file order, one input open at
+ * a time (a run may have thousands of inputs, more than it may hold
+ * descriptors for), through a block that holds any whole line: neighbouring
+ * candidates - the usual case, since duplicates come in re-delivered runs
+ * of lines - share one read. Each line is copied at its exact length into
+ * an arena, so memory follows the lines' real sizes (a block per line once
+ * made 20k copies of one id take 1.26 GB).
+ */
+#define RB_BLOCK (CDR_LINE_MAX + 2) /* the longest line and its \r\n */
+
+/* A candidate line: the hash and place of its id, then its bytes in the
+ * arena (no line end) once read back. */
 typedef struct back {
-	char *line;
-	size_t n;
-	size_t id_n;
+	uint64_t h, loc;
+	size_t at;
+	uint32_t n, id_n;
 } back;
 
-static int cmp_back(const void *a, const void *b)
+typedef struct rback {
+	uint32_t idx; /* input whose descriptor is open, or UINT32_MAX */
+	int fd;
+	char *blk;	  /* [RB_BLOCK]: bytes blk_off .. blk_off + blk_n */
+	uint64_t blk_off;
+	size_t blk_n;
+	char *arena;	  /* the lines read back, end to end */
+	size_t an, acap;
+} rback;
+
+static int cmp_loc(const void *a, const void *b)
 {
 	const back *x = a, *y = b;
+	return (x->loc > y->loc) - (x->loc < y->loc);
+}
+
+/* By hash, then id, then whole line: the bytewise smallest line of an id
+ * comes first (it is kept). For qsort_r (glibc's, as _GNU_SOURCE gives):
+ * runs on several threads of one process may resolve at once. */
+static int cmp_back(const void *a, const void *b, void *arena_arg)
+{
+	const back *x = a, *y = b;
+	const char *arena = arena_arg;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	const char *px = arena + x->at, *py = arena + y->at;
 	size_t m = x->id_n < y->id_n ? x->id_n : y->id_n;
-	int c = memcmp(x->line, y->line, m);
+	int c = memcmp(px, py, m);
 	if (c || x->id_n != y->id_n)
 		return c ? c : (x->id_n < y->id_n ? -1 : 1);
-	/* Same id: the bytewise smallest whole line first (it is kept). */
 	m = x->n < y->n ? x->n : y->n;
-	c = memcmp(x->line, y->line, m);
+	c = memcmp(px, py, m);
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-/* Read the line at `loc` (input << 44 | offset) again: from the file by
- * path, or from the spool of a stream. fds[] caches one descriptor per
- * input across a resolution. */
-static int read_back(cdr_run *r, int *fds, uint64_t loc, back *out)
+static void rb_close(cdr_run *r, rback *rb)
 {
-	uint32_t idx = (uint32_t)(loc >> LOC_OFF_BITS);
-	off_t off = (off_t)(loc & ((1ULL << LOC_OFF_BITS) - 1));
-	input *in = &r->in[idx];
-	if (in->spool_fd >= 0)
-		fds[idx] = in->spool_fd;
-	if (fds[idx] < 0) {
-		fds[idx] = open(in->path, O_RDONLY | O_CLOEXEC);
-		if (fds[idx] < 0)
-			return set_err(r, -errno, "%s: cannot reopen: %s",
-				       in->path, strerror(errno));
+	if (rb->idx != UINT32_MAX && rb->fd >= 0 &&
+	    rb->fd != r->in[rb->idx].spool_fd)
+		close(rb->fd);
+	rb->idx = UINT32_MAX;
+	rb->fd = -1;
+	rb->blk_n = 0;
+}
+
+/* Open input idx for reading back: its spool, or the file by path, which
+ * must still be the file that was read (device, inode, size, mtime), else
+ * a collector's rewrite would take out of the sums lines never added. */
+static int rb_open(cdr_run *r, rback *rb, uint32_t idx)
+{
+	const input *in = &r->in[idx];
+	struct stat st;
+	rb_close(r, rb);
+	rb->idx = idx;
+	if (in->spool_fd >= 0) {
+		rb->fd = in->spool_fd;
+		return 0;
 	}
-	char *b = malloc(CDR_LINE_MAX + 2);
-	if (!b)
-		return -ENOMEM;
-	ssize_t n = cdr__backend_read()->fill(NULL, fds[idx], b,
-					       CDR_LINE_MAX + 2, off);
-	if (n < 0) {
-		free(b);
-		return set_err(r, (int)n, "%s: read error: %s", in->path,
-			       strerror((int)-n));
+	rb->fd = cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
+	if (rb->fd < 0)
+		return set_err(r, -errno, "%s: cannot reopen: %s", in->path,
+			       strerror(errno));
+	if (fstat(rb->fd, &st))
+		return set_err(r, -errno, "%s: %s", in->path, strerror(errno));
+	if (st.st_dev != in->dev || st.st_ino != in->ino ||
+	    st.st_size != in->size || st.st_mtim.tv_sec != in->mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != in->mtime.tv_nsec)
+		return set_err(r, -ESTALE, "%s: changed while being rated",
+			       in->path);
+	return 0;
+}
+
+/* Read the line at b->loc (input << 44 | offset) into the arena. */
+static int rb_line(cdr_run *r, rback *rb, back *b)
+{
+	uint32_t idx = (uint32_t)(b->loc >> LOC_OFF_BITS);
+	uint64_t off = b->loc & ((1ULL << LOC_OFF_BITS) - 1);
+	int rc;
+	if (idx != rb->idx && (rc = rb_open(r, rb, idx)))
+		return rc;
+	const char *p = NULL, *nl = NULL;
+	if (off >= rb->blk_off && off < rb->blk_off + rb->blk_n) {
+		p = rb->blk + (off - rb->blk_off);
+		nl = memchr(p, '\n', rb->blk_n - (off - rb->blk_off));
 	}
-	char *nl = memchr(b, '\n', (size_t)n);
-	size_t len = nl ? (size_t)(nl - b) : (size_t)n;
-	if (len && b[len - 1] == '\r')
+	if (!nl) { /* not in the block, or cut at its end: read from it */
+		const input *in = &r->in[idx];
+		/* Never past the input's end: in the spool, the next stream's
+		 * bytes follow. */
+		uint64_t left = (uint64_t)in->size > off
+					? (uint64_t)in->size - off
+					: 0;
+		size_t want = left < RB_BLOCK ? (size_t)left : RB_BLOCK;
+		ssize_t n = cdr__backend_read()->fill(
+			NULL, rb->fd, rb->blk, want,
+			(int64_t)(in->spool_at + off));
+		if (n < 0)
+			return set_err(r, (int)n, "%s: read error: %s",
+				       r->in[idx].path, strerror((int)-n));
+		rb->blk_off = off;
+		rb->blk_n = (size_t)n;
+		p = rb->blk;
+		nl = memchr(p, '\n', (size_t)n);
+		/* A line that parsed was at most CDR_LINE_MAX bytes. */
+		if (!nl && (size_t)n == RB_BLOCK)
+			return set_err(r, -ESTALE,
+				       "%s: changed while being rated",
+				       r->in[idx].path);
+	}
+	size_t len = nl ? (size_t)(nl - p) : rb->blk_n - (size_t)(p - rb->blk);
+	if (len && p[len - 1] == '\r')
 		len--;
-	out->line = b;
-	out->n = len;
-	const char *comma = memchr(b, ',', len);
-	out->id_n = comma ? (size_t)(comma - b) : len;
+	if (!rb->arena || rb->an + len > rb->acap) {
+		size_t cap = rb->acap ? rb->acap : 1 << 16;
+		while (cap < rb->an + len)
+			cap *= 2;
+		char *a = realloc(rb->arena, cap);
+		if (!a)
+			return -ENOMEM;
+		rb->arena = a;
+		rb->acap = cap;
+	}
+	memcpy(rb->arena + rb->an, p, len);
+	const char *comma = memchr(p, ',', len);
+	b->at = rb->an;
+	b->n = (uint32_t)len;
+	b->id_n = (uint32_t)(comma ? (size_t)(comma - p) : len);
+	rb->an += len;
 	return 0;
 }
 
@@ -961,21 +1221,19 @@ static int skip_add(skipset *s, const char *line, size_t n)
 	return 0;
 }
 
-/* Take a losing duplicate back out of every tariff's sums. */
-static int undo_duplicate(cdr_run *r, const back *b, skipset *item,
+/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
+ * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes. */
+static int undo_duplicate(cdr_run *r, const char *line, size_t n,
+			  const char *path, char *tmp, skipset *item,
 			  skipset *rej, skipset *dup)
 {
 	cdr__rec rec;
 	int64_t utc;
-	char *tmp = malloc(2 * CDR_LINE_MAX + 512);
 	int rc = 0;
-	if (!tmp)
-		return -ENOMEM;
 	/* It parsed when it was first read; the same bytes parse again. */
-	if (cdr__parse_line(b->line, b->n, &rec) != CDR_OK) {
-		free(tmp);
-		return set_err(r, -EIO, "input changed while rating");
-	}
+	if (cdr__parse_line(line, n, &rec) != CDR_OK)
+		return set_err(r, -ESTALE, "%s: changed while being rated",
+			       path);
 	for (int k = 0; k < r->nt && !rc; k++) {
 		cdr__rated x;
 		cdr__start_utc(r->t[k], &rec, &utc);
@@ -991,15 +1249,19 @@ static int undo_duplicate(cdr_run *r, const back *b, skipset *item,
 				      fmt_item(tmp, r->t[k], &rec, &x));
 		else if (x.reason != CDR_OK && r->rej_out.fd >= 0)
 			rc = skip_add(rej, tmp,
-				      fmt_reject(tmp, b->line, b->n, x.reason));
+				      fmt_reject(tmp, line, n, x.reason));
 		if (!rc && r->rej_out.fd >= 0)
 			rc = skip_add(dup, tmp,
-				      fmt_reject(tmp, b->line, b->n,
+				      fmt_reject(tmp, line, n,
 						 CDR_R_DUPLICATE));
 	}
-	free(tmp);
 	return rc;
 }
+
+/* Candidates resolved per round: the arena of a round holds its lines,
+ * about 100 bytes each (25 MB), and every round opens each input it needs
+ * once. An id's candidates are never split over rounds. */
+#define ROUND_CANDS ((size_t)1 << 18)
 
 /*
  * After the pass: group the entries whose id hashes collide, read their
@@ -1012,44 +1274,60 @@ static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 			      skipset *dup)
 {
 	cvec cv = {0};
+	rback rb = {UINT32_MAX, -1, NULL, 0, 0, NULL, 0, 0};
+	back *bs = NULL;
+	char *tmp = NULL;
 	int rc = find_candidates(r, &cv);
-	const uint32_t nin = r->nin;
-	int *fds = malloc((nin + 1) * sizeof(int));
-	if (!fds)
-		rc = -ENOMEM;
-	for (uint32_t i = 0; fds && i < nin; i++)
-		fds[i] = -1;
-	if (!rc && cv.n)
+	if (!rc && cv.n) {
 		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
-	for (size_t i = 0; !rc && i < cv.n;) {
-		size_t j = i;
-		while (j < cv.n && cv.c[j].h == cv.c[i].h)
-			j++;
-		back *bs = calloc(j - i, sizeof(*bs));
-		if (!bs) {
+		rb.blk = malloc(RB_BLOCK);
+		tmp = malloc(2 * CDR_LINE_MAX + 512);
+		bs = malloc((cv.n < ROUND_CANDS ? cv.n : ROUND_CANDS) *
+			    sizeof(*bs));
+		if (!rb.blk || !tmp || !bs)
 			rc = -ENOMEM;
+	}
+	for (size_t i = 0; !rc && i < cv.n;) {
+		/* Whole hash groups, up to ROUND_CANDS (or one larger). */
+		size_t j = i + 1;
+		while (j < cv.n && (cv.c[j].h == cv.c[j - 1].h ||
+				    j - i < ROUND_CANDS))
+			j++;
+		if (j - i > ROUND_CANDS) {
+			back *nb = realloc(bs, (j - i) * sizeof(*bs));
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			bs = nb;
+		}
+		size_t m = j - i;
+		for (size_t k = 0; k < m; k++)
+			bs[k] = (back){cv.c[i + k].h, cv.c[i + k].loc, 0, 0, 0};
+		qsort(bs, m, sizeof(*bs), cmp_loc);
+		rb.an = 0;
+		for (size_t k = 0; !rc && k < m; k++)
+			rc = rb_line(r, &rb, &bs[k]);
+		rb_close(r, &rb);
+		if (rc)
 			break;
+		qsort_r(bs, m, sizeof(*bs), cmp_back, rb.arena);
+		for (size_t k = 1; !rc && k < m; k++) {
+			const back *x = &bs[k], *y = &bs[k - 1];
+			if (x->h == y->h && x->id_n == y->id_n &&
+			    !memcmp(rb.arena + x->at, rb.arena + y->at, x->id_n))
+				rc = undo_duplicate(
+					r, rb.arena + x->at, x->n,
+					r->in[x->loc >> LOC_OFF_BITS].path, tmp,
+					item, rej, dup);
 		}
-		for (size_t k = i; !rc && k < j; k++)
-			rc = read_back(r, fds, cv.c[k].loc, &bs[k - i]);
-		if (!rc) {
-			qsort(bs, j - i, sizeof(*bs), cmp_back);
-			for (size_t k = 1; !rc && k < j - i; k++)
-				if (bs[k].id_n == bs[k - 1].id_n &&
-				    !memcmp(bs[k].line, bs[k - 1].line,
-					    bs[k].id_n))
-					rc = undo_duplicate(r, &bs[k], item,
-							    rej, dup);
-		}
-		for (size_t k = 0; k < j - i; k++)
-			free(bs[k].line);
-		free(bs);
 		i = j;
 	}
-	for (uint32_t i = 0; fds && i < nin; i++)
-		if (fds[i] >= 0 && fds[i] != r->in[i].spool_fd)
-			close(fds[i]);
-	free(fds);
+	rb_close(r, &rb);
+	free(rb.blk);
+	free(rb.arena);
+	free(bs);
+	free(tmp);
 	free(cv.c);
 	return rc;
 }
@@ -1509,13 +1787,14 @@ void cdr_run_free(cdr_run *r)
 	free(r->w);
 	for (int k = 0; k < r->nt; k++)
 		cdr__acc_fini(&r->acc[k]);
+	queue_drain(r);
 	for (size_t i = 0; i < r->nfree; i++)
 		free(r->freebufs[i]);
 	free(r->freebufs);
 	free(r->q);
 	for (uint32_t i = 0; i < r->nin; i++) {
 		free(r->in[i].path);
-		if (r->in[i].spool_fd >= 0)
+		if (r->in[i].spool_owner)
 			close(r->in[i].spool_fd);
 	}
 	free(r->in);
