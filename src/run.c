@@ -41,6 +41,7 @@
 
 #include "civil.h"
 #include "internal.h"
+#include "source.h"
 #include "sys.h"
 #include "write.h"
 
@@ -71,6 +72,7 @@ typedef struct input {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
+	uint8_t comp; /* CDR_COMP_*, once read */
 } input;
 
 typedef struct chunk {
@@ -755,15 +757,31 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		return set_err(r, -errno, "%s: cannot open: %s", in->path,
 			       strerror(errno));
 	struct stat st;
-	int seekable = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
-	if (seekable) {
+	int regular = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
+	if (regular) {
 		in->dev = st.st_dev;
 		in->ino = st.st_ino;
 		in->size = st.st_size;
 		in->mtime = st.st_mtim;
-	} else {
+	}
+	/* The source tells plain bytes from gzip and zstd (source.h);
+	 * streams are read with read(2), one request at a time. */
+	cdr__source src;
+	int rc = cdr__source_open(&src, fd, regular ? be : cdr__backend_read(),
+				  regular);
+	if (rc) {
+		cdr__source_close(&src);
+		if (!is_stdin)
+			close(fd);
+		return set_err(r, rc, "%s: read error: %s", in_name(in),
+			       strerror(-rc));
+	}
+	in->comp = (uint8_t)src.comp;
+	int seekable = cdr__source_seekable(&src);
+	if (!seekable) {
 		/* Standard input, a pipe or a FIFO cannot be read again for
-		 * the duplicate check: keep a copy as it streams. */
+		 * the duplicate check, nor can decoded bytes be found again
+		 * by offset: keep a copy as they stream. */
 		if (sp->fd < 0) {
 			const char *dir = getenv("TMPDIR");
 			char path[4096];
@@ -772,6 +790,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			sp->fd = mkstemp(path);
 			if (sp->fd < 0) {
 				int e = errno;
+				cdr__source_close(&src);
 				if (!is_stdin)
 					close(fd);
 				return set_err(r, -e, "%s: cannot spool: %s",
@@ -783,10 +802,9 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		in->spool_fd = sp->fd;
 		in->spool_at = sp->end;
 	}
-	cdr__backend *use = seekable ? be : cdr__backend_read();
-	uint64_t off = 0; /* file offset of the next fresh byte */
+	uint64_t off = 0; /* offset of the next fresh byte, decoded */
 	size_t carry_n = 0;
-	int skipping = 0, first = 1, rc = 0;
+	int skipping = 0, first = 1;
 
 	for (;;) {
 		char *b = buf_get(r);
@@ -795,12 +813,13 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			break;
 		}
 		memcpy(b, carry, carry_n);
-		ssize_t n = use->fill(use, fd, b + carry_n, CHUNK,
-				      seekable ? (int64_t)off : -1);
+		ssize_t n = cdr__source_fill(&src, b + carry_n, CHUNK);
 		if (n < 0) {
 			buf_put(r, b);
-			rc = set_err(r, (int)n, "%s: read error: %s", in->path,
-				     strerror((int)-n));
+			rc = src.why[0] ? set_err(r, (int)n, "%s: %s",
+						  in_name(in), src.why)
+					: set_err(r, (int)n, "%s: read error: %s",
+						  in->path, strerror((int)-n));
 			break;
 		}
 		uint64_t base = off - carry_n; /* offset of b[0] */
@@ -888,8 +907,9 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	}
 	/* A file written to while it was read (a collector still appending,
 	 * or rewriting it in place) gives sums of no file that ever was. */
-	if (!rc && seekable &&
-	    (fstat(fd, &st) || st.st_size != in->size || (off_t)off != in->size ||
+	if (!rc && regular &&
+	    (fstat(fd, &st) || st.st_size != in->size ||
+	     (off_t)src.raw_off != in->size ||
 	     st.st_mtim.tv_sec != in->mtime.tv_sec ||
 	     st.st_mtim.tv_nsec != in->mtime.tv_nsec))
 		rc = set_err(r, -ESTALE, "%s: changed while being rated",
@@ -898,6 +918,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		in->size = (off_t)off;
 		sp->end = in->spool_at + off;
 	}
+	cdr__source_close(&src);
 	if (!is_stdin)
 		close(fd);
 	return rc;
@@ -1712,6 +1733,8 @@ void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st)
 	st->seconds = r->seconds;
 	st->pass_seconds = r->pass_seconds;
 	st->dup_seconds = r->dup_seconds;
+	for (uint32_t i = 0; i < r->nin; i++)
+		st->files_by_comp[r->in[i].comp]++;
 }
 
 int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len)

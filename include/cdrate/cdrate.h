@@ -92,6 +92,17 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen);
 /* Rename the rejects/itemize files into place. */
 int cdr_run_commit(cdr_run *r, char *err, size_t errlen);
 
+/* How an input is compressed, told by its first bytes whatever its name
+ * (SPEC 11): gzip `1f 8b`, zstd `28 b5 2f fd`, or neither. */
+typedef enum cdr_comp {
+	CDR_COMP_NONE,
+	CDR_COMP_GZIP,
+	CDR_COMP_ZSTD,
+	CDR_NCOMP
+} cdr_comp;
+/* "plain", "gzip", "zstd", or NULL past the last. */
+const char *cdr_comp_name(int c);
+
 /* Counters of a finished run. */
 #define CDR_REASON_MAX 32
 typedef struct cdr_run_stats {
@@ -102,6 +113,7 @@ typedef struct cdr_run_stats {
 	double seconds;	  /* all of cdr_run_execute */
 	double pass_seconds;  /* of which reading, parsing, rating, adding */
 	double dup_seconds;   /* resolving duplicates */
+	uint64_t files_by_comp[CDR_NCOMP]; /* inputs read, by compression */
 } cdr_run_stats;
 
 void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st);

@@ -217,6 +217,17 @@ static void summary(const cdr_run *r, double load, double totals,
 		"duplicates %.3f s, monthly charges+totals %.3f s, "
 		"writing %.3f s\n",
 		load, st.pass_seconds, st.dup_seconds, totals, write);
+	/* Files per compression, e.g. "files: 3 plain, 1 gzip, 1 zstd". */
+	const char *sep = "cdrate: files: ";
+	for (int c = 0; c < CDR_NCOMP; c++)
+		if (st.files_by_comp[c]) {
+			fprintf(stderr, "%s%llu %s", sep,
+				(unsigned long long)st.files_by_comp[c],
+				cdr_comp_name(c));
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		fputc('\n', stderr);
 	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
 		if (st.by_reason[i])
 			fprintf(stderr, "cdrate:   %-24s %llu\n",
