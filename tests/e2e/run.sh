@@ -173,7 +173,7 @@ if command -v python3 >/dev/null; then
 		done
 	done <"$W/hostile.list"
 	# The 20 MB line is cut to its first 64 KiB in the rejects file.
-	rate_demo --rejects "$W/h.r" --out /dev/null "$W/hostile/long_line.csv" 2>/dev/null
+	rate_demo --rejects "$W/h.r" --out "$W/h.t" "$W/hostile/long_line.csv" 2>/dev/null
 	n=$(grep -c 'malformed:line_too_long$' "$W/h.r")
 	longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$W/h.r")
 	[ "$n" -eq 2 ] && [ "$longest" -eq $((65536 + 24)) ] && ok ||
@@ -186,10 +186,10 @@ fi
 awk 'BEGIN { for (i = 0; i < 5 * 1024 * 1024; i++) printf "\n";
 	print "id,subscriber,service,start,destination,duration,volume";
 	print "x1,057188000001,voice,2026-10-08 09:15:00,057187654321,185,0" }' >"$W/blank.csv"
-rate_demo --out /dev/null "$W/blank.csv" 2>"$W/err"
+rate_demo --out "$W/blank.t" "$W/blank.csv" 2>"$W/err"
 grep -q "1 records read, 1 rated, 0 rejected" "$W/err" && ok ||
 	bad "header after 5 MiB of blank lines: $(head -1 "$W/err")"
-rm -f "$W/blank.csv"
+rm -f "$W/blank.csv" "$W/blank.t"
 
 # A record line of the demo tariff: id, then duration.
 cdr_line() { printf '%s,057188000001,voice,2026-10-08 09:15:00,057187654321,%s,0\n' "$1" "$2"; }
@@ -407,6 +407,9 @@ break_tariff subscribers.csv '2s/,[0-9-]*,\([0-9-]*\)$/,2026-99-01,\1/' "column 
 break_tariff outages.csv '$a 19999999999,2026-10-01 00:00:00,2026-10-02 00:00:00' "column subscriber"
 break_tariff packages.csv '2s/,data,/,fax,/' "packages.csv:2: column service: unknown service 'fax'"
 break_tariff packages.csv '3s/,idle,/,dusk,/' "packages.csv:3: column band: unknown band 'dusk'"
+
+# ---- compressed inputs (gzip, zstd)
+. "$HERE/compressed.sh"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
