@@ -19,8 +19,9 @@
  * that loses is rated again and taken back out of the sums, its itemize or
  * rejects line removed and a `duplicate` reject written instead. Rating is
  * a pure function, so the take-back is exact. Standard input, pipes and
- * FIFOs cannot be read back, so they are spooled to an unlinked temporary
- * file as they stream.
+ * FIFOs cannot be read back, nor can a compressed input's decoded bytes
+ * (source.h), so they are spooled to an unlinked temporary file as they
+ * stream, and their offsets are offsets in the spool.
  *
  * Sections: inputs - chunk queue - output lines - workers - reader -
  * duplicates - finishing outputs - the public API.

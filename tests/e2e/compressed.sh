@@ -118,6 +118,26 @@ gzip -c "$Z/extra.csv" | rate_demo --out "$Z/bt" --rejects "$Z/br" --itemize "$Z
 same "$Z/bt" "$Z/big.t" "totals, 8 MB zstd file and gzip standard input"
 sorted_same "$Z/br" "$Z/big.r.sorted" "rejects, 8 MB zstd file and gzip standard input"
 
+# A compressed file replaced after it was read (a FIFO read next gates the
+# run): its duplicates are read back from the spool of its decoded bytes,
+# not from the path, so the run is the one of the bytes it read.
+if mkfifo "$Z/gate.fifo" 2>/dev/null; then
+	for r in 60 61; do for i in 1 2 3 4 5; do cdr_line d$i $r; done; done >"$Z/chg.csv"
+	rate_demo --out "$Z/chg.want" --rejects "$Z/chg.rwant" "$Z/chg.csv" 2>/dev/null
+	gzip -c "$Z/chg.csv" >"$Z/chg.gz"
+	sed 's/,6\([01]\),0$/,9\1,0/' "$Z/chg.csv" | gzip >"$Z/chg.new"
+	rate_demo --out "$Z/chg.t" --rejects "$Z/chg.r" "$Z/chg.gz" "$Z/gate.fifo" 2>"$W/err" &
+	pid=$!
+	timeout 10 sh -c 'exec 3>"$1"; mv "$2" "$3"' sh "$Z/gate.fifo" "$Z/chg.new" "$Z/chg.gz"
+	wait $pid
+	st=$?
+	[ $st -eq 0 ] && ok || bad "compressed input replaced after it was read: exit $st"
+	same "$Z/chg.t" "$Z/chg.want" "totals of a compressed input replaced after it was read"
+	sorted_same "$Z/chg.r" "$(sort "$Z/chg.rwant" >"$Z/chg.rs"; echo "$Z/chg.rs")" \
+		"duplicates of a compressed input replaced after it was read"
+	[ "$(grep -c ',duplicate$' "$Z/chg.r")" -eq 5 ] && ok || bad "replaced compressed input: 5 duplicates"
+fi
+
 # Corrupt and truncated data: exit 1 naming the input, nothing written
 # (no totals, rejects or itemize, no temporaries). A byte flipped in the
 # middle of the large files lands in compressed data; the demo file's
