@@ -39,8 +39,10 @@ help:
 	@echo "make clean      remove $(BUILD)/"
 
 # Install missing libraries (Debian/Ubuntu), or say exactly what to run.
+# Checked again when the Makefile changes: a build directory made before a
+# library joined PKGS must not skip installing it.
 deps: $(BUILD)/.deps
-$(BUILD)/.deps:
+$(BUILD)/.deps: Makefile
 	@mkdir -p $(BUILD)
 	@if ! pkg-config --exists $(PKGS) criterion 2>/dev/null; then \
 	  echo "cdrate: installing $(DEBS)"; \

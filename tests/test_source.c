@@ -513,3 +513,47 @@ Test(source, run_gives_the_plain_totals_and_counts_files)
 	free(t.p);
 	free(again.p);
 }
+
+/* A collector appending a gzip member while the file is read: the new
+ * member is valid and would be rated, but the sums would be of no file
+ * that ever was. The raw bytes taken are checked against the size seen
+ * at open, as for a plain file: the run stops naming it. */
+static const char *grow_path;
+static blob grow_member;
+static ssize_t pread_growing(int fd, void *b, size_t n, off_t o)
+{
+	if (++nth == 1) {
+		FILE *f = fopen(grow_path, "ab");
+		cr_assert_not_null(f);
+		fwrite(grow_member.p, 1, grow_member.n, f);
+		fclose(f);
+	}
+	return pread(fd, b, n, o);
+}
+
+Test(source, compressed_file_growing_while_read_stops_the_run)
+{
+	blob t = text(0, 100), more = text(100, 110);
+	char p[640];
+	snprintf(p, sizeof(p), "%s/grow.gz", dir);
+	for (int k = K_GZIP; k < NKIND; k++) {
+		blob enc = encode(k, &t, NULL);
+		grow_member = encode(k, &more, NULL);
+		put_file(p, enc.p, enc.n);
+		grow_path = p;
+		nth = 0;
+		cdr__sys_table.pread = pread_growing;
+		const char *in[1] = {p};
+		cdr_run_stats st;
+		int rc;
+		char *tot = rate(in, 1, CDR_IO_READ, &st, &rc);
+		cdr__sys_table = cdr__sys_default;
+		cr_assert_eq(rc, -ESTALE, "%s: %d %s", kind_name[k], rc, err);
+		cr_assert_null(tot);
+		cr_assert(strstr(err, "grow.gz: changed while being rated"), "%s", err);
+		free(enc.p);
+		free(grow_member.p);
+	}
+	free(t.p);
+	free(more.p);
+}
