@@ -1,6 +1,7 @@
 # cdrate - plain GNU make. `make help` lists the targets.
 #
-# Dependencies come through pkg-config (liburing, libxxhash, criterion).
+# Dependencies come through pkg-config (liburing, libxxhash, libzstd,
+# libisal for gzip, criterion).
 # When one is missing, `make` installs the Debian packages with apt-get
 # (through sudo when not root) or stops with the exact command to run.
 
@@ -10,11 +11,11 @@ OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wformat=2 -Wpointer-arith \
            -Wcast-qual -Wundef -Wnull-dereference
-DEBS    := liburing-dev libxxhash-dev libcriterion-dev pkg-config
-PKGS    := liburing libxxhash
+DEBS    := liburing-dev libxxhash-dev libzstd-dev libisal-dev libcriterion-dev pkg-config
+PKGS    := liburing libxxhash libzstd libisal
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc
 CFLAGS  += -std=c11 $(OPT) $(WARN) -pthread $(MOREFLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash) -pthread
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash -lzstd -lisal) -pthread
 
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -38,8 +39,10 @@ help:
 	@echo "make clean      remove $(BUILD)/"
 
 # Install missing libraries (Debian/Ubuntu), or say exactly what to run.
+# Checked again when the Makefile changes: a build directory made before a
+# library joined PKGS must not skip installing it.
 deps: $(BUILD)/.deps
-$(BUILD)/.deps:
+$(BUILD)/.deps: Makefile
 	@mkdir -p $(BUILD)
 	@if ! pkg-config --exists $(PKGS) criterion 2>/dev/null; then \
 	  echo "cdrate: installing $(DEBS)"; \

@@ -12,7 +12,8 @@ B=$1
 MODE=${2:-full}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CC=${CC:-cc}
-LIBS=$(pkg-config --libs liburing libxxhash 2>/dev/null || echo -luring -lxxhash)
+LIBS=$(pkg-config --libs liburing libxxhash libzstd libisal 2>/dev/null ||
+	echo -luring -lxxhash -lzstd -lisal)
 if [ "$MODE" = quick ]; then
 	N=${BENCH_RECORDS:-1000000}; S=${BENCH_SUBS:-100000}
 else
@@ -23,6 +24,7 @@ mkdir -p "$B/bench" "$D"
 FL="-std=c11 -D_GNU_SOURCE -O2"
 $CC $FL -o "$B/bench/gen" "$ROOT/bench/gen.c"
 $CC $FL -o "$B/bench/floor" "$ROOT/bench/floor.c"
+$CC $FL -o "$B/bench/inflate" "$ROOT/bench/inflate.c" $(pkg-config --libs libisal zlib 2>/dev/null || echo -lisal -lz)
 $CC $FL -I"$ROOT/include" -o "$B/bench/loadbench" "$ROOT/bench/loadbench.c" \
 	"$B/libcdrate.a" $LIBS -pthread
 CDR=$B/cdrate
@@ -96,6 +98,40 @@ SMALL=$D/n$N-s10000
 gen "$SMALL" --records "$N" --subscribers 10000
 T=$(median3 rate_cmd "$SMALL" 2)
 echo "scaling: 10k subscribers $(div "$N" "$T") records/s vs $S subscribers $(div "$N" "$T2") records/s (2 threads, wall)"
+
+# Compressed inputs: the same records as one gzip file and one zstd file
+# (made once, beside the data), each against its own floor in this run:
+# decompressing into a newline count (igzip for gzip when installed, the
+# library cdrate uses; gzip -dc too), so the ratio says what cdrate adds
+# to the decompression itself.
+if command -v gzip >/dev/null && command -v zstd >/dev/null; then
+	ZD=$DATA/compressed
+	if [ "$(cat "$ZD/.stamp" 2>/dev/null)" != "$(cat "$DATA/.stamp")" ]; then
+		rm -rf "$ZD"; mkdir -p "$ZD"
+		cat "$DATA"/cdrs/* | gzip -6 >"$ZD/all.csv.gz"
+		cat "$DATA"/cdrs/* | zstd -q -3 >"$ZD/all.csv.zst"
+		cp "$DATA/.stamp" "$ZD/.stamp"
+	fi
+	zrate() { "$CDR" rate --tariff "$DATA/tariff" --period 2026-10 --threads 2 \
+		--out "$D/out.csv" "$1"; }
+	for z in gz zst; do
+		f=$ZD/all.csv.$z
+		if [ $z = zst ]; then
+			FZ=$(median3 sh -c 'zstd -dc "$1" | wc -l' sh "$f"); FN="zstd -dc | wc -l"
+		elif command -v igzip >/dev/null; then
+			FZ=$(median3 sh -c 'igzip -dc "$1" | wc -l' sh "$f"); FN="igzip -dc | wc -l"
+			echo "floor, gzip -dc | wc -l: $(median3 sh -c 'gzip -dc "$1" | wc -l' sh "$f") s"
+		else
+			FZ=$(median3 sh -c 'gzip -dc "$1" | wc -l' sh "$f"); FN="gzip -dc | wc -l"
+		fi
+		TZ=$(median3 zrate "$f")
+		echo "floor, $FN: $FZ s ($(wc -c <"$f") compressed bytes)"
+		echo "rate, $z, 2 threads: $TZ s wall, $(div "$N" "$TZ") records/s, $(div "$TZ" "$FZ")x its floor, $(div "$TZ" "$T2")x the plain run"
+		zrate "$f" 2>&1 >/dev/null | sed -n "s/^cdrate: stages: /stages ($z): /p"
+	done
+	# Why ISA-L: both libraries inflating the same file (bench/inflate.c).
+	echo "gzip library, inflate alone: ISA-L $(median3 "$B/bench/inflate" isal "$ZD/all.csv.gz") s, zlib $(median3 "$B/bench/inflate" zlib "$ZD/all.csv.gz") s"
+fi
 
 ZONES=$D/zones200k
 gen "$ZONES" --records 1000 --subscribers 1000 --prefixes 200000

@@ -28,9 +28,10 @@
  * the sums, its itemize or rejects line removed and a `duplicate` reject
  * written instead. Rating is
  * a pure function, so the take-back is exact. Standard input, pipes and
- * FIFOs cannot be read back, so they are spooled, end to end, to one
- * unlinked temporary file as they stream; a line too long to be a
- * duplicate is not.
+ * FIFOs cannot be read back, nor can a compressed input's decoded bytes
+ * (source.h), so they are spooled, end to end, to one unlinked temporary
+ * file as they stream, and their offsets are offsets in the spool; a line
+ * too long to be a duplicate is not spooled.
  *
  * Sections: inputs - chunk queue - output lines - workers - reader -
  * duplicates - finishing outputs - the public API.
@@ -52,6 +53,7 @@
 #include "civil.h"
 #include "format.h"
 #include "internal.h"
+#include "source.h"
 #include "sys.h"
 #include "write.h"
 
@@ -85,6 +87,7 @@ typedef struct input {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
+	uint8_t comp; /* CDR_COMP_*, once read */
 } input;
 
 typedef struct chunk {
@@ -834,15 +837,31 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		return set_err(r, -errno, "%s: cannot open: %s", in->path,
 			       strerror(errno));
 	struct stat st;
-	int seekable = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
-	if (seekable) {
+	int regular = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
+	if (regular) {
 		in->dev = st.st_dev;
 		in->ino = st.st_ino;
 		in->size = st.st_size;
 		in->mtime = st.st_mtim;
-	} else {
+	}
+	/* The source tells plain bytes from gzip and zstd (source.h);
+	 * streams are read with read(2), one request at a time. */
+	cdr__source src;
+	int rc = cdr__source_open(&src, fd, regular ? be : cdr__backend_read(),
+				  regular);
+	if (rc) {
+		cdr__source_close(&src);
+		if (!is_stdin)
+			close(fd);
+		return set_err(r, rc, "%s: read error: %s", in_name(in),
+			       strerror(-rc));
+	}
+	in->comp = (uint8_t)src.comp;
+	int seekable = cdr__source_seekable(&src);
+	if (!seekable) {
 		/* Standard input, a pipe or a FIFO cannot be read again for
-		 * the duplicate check: keep a copy as it streams. */
+		 * the duplicate check, nor can decoded bytes be found again
+		 * by offset: keep a copy as they stream. */
 		if (sp->fd < 0) {
 			const char *dir = getenv("TMPDIR");
 			char path[4096];
@@ -851,6 +870,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			sp->fd = mkstemp(path);
 			if (sp->fd < 0) {
 				int e = errno;
+				cdr__source_close(&src);
 				if (!is_stdin)
 					close(fd);
 				return set_err(r, -e, "%s: cannot spool: %s",
@@ -862,7 +882,6 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		in->spool_fd = sp->fd;
 		in->spool_at = sp->end;
 	}
-	cdr__backend *use = seekable ? be : cdr__backend_read();
 	/* Until a first line says otherwise (an input of blank lines only
 	 * keeps this): the format asked for, native for auto. */
 	memset(&in->fmt, 0, sizeof(in->fmt));
@@ -871,9 +890,9 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 					 : r->o.format);
 	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
 	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
-	uint64_t off = 0;   /* file offset of the next fresh byte */
+	uint64_t off = 0;   /* offset of the next fresh byte, decoded */
 	size_t carry_n = 0;
-	int skipping = 0, first = 1, rc = 0;
+	int skipping = 0, first = 1;
 
 	for (;;) {
 		char *b = buf_get(r);
@@ -882,12 +901,13 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			break;
 		}
 		memcpy(b, carry, carry_n);
-		ssize_t n = use->fill(use, fd, b + carry_n, CHUNK,
-				      seekable ? (int64_t)off : -1);
+		ssize_t n = cdr__source_fill(&src, b + carry_n, CHUNK);
 		if (n < 0) {
 			buf_put(r, b);
-			rc = set_err(r, (int)n, "%s: read error: %s", in->path,
-				     strerror((int)-n));
+			rc = src.why[0] ? set_err(r, (int)n, "%s: %s",
+						  in_name(in), src.why)
+					: set_err(r, (int)n, "%s: read error: %s",
+						  in->path, strerror((int)-n));
 			break;
 		}
 		uint64_t base = off - carry_n; /* offset of b[0] */
@@ -986,8 +1006,9 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	}
 	/* A file written to while it was read (a collector still appending,
 	 * or rewriting it in place) gives sums of no file that ever was. */
-	if (!rc && seekable &&
-	    (fstat(fd, &st) || st.st_size != in->size || (off_t)off != in->size ||
+	if (!rc && regular &&
+	    (fstat(fd, &st) || st.st_size != in->size ||
+	     (off_t)src.raw_off != in->size ||
 	     st.st_mtim.tv_sec != in->mtime.tv_sec ||
 	     st.st_mtim.tv_nsec != in->mtime.tv_nsec))
 		rc = set_err(r, -ESTALE, "%s: changed while being rated",
@@ -996,6 +1017,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		in->size = (off_t)off;
 		sp->end = in->spool_at + off;
 	}
+	cdr__source_close(&src);
 	if (!is_stdin)
 		close(fd);
 	return rc;
@@ -1933,6 +1955,8 @@ void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st)
 	st->seconds = r->seconds;
 	st->pass_seconds = r->pass_seconds;
 	st->dup_seconds = r->dup_seconds;
+	for (uint32_t i = 0; i < r->nin; i++)
+		st->files_by_comp[r->in[i].comp]++;
 }
 
 const char *cdr_run_input(const cdr_run *r, uint32_t i, cdr_format *fmt,

@@ -134,6 +134,17 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen);
  * caller commits its set, totals and all, at once. */
 int cdr_run_commit(cdr_run *r, char *err, size_t errlen);
 
+/* How an input is compressed, told by its first bytes whatever its name
+ * (SPEC 11): gzip `1f 8b`, zstd `28 b5 2f fd`, or neither. */
+typedef enum cdr_comp {
+	CDR_COMP_NONE,
+	CDR_COMP_GZIP,
+	CDR_COMP_ZSTD,
+	CDR_NCOMP
+} cdr_comp;
+/* "plain", "gzip", "zstd", or NULL past the last. */
+const char *cdr_comp_name(int c);
+
 /* Counters of a finished run. */
 #define CDR_REASON_MAX 32
 typedef struct cdr_run_stats {
@@ -148,6 +159,7 @@ typedef struct cdr_run_stats {
 				 a normal outcome rather than an error */
 	uint64_t files[CDR_FORMAT_N]; /* inputs read per format */
 	uint64_t unplaced;    /* of files[NATIVE]: auto could not place them */
+	uint64_t files_by_comp[CDR_NCOMP]; /* inputs read, by compression */
 } cdr_run_stats;
 
 void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st);

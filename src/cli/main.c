@@ -353,6 +353,18 @@ static void summary(const cdr_run *r, double load, double totals,
 		"duplicates %.3f s, monthly charges+totals %.3f s, "
 		"writing %.3f s\n",
 		load, st.pass_seconds, st.dup_seconds, totals, write);
+	/* Files per compression, e.g. "files by compression: 3 plain,
+	 * 1 gzip, 1 zstd". */
+	const char *sep = "cdrate: files by compression: ";
+	for (int c = 0; c < CDR_NCOMP; c++)
+		if (st.files_by_comp[c]) {
+			fprintf(stderr, "%s%llu %s", sep,
+				(unsigned long long)st.files_by_comp[c],
+				cdr_comp_name(c));
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		fputc('\n', stderr);
 	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
 		if (st.by_reason[i] && strcmp(cdr_reason_name(i), "unanswered") != 0)
 			fprintf(stderr, "cdrate:   %-24s %llu\n",
@@ -365,12 +377,17 @@ static void summary(const cdr_run *r, double load, double totals,
 			"rejected as errors\n",
 			(unsigned long long)st.unanswered,
 			(unsigned long long)(st.rejected - st.unanswered));
-	fprintf(stderr, "cdrate: files:");
+	/* Files per format, e.g. "files by format: 2 native, 1 asterisk". */
+	sep = "cdrate: files by format: ";
 	for (int f = CDR_FORMAT_NATIVE; f < CDR_FORMAT_N; f++)
-		if (st.files[f])
-			fprintf(stderr, " %llu %s", (unsigned long long)st.files[f],
+		if (st.files[f]) {
+			fprintf(stderr, "%s%llu %s", sep,
+				(unsigned long long)st.files[f],
 				cdr_format_name((cdr_format)f));
-	fputc('\n', stderr);
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		fputc('\n', stderr);
 	const char *path;
 	cdr_format fmt;
 	int unplaced;

@@ -50,7 +50,7 @@ for d in asterisk freeswitch; do
 	sorted_same "$W/r.csv" "$SW/expected/$d-rejects.csv" "$d: rejects"
 	err_has "52 records read, 48 rated, 4 rejected" "$d: summary line"
 	err_has "3 unanswered (not billable), 1 rejected as errors" "$d: unanswered apart"
-	err_has "files: 1 native 1 $d" "$d: files per format"
+	err_has "files by format: 1 native, 1 $d" "$d: files per format"
 	for th in 1 2 3 4; do
 		rate_demo --threads $th --out "$W/t.$th" "$SW/$d" 2>/dev/null
 		same "$W/t.$th" "$DEMO/expected/totals.csv" "$d: totals at $th threads"
@@ -61,7 +61,7 @@ for d in asterisk freeswitch; do
 	same "$W/t.in" "$DEMO/expected/totals.csv" "$d: from standard input"
 	# Named explicitly, for the switch file alone.
 	rate_demo --format "$d" --out "$W/t.f" "$SW/$d/1-Master.csv" 2>"$W/err"
-	err_has "files: 1 $d" "$d: --format $d"
+	err_has "files by format: 1 $d" "$d: --format $d"
 done
 # Reversed line order: duplicates are identical lines, so order is moot.
 mkdir -p "$W/rev"
@@ -168,7 +168,7 @@ EOF
 rate_demo --format "map:$W/m.map" --itemize "$W/im" --rejects "$W/rm" \
 	--out "$W/tm" "$W/m.csv" 2>"$W/err"
 err_has "4 records read, 2 rated, 2 rejected" "map: summary"
-err_has "files: 1 map" "map: files per format"
+err_has "files by format: 1 map" "map: files per format"
 # c1 twice: duplicates by id, the bytewise smaller line (185) kept;
 # c3 is M008 of the demo (sms mobile idle, 0.10).
 printf '%s\n' "c1,A1001,057188000001,voice,local,peak,240,0.400000" \
@@ -250,17 +250,17 @@ if [ -d "$REAL" ]; then
 		err_has "$rows records read" "$f: records read"
 		for e in "$@"; do err_has "$e" "$f"; done
 	}
-	real asterisk-bugadm-18col.csv auto 105 "files: 1 asterisk" \
+	real asterisk-bugadm-18col.csv auto 105 "files by format: 1 asterisk" \
 		"11 unanswered" "malformed:subscriber     5" \
 		"malformed:destination    10"
-	real asterisk-kelysaina-custom19.csv auto 14 "files: 1 asterisk-custom" \
+	real asterisk-kelysaina-custom19.csv auto 14 "files by format: 1 asterisk-custom" \
 		"3 unanswered" "malformed:subscriber     11"
-	real freeswitch-amitsrepo-15col.csv auto 333 "files: 1 freeswitch" \
+	real freeswitch-amitsrepo-15col.csv auto 333 "files by format: 1 freeswitch" \
 		"277 unanswered" "malformed:destination    1"
 	real asterisk-g9telecom-16col-header.csv "map:$SW/maps/asterisk-cdr-table.map" 100 \
-		"files: 1 map" "12 unanswered"
+		"files by format: 1 map" "12 unanswered"
 	real freeswitch-kxing-15col-spreadsheet.csv "map:$SW/maps/freeswitch-spreadsheet.map" 10 \
-		"files: 1 map" "3 unanswered" "malformed:destination    7"
+		"files by format: 1 map" "3 unanswered" "malformed:destination    7"
 	# auto cannot place these two; it says so and rejects each line.
 	rate_demo --out "$W/rt" "$REAL/freeswitch-kxing-15col-spreadsheet.csv" 2>"$W/err"
 	err_has "freeswitch-kxing-15col-spreadsheet.csv: format not recognised" "spreadsheet file unplaced"

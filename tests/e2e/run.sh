@@ -632,5 +632,8 @@ err_has "$W/subsdir/: is a directory" "--subscribers a directory says so"
 expect_rc 1 "--subscribers /dev/zero" rate_demo --subscribers /dev/zero "$DEMO/cdrs"
 err_has "/dev/zero:1: NUL byte in the line" "--subscribers /dev/zero stops at its first line"
 
+# ---- compressed inputs (gzip, zstd)
+. "$HERE/compressed.sh"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -21,7 +21,7 @@
 # $(BUILD)/fuzz/corpus; copy the few worth keeping into fixtures/fuzz/
 # after minimizing them (-merge=1 into an empty directory).
 
-FUZZ_TARGETS ?= parse parse_diff tariff rate format
+FUZZ_TARGETS ?= parse parse_diff tariff rate format source
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
