@@ -453,10 +453,20 @@ static char *reversed(const uint8_t *data, size_t size, size_t *out_n)
 	return o;
 }
 
+/* Bytes a run reads as gzip or zstd (SPEC 11): this target rates text;
+ * fuzz_source.c covers the decoders. */
+static int compressed_magic(const void *p, size_t n)
+{
+	return (n >= 2 && !memcmp(p, "\x1f\x8b", 2)) ||
+	       (n >= 4 && !memcmp(p, "\x28\xb5\x2f\xfd", 4));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!tariff)
 		setup();
+	if (compressed_magic(data, size))
+		return 0;
 
 	outcome a = {0};
 	write_input(data, size);
@@ -495,6 +505,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		outcome b = {0};
 		size_t rn;
 		char *rev = reversed(data, size, &rn);
+		if (compressed_magic(rev, rn)) { /* a line moved to the front */
+			free(rev);
+			outcome_free(&a);
+			return 0;
+		}
 		write_input(rev, rn);
 		free(rev);
 		rate_once(&b);
