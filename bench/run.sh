@@ -136,8 +136,9 @@ fi
 # Asterisk cdr_csv (SPEC 11): the same records with every voice record
 # written as the line Asterisk's cdr_csv writes for it (18 fields, about
 # 258 bytes against 64 native: every field quoted, with the channel,
-# application and caller-id fields a real Master.csv has; answer stamp = start, billsec =
-# duration, duration = billsec + 4 so the right column is read) and the
+# application and caller-id fields a real Master.csv has; answer stamp =
+# start, billsec = duration, duration = billsec + 4 so the right column is
+# read) and the
 # sms and data records left native in files of their own, since a switch
 # writes calls only. So the run rates all N records and its totals must be
 # the native run's byte for byte (checked below). The floor is `wc -l` of
