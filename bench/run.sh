@@ -176,6 +176,30 @@ if cmp -s "$D/out.csv" "$D/out-asterisk.csv"; then
 else
 	echo "asterisk totals: DIFFER from the native run's"
 fi
+# The Asterisk files gzipped and zstd-compressed, file by file (a file
+# keeps one format), each against decompressing the same files into a
+# newline count in this run; ratios to the plain Asterisk run too.
+if command -v gzip >/dev/null && command -v zstd >/dev/null; then
+	AZ=$AD/compressed
+	if [ "$(cat "$AZ/.stamp" 2>/dev/null)" != "$(cat "$AD/.stamp")" ]; then
+		rm -rf "$AZ"; mkdir -p "$AZ/gz" "$AZ/zst"
+		for f in "$AD"/*.csv; do
+			gzip -6 -c "$f" >"$AZ/gz/$(basename "$f").gz"
+			zstd -q -3 -c "$f" >"$AZ/zst/$(basename "$f").zst"
+		done
+		cp "$AD/.stamp" "$AZ/.stamp"
+	fi
+	GZ=gzip; command -v igzip >/dev/null && GZ=igzip
+	for z in gz zst; do
+		if [ $z = zst ]; then dc=zstd; else dc=$GZ; fi
+		FZ=$(median3 sh -c 'd=$1; shift; for f; do $d -dc "$f"; done | wc -l' sh "$dc" "$AZ/$z"/*)
+		TZ=$(median3 "$CDR" rate --tariff "$DATA/tariff" --period 2026-10 \
+			--threads 2 --out "$D/out-asterisk-$z.csv" "$AZ/$z")
+		echo "rate, asterisk $z ($(cat "$AZ/$z"/* | wc -c) bytes), 2 threads: $TZ s wall, $(div "$N" "$TZ") records/s, $(div "$TZ" "$FZ")x $dc -dc | wc -l ($FZ s), $(div "$TZ" "$TA")x the plain asterisk run"
+		cmp -s "$D/out.csv" "$D/out-asterisk-$z.csv" ||
+			echo "asterisk $z totals: DIFFER from the native run's"
+	done
+fi
 
 ZONES=$D/zones200k
 gen "$ZONES" --records 1000 --subscribers 1000 --prefixes 200000
