@@ -77,6 +77,7 @@ unit: $(TESTS)
 e2e: $(BUILD)/cdrate
 	@sh tests/e2e/run.sh $(BUILD)/cdrate
 	@sh tests/e2e/formats.sh $(BUILD)/cdrate
+	@sh tests/e2e/invariance.sh $(BUILD)/cdrate
 
 # The independent Python reference (tests/ref) on its hand-worked cases
 # and on seeded random tariffs and CDRs, compared with cdrate.

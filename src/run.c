@@ -1,40 +1,37 @@
 /*
- * run.c - the rating run: inputs, reader thread, workers, duplicates.
+ * run.c - the rating run: the run object, chunk queue, workers, execute
+ * and commit. The reader thread is reader.c, duplicate resolution dedup.c;
+ * what the three share is run_int.h.
  *
  * Shape of a run:
  *
  *   reader thread ──chunks of whole lines──> N workers ──> per-worker
- *   (one file at a time, buffers              parse, rate,   accumulators,
- *    from a fixed pool, a line that           itemize and    duplicate-check
- *    straddles two reads carried over)        rejects lines  entries
+ *   (reader.c: one file at a time,           parse, rate,   accumulators,
+ *    buffers from a fixed pool, a line       itemize and    duplicate-check
+ *    that straddles two reads carried over)  rejects lines  entries
  *
- * then, on the calling thread: merge the accumulators, resolve duplicates,
- * finish the itemize/rejects files. Totals are rendered on demand.
+ * then, on the calling thread: merge the accumulators, resolve duplicates
+ * (dedup.c), finish the itemize/rejects files. Totals are rendered on
+ * demand.
  *
  * Formats. The reader settles each input's format from its first non-empty
- * line (check_head, through format.c) before any chunk of it is queued;
- * workers parse through that format, and count line numbers only for
- * inputs whose itemize ids may be FILE:LINE.
+ * line before any chunk of it is queued; workers parse through that
+ * format, and count line numbers only for inputs whose itemize ids may be
+ * FILE:LINE.
  *
  * Duplicates. A record's fate can depend on a line that comes much later
  * (the bytewise-smallest line of a duplicate key wins), so workers rate
  * every parsed record at once and note (hash of its key, where the line
  * is) - 16 bytes a record, the only per-record memory of a run. The key is
  * the input format's (format.h): the id of a native line or a map with an
- * id, the whole line of a switch record. Afterwards keys whose hashes
- * collide are read back from their files (in file order, one open at a
- * time, each checked to be still the file that was read), compared
- * exactly, and every line that loses is rated again and taken back out of
- * the sums, its itemize or rejects line removed and a `duplicate` reject
- * written instead. Rating is
- * a pure function, so the take-back is exact. Standard input, pipes and
- * FIFOs cannot be read back, nor can a compressed input's decoded bytes
- * (source.h), so they are spooled, end to end, to one unlinked temporary
- * file as they stream, and their offsets are offsets in the spool; a line
- * too long to be a duplicate is not spooled.
+ * id, the whole line of a switch record. Afterwards dedup.c reads the
+ * colliding keys back and takes every losing line back out of the sums;
+ * here its itemize or rejects line is removed from the output and a
+ * `duplicate` reject written instead. Inputs that cannot be read back by
+ * offset are spooled by the reader (reader.c).
  *
- * Sections: inputs - chunk queue - output lines - workers - reader -
- * duplicates - finishing outputs - the public API.
+ * Sections: reasons and errors - inputs - chunk queue - output lines -
+ * workers - finishing outputs - the public API.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -53,139 +50,11 @@
 #include "civil.h"
 #include "format.h"
 #include "internal.h"
+#include "run_int.h"
 #include "source.h"
 #include "sys.h"
 #include "write.h"
 
-#define CHUNK (4u << 20)	/* bytes per read; large enough to amortise */
-#define OUTBUF (1u << 20)	/* per-worker itemize/rejects buffer */
-/* Duplicate-check partitions, by the key hash's top bits. Few enough that
- * every partition's open block stays in cache while records stream by
- * (1024 put a cache miss on most appends), many enough that each one's
- * table in find_candidates stays small. */
-#define NPART_BITS 8
-#define NPART (1u << NPART_BITS)
-#define LOC_OFF_BITS 44		/* 16 TiB per input file */
-#define MAX_INPUTS (1u << (64 - LOC_OFF_BITS))
-
-/* ---- inputs ---------------------------------------------------------- */
-
-typedef struct input {
-	char *path; /* "-" for standard input */
-	/* Its format, settled by the reader from its first non-empty line
-	 * before any chunk of it is queued (so workers read it unlocked). */
-	cdr__fmt fmt;
-	/* A stream's copy, for reading lines back: one spool file holds
-	 * every stream of the run end to end (a descriptor each would cap
-	 * the streams a run can read), this one's bytes from spool_at. */
-	int spool_fd;
-	uint8_t spool_owner; /* the input that closes spool_fd */
-	uint64_t spool_at;
-	/* A regular file as it was read: reading back checks that the path
-	 * still names these bytes. `size` is also a stream's length. */
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-	uint8_t comp; /* CDR_COMP_*, once read */
-} input;
-
-typedef struct chunk {
-	char *buf;
-	size_t len;
-	uint32_t input;
-	uint64_t off;	  /* file offset of buf[0] */
-	uint64_t line0;	  /* line number of buf[0]'s line, when the input's
-			     itemize ids may be FILE:LINE (else 0) */
-	uint8_t first;	  /* buf[0] is the file's first byte */
-	uint8_t too_long; /* buf holds the first CDR_LINE_MAX bytes of a
-			     longer line; the rest was skipped */
-} chunk;
-
-/* Duplicate-check entries of one partition: a list of fixed blocks, so
- * appending never copies (growing one array by realloc did: 7% of a
- * 10M-record run in memcpy and page faults). */
-#define DBLOCK 512
-
-typedef struct dblock {
-	struct dblock *next; /* the block filled before this one */
-	uint32_t n;
-	uint64_t e[2 * DBLOCK]; /* pairs: key hash, location */
-} dblock;
-
-typedef struct dvec {
-	dblock *head; /* the block being filled */
-	size_t n;     /* entries in all blocks */
-} dvec;
-
-/* Where the lines of FILE:LINE records are: (location, line number)
- * pairs, kept only with --itemize, so a duplicate taken back can name the
- * itemize line it removes. */
-typedef struct lvec {
-	uint64_t *e;
-	size_t n, cap;
-} lvec;
-
-typedef struct outbuf {
-	char *b;
-	size_t n;
-	int fd;
-	int failed; /* a write failed: the error names this output */
-} outbuf;
-
-struct cdr_run;
-
-typedef struct worker {
-	struct cdr_run *r;
-	pthread_t th;
-	cdr__acc acc[2];
-	uint64_t read;
-	uint64_t by_reason[2][CDR_NREASON];
-	dvec part[NPART];
-	lvec lines;
-	outbuf item, rej;
-	int err;
-} worker;
-
-/* Rejects or itemize: the set and id it lives in; fd is the temporary
- * the workers append to, -1 when the output is not written. */
-typedef struct run_output {
-	cdr_outputs *set;
-	int id;
-	int fd;
-} run_output;
-
-struct cdr_run {
-	cdr_tariff *t[2];
-	int nt;
-	cdr__period per[2];
-	cdr_run_opts o;
-	cdr__tz *in_tz; /* --input-timezone, or NULL */
-	input *in;
-	uint32_t nin, incap;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv_ready, cv_free;
-	chunk *q; /* ring of ready chunks */
-	size_t qhead, qn, qcap;
-	char **freebufs;
-	size_t nfree, nbufs;
-	int reading_done;
-	int err;
-	char errmsg[CDR_ERR_MAX];
-	uint64_t bytes_read;
-
-	worker *w;
-	int nw;
-	cdr__acc acc[2];
-	uint64_t read;
-	uint64_t by_reason[2][CDR_NREASON];
-	run_output item_out, rej_out;
-	cdr_outputs *own; /* of rejects_path/itemize_path, committed by
-			   * cdr_run_commit; NULL with opts.outputs */
-	double seconds, pass_seconds, dup_seconds;
-	int executed;
-};
 
 static const char *const reason_names[CDR_NREASON] = {
 	"rated",
@@ -212,11 +81,8 @@ const char *cdr_reason_name(int i)
 	return i >= 0 && i < CDR_NREASON ? reason_names[i] : NULL;
 }
 
-static int set_err(cdr_run *r, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Record the run's first failure; every thread then winds down. */
-static int set_err(cdr_run *r, int rc, const char *fmt, ...)
+int cdr__run_err(cdr_run *r, int rc, const char *fmt, ...)
 {
 	pthread_mutex_lock(&r->mu);
 	if (!r->err) {
@@ -259,7 +125,7 @@ static int cmp_name(const void *a, const void *b)
 /* ---- chunk queue ----------------------------------------------------- */
 
 /* Take a free buffer (reader side); NULL when the run failed. */
-static char *buf_get(cdr_run *r)
+char *cdr__run_buf_get(cdr_run *r)
 {
 	pthread_mutex_lock(&r->mu);
 	while (!r->nfree && !r->err)
@@ -269,7 +135,7 @@ static char *buf_get(cdr_run *r)
 	return b;
 }
 
-static void buf_put(cdr_run *r, char *b)
+void cdr__run_buf_put(cdr_run *r, char *b)
 {
 	pthread_mutex_lock(&r->mu);
 	r->freebufs[r->nfree++] = b;
@@ -277,7 +143,7 @@ static void buf_put(cdr_run *r, char *b)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void chunk_push(cdr_run *r, const chunk *c)
+void cdr__run_chunk_push(cdr_run *r, const chunk *c)
 {
 	pthread_mutex_lock(&r->mu);
 	r->q[(r->qhead + r->qn++) % r->qcap] = *c;
@@ -334,7 +200,7 @@ static int ob_room(outbuf *o, size_t need)
 	return 0;
 }
 
-static size_t fmt_reject(char *b, const char *line, size_t n, int reason)
+size_t cdr__reject_fmt(char *b, const char *line, size_t n, int reason)
 {
 	const char *rs = reason_names[reason];
 	size_t rn = strlen(rs);
@@ -347,8 +213,8 @@ static size_t fmt_reject(char *b, const char *line, size_t n, int reason)
 }
 
 /* id,account,subscriber,service,zone,band,quantity,charge */
-static size_t fmt_item(char *b, const cdr_tariff *t, const cdr__rec *rec,
-		       const cdr__rated *x)
+size_t cdr__item_fmt(char *b, const cdr_tariff *t, const cdr__rec *rec,
+		     const cdr__rated *x)
 {
 	static const char *const svc[] = {"voice", "sms", "data"};
 	size_t o = 0;
@@ -431,7 +297,7 @@ static int emit_reject(worker *w, const char *line, size_t n, int reason)
 	size_t rn = strlen(reason_names[reason]);
 	if (ob_room(&w->rej, n + rn + 2))
 		return -errno;
-	w->rej.n += fmt_reject(w->rej.b + w->rej.n, line, n, reason);
+	w->rej.n += cdr__reject_fmt(w->rej.b + w->rej.n, line, n, reason);
 	return 0;
 }
 
@@ -469,37 +335,8 @@ typedef struct batch {
 	cdr__rated x[BATCH][2];
 } batch;
 
-#define SCRATCH_REC CDR__SCRATCH(CDR_LINE_MAX)
 
-/* Parse a line of input `in` and resolve its start under every tariff:
- * what the pass does, and what taking back a duplicate does again.
- * Inlined: a call per record was 9M instructions of 200k records. */
-static inline __attribute__((always_inline)) int parse_rec(const cdr_run *r, const input *in, const char *p,
-		     size_t n, cdr__rec *rec, char *scratch, uint64_t lineno,
-		     int64_t *utc)
-{
-	int st;
-	/* The native layout by position is the hot path: no dispatch. */
-	if (in->fmt.kind == CDR_FORMAT_NATIVE && !in->fmt.bycol &&
-	    !in->fmt.norm)
-		st = cdr__parse_line(p, n, rec);
-	else
-		st = cdr__fmt_parse(&in->fmt, p, n, rec, scratch, in->path,
-				    lineno);
-	if (st != CDR_OK)
-		return st;
-	if (r->in_tz && rec->start_kind == CDR_START_LOCAL) {
-		/* --input-timezone: the naive stamp is that zone's wall
-		 * clock (gap forward, fold first, as section 6). */
-		rec->start = cdr__tz_local_to_utc(r->in_tz, rec->start);
-		rec->start_kind = CDR_START_UTC;
-	}
-	for (int k = 0; st == CDR_OK && k < r->nt; k++)
-		st = cdr__start_utc(r->t[k], rec, &utc[k]);
-	return st;
-}
-
-static int lvec_push(lvec *v, uint64_t loc, uint64_t line)
+int cdr__lvec_push(lvec *v, uint64_t loc, uint64_t line)
 {
 	if (v->n == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 1024;
@@ -528,7 +365,7 @@ static int stage_parse(worker *w, batch *b)
 			b->len[i] = CDR_LINE_MAX; /* rejects show its head */
 			continue;
 		}
-		b->status[i] = parse_rec(r, b->in, b->line[i], b->len[i], rec,
+		b->status[i] = cdr__parse_rec(r, b->in, b->line[i], b->len[i], rec,
 					 b->scratch + (size_t)i * SCRATCH_REC,
 					 b->lineno[i], b->utc[i]);
 		if (b->status[i] != CDR_OK)
@@ -537,7 +374,7 @@ static int stage_parse(worker *w, batch *b)
 		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
 			return -ENOMEM;
 		if (rec->id_line && w->item.fd >= 0 &&
-		    lvec_push(&w->lines, b->loc[i], rec->id_line))
+		    cdr__lvec_push(&w->lines, b->loc[i], rec->id_line))
 			return -ENOMEM;
 		b->subh[i] = cdr__sub_hash(rec->sub, rec->sub_len);
 		for (int k = 0; k < r->nt; k++)
@@ -609,7 +446,7 @@ static int stage_add(worker *w, batch *b)
 				if (ob_room(&w->item,
 					    item_bound(r->t[k], &b->rec[i], x)))
 					return -errno;
-				w->item.n += fmt_item(w->item.b + w->item.n,
+				w->item.n += cdr__item_fmt(w->item.b + w->item.n,
 						      r->t[k], &b->rec[i], x);
 			}
 		}
@@ -689,14 +526,14 @@ static void *worker_main(void *arg)
 	if (!b || !scratch) {
 		free(b);
 		free(scratch);
-		set_err(r, -ENOMEM, "out of memory");
+		cdr__run_err(r, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	b->scratch = scratch;
 	int rc = 0;
 	while (!rc && chunk_pop(r, &c)) {
 		rc = process_chunk(w, &c, b);
-		buf_put(r, c.buf);
+		cdr__run_buf_put(r, c.buf);
 	}
 	free(b);
 	free(scratch);
@@ -707,797 +544,11 @@ static void *worker_main(void *arg)
 	/* A failed write names its output, mid-run or at the last flush. */
 	const run_output *o = w->item.failed ? &r->item_out : &r->rej_out;
 	if (rc && (w->item.failed || w->rej.failed))
-		set_err(r, rc, "%s: cannot write: %s",
+		cdr__run_err(r, rc, "%s: cannot write: %s",
 			cdr__outputs_label(o->set, o->id), strerror(-rc));
 	else if (rc)
-		set_err(r, rc, "rating: %s", strerror(-rc));
+		cdr__run_err(r, rc, "rating: %s", strerror(-rc));
 	return NULL;
-}
-
-/* ---- reader ---------------------------------------------------------- */
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void progress(cdr_run *r, double t0, double *last)
-{
-	double t = now();
-	if (!r->o.progress || !r->o.log || t - *last < 1.0)
-		return;
-	*last = t;
-	pthread_mutex_lock(&r->mu);
-	uint64_t b = r->bytes_read;
-	pthread_mutex_unlock(&r->mu);
-	fprintf(r->o.log, "\rcdrate: %.1f MB read, %.0f s", (double)b / 1e6,
-		t - t0);
-	fflush(r->o.log);
-}
-
-static const char *in_name(const input *in)
-{
-	return strcmp(in->path, "-") ? in->path : "standard input";
-}
-
-/*
- * Check a file's first non-empty line (no line end) before any of it is
- * rated, and settle the input's format from it. A bare CR in a header, or
- * in a first line that no \n ends within CDR_LINE_MAX (`open`), means the
- * file's line ends are CR alone: the whole file is one "line", which would
- * be skipped as a header or rejected whole, so the run stops. (A CR inside
- * a line that \n ends is only a bad byte, rejected with its line.) A
- * header starting `id,` that misses a native column, or a map's column
- * missing from the header, stops the run naming it (SPEC 11).
- */
-static int check_head(cdr_run *r, input *in, const char *p, size_t n,
-		      int open)
-{
-	int header = n >= 3 && !memcmp(p, "id,", 3);
-	if ((header || open) && memchr(p, '\r', n))
-		return set_err(r, -EINVAL,
-			       "%s: line ends are bare CR (\\r); cdrate reads "
-			       "\\n or \\r\\n",
-			       in_name(in));
-	char msg[CDR_ERR_MAX];
-	int rc = cdr__fmt_head(&in->fmt, r->o.format, r->o.map, p, n, msg,
-			       sizeof(msg));
-	if (rc)
-		return set_err(r, rc, "%s: %s", in_name(in), msg);
-	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
-	return 0;
-}
-
-/* While *first (no non-empty line seen yet in the file), look for the
- * first non-empty line in p[0, n), which holds whole lines (the last one
- * maybe ended by the end of the file) or the head of a cut one, and check
- * it (`at_start`: p is the file's first byte, where a UTF-8 byte order
- * mark may stand). Lines split as the workers split them: on \n, one \r
- * before it dropped, empty lines skipped. */
-static int head_scan(cdr_run *r, input *in, const char *p, size_t n,
-		     int at_start, int *first)
-{
-	size_t i = at_start && n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3) ? 3 : 0;
-	while (*first && i < n) {
-		const char *nl = memchr(p + i, '\n', n - i);
-		size_t e = nl ? (size_t)(nl - p) : n, len = e - i;
-		if (len && p[e - 1] == '\r')
-			len--;
-		if (len) {
-			*first = 0;
-			return check_head(r, in, p + i, len, !nl);
-		}
-		i = e + 1;
-	}
-	return 0;
-}
-
-/* Copy b[lo, hi) into the spool of a stream at its file offset. */
-static int spool(cdr_run *r, const input *in, const char *b, size_t lo,
-		 size_t hi, uint64_t base)
-{
-	while (in->spool_fd >= 0 && lo < hi) {
-		ssize_t w = cdr__sys_table.pwrite(in->spool_fd, b + lo, hi - lo,
-						  (off_t)(in->spool_at + base + lo));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w < 0 ? errno : ENOSPC;
-			return set_err(r, -e, "%s: spooling: %s", in_name(in),
-				       strerror(e));
-		}
-		lo += (size_t)w;
-	}
-	return 0;
-}
-
-/*
- * Read one input into chunks of whole lines. A buffer is CHUNK bytes of
- * fresh data after up to CDR_LINE_MAX bytes carried from the previous read
- * (the unfinished last line). A line longer than CDR_LINE_MAX is cut: its
- * first CDR_LINE_MAX bytes become a too_long chunk and the rest is skipped
- * up to the next newline, so a hostile line costs no memory.
- */
-/* The run's spool, made by its first stream (reader thread only). */
-typedef struct spool_state {
-	int fd;
-	uint64_t end; /* where the next stream's bytes go */
-} spool_state;
-
-static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
-		      char *carry, spool_state *sp, double t0, double *last)
-{
-	input *in = &r->in[idx];
-	int is_stdin = !strcmp(in->path, "-");
-	int fd = is_stdin ? STDIN_FILENO
-			  : cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return set_err(r, -errno, "%s: cannot open: %s", in->path,
-			       strerror(errno));
-	struct stat st;
-	int regular = !is_stdin && !fstat(fd, &st) && S_ISREG(st.st_mode);
-	if (regular) {
-		in->dev = st.st_dev;
-		in->ino = st.st_ino;
-		in->size = st.st_size;
-		in->mtime = st.st_mtim;
-	}
-	/* The source tells plain bytes from gzip and zstd (source.h);
-	 * streams are read with read(2), one request at a time. */
-	cdr__source src;
-	int rc = cdr__source_open(&src, fd, regular ? be : cdr__backend_read(),
-				  regular);
-	if (rc) {
-		cdr__source_close(&src);
-		if (!is_stdin)
-			close(fd);
-		return set_err(r, rc, "%s: read error: %s", in_name(in),
-			       strerror(-rc));
-	}
-	in->comp = (uint8_t)src.comp;
-	int seekable = cdr__source_seekable(&src);
-	if (!seekable) {
-		/* Standard input, a pipe or a FIFO cannot be read again for
-		 * the duplicate check, nor can decoded bytes be found again
-		 * by offset: keep a copy as they stream. */
-		if (sp->fd < 0) {
-			const char *dir = getenv("TMPDIR");
-			char path[4096];
-			snprintf(path, sizeof(path), "%s/cdrate-spool-XXXXXX",
-				 dir && *dir ? dir : "/tmp");
-			sp->fd = mkstemp(path);
-			if (sp->fd < 0) {
-				int e = errno;
-				cdr__source_close(&src);
-				if (!is_stdin)
-					close(fd);
-				return set_err(r, -e, "%s: cannot spool: %s",
-					       in_name(in), strerror(e));
-			}
-			unlink(path);
-			in->spool_owner = 1;
-		}
-		in->spool_fd = sp->fd;
-		in->spool_at = sp->end;
-	}
-	/* Until a first line says otherwise (an input of blank lines only
-	 * keeps this): the format asked for, native for auto. */
-	memset(&in->fmt, 0, sizeof(in->fmt));
-	in->fmt.kind = (uint8_t)(r->o.format == CDR_FORMAT_AUTO
-					 ? CDR_FORMAT_NATIVE
-					 : r->o.format);
-	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
-	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
-	uint64_t off = 0;   /* offset of the next fresh byte, decoded */
-	size_t carry_n = 0;
-	int skipping = 0, first = 1;
-
-	for (;;) {
-		char *b = buf_get(r);
-		if (!b) {
-			rc = -ECANCELED;
-			break;
-		}
-		memcpy(b, carry, carry_n);
-		ssize_t n = cdr__source_fill(&src, b + carry_n, CHUNK);
-		if (n < 0) {
-			buf_put(r, b);
-			rc = src.why[0] ? set_err(r, (int)n, "%s: %s",
-						  in_name(in), src.why)
-					: set_err(r, (int)n, "%s: read error: %s",
-						  in->path, strerror((int)-n));
-			break;
-		}
-		uint64_t base = off - carry_n; /* offset of b[0] */
-		size_t total = carry_n + (size_t)n, fresh = carry_n;
-		off += (uint64_t)n;
-		carry_n = 0;
-		size_t start = 0;
-		if (skipping) {
-			char *nl = memchr(b, '\n', total);
-			if (!nl) { /* still inside the long line */
-				buf_put(r, b);
-				if (n == 0)
-					break;
-				continue;
-			}
-			start = (size_t)(nl - b) + 1;
-			skipping = 0;
-			lines++; /* the end of the line cut as too long */
-		}
-		size_t end = total;
-		if (n > 0) { /* keep the unfinished last line for next time */
-			char *nl = memrchr(b + start, '\n', total - start);
-			end = nl ? (size_t)(nl - b) + 1 : start;
-		}
-		size_t tail = total - end;
-		/* The first non-empty line is checked before it is rated: in
-		 * these whole lines, or else in the head of a cut one. */
-		int chunk_first = first;
-		if (first)
-			rc = head_scan(r, in, b + start, end - start,
-				       base + start == 0, &first);
-		if (!rc && first && tail > CDR_LINE_MAX)
-			rc = head_scan(r, in, b + end, CDR_LINE_MAX,
-				       base + end == 0, &first);
-		if (rc) {
-			buf_put(r, b);
-			break;
-		}
-		/* Spool the fresh bytes that may be read back: whole lines and
-		 * the unfinished one. A line past CDR_LINE_MAX is rejected,
-		 * never a duplicate candidate, so none of it is spooled (its
-		 * place in the spool stays a hole): /dev/zero costs no disk. */
-		if ((rc = spool(r, in, b, fresh > start ? fresh : start,
-				tail > CDR_LINE_MAX ? end : total, base))) {
-			buf_put(r, b);
-			break;
-		}
-		if (n > 0) {
-			if (tail > CDR_LINE_MAX) {
-				/* The tail alone is too long: report its
-				 * head, skip the rest of that line. */
-				char *lb = buf_get(r);
-				if (!lb) {
-					buf_put(r, b);
-					rc = -ECANCELED;
-					break;
-				}
-				memcpy(lb, b + end, CDR_LINE_MAX);
-				chunk lc = {lb, CDR_LINE_MAX, idx, base + end,
-					    0, 0, 1};
-				chunk_push(r, &lc);
-				skipping = 1;
-			} else {
-				memcpy(carry, b + end, tail);
-				carry_n = tail;
-			}
-		}
-		if (end > start) {
-			chunk c = {b + start, end - start, idx, base + start,
-				   0, (uint8_t)chunk_first, 0};
-			/* FILE:LINE ids need line numbers: count the lines
-			 * here, where chunks are still in file order (only
-			 * for such inputs, and only with --itemize). */
-			if (in->fmt.line_ids && r->item_out.id) {
-				c.line0 = lines + 1;
-				for (const char *q = b + start, *qe = b + end;
-				     (q = memchr(q, '\n', (size_t)(qe - q)));
-				     q++)
-					lines++;
-			}
-			/* Workers give back c.buf; keep it the pool's pointer. */
-			if (start) {
-				memmove(b, b + start, end - start);
-				c.buf = b;
-			}
-			/* The header is the first non-empty line: while the
-			 * file has shown only blank lines, the next chunk is
-			 * still its "first" (head_scan keeps `first`). */
-			chunk_push(r, &c);
-		} else {
-			buf_put(r, b);
-		}
-		progress(r, t0, last);
-		if (n == 0)
-			break;
-	}
-	/* A file written to while it was read (a collector still appending,
-	 * or rewriting it in place) gives sums of no file that ever was. */
-	if (!rc && regular &&
-	    (fstat(fd, &st) || st.st_size != in->size ||
-	     (off_t)src.raw_off != in->size ||
-	     st.st_mtim.tv_sec != in->mtime.tv_sec ||
-	     st.st_mtim.tv_nsec != in->mtime.tv_nsec))
-		rc = set_err(r, -ESTALE, "%s: changed while being rated",
-			     in->path);
-	if (!seekable) { /* the next stream's bytes follow this one's */
-		in->size = (off_t)off;
-		sp->end = in->spool_at + off;
-	}
-	cdr__source_close(&src);
-	if (!is_stdin)
-		close(fd);
-	return rc;
-}
-
-typedef struct reader_arg {
-	cdr_run *r;
-	cdr__backend *be;
-	double t0;
-} reader_arg;
-
-static void *reader_main(void *arg)
-{
-	reader_arg *a = arg;
-	cdr_run *r = a->r;
-	char *carry = malloc(CDR_LINE_MAX + 1);
-	spool_state sp = {-1, 0};
-	double last = now();
-	if (!carry)
-		set_err(r, -ENOMEM, "out of memory");
-	for (uint32_t i = 0; carry && i < r->nin && !r->err; i++)
-		if (read_input(r, a->be, i, carry, &sp, a->t0, &last))
-			break;
-	free(carry);
-	pthread_mutex_lock(&r->mu);
-	r->reading_done = 1;
-	pthread_cond_broadcast(&r->cv_ready);
-	pthread_mutex_unlock(&r->mu);
-	return NULL;
-}
-
-/* ---- duplicates ------------------------------------------------------ */
-
-typedef struct cand {
-	uint64_t h, loc;
-} cand;
-
-typedef struct cvec {
-	cand *c;
-	size_t n, cap;
-} cvec;
-
-static int cvec_push(cvec *v, uint64_t h, uint64_t loc)
-{
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		cand *c = realloc(v->c, cap * sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		v->c = c;
-		v->cap = cap;
-	}
-	v->c[v->n].h = h;
-	v->c[v->n++].loc = loc;
-	return 0;
-}
-
-/*
- * Every entry whose key hash occurs more than once, partition by partition:
- * a partition's open-addressing table stays small enough for the cache, so
- * this costs about one pass over the 16-byte entries.
- */
-static int find_candidates(cdr_run *r, cvec *out)
-{
-	uint64_t *flat = NULL;
-	uint32_t *slot = NULL;
-	uint8_t *seen = NULL;
-	size_t flat_cap = 0, slot_cap = 0;
-	int rc = 0;
-
-	for (size_t p = 0; p < NPART && !rc; p++) {
-		size_t n = 0;
-		for (int i = 0; i < r->nw; i++)
-			n += r->w[i].part[p].n;
-		if (n < 2)
-			continue;
-		size_t cap = 16;
-		while (cap < 2 * n)
-			cap <<= 1;
-		if (n > flat_cap || cap > slot_cap) {
-			free(flat);
-			free(slot);
-			free(seen);
-			flat_cap = n > flat_cap ? n * 2 : flat_cap;
-			slot_cap = cap > slot_cap ? cap : slot_cap;
-			flat = malloc(flat_cap * 2 * sizeof(*flat));
-			seen = malloc(flat_cap);
-			slot = malloc(slot_cap * sizeof(*slot));
-			if (!flat || !slot || !seen) {
-				rc = -ENOMEM;
-				break;
-			}
-		}
-		size_t k = 0;
-		for (int i = 0; i < r->nw; i++)
-			for (const dblock *b = r->w[i].part[p].head; b;
-			     b = b->next) {
-				memcpy(flat + 2 * k, b->e,
-				       2 * (size_t)b->n * sizeof(*flat));
-				k += b->n;
-			}
-		assert(k == n); /* the blocks hold exactly the counted entries */
-		memset(slot, 0, cap * sizeof(*slot));
-		memset(seen, 0, n);
-		for (size_t j = 0; j < n && !rc; j++) {
-			uint64_t h = flat[2 * j];
-			size_t s = (size_t)h & (cap - 1);
-			while (slot[s] && flat[2 * (size_t)(slot[s] - 1)] != h)
-				s = (s + 1) & (cap - 1);
-			if (!slot[s]) {
-				slot[s] = (uint32_t)(j + 1);
-				continue;
-			}
-			size_t f = slot[s] - 1;
-			if (!seen[f]) {
-				seen[f] = 1;
-				rc = cvec_push(out, h, flat[2 * f + 1]);
-			}
-			if (!rc)
-				rc = cvec_push(out, h, flat[2 * j + 1]);
-		}
-	}
-	free(flat);
-	free(slot);
-	free(seen);
-	return rc;
-}
-
-static int cmp_cand(const void *a, const void *b)
-{
-	const cand *x = a, *y = b;
-	if (x->h != y->h)
-		return x->h < y->h ? -1 : 1;
-	return (x->loc > y->loc) - (x->loc < y->loc);
-}
-
-/*
- * Reading lines back. Candidates are read in file order, one input open at
- * a time (a run may have thousands of inputs, more than it may hold
- * descriptors for), through a block that holds any whole line: neighbouring
- * candidates - the usual case, since duplicates come in re-delivered runs
- * of lines - share one read. Each line is copied at its exact length into
- * an arena, so memory follows the lines' real sizes (a block per line once
- * made 20k copies of one id take 1.26 GB).
- */
-#define RB_BLOCK (CDR_LINE_MAX + 2) /* the longest line and its \r\n */
-
-/* A candidate line: the hash of its duplicate key and its place, then its
- * bytes in the arena (no line end) once read back, and its key: a prefix
- * of the line (a native id) or a copy after it (a map's quoted id). */
-typedef struct back {
-	uint64_t h, loc;
-	size_t at, key_at;
-	uint32_t n, key_n;
-} back;
-
-typedef struct rback {
-	uint32_t idx; /* input whose descriptor is open, or UINT32_MAX */
-	int fd;
-	char *blk;	  /* [RB_BLOCK]: bytes blk_off .. blk_off + blk_n */
-	uint64_t blk_off;
-	size_t blk_n;
-	char *arena;	  /* the lines read back, end to end */
-	size_t an, acap;
-	char *scratch;	  /* [CDR__SCRATCH(RB_BLOCK)]: a key rebuilt */
-} rback;
-
-static int cmp_loc(const void *a, const void *b)
-{
-	const back *x = a, *y = b;
-	return (x->loc > y->loc) - (x->loc < y->loc);
-}
-
-/* By hash, then key, then whole line, then place: the bytewise smallest
- * line of a key comes first (it is kept), and of identical lines the
- * first read, so a FILE:LINE itemize id does not depend on sorting. For
- * qsort_r (glibc's, as _GNU_SOURCE gives): runs on several threads of one
- * process may resolve at once. */
-static int cmp_back(const void *a, const void *b, void *arena_arg)
-{
-	const back *x = a, *y = b;
-	const char *arena = arena_arg;
-	if (x->h != y->h)
-		return x->h < y->h ? -1 : 1;
-	size_t m = x->key_n < y->key_n ? x->key_n : y->key_n;
-	int c = memcmp(arena + x->key_at, arena + y->key_at, m);
-	if (c || x->key_n != y->key_n)
-		return c ? c : (x->key_n < y->key_n ? -1 : 1);
-	const char *px = arena + x->at, *py = arena + y->at;
-	m = x->n < y->n ? x->n : y->n;
-	c = memcmp(px, py, m);
-	if (c || x->n != y->n)
-		return c ? c : (x->n > y->n) - (x->n < y->n);
-	return (x->loc > y->loc) - (x->loc < y->loc);
-}
-
-static void rb_close(cdr_run *r, rback *rb)
-{
-	if (rb->idx != UINT32_MAX && rb->fd >= 0 &&
-	    rb->fd != r->in[rb->idx].spool_fd)
-		close(rb->fd);
-	rb->idx = UINT32_MAX;
-	rb->fd = -1;
-	rb->blk_n = 0;
-}
-
-/* Open input idx for reading back: its spool, or the file by path, which
- * must still be the file that was read (device, inode, size, mtime), else
- * a collector's rewrite would take out of the sums lines never added. */
-static int rb_open(cdr_run *r, rback *rb, uint32_t idx)
-{
-	const input *in = &r->in[idx];
-	struct stat st;
-	rb_close(r, rb);
-	rb->idx = idx;
-	if (in->spool_fd >= 0) {
-		rb->fd = in->spool_fd;
-		return 0;
-	}
-	rb->fd = cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
-	if (rb->fd < 0)
-		return set_err(r, -errno, "%s: cannot reopen: %s", in->path,
-			       strerror(errno));
-	if (fstat(rb->fd, &st))
-		return set_err(r, -errno, "%s: %s", in->path, strerror(errno));
-	if (st.st_dev != in->dev || st.st_ino != in->ino ||
-	    st.st_size != in->size || st.st_mtim.tv_sec != in->mtime.tv_sec ||
-	    st.st_mtim.tv_nsec != in->mtime.tv_nsec)
-		return set_err(r, -ESTALE, "%s: changed while being rated",
-			       in->path);
-	return 0;
-}
-
-/* Read the line at b->loc (input << 44 | offset) into the arena. */
-static int rb_line(cdr_run *r, rback *rb, back *b)
-{
-	uint32_t idx = (uint32_t)(b->loc >> LOC_OFF_BITS);
-	uint64_t off = b->loc & ((1ULL << LOC_OFF_BITS) - 1);
-	int rc;
-	if (idx != rb->idx && (rc = rb_open(r, rb, idx)))
-		return rc;
-	const char *p = NULL, *nl = NULL;
-	if (off >= rb->blk_off && off < rb->blk_off + rb->blk_n) {
-		p = rb->blk + (off - rb->blk_off);
-		nl = memchr(p, '\n', rb->blk_n - (off - rb->blk_off));
-	}
-	if (!nl) { /* not in the block, or cut at its end: read from it */
-		const input *in = &r->in[idx];
-		/* Never past the input's end: in the spool, the next stream's
-		 * bytes follow. */
-		uint64_t left = (uint64_t)in->size > off
-					? (uint64_t)in->size - off
-					: 0;
-		size_t want = left < RB_BLOCK ? (size_t)left : RB_BLOCK;
-		ssize_t n = cdr__backend_read()->fill(
-			NULL, rb->fd, rb->blk, want,
-			(int64_t)(in->spool_at + off));
-		if (n < 0)
-			return set_err(r, (int)n, "%s: read error: %s",
-				       r->in[idx].path, strerror((int)-n));
-		rb->blk_off = off;
-		rb->blk_n = (size_t)n;
-		p = rb->blk;
-		nl = memchr(p, '\n', (size_t)n);
-		/* A line that parsed was at most CDR_LINE_MAX bytes. */
-		if (!nl && (size_t)n == RB_BLOCK)
-			return set_err(r, -ESTALE,
-				       "%s: changed while being rated",
-				       r->in[idx].path);
-	}
-	size_t len = nl ? (size_t)(nl - p) : rb->blk_n - (size_t)(p - rb->blk);
-	if (len && p[len - 1] == '\r')
-		len--;
-	const char *key;
-	size_t key_n;
-	cdr__fmt_key(&r->in[idx].fmt, p, len, &key, &key_n, rb->scratch);
-	int key_copy = key < p || key >= p + len; /* not inside the line */
-	size_t need = len + (key_copy ? key_n : 0);
-	if (!rb->arena || rb->an + need > rb->acap) {
-		size_t cap = rb->acap ? rb->acap : 1 << 16;
-		while (cap < rb->an + need)
-			cap *= 2;
-		char *a = realloc(rb->arena, cap);
-		if (!a)
-			return -ENOMEM;
-		rb->arena = a;
-		rb->acap = cap;
-	}
-	memcpy(rb->arena + rb->an, p, len);
-	b->at = rb->an;
-	b->n = (uint32_t)len;
-	b->key_n = (uint32_t)key_n;
-	if (key_copy) {
-		memcpy(rb->arena + rb->an + len, key, key_n);
-		b->key_at = rb->an + len;
-	} else {
-		b->key_at = rb->an + (size_t)(key - p);
-	}
-	rb->an += need;
-	return 0;
-}
-
-/* Lines to take out of an output file, as a multiset. */
-typedef struct skipset {
-	char *text;
-	size_t n, cap;
-	size_t *off; /* line starts; off[i+1] - off[i] is its length */
-	size_t nl, lcap;
-} skipset;
-
-static int skip_add(skipset *s, const char *line, size_t n)
-{
-	if (s->n + n > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		while (cap < s->n + n)
-			cap *= 2;
-		char *t = realloc(s->text, cap);
-		if (!t)
-			return -ENOMEM;
-		s->text = t;
-		s->cap = cap;
-	}
-	if (s->nl + 2 > s->lcap) {
-		size_t cap = s->lcap ? s->lcap * 2 : 64;
-		size_t *o = realloc(s->off, cap * sizeof(*o));
-		if (!o)
-			return -ENOMEM;
-		s->off = o;
-		s->lcap = cap;
-	}
-	if (!s->nl)
-		s->off[0] = 0;
-	if (n)
-		memcpy(s->text + s->n, line, n);
-	s->n += n;
-	s->off[++s->nl] = s->n;
-	return 0;
-}
-
-/* The line number of a FILE:LINE record at loc (lines: sorted pairs). */
-static uint64_t line_of(const lvec *lines, uint64_t loc)
-{
-	size_t lo = 0, hi = lines->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (lines->e[2 * mid] < loc)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < lines->n && lines->e[2 * lo] == loc ? lines->e[2 * lo + 1]
-							: 0;
-}
-
-/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
- * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes, and
- * `scratch` SCRATCH_REC for its fields. */
-static int undo_duplicate(cdr_run *r, const char *line, size_t n,
-			  uint64_t loc, const lvec *lines, char *tmp,
-			  char *scratch, skipset *item, skipset *rej,
-			  skipset *dup)
-{
-	const input *in = &r->in[loc >> LOC_OFF_BITS];
-	cdr__rec rec;
-	int64_t utc[2];
-	int rc = 0;
-	/* It parsed when it was first read; the same bytes parse again. */
-	if (parse_rec(r, in, line, n, &rec, scratch, line_of(lines, loc),
-		      utc) != CDR_OK)
-		return set_err(r, -ESTALE, "%s: changed while being rated",
-			       in->path);
-	for (int k = 0; k < r->nt && !rc; k++) {
-		cdr__rated x;
-		cdr__rate_record(r->t[k], &r->per[k], &rec, utc[k], &x);
-		r->by_reason[k][x.reason]--;
-		r->by_reason[k][CDR_R_DUPLICATE]++;
-		if (x.reason == CDR_OK)
-			rc = cdr__acc_add(&r->acc[k], &x, -1);
-		if (rc || k != r->o.itemize_tariff)
-			continue;
-		if (x.reason == CDR_OK && r->item_out.fd >= 0)
-			rc = skip_add(item, tmp,
-				      fmt_item(tmp, r->t[k], &rec, &x));
-		else if (x.reason != CDR_OK && r->rej_out.fd >= 0)
-			rc = skip_add(rej, tmp,
-				      fmt_reject(tmp, line, n, x.reason));
-		if (!rc && r->rej_out.fd >= 0)
-			rc = skip_add(dup, tmp,
-				      fmt_reject(tmp, line, n,
-						 CDR_R_DUPLICATE));
-	}
-	return rc;
-}
-
-/* Candidates resolved per round: the arena of a round holds its lines,
- * about 100 bytes each (25 MB), and every round opens each input it needs
- * once. An id's candidates are never split over rounds. */
-#define ROUND_CANDS ((size_t)1 << 18)
-
-/*
- * After the pass: group the entries whose key hashes collide, read their
- * lines back, group by exact key (a hash collision between different keys
- * leaves both alone), keep the bytewise smallest line of each key and take
- * every other one back out (undo_duplicate). Cost is proportional to the
- * colliding entries, which are the duplicates themselves.
- */
-static int resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
-			      skipset *dup)
-{
-	cvec cv = {0};
-	rback rb = {UINT32_MAX, -1, NULL, 0, 0, NULL, 0, 0, NULL};
-	back *bs = NULL;
-	char *tmp = NULL, *scratch = NULL;
-	lvec lines = {0};
-	int rc = find_candidates(r, &cv);
-	if (!rc && cv.n) {
-		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
-		rb.blk = malloc(RB_BLOCK);
-		rb.scratch = malloc(CDR__SCRATCH(RB_BLOCK));
-		tmp = malloc(2 * CDR_LINE_MAX + 512);
-		scratch = malloc(SCRATCH_REC);
-		bs = malloc((cv.n < ROUND_CANDS ? cv.n : ROUND_CANDS) *
-			    sizeof(*bs));
-		if (!rb.blk || !rb.scratch || !tmp || !scratch || !bs)
-			rc = -ENOMEM;
-		/* The workers' line numbers, as one sorted table. */
-		for (int i = 0; !rc && i < r->nw; i++)
-			for (size_t k = 0; !rc && k < r->w[i].lines.n; k++)
-				rc = lvec_push(&lines, r->w[i].lines.e[2 * k],
-					       r->w[i].lines.e[2 * k + 1]);
-		if (!rc && lines.n)
-			qsort(lines.e, lines.n, 2 * sizeof(*lines.e), cmp_cand);
-	}
-	for (size_t i = 0; !rc && i < cv.n;) {
-		/* Whole hash groups, up to ROUND_CANDS (or one larger). */
-		size_t j = i + 1;
-		while (j < cv.n && (cv.c[j].h == cv.c[j - 1].h ||
-				    j - i < ROUND_CANDS))
-			j++;
-		if (j - i > ROUND_CANDS) {
-			back *nb = realloc(bs, (j - i) * sizeof(*bs));
-			if (!nb) {
-				rc = -ENOMEM;
-				break;
-			}
-			bs = nb;
-		}
-		size_t m = j - i;
-		for (size_t k = 0; k < m; k++)
-			bs[k] = (back){cv.c[i + k].h, cv.c[i + k].loc, 0, 0, 0,
-				       0};
-		qsort(bs, m, sizeof(*bs), cmp_loc);
-		rb.an = 0;
-		for (size_t k = 0; !rc && k < m; k++)
-			rc = rb_line(r, &rb, &bs[k]);
-		rb_close(r, &rb);
-		if (rc)
-			break;
-		qsort_r(bs, m, sizeof(*bs), cmp_back, rb.arena);
-		for (size_t k = 1; !rc && k < m; k++) {
-			const back *x = &bs[k], *y = &bs[k - 1];
-			if (x->h == y->h && x->key_n == y->key_n &&
-			    !memcmp(rb.arena + x->key_at, rb.arena + y->key_at,
-				    x->key_n))
-				rc = undo_duplicate(r, rb.arena + x->at, x->n,
-						    x->loc, &lines, tmp, scratch,
-						    item, rej, dup);
-		}
-		i = j;
-	}
-	rb_close(r, &rb);
-	free(rb.blk);
-	free(rb.arena);
-	free(rb.scratch);
-	free(bs);
-	free(tmp);
-	free(scratch);
-	free(lines.e);
-	free(cv.c);
-	return rc;
 }
 
 /* ---- finishing outputs ----------------------------------------------- */
@@ -1812,7 +863,7 @@ oom:
  */
 int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 {
-	double t0 = now();
+	double t0 = cdr__now();
 	int rc = 0;
 	skipset item = {0}, rej = {0}, dup = {0};
 
@@ -1858,8 +909,8 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 		if (pthread_create(&r->w[started].th, NULL, worker_main,
 				   &r->w[started]))
 			break;
-	if (started < r->nw || pthread_create(&rt, NULL, reader_main, &ra)) {
-		set_err(r, -EAGAIN, "cannot start threads");
+	if (started < r->nw || pthread_create(&rt, NULL, cdr__reader_main, &ra)) {
+		cdr__run_err(r, -EAGAIN, "cannot start threads");
 		pthread_mutex_lock(&r->mu);
 		r->reading_done = 1;
 		pthread_cond_broadcast(&r->cv_ready);
@@ -1869,7 +920,7 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(r->w[i].th, NULL);
-	r->pass_seconds = now() - t0;
+	r->pass_seconds = cdr__now() - t0;
 	if (be)
 		be->close(be);
 	if (r->o.progress && r->o.log)
@@ -1894,9 +945,9 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 			for (int c = 0; c < CDR_NREASON; c++)
 				r->by_reason[k][c] += r->w[i].by_reason[k][c];
 	}
-	double t1 = now();
-	rc = resolve_duplicates(r, &item, &rej, &dup);
-	r->dup_seconds = now() - t1;
+	double t1 = cdr__now();
+	rc = cdr__resolve_duplicates(r, &item, &rej, &dup);
+	r->dup_seconds = cdr__now() - t1;
 	if (rc) {
 		if (r->err)
 			snprintf(err, errlen, "%s", r->errmsg);
@@ -1908,7 +959,7 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 	if ((rc = finish_output(&r->item_out, &item, NULL, err, errlen)) ||
 	    (rc = finish_output(&r->rej_out, &rej, &dup, err, errlen)))
 		goto fail;
-	r->seconds = now() - t0;
+	r->seconds = cdr__now() - t0;
 	goto done;
 oom:
 	snprintf(err, errlen, "out of memory");

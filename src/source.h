@@ -3,7 +3,7 @@
  * "Compressed files").
  *
  * A source sits between the raw byte layer (a cdr__backend: read(2)/pread
- * or io_uring, internal.h) and the reader's line framing (run.c's
+ * or io_uring, internal.h) and the reader's line framing (reader.c's
  * read_input). It is opened on a descriptor, looks at the first bytes and
  * becomes one of:
  *

@@ -1,0 +1,125 @@
+#!/bin/sh
+# Invariance across formats and compression (issue 8, Tests): the demo
+# month's records, written natively (fixtures/demo/cdrs), as Asterisk and
+# as FreeSWITCH lines (fixtures/switch, see its README), each plain,
+# gzipped and zstd-compressed, with files in either order and lines
+# shuffled, at 1-4 threads through both I/O paths, give
+# fixtures/demo/expected/totals.csv byte for byte. Totals are the one
+# output every form shares: itemize ids differ by format on purpose, and
+# the rejects differ by the lines each form adds or leaves out.
+#
+# The compressed forms are made here, in the scratch directory, so no
+# binary fixture is committed; without gzip or zstd those forms are
+# skipped, and said so.
+#
+# usage: tests/e2e/invariance.sh BUILD/cdrate
+# Ends with the line "N passed, M failed"; exits 1 when anything failed.
+set -u
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DEMO=$ROOT/fixtures/demo
+SW=$ROOT/fixtures/switch
+W=$(mktemp -d /tmp/cdrate-inv-XXXXXX)
+trap 'rm -rf "$W"' EXIT INT TERM
+export LC_ALL=C
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+same() {
+	if cmp -s "$1" "$2"; then ok; else bad "$3"; diff "$1" "$2" | head -20; fi
+}
+rate_demo() { "$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 "$@"; }
+
+# shuffle SEED FILE: FILE's lines in a seeded random order, a native
+# header (a first line starting `id,`) kept first, since only the first
+# line may be one. Line ends (the Asterisk file's CRLF) are kept.
+shuffle() {
+	awk -v s="$1" 'BEGIN { srand(s) }
+		NR == 1 && /^id,/ { print "0\t" $0; next }
+		{ printf "1%.8f\t%s\n", rand(), $0 }' "$2" |
+		sort -k1,1 | cut -f2-
+}
+
+# ---- the forms: plain, then shuffled copies --------------------------
+# $W/plain/FORM holds each form as its own files; $W/shuf/FORM the same
+# files with their lines shuffled (a different seed per form and file).
+mkdir -p "$W/plain" "$W/shuf"
+cp -r "$DEMO/cdrs" "$W/plain/native"
+cp -r "$SW/asterisk" "$W/plain/asterisk"
+cp -r "$SW/freeswitch" "$W/plain/freeswitch"
+seed=1
+for form in native asterisk freeswitch; do
+	mkdir "$W/shuf/$form"
+	for f in "$W/plain/$form"/*; do
+		shuffle $seed "$f" >"$W/shuf/$form/$(basename "$f")"
+		seed=$((seed + 1))
+	done
+done
+
+# Compressed copies of both, when the tools are here.
+comps=plain
+if command -v gzip >/dev/null && command -v zstd >/dev/null; then
+	comps="plain gz zst"
+	for o in plain shuf; do
+		for form in native asterisk freeswitch; do
+			mkdir -p "$W/$o.gz/$form" "$W/$o.zst/$form"
+			for f in "$W/$o/$form"/*; do
+				b=$(basename "$f")
+				gzip -c "$f" >"$W/$o.gz/$form/$b.gz"
+				zstd -q -c "$f" >"$W/$o.zst/$form/$b.zst"
+			done
+		done
+	done
+else
+	echo "invariance: gzip or zstd not installed, compressed forms skipped"
+fi
+
+# ---- the matrix ------------------------------------------------------
+# Each form, each compression, lines as written or shuffled, files named
+# forwards or backwards, 1-4 threads, io_uring and read(2).
+for form in native asterisk freeswitch; do
+	for c in $comps; do
+		for o in plain shuf; do
+			d=$W/$o
+			[ "$c" = plain ] || d=$W/$o.$c
+			set -- "$d/$form"/*
+			rev=""
+			for f in "$@"; do rev="$f $rev"; done
+			for io in uring read; do
+				for th in 1 2 3 4; do
+					t=$W/t.$form.$c.$o.$io.$th
+					rate_demo --threads $th --io $io --out "$t" "$@" 2>"$W/err"
+					same "$t" "$DEMO/expected/totals.csv" \
+						"$form, $c, $o lines, $th threads, io $io"
+					# shellcheck disable=SC2086
+					rate_demo --threads $th --io $io --out "$t.rev" $rev 2>/dev/null
+					same "$t.rev" "$DEMO/expected/totals.csv" \
+						"$form, $c, $o lines, files reversed, $th threads, io $io"
+				done
+			done
+		done
+	done
+done
+
+# ---- mixed: one run whose files differ in format and compression -----
+# The voice records from Asterisk (zstd), the sms and data as native
+# (gzip) from the FreeSWITCH directory, shuffled: still the demo.
+if [ "$comps" != plain ]; then
+	for io in uring read; do
+		for th in 1 2 3 4; do
+			rate_demo --threads $th --io $io --out "$W/t.mix.$io.$th" \
+				"$W/shuf.zst/asterisk/1-Master.csv.zst" \
+				"$W/shuf.gz/freeswitch/2-sms-data.csv.gz" 2>"$W/err"
+			same "$W/t.mix.$io.$th" "$DEMO/expected/totals.csv" \
+				"asterisk zstd with native gzip, $th threads, io $io"
+		done
+	done
+	grep -q "files by compression: 1 gzip, 1 zstd" "$W/err" && ok ||
+		bad "mixed run counts its files per compression"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
