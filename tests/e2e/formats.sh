@@ -9,37 +9,9 @@
 # usage: tests/e2e/formats.sh BUILD/cdrate
 # Ends with the line "N passed, M failed"; exits 1 when anything failed.
 set -u
-BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DEMO=$ROOT/fixtures/demo
-SW=$ROOT/fixtures/switch
+TAG=fmt
+. "$(dirname "$0")/lib.sh"
 REAL=$ROOT/../shared/real-cdrs
-W=$(mktemp -d /tmp/cdrate-fmt-XXXXXX)
-trap 'rm -rf "$W"' EXIT INT TERM
-export LC_ALL=C
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-same() {
-	if cmp -s "$1" "$2"; then ok; else bad "$3"; diff "$1" "$2" | head -20; fi
-}
-sorted_same() {
-	sort "$1" >"$1.sorted"
-	same "$1.sorted" "$2" "$3"
-}
-expect_rc() {
-	want=$1; what=$2; shift 2
-	"$@" >"$W/out" 2>"$W/err"
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; head -5 "$W/err"; fi
-}
-err_has() {
-	if grep -qF -- "$1" "$W/err"; then ok; else bad "$2: stderr lacks '$1'"; head -5 "$W/err"; fi
-}
-rate_demo() { "$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 "$@"; }
 
 # ---- the demo as switch lines (fixtures/switch/README.md) -------------
 for d in asterisk freeswitch; do
@@ -268,5 +240,4 @@ else
 	echo "formats: $REAL absent, real switch files skipped"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -15,23 +15,8 @@
 # usage: tests/e2e/invariance.sh BUILD/cdrate
 # Ends with the line "N passed, M failed"; exits 1 when anything failed.
 set -u
-BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DEMO=$ROOT/fixtures/demo
-SW=$ROOT/fixtures/switch
-W=$(mktemp -d /tmp/cdrate-inv-XXXXXX)
-trap 'rm -rf "$W"' EXIT INT TERM
-export LC_ALL=C
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-same() {
-	if cmp -s "$1" "$2"; then ok; else bad "$3"; diff "$1" "$2" | head -20; fi
-}
-rate_demo() { "$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 "$@"; }
+TAG=inv
+. "$(dirname "$0")/lib.sh"
 
 # shuffle SEED FILE: FILE's lines in a seeded random order, a native
 # header (a first line starting `id,`) kept first, since only the first
@@ -121,5 +106,4 @@ if [ "$comps" != plain ]; then
 		bad "mixed run counts its files per compression"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

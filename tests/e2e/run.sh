@@ -6,40 +6,8 @@
 # usage: tests/e2e/run.sh BUILD/cdrate
 # Ends with the line "N passed, M failed"; exits 1 when anything failed.
 set -u
-BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DEMO=$ROOT/fixtures/demo
-W=$(mktemp -d /tmp/cdrate-e2e-XXXXXX)
-trap 'rm -rf "$W"' EXIT INT TERM
-export LC_ALL=C
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-# same FILE_A FILE_B WHAT: byte-identical, else show the diff
-same() {
-	if cmp -s "$1" "$2"; then ok; else bad "$3"; diff "$1" "$2" | head -20; fi
-}
-# sorted_same FILE EXPECTED WHAT: same lines in any order
-sorted_same() {
-	sort "$1" >"$1.sorted"
-	same "$1.sorted" "$2" "$3"
-}
-# expect_rc RC WHAT CMD...: run CMD, check its exit status
-expect_rc() {
-	want=$1; what=$2; shift 2
-	"$@" >"$W/out" 2>"$W/err"
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$W/err" | head -5; fi
-}
-# err_has TEXT WHAT: the last command's stderr contains TEXT
-err_has() {
-	if grep -qF -- "$1" "$W/err"; then ok; else bad "$2: stderr lacks '$1'"; cat "$W/err" | head -5; fi
-}
-
-rate_demo() { "$BIN" rate --tariff "$DEMO/tariff" --period 2026-10 "$@"; }
+TAG=e2e
+. "$(dirname "$0")/lib.sh"
 
 # ---- the demo golden (figures worked by hand in fixtures/demo/WORKED.md)
 rate_demo --out "$W/t.csv" --rejects "$W/r.csv" --itemize "$W/i.csv" \
@@ -635,5 +603,4 @@ err_has "/dev/zero:1: NUL byte in the line" "--subscribers /dev/zero stops at it
 # ---- compressed inputs (gzip, zstd)
 . "$HERE/compressed.sh"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary
