@@ -131,8 +131,6 @@ typedef struct cdr__subscriber {
 typedef struct cdr__outage {
 	uint32_t sub;
 	int64_t from_utc, to_utc;
-	int32_t row; /* row active at its start, or -1; the credit does not
-		      * use it: agg.c cuts each outage at all the number's rows */
 	uint32_t line;
 } cdr__outage;
 

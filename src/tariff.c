@@ -1735,7 +1735,6 @@ static int load_outages(ld *L)
 				  c.f[1]);
 			break;
 		}
-		o.row = cdr__row_at(t, (uint32_t)s, cdr__floor_div(from, 86400));
 		if (t->noutages == cap) {
 			cap = cap ? cap * 2 : 16;
 			cdr__outage *n = realloc(t->outages, cap * sizeof(*n));
