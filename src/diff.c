@@ -5,7 +5,10 @@
  * a delta is exactly what `cdrate rate` prints for that tariff and the
  * deltas of a row add up as printed. Amounts are read back into micros
  * (they have at most 6 places) and deltas printed with the larger of the
- * two sides' decimal places.
+ * two sides' decimal places. Each delta row ends in a `change` column:
+ * `changed` (on both sides, some figure moved), `added` (on the new side
+ * only), `removed` (on the old side only), or `unchanged` (listed with
+ * `all` alone).
  *
  * Sections: reading totals - the delta CSV - the report.
  */
@@ -350,7 +353,7 @@ int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 				       a.period[0] ? a.period : b.period,
 				       dec < 0 ? 2 : dec, all, out, out_len,
 				       report);
-		if (rc)
+		if (rc < 0)
 			say(err, errlen, "out of memory comparing %s and %s",
 			    name_old, name_new);
 	}
@@ -366,10 +369,10 @@ int cdr__delta_render(cdr__figures *arows, size_t na, cdr__figures *brows,
 	static const char dheader[] =
 		"account,period,old_total,new_total,delta,voice_delta,"
 		"sms_delta,data_delta,allowance_delta,recurring_delta,"
-		"outage_delta,records_delta\n";
+		"outage_delta,records_delta,change\n";
 	totals a = {.rows = arows, .n = na}, b = {.rows = brows, .n = nb};
 	move *moves = NULL;
-	size_t nmoves = 0, up = 0, down = 0;
+	size_t nmoves = 0, up = 0, down = 0, level = 0;
 	i128 sum_old = 0, sum_new = 0;
 	int rc = 0;
 	/* Totals written by cdrate are sorted already: check, sort if not. */
@@ -413,6 +416,7 @@ int cdr__delta_render(cdr__figures *arows, size_t na, cdr__figures *brows,
 			moves[nmoves++].delta = d;
 			up += d > 0;
 			down += d < 0;
+			level += d == 0; /* columns moved, the total did not */
 		}
 		if (same && !all)
 			continue;
@@ -437,15 +441,21 @@ int cdr__delta_render(cdr__figures *arows, size_t na, cdr__figures *brows,
 		s[o++] = ',';
 		i128 rd = (i128)y->qty[0] - (i128)x->qty[0];
 		o += cdr__fmt_scaled(s + o, rd, 0);
-		s[o++] = '\n';
+		const char *change = c < 0	? ",removed\n"
+				     : c > 0	? ",added\n"
+				     : same	? ",unchanged\n"
+						: ",changed\n";
+		memcpy(s + o, change, strlen(change));
+		o += strlen(change);
 	}
 	*out = s;
 	*out_len = o;
 
 	if (report) {
 		fprintf(report,
-			"cdrate: %zu accounts changed: %zu up, %zu down\n",
-			nmoves, up, down);
+			"cdrate: %zu accounts changed: %zu up, %zu down, "
+			"%zu with the same total\n",
+			nmoves, up, down, level);
 		fputs("cdrate: total old ", report);
 		put_amt(report, sum_old, dec);
 		fputs(", new ", report);
@@ -477,5 +487,5 @@ int cdr__delta_render(cdr__figures *arows, size_t na, cdr__figures *brows,
 	}
 done:
 	free(moves);
-	return rc;
+	return rc ? rc : (int)(nmoves > INT32_MAX ? INT32_MAX : nmoves);
 }

@@ -416,7 +416,8 @@ int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
 			cdr__figures **rows, size_t *n);
 
 /* The delta CSV (and the report) between two sides' figures; `dec` is
- * the places to print. Sorts the rows when they are not sorted. */
+ * the places to print. Sorts the rows when they are not sorted. Returns
+ * the count of accounts that moved, or -ENOMEM. */
 int cdr__delta_render(cdr__figures *a, size_t na, cdr__figures *b,
 		      size_t nb, const char *period, int dec, int all,
 		      char **out, size_t *out_len, FILE *report);

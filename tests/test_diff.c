@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +39,50 @@ Test(diff, rows_that_add_up_are_compared)
 			    "12.00,0.25,17.25\nB,2026-10,0,0,0,0,0,0.00,0.00,"
 			    "0.00,0.00,12.00,0.00,12.00\n";
 	char *out;
-	cr_assert_eq(diff(a, b, &out), 0, "%s", err);
+	/* One account moved (B, added); A is listed (all) but unchanged. */
+	cr_assert_eq(diff(a, b, &out), 1, "%s", err);
 	cr_assert(strstr(out, "B,2026-10,0.00,12.00,12.00,"), "%s", out);
+	cr_assert(strstr(out, ",12.00,0.00,0,added\n"), "%s", out);
+	cr_assert(strstr(out, "A,2026-10,17.25,17.25,0.00,0.00,0.00,0.00,"
+			      "0.00,0.00,0.00,0,unchanged\n"),
+		  "%s", out);
 	free(out);
+}
+
+Test(diff, change_column_and_the_moves_that_keep_the_total)
+{
+	/* A: voice +1.00, sms -1.00, total still 3.00: changed, counted as
+	 * moved with the same total. B only old: removed. C only new. */
+	const char *a = HDR "A,2026-10,2,0,60,1,0,2.00,1.00,0.00,0.00,"
+			    "0.00,0.00,3.00\nB,2026-10,1,0,0,1,0,0.00,1.00,"
+			    "0.00,0.00,0.00,0.00,1.00\n";
+	const char *b = HDR "A,2026-10,2,0,60,1,0,3.00,0.00,0.00,0.00,"
+			    "0.00,0.00,3.00\nC,2026-10,1,0,0,1,0,0.00,2.00,"
+			    "0.00,0.00,0.00,0.00,2.00\n";
+	char *out = NULL, *rep = NULL;
+	size_t len = 0, rlen = 0;
+	FILE *report = open_memstream(&rep, &rlen);
+	cr_assert_not_null(report);
+	int n = cdr_diff_totals(a, strlen(a), "old.csv", b, strlen(b),
+				"new.csv", 0, &out, &len, report, err,
+				sizeof(err));
+	fclose(report);
+	cr_assert_eq(n, 3, "%s", err);
+	cr_assert_str_eq(out,
+			 "account,period,old_total,new_total,delta,"
+			 "voice_delta,sms_delta,data_delta,allowance_delta,"
+			 "recurring_delta,outage_delta,records_delta,change\n"
+			 "A,2026-10,3.00,3.00,0.00,1.00,-1.00,0.00,0.00,0.00,"
+			 "0.00,0,changed\n"
+			 "B,2026-10,1.00,0.00,-1.00,0.00,-1.00,0.00,0.00,0.00,"
+			 "0.00,-1,removed\n"
+			 "C,2026-10,0.00,2.00,2.00,0.00,2.00,0.00,0.00,0.00,"
+			 "0.00,1,added\n");
+	cr_assert(strstr(rep, "3 accounts changed: 1 up, 1 down, 1 with the "
+			      "same total\n"),
+		  "%s", rep);
+	free(out);
+	free(rep);
 }
 
 /* Was accepted: the second row of A was compared with nothing. */
