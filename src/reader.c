@@ -200,6 +200,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
 	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
 	uint64_t off = 0;   /* offset of the next fresh byte, decoded */
+	uint64_t raw_seen = 0; /* src.raw_off already counted in prog_raw */
 	size_t carry_n = 0;
 	int skipping = 0, first = 1;
 
@@ -211,6 +212,11 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		}
 		memcpy(b, carry, carry_n);
 		ssize_t n = cdr__source_fill(&src, b + carry_n, CHUNK);
+		/* Raw bytes, as stored: what a progress line's percent of
+		 * the known sizes counts, compressed or not. */
+		atomic_fetch_add_explicit(&r->prog_raw, src.raw_off - raw_seen,
+					  memory_order_relaxed);
+		raw_seen = src.raw_off;
 		if (n < 0) {
 			cdr__run_buf_put(r, b);
 			rc = src.why[0] ? cdr__run_err(r, (int)n, "%s: %s",

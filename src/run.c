@@ -532,7 +532,10 @@ static void *worker_main(void *arg)
 	b->scratch = scratch;
 	int rc = 0;
 	while (!rc && chunk_pop(r, &c)) {
+		uint64_t before = w->read;
 		rc = process_chunk(w, &c, b);
+		atomic_fetch_add_explicit(&r->prog_records, w->read - before,
+					  memory_order_relaxed);
 		cdr__run_buf_put(r, c.buf);
 	}
 	free(b);
@@ -728,6 +731,7 @@ int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
 			return rc;
 		}
 	}
+	r->all_known = 1;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv_ready, NULL);
 	pthread_cond_init(&r->cv_free, NULL);
@@ -759,8 +763,10 @@ int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
 int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	if (!strcmp(path, "-"))
+	if (!strcmp(path, "-")) {
+		r->all_known = 0;
 		return add_path(r, path);
+	}
 	if (stat(path, &st)) {
 		int e = errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
@@ -768,8 +774,13 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 	}
 	/* A regular file, or a pipe, FIFO or device (`<(zcat x.gz)`): read
 	 * as a stream and spooled for the duplicate check. */
-	if (!S_ISDIR(st.st_mode))
+	if (!S_ISDIR(st.st_mode)) {
+		if (S_ISREG(st.st_mode))
+			r->known_bytes += (uint64_t)st.st_size;
+		else
+			r->all_known = 0;
 		return add_path(r, path);
+	}
 	DIR *d = opendir(path);
 	if (!d) {
 		int e = errno;
@@ -792,6 +803,7 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 			free(full);
 			continue;
 		}
+		r->known_bytes += (uint64_t)st.st_size;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			char **nn = realloc(names, cap * sizeof(*nn));
@@ -891,6 +903,8 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 	}
 	if ((rc = setup_workers(r, err, errlen)))
 		goto fail;
+	atomic_store_explicit(&r->prog_stage, CDR_STAGE_READING,
+			      memory_order_relaxed);
 
 	cdr__backend *be = NULL;
 	if (r->o.io == CDR_IO_URING) {
@@ -946,6 +960,8 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 				r->by_reason[k][c] += r->w[i].by_reason[k][c];
 	}
 	double t1 = cdr__now();
+	atomic_store_explicit(&r->prog_stage, CDR_STAGE_DUPLICATES,
+			      memory_order_relaxed);
 	rc = cdr__resolve_duplicates(r, &item, &rej, &dup);
 	r->dup_seconds = cdr__now() - t1;
 	if (rc) {
@@ -960,6 +976,8 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 	    (rc = finish_output(&r->rej_out, &rej, &dup, err, errlen)))
 		goto fail;
 	r->seconds = cdr__now() - t0;
+	atomic_store_explicit(&r->prog_stage, CDR_STAGE_DONE,
+			      memory_order_relaxed);
 	goto done;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -1008,6 +1026,17 @@ void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st)
 	st->dup_seconds = r->dup_seconds;
 	for (uint32_t i = 0; i < r->nin; i++)
 		st->files_by_comp[r->in[i].comp]++;
+}
+
+void cdr_run_progress_get(const cdr_run *r, cdr_run_progress *p)
+{
+	p->stage = (cdr_run_stage)atomic_load_explicit(&r->prog_stage,
+						       memory_order_relaxed);
+	p->bytes_done = atomic_load_explicit(&r->prog_raw, memory_order_relaxed);
+	p->records =
+		atomic_load_explicit(&r->prog_records, memory_order_relaxed);
+	p->bytes_known = r->known_bytes;
+	p->all_known = r->all_known;
 }
 
 const char *cdr_run_input(const cdr_run *r, uint32_t i, cdr_format *fmt,

@@ -12,6 +12,7 @@
 #define CDR_RUN_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -137,6 +138,13 @@ struct cdr_run {
 	int err;
 	char errmsg[CDR_ERR_MAX];
 	uint64_t bytes_read;
+	/* For cdr_run_progress_get, polled from another thread: bumped once
+	 * a read (raw bytes, by the reader) or a chunk (records, by each
+	 * worker), relaxed - a progress line needs no ordering. */
+	_Atomic uint64_t prog_raw, prog_records;
+	_Atomic int prog_stage;
+	uint64_t known_bytes; /* of the regular-file inputs, at add time */
+	int all_known;	      /* no input is a stream */
 
 	worker *w;
 	int nw;

@@ -281,6 +281,7 @@ typedef struct csv {
 	size_t len, pos;
 	uint32_t line;
 	int nf;
+	int bad_quote; /* the row has a quote that does not close */
 	char *f[MAXF];
 	const char *const *cols; /* header names */
 	int ncols, min_cols;
@@ -476,16 +477,51 @@ static int csv_line(csv *c)
 		if (n == 0 || !strcmp(trim(s), ""))
 			continue;
 		c->nf = 0;
+		c->bad_quote = 0;
 		for (char *p = s;;) {
-			char *comma = strchr(p, ',');
 			if (c->nf == MAXF)
 				return c->nf = MAXF + 1, 1;
-			if (comma)
-				*comma = '\0';
-			c->f[c->nf++] = trim(p);
-			if (!comma)
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p != '"') {
+				char *comma = strchr(p, ',');
+				if (comma)
+					*comma = '\0';
+				c->f[c->nf++] = trim(p);
+				if (!comma)
+					break;
+				p = comma + 1;
+				continue;
+			}
+			/* RFC 4180: "a, ""b""" is a, "b"; unquoted in place
+			 * (the text only shrinks). Blanks after the closing
+			 * quote are dropped, other text up to the comma kept
+			 * as it stands, as in CDR files (SPEC 11). */
+			char *w = p, *start = p;
+			for (p++;; p++) {
+				if (!*p) {
+					c->bad_quote = 1;
+					break;
+				}
+				if (*p == '"' && p[1] == '"')
+					*w++ = *p++;
+				else if (*p == '"')
+					break;
+				else
+					*w++ = *p;
+			}
+			if (*p == '"')
+				p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			while (*p && *p != ',')
+				*w++ = *p++;
+			int more = *p == ',';
+			*w = '\0';
+			c->f[c->nf++] = start;
+			if (!more)
 				break;
-			p = comma + 1;
+			p++;
 		}
 		return 1;
 	}
@@ -533,6 +569,9 @@ static int csv_open(ld *L, csv *c, const char *name, const char *path,
 		return 0;
 	if (rc)
 		return read_fail(L, name, path, rc, &stop);
+	/* Spreadsheets save CSV with a UTF-8 byte order mark. */
+	if (c->len >= 3 && !memcmp(c->data, "\xEF\xBB\xBF", 3))
+		c->pos = 3;
 	if (!csv_line(c)) {
 		csv_close(c);
 		return fail(L, name, 1, NULL, "empty file: header '%s' missing",
@@ -555,6 +594,9 @@ static int csv_row(ld *L, csv *c)
 {
 	if (!c->data || !csv_line(c))
 		return 0;
+	if (c->bad_quote)
+		return fail(L, c->name, c->line, NULL,
+			    "a quoted field does not close");
 	if (c->nf < c->min_cols || c->nf > c->ncols)
 		return fail(L, c->name, c->line, NULL,
 			    "expected %d columns, found %d", c->ncols,
@@ -898,9 +940,7 @@ static int load_bands(ld *L, cdr__map **bmap)
 	if (rc)
 		return rc;
 	memset(t->minute_band, 0xff, sizeof(t->minute_band));
-	uint32_t last = 1;
 	while ((rc = csv_row(L, &c)) > 0) {
-		last = c.line;
 		if (!*c.f[0] || !strcmp(c.f[0], "*")) {
 			rc = fail(L, c.name, c.line, "band", "bad band name '%s'",
 				  c.f[0]);
@@ -953,7 +993,8 @@ static int load_bands(ld *L, cdr__map **bmap)
 				int e = m;
 				while (e < 1440 && t->minute_band[d][e] == 0xff)
 					e++;
-				return fail(L, "bands.csv", last + 1, "days",
+				/* No line: the gap is in no row. */
+				return fail(L, "bands.csv", 0, NULL,
 					    "gap in coverage: no row covers %s "
 					    "%02d:%02d-%02d:%02d",
 					    day_names[d], m / 60, m % 60,
@@ -1318,6 +1359,13 @@ static int load_packages(ld *L, cdr__map **kmap, char ***knames,
 			t->packages[k].name = (*knames)[k];
 			t->packages[k].fee_micros = fee;
 			t->npackages = n;
+		} else if (t->packages[k].fee_micros != fee) {
+			/* One fee a package: which row's would be a guess. */
+			rc = fail(L, c.name, c.line, "monthly_fee",
+				  "'%s' differs from the fee of package '%s' "
+				  "on its first row",
+				  c.f[1], c.f[0]);
+			break;
 		}
 		if (t->nallows == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -2433,4 +2481,255 @@ int cdr_tariff_describe(const cdr_tariff *t, FILE *o)
 				    t->outages[i].from_utc));
 	cdr__norm_describe(t->norm, o); /* normalize.c */
 	return ferror(o) ? -EIO : 0;
+}
+
+/* ---- check ------------------------------------------------------------ */
+
+/* A UTC instant as local "YYYY-MM-DD HH:MM:SS" of the tariff's zone. */
+static void put_local(FILE *o, const cdr_tariff *t, int64_t utc)
+{
+	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
+	int64_t day = cdr__floor_div(local, 86400), s = local - day * 86400;
+	put_day(o, day);
+	fprintf(o, " %02d:%02d:%02d", (int)(s / 3600), (int)(s / 60 % 60),
+		(int)(s % 60));
+}
+
+/* Every prefix of the zone trie below node `n` (prefix so far in p),
+ * depth first in the order 0-9, '*', '#': "prefix,zone" lines. */
+static void put_prefixes(FILE *o, const cdr_tariff *t, int32_t n, char *p,
+			 size_t len)
+{
+	static const char digit[12] = "0123456789*#";
+	const cdr__trie_node *nd = &t->trie[n];
+	if (nd->exact >= 0)
+		fprintf(o, "=%.*s,%s\n", (int)len, p, t->zone_names[nd->exact]);
+	if (nd->zone >= 0)
+		fprintf(o, "%.*s,%s\n", (int)len, p, t->zone_names[nd->zone]);
+	if (len >= CDR_LINE_MAX)
+		return;
+	for (int c = 0; c < 12; c++)
+		if (nd->child[c]) {
+			p[len] = digit[c];
+			put_prefixes(o, t, nd->child[c], p, len + 1);
+		}
+}
+
+/* Plans some subscriber row uses: a plan nobody is on can see nothing. */
+static uint8_t *plans_in_use(const cdr_tariff *t)
+{
+	uint8_t *used = calloc(t->nplans + 1, 1);
+	for (uint32_t i = 0; used && i < t->nrows; i++)
+		used[t->rows[i].plan] = 1;
+	return used;
+}
+
+/*
+ * Holes: for each plan in use, each service and each zone a record of it
+ * can have (voice and sms: every zone that is not free; data: `*`), the
+ * bands with no rate row at all, on any date. A record there is rejected
+ * no_rate, which is seldom what the tariff's author meant. A plan with no
+ * row of a service is one warning, not one per zone. At most 20 are
+ * printed; returns the count.
+ */
+static int find_holes(const cdr_tariff *t, FILE *w)
+{
+	uint8_t *used = plans_in_use(t);
+	int holes = 0, shown = 0;
+	if (!used)
+		return 0;
+	for (uint32_t p = 0; p < t->nplans; p++) {
+		if (!used[p])
+			continue;
+		for (unsigned s = 0; s < CDR_NSVC; s++) {
+			int any = 0;
+			for (uint32_t i = 0; i < t->nrates && !any; i++)
+				any = t->rates[i].plan == p &&
+				      t->rates[i].service == s;
+			if (!any) {
+				if (shown++ < 20 && w)
+					fprintf(w,
+						"cdrate: warning: plan %s has no %s "
+						"rate: its %s records are "
+						"rejected no_rate\n",
+						t->plans[p].name,
+						service_names[s],
+						service_names[s]);
+				holes++;
+				continue;
+			}
+			uint32_t z0 = s == CDR_DATA ? t->nzones : 0;
+			uint32_t z1 = s == CDR_DATA ? t->nzones + 1 : t->nzones;
+			for (uint32_t z = z0; z < z1; z++) {
+				if (z < t->nzones && t->zone_free[z])
+					continue;
+				int missing = 0;
+				for (uint32_t b = 0; b < t->nbands; b++)
+					missing += cdr__rate_find(
+							   t, p, s, z, b,
+							   CDR_DAY_OPEN - 1) < 0;
+				if (!missing)
+					continue;
+				holes++;
+				if (shown++ >= 20 || !w)
+					continue;
+				fprintf(w, "cdrate: warning: plan %s has no %s rate for "
+					   "zone %s, band",
+					t->plans[p].name, service_names[s],
+					z < t->nzones ? t->zone_names[z] : "*");
+				const char *sep = missing > 1 ? "s " : " ";
+				for (uint32_t b = 0; b < t->nbands; b++)
+					if (cdr__rate_find(t, p, s, z, b,
+							   CDR_DAY_OPEN - 1) <
+					    0) {
+						fprintf(w, "%s%s", sep,
+							t->band_names[b]);
+						sep = ", ";
+					}
+				fputc('\n', w);
+			}
+		}
+	}
+	if (shown > 20 && w)
+		fprintf(w, "cdrate: warning: ... and %d more holes\n", shown - 20);
+	free(used);
+	return holes;
+}
+
+static void check_summary(const cdr_tariff *t, FILE *o)
+{
+	static const char *const split[] = {"start", "split"};
+	static const char *const pro[] = {"half_month", "daily", "none"};
+	fprintf(o, "tariff %s\n", t->dir);
+	fprintf(o, "  timezone %s, currency %s, decimals %d, band_split %s, "
+		   "proration %s\n",
+		cdr__tz_name(t->tz), t->currency, t->decimals,
+		split[t->band_split], pro[t->proration]);
+	uint32_t dated = 0;
+	for (uint32_t i = 0; i < t->nrates; i++)
+		dated += t->rates[i].from_day != CDR_DAY_NONE;
+	fprintf(o,
+		"  %u plans, %u zones (%u prefixes), %u bands, %u holidays, "
+		"%u rates (%u dated), %u packages (%u allowances),\n"
+		"  %u subscribers (%u rows), %u accounts, %u outages\n",
+		t->nplans, t->nzones, t->nprefixes, t->nbands, t->nholidays,
+		t->nrates, dated, t->npackages, t->nallows, t->nsubs, t->nrows,
+		t->naccounts - 1, t->noutages);
+	fputs("zones:", o);
+	for (uint32_t z = 0; z < t->nzones && z < 40; z++)
+		fprintf(o, " %s%s", t->zone_names[z],
+			t->zone_free[z] ? " (free)" : "");
+	fputs(t->nzones > 40 ? " ... (--list zones)\n" : "\n", o);
+	fputs("band grid (local time):\n", o);
+	for (int d = 0; d < CDR_NDAYTYPE; d++) {
+		fprintf(o, "  %-7s", day_names[d]);
+		for (uint32_t i = 0; i < t->nsegs[d]; i++) {
+			const cdr__band_seg *s = &t->segs[d][i];
+			fprintf(o, " %02d:%02d-%02d:%02d %s", s->from_min / 60,
+				s->from_min % 60, s->to_min / 60, s->to_min % 60,
+				t->band_names[s->band]);
+		}
+		fputc('\n', o);
+	}
+	fputs("plans:", o);
+	for (uint32_t i = 0; i < t->nplans && i < 40; i++) {
+		fprintf(o, " %s (", t->plans[i].name);
+		put_money(o, t->plans[i].fee_micros);
+		fputc(')', o);
+	}
+	fputs(t->nplans > 40 ? " ...\n" : "\n", o);
+	if (t->npackages) {
+		fputs("packages:", o);
+		for (uint32_t i = 0; i < t->npackages && i < 40; i++) {
+			fprintf(o, " %s (", t->packages[i].name);
+			put_money(o, t->packages[i].fee_micros);
+			fputc(')', o);
+		}
+		fputs(t->npackages > 40 ? " ...\n" : "\n", o);
+	}
+	/* The dates prices change on: a month's price change at a glance. */
+	if (dated) {
+		fputs("price changes:", o);
+		int64_t last = CDR_DAY_NONE;
+		for (int k = 0; k < 40; k++) {
+			int64_t next = CDR_DAY_OPEN;
+			for (uint32_t i = 0; i < t->nrates; i++) {
+				int64_t f = t->rates[i].from_day;
+				if (f != CDR_DAY_NONE && f > last && f < next)
+					next = f;
+			}
+			if (next == CDR_DAY_OPEN)
+				break;
+			fputs(" from ", o);
+			put_day(o, next);
+			last = next;
+		}
+		fputc('\n', o);
+	}
+	if (t->noutages)
+		fprintf(o, "outages (local time, %s):\n", cdr__tz_name(t->tz));
+	for (uint32_t i = 0; i < t->noutages && i < 40; i++) {
+		const cdr__outage *u = &t->outages[i];
+		fprintf(o, "  %s ", t->subs[u->sub].num);
+		put_local(o, t, u->from_utc);
+		fputs(" .. ", o);
+		put_local(o, t, u->to_utc);
+		fprintf(o, " (%lld s)\n", (long long)(u->to_utc - u->from_utc));
+	}
+	if (t->noutages > 40)
+		fprintf(o, "  ... %u more\n", t->noutages - 40);
+	cdr__norm_describe(t->norm, o); /* normalize.c */
+}
+
+int cdr_tariff_check(const cdr_tariff *t, cdr_check_list list, FILE *o,
+		     FILE *warn)
+{
+	if (list == CDR_CHECK_ZONES) {
+		char *p = malloc(CDR_LINE_MAX + 1);
+		fputs("prefix,zone\n", o);
+		if (p && t->ntrie)
+			put_prefixes(o, t, 0, p, 0);
+		free(p);
+	} else if (list == CDR_CHECK_SUBSCRIBERS) {
+		fputs("subscriber,account,plan,packages,from,to\n", o);
+		for (uint32_t i = 0; i < t->nrows; i++) {
+			const cdr__sub_row *r = &t->rows[i];
+			fprintf(o, "%s,%s,%s,", t->subs[r->sub].num,
+				t->accounts[r->account],
+				t->plans[r->plan].name);
+			for (uint32_t k = 0; k < r->npkg; k++)
+				fprintf(o, "%s%s", k ? ";" : "",
+					t->packages[t->row_pkgs[r->first_pkg + k]]
+						.name);
+			fputc(',', o);
+			put_day(o, r->from_day);
+			fputc(',', o);
+			if (r->to_day != CDR_DAY_OPEN)
+				put_day(o, r->to_day);
+			fputc('\n', o);
+		}
+	} else if (list == CDR_CHECK_RATES) {
+		fputs("plan,service,zone,band,connect,price,unit,first,"
+		      "increment,from\n",
+		      o);
+		for (uint32_t i = 0; i < t->nrates; i++) {
+			const cdr__rate_row *r = &t->rates[i];
+			fprintf(o, "%s,%s,%s,%s,", t->plans[r->plan].name,
+				service_names[r->service], zname(t, r->zone),
+				bname(t, r->band));
+			put_money(o, r->connect_micros);
+			fputc(',', o);
+			put_money(o, r->price_micros);
+			fprintf(o, ",%llu,%llu,%llu,",
+				(unsigned long long)r->unit,
+				(unsigned long long)r->first,
+				(unsigned long long)r->increment);
+			if (r->from_day != CDR_DAY_NONE)
+				put_day(o, r->from_day);
+			fputc('\n', o);
+		}
+	} else {
+		check_summary(t, o);
+	}
+	return list == CDR_CHECK_SUMMARY ? find_holes(t, warn) : 0;
 }

@@ -48,6 +48,47 @@ void cdr_tariff_free(cdr_tariff *t);
  * packages, subscribers, outages) in human-readable form. */
 int cdr_tariff_describe(const cdr_tariff *t, FILE *out);
 
+/* How much `cdr_tariff_check` prints: counts and the band grid, or one of
+ * the full lists. */
+typedef enum cdr_check_list {
+	CDR_CHECK_SUMMARY = 0,
+	CDR_CHECK_SUBSCRIBERS,
+	CDR_CHECK_ZONES,
+	CDR_CHECK_RATES
+} cdr_check_list;
+
+/*
+ * What `cdrate check` prints: with CDR_CHECK_SUMMARY the settings, the
+ * counts of plans, zones, bands, rates, packages, subscribers, accounts
+ * and outages, the band grid (which band each hour of each day type is
+ * in) and the outages in local time; otherwise the one full list. Holes
+ * (a plan with no rate row for a service and zone one of its subscribers
+ * may call) go to `warn` as "warning: ..." lines, one per hole; returns
+ * their count.
+ */
+int cdr_tariff_check(const cdr_tariff *t, cdr_check_list list, FILE *out,
+		     FILE *warn);
+
+/* The tariff's `decimals` setting (places of the printed amounts). */
+int cdr_tariff_decimals(const cdr_tariff *t);
+
+/* Hex digits of a fingerprint, with the terminating NUL. */
+#define CDR_FINGERPRINT_HEX 33
+
+/*
+ * A fingerprint of the tariff's bytes: XXH3-128 over, for each file that
+ * cdr_tariff_load reads, in the order of their names bytewise, the name,
+ * a NUL, the size in decimal, a NUL and the contents. The names are those
+ * of the tariff directory (tariff.conf, zones.csv, ...; absent optional
+ * files are left out); a `subscribers_path` (not NULL) stands under the
+ * name `subscribers.csv`, as if it were the directory's. Written as 32
+ * lowercase hex digits into hex; *nfiles (when not NULL) gets the count.
+ * 0, or -errno with a message naming the file.
+ */
+int cdr_tariff_fingerprint(const char *dir, const char *subscribers_path,
+			   char hex[CDR_FINGERPRINT_HEX], unsigned *nfiles,
+			   char *err, size_t errlen);
+
 /* ---- rating run ------------------------------------------------------ */
 
 typedef enum cdr_io {
@@ -167,6 +208,45 @@ void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st);
  * whether auto could not place it (read as native). NULL past the end. */
 const char *cdr_run_input(const cdr_run *r, uint32_t i, cdr_format *fmt,
 			  int *unplaced);
+/* After cdr_run_execute: the bytes input i held (a compressed file's
+ * bytes as stored; a stream's bytes as read). */
+uint64_t cdr_run_input_bytes(const cdr_run *r, uint32_t i);
+/*
+ * After cdr_run_execute: a fingerprint of the inputs, XXH3-128 over, for
+ * each input in the order read (a directory's files by name), its path as
+ * given ("-" for standard input), a NUL, its size in decimal
+ * (cdr_run_input_bytes) and a NUL; 32 lowercase hex digits. It says which
+ * files were read, not what they held: compare it with the names and
+ * sizes of the spool, cheaply, before a rerun.
+ */
+void cdr_run_fingerprint(const cdr_run *r, char hex[CDR_FINGERPRINT_HEX]);
+
+/* Where a run is, for a progress line (cdr_run_progress_get). */
+typedef enum cdr_run_stage {
+	CDR_STAGE_IDLE = 0,   /* not executing yet */
+	CDR_STAGE_READING,    /* reading, parsing, rating */
+	CDR_STAGE_DUPLICATES, /* resolving duplicates */
+	CDR_STAGE_DONE
+} cdr_run_stage;
+
+typedef struct cdr_run_progress {
+	cdr_run_stage stage;
+	uint64_t bytes_done;  /* input bytes read so far, as stored */
+	uint64_t bytes_known; /* bytes of the regular-file inputs */
+	int all_known;	      /* every input is a regular file (no stream),
+			       * so bytes_known is the whole */
+	uint64_t records;     /* records parsed so far (about: counted a
+			       * chunk at a time) */
+} cdr_run_progress;
+
+/*
+ * A snapshot of a run under way. Unlike the rest of the run's API it may
+ * be called from another thread while cdr_run_execute runs (the CLI polls
+ * it from a timer thread); the counters are atomics the reader and the
+ * workers bump once a read or a chunk, so polling costs the run nothing.
+ */
+void cdr_run_progress_get(const cdr_run *r, cdr_run_progress *p);
+
 /* Name of reason code i ("malformed:start", "duplicate", ...), or NULL. */
 const char *cdr_reason_name(int i);
 
@@ -176,6 +256,30 @@ const char *cdr_reason_name(int i);
  */
 int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len);
 
+/* The money columns of a totals file, voice_charge ... total. */
+#define CDR_MONEY_COLUMNS 7
+
+/* Control totals of a totals CSV: what a reader of the file would get by
+ * adding up its columns, computed from the printed figures. */
+typedef struct cdr_control {
+	uint64_t accounts;    /* rows */
+	uint64_t records;     /* sum of `records` */
+	uint64_t late;	      /* sum of `late_records` */
+	/* Sum of each money column, exact, printed with `decimals` places
+	 * as the column is (SPEC 2). */
+	char money[CDR_MONEY_COLUMNS][48];
+} cdr_control;
+
+/* Name of money column i of a totals file ("voice_charge", ...). */
+const char *cdr_money_column(int i);
+
+/*
+ * Add up a totals CSV as cdr_run_totals renders it (header, then one row
+ * an account). Returns 0, or -EINVAL for a text of another shape.
+ */
+int cdr_totals_control(const char *csv, size_t len, int decimals,
+		       cdr_control *c);
+
 /* ---- totals comparison (rerate, diff) -------------------------------- */
 
 /*
@@ -183,16 +287,22 @@ int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len);
  * cdr_diff_totals gives for the two sides' totals as cdr_run_totals
  * renders them, but from the figures directly, without printing and
  * reading them back. Report as in cdr_diff_totals. Caller frees *out.
+ * Returns the count of accounts that moved (0: the tariffs agree), or a
+ * negative errno.
  */
 int cdr_run_delta(const cdr_run *r, int all, char **out, size_t *out_len,
 		  FILE *report);
 
 /*
  * Build the delta CSV between two totals CSV texts (as cdr_run_totals
- * writes them). `all` lists unchanged accounts too. The report for standard
- * error (accounts changed, sums, largest moves) goes to `report` if not
- * NULL. Returns 0 or -EINVAL with a message (malformed file, period
- * mismatch); `name_old`/`name_new` label messages.
+ * writes them). `all` lists unchanged accounts too. Each row ends in a
+ * `change` column: changed, added (new side only), removed (old side
+ * only) or unchanged (with `all`). The report for standard error
+ * (accounts changed: up, down, and with the same total though a column
+ * moved; sums; largest moves) goes to `report` if not NULL. Returns the
+ * count of accounts that moved (0: nothing did), or -EINVAL with a
+ * message (malformed file, period mismatch); `name_old`/`name_new` label
+ * messages.
  */
 int cdr_diff_totals(const char *old_csv, size_t old_len, const char *name_old,
 		    const char *new_csv, size_t new_len, const char *name_new,

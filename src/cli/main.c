@@ -3,15 +3,18 @@
  *
  * A thin shell over the public API in include/cdrate/: it knows nothing of
  * the library's insides. Exit status: 0 success, 1 bad input that stopped
- * the run (tariff, unreadable file, I/O), 2 usage error.
+ * the run (tariff, unreadable file, I/O), 2 usage error, 3 a run past
+ * --max-rejects (outputs written) or a diff with --exit-code that found
+ * accounts that moved.
  *
- * Sections: usage - options - signals - outputs - summary - commands -
- * main.
+ * Sections: usage - options - signals - outputs - progress - summary -
+ * commands - main.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@
 
 #define EXIT_BAD 1
 #define EXIT_USAGE 2
+#define EXIT_THRESHOLD 3 /* past --max-rejects; diff --exit-code: moved */
 
 /* ---- usage ----------------------------------------------------------- */
 
@@ -34,12 +38,15 @@ static const char usage_main[] =
 	"  rerate  rate under an old and a new tariff, write what moved\n"
 	"  diff    compare two totals files\n"
 	"\n"
-	"cdrate COMMAND --help shows a command's options; --version the "
-	"version.\n";
+	"cdrate help COMMAND (or cdrate COMMAND --help) shows a command's\n"
+	"options; cdrate --version (-V) the version. Exit status: 0 done,\n"
+	"1 bad input that stopped the run, 2 usage error, 3 past\n"
+	"--max-rejects (outputs written) or diff --exit-code found moves.\n";
 
 static const char usage_rate[] =
 	"usage: cdrate rate --tariff DIR --period YYYY-MM [--subscribers FILE]\n"
-	"                   [--out FILE] [--rejects FILE] [--itemize FILE]\n"
+	"                   [-o|--out FILE] [--rejects FILE] [--itemize FILE]\n"
+	"                   [--summary-json FILE] [--max-rejects N|P%]\n"
 	"                   [--threads N] [--io uring|read] [--format FMT]\n"
 	"                   [--input-timezone NAME] INPUT...\n"
 	"\n"
@@ -48,9 +55,13 @@ static const char usage_rate[] =
 	"  --tariff DIR     tariff directory (tariff.conf, zones.csv, ...)\n"
 	"  --period YYYY-MM billing month, local time of the tariff\n"
 	"  --subscribers F  subscribers file instead of DIR/subscribers.csv\n"
-	"  --out FILE       totals CSV (default: standard output)\n"
+	"  -o, --out FILE   totals CSV (default: standard output)\n"
 	"  --rejects FILE   rejected lines, each with its reason\n"
 	"  --itemize FILE   one line per rated record\n"
+	"  --summary-json FILE  the summary as one JSON object\n"
+	"  --max-rejects N|P%  more rejects (unanswered calls aside) than N,\n"
+	"                   or than P% of the records read: outputs are\n"
+	"                   still written, the run exits 3\n"
 	"                   (an output FILE may be - for standard output, a\n"
 	"                   device or a FIFO; it may not be an input)\n"
 	"  --threads N      worker threads (default: online CPUs)\n"
@@ -62,30 +73,65 @@ static const char usage_rate[] =
 	"                   the tariff's), e.g. UTC for Asterisk usegmtime\n";
 
 static const char usage_check[] =
-	"usage: cdrate check --tariff DIR [--subscribers FILE]\n";
+	"usage: cdrate check --tariff DIR [--subscribers FILE]\n"
+	"                    [--list subscribers|zones|rates]\n"
+	"\n"
+	"  Loads and validates a tariff; prints its settings, counts, the\n"
+	"  band grid and the outages (local time), and warns about holes (a\n"
+	"  plan with no rate for a service and zone its subscribers may\n"
+	"  call). --list prints one full list instead.\n";
 
 static const char usage_rerate[] =
 	"usage: cdrate rerate --tariff OLD --new-tariff NEW --period YYYY-MM\n"
 	"                     [options of rate] [--old-out FILE] "
 	"[--new-out FILE]\n"
-	"                     [--all] INPUT...\n"
+	"                     [--all] [--exit-code] INPUT...\n"
 	"\n"
 	"  Rates every input once under both tariffs and writes a delta CSV\n"
 	"  (new - old) per account whose totals differ (--all: every "
-	"account).\n"
-	"  --rejects and --itemize describe the new side.\n";
+	"account),\n"
+	"  its last column `change`: changed, added, removed, unchanged.\n"
+	"  --rejects and --itemize describe the new side; --exit-code: exit\n"
+	"  3 when any account moved.\n";
 
 static const char usage_diff[] =
-	"usage: cdrate diff OLD_TOTALS NEW_TOTALS [--out FILE] [--all]\n";
+	"usage: cdrate diff OLD_TOTALS NEW_TOTALS [-o|--out FILE] [--all]\n"
+	"                   [--exit-code]\n"
+	"\n"
+	"  Compares two totals files (either may be - for standard input)\n"
+	"  and writes the delta CSV of rerate. --exit-code: exit 3 when any\n"
+	"  account moved (1 stays bad input).\n";
 
-/* "cdrate: WHAT 'ARG'" (ARG may be NULL), then the usage; exit 2. */
+/* The command a usage text is of: "rate" from "usage: cdrate rate ...". */
+static int usage_cmd(const char *usage, const char **name)
+{
+	const char *p = strstr(usage, "cdrate ");
+	if (!p)
+		return 0;
+	*name = p + 7;
+	return (int)strcspn(*name, " \n");
+}
+
+/* Where to read on: "see 'cdrate rate --help'" (or the main usage). */
+static void see_help(const char *usage)
+{
+	const char *name;
+	int n = usage_cmd(usage, &name);
+	if (n && strncmp(name, "COMMAND", (size_t)n))
+		fprintf(stderr, "cdrate: see 'cdrate %.*s --help'\n", n, name);
+	else
+		fputs("cdrate: see 'cdrate --help'\n", stderr);
+}
+
+/* "cdrate: WHAT 'ARG'" (ARG may be NULL) and where to read on: one line
+ * that says what is wrong, not the whole usage; exit 2. */
 static int usage_error(const char *usage, const char *what, const char *arg)
 {
 	if (arg)
 		fprintf(stderr, "cdrate: %s '%s'\n", what, arg);
 	else
 		fprintf(stderr, "cdrate: %s\n", what);
-	fputs(usage, stderr);
+	see_help(usage);
 	return EXIT_USAGE;
 }
 
@@ -94,18 +140,21 @@ static int usage_error(const char *usage, const char *what, const char *arg)
 typedef struct opts {
 	const char *tariff, *new_tariff, *period, *subscribers;
 	const char *out, *rejects, *itemize, *old_out, *new_out, *io;
-	const char *threads, *format, *input_tz;
-	int all;
+	const char *threads, *format, *input_tz, *summary_json;
+	const char *max_rejects, *list;
+	int all, exit_code; /* flags */
 	const char **inputs;
 	int ninputs;
 } opts;
 
 typedef struct optdef {
 	const char *name;
-	size_t off; /* offset of the const char * field, or -1 for flags */
+	size_t off; /* offset of the const char * field, or of the int flag */
+	int flag;
 } optdef;
 
-#define OPT(n, f) {n, offsetof(opts, f)}
+#define OPT(n, f) {n, offsetof(opts, f), 0}
+#define FLAG(n, f) {n, offsetof(opts, f), 1}
 static const optdef optdefs[] = {
 	OPT("--tariff", tariff),	   OPT("--new-tariff", new_tariff),
 	OPT("--period", period),	   OPT("--subscribers", subscribers),
@@ -114,32 +163,89 @@ static const optdef optdefs[] = {
 	OPT("--new-out", new_out),	   OPT("--io", io),
 	OPT("--threads", threads),	   OPT("--format", format),
 	OPT("--input-timezone", input_tz),
+	OPT("--summary-json", summary_json),
+	OPT("--max-rejects", max_rejects), OPT("--list", list),
+	FLAG("--all", all),		   FLAG("--exit-code", exit_code),
 };
+#define NOPTDEFS (sizeof(optdefs) / sizeof(*optdefs))
+
+/* Short forms: one letter for the options typed most. */
+static const char *long_name(const char *a)
+{
+	return !strcmp(a, "-o") ? "--out" : a;
+}
+
+/* Edit distance (insert, delete, substitute) of two option names, for
+ * "did you mean"; names are short, so the table stays small. */
+static size_t edit_distance(const char *a, size_t na, const char *b)
+{
+	size_t nb = strlen(b), row[64];
+	if (na >= 63 || nb >= 63)
+		return (size_t)-1;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= na; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= nb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[nb];
+}
+
+/* The allowed option nearest to a[0..n), when it is near enough to be a
+ * typo (at most 2 edits, fewer than half the name); NULL otherwise. */
+static const char *nearest(const char *a, size_t n,
+			   const char *const *allowed)
+{
+	static const char *const always[] = {"--help", "--version", NULL};
+	const char *best = NULL;
+	size_t bd = 3;
+	for (int pass = 0; pass < 2; pass++)
+		for (const char *const *k = pass ? always : allowed; *k; k++) {
+			size_t d = edit_distance(a, n, *k);
+			if (d < bd && 2 * d < n) {
+				bd = d;
+				best = *k;
+			}
+		}
+	return best;
+}
 
 /*
  * Parse argv into o. `allowed` lists the option names valid for the
- * command. Returns 0, or an exit code (help printed, usage error).
+ * command (flags among them). An option takes its value from `--opt=V`
+ * or the next argument; a next argument that is itself an option
+ * (`--tariff --period 2026-10`) means the value is missing (a value that
+ * starts with -- can be given as --opt=V). An option given twice is an
+ * error: which one would win is a guess. Returns 0, or an exit code
+ * (help printed: -1, usage error).
  */
 static int parse_opts(int argc, char **argv, opts *o, const char *usage,
-		      const char *const *allowed, int flag_all)
+		      const char *const *allowed)
 {
+	char seen[NOPTDEFS] = {0};
 	memset(o, 0, sizeof(*o));
 	o->inputs = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->inputs)
 		return EXIT_BAD;
 	for (int i = 0; i < argc; i++) {
-		char *a = argv[i];
+		const char *a = long_name(argv[i]);
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage, stdout);
 			return -1;
 		}
-		if (!strcmp(a, "--version")) {
+		if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
 			printf("cdrate %s\n", CDR_VERSION_STRING);
 			return -1;
-		}
-		if (flag_all && !strcmp(a, "--all")) {
-			o->all = 1;
-			continue;
 		}
 		if (!strcmp(a, "--")) {
 			while (++i < argc)
@@ -150,21 +256,55 @@ static int parse_opts(int argc, char **argv, opts *o, const char *usage,
 			o->inputs[o->ninputs++] = a;
 			continue;
 		}
-		char *eq = strchr(a, '=');
+		const char *eq = strchr(a, '=');
 		size_t n = eq ? (size_t)(eq - a) : strlen(a);
-		const optdef *d = NULL;
+		size_t d = NOPTDEFS;
 		for (const char *const *k = allowed; *k; k++)
 			if (strlen(*k) == n && !strncmp(*k, a, n))
-				for (size_t j = 0;
-				     j < sizeof(optdefs) / sizeof(*optdefs); j++)
+				for (size_t j = 0; j < NOPTDEFS; j++)
 					if (!strcmp(optdefs[j].name, *k))
-						d = &optdefs[j];
-		if (!d)
-			return usage_error(usage, "unknown option", a);
-		const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-		if (!v)
-			return usage_error(usage, "a value must follow", a);
-		*(const char **)((char *)o + d->off) = v;
+						d = j;
+		if (d == NOPTDEFS) {
+			const char *near = nearest(a, n, allowed);
+			fprintf(stderr, "cdrate: unknown option '%.*s'", (int)n,
+				a);
+			if (near)
+				fprintf(stderr, "; did you mean %s?", near);
+			fputc('\n', stderr);
+			see_help(usage);
+			return EXIT_USAGE;
+		}
+		if (seen[d]++) {
+			fprintf(stderr, "cdrate: %s given twice\n",
+				optdefs[d].name);
+			see_help(usage);
+			return EXIT_USAGE;
+		}
+		if (optdefs[d].flag) {
+			if (eq)
+				return usage_error(usage, "this option takes no value:",
+						   a);
+			*(int *)((char *)o + optdefs[d].off) = 1;
+			continue;
+		}
+		const char *v = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v) {
+			fprintf(stderr, "cdrate: %s needs a value\n",
+				optdefs[d].name);
+			see_help(usage);
+			return EXIT_USAGE;
+		}
+		if (!eq && v[0] == '-' && v[1] == '-') {
+			fprintf(stderr,
+				"cdrate: %s needs a value; the next argument "
+				"is the option '%s'\n",
+				optdefs[d].name, v);
+			see_help(usage);
+			return EXIT_USAGE;
+		}
+		if (!eq)
+			i++;
+		*(const char **)((char *)o + optdefs[d].off) = v;
 	}
 	return 0;
 }
@@ -241,7 +381,7 @@ static void fill_std_fds(void)
 /* ---- outputs ---------------------------------------------------------- */
 
 /* Ids of a command's outputs in its cdr_outputs set (0: not written). */
-enum { O_OUT, O_REJECTS, O_ITEMIZE, O_OLD, O_NEW, O_N };
+enum { O_OUT, O_REJECTS, O_ITEMIZE, O_OLD, O_NEW, O_JSON, O_N };
 
 /*
  * The outputs of rate, rerate (rerate) or diff (diff), checked against
@@ -261,6 +401,7 @@ static int outputs_prepare(const opts *o, int rerate, int diff,
 		{O_ITEMIZE, "--itemize", diff ? NULL : o->itemize},
 		{O_OLD, "--old-out", rerate ? o->old_out : NULL},
 		{O_NEW, "--new-out", rerate ? o->new_out : NULL},
+		{O_JSON, "--summary-json", diff ? NULL : o->summary_json},
 	};
 	int rc = cdr_outputs_create(set);
 	memset(ids, 0, O_N * sizeof(*ids));
@@ -326,7 +467,7 @@ static int outputs_commit(cdr_outputs *set, const int *ids,
 	return 0;
 }
 
-/* ---- summary --------------------------------------------------------- */
+/* ---- progress --------------------------------------------------------- */
 
 static double now(void)
 {
@@ -335,38 +476,279 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The run's summary; `load`, `totals` and `write` are the CLI's own
- * timings (writing includes fsync). */
-static void summary(const cdr_run *r, double load, double totals,
-		    double write)
+/* Progress goes to a terminal only: a log file or a pipe gets the
+ * summary alone, never carriage returns. Decided once, in main. */
+static int progress_on;
+
+/* "cdrate: WHAT..." on the progress line, while a stage with no counter
+ * runs (loading the tariff, making the totals). */
+static void progress_word(const char *what)
+{
+	if (progress_on) {
+		fprintf(stderr, "\rcdrate: %s...\033[K", what);
+		fflush(stderr);
+	}
+}
+
+static void progress_clear(void)
+{
+	if (progress_on) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+}
+
+/* 1234567 as "1.2M": a progress line is read at a glance. */
+static void human(char *b, size_t n, double v, const char *unit)
+{
+	const char *sfx[] = {"", "k", "M", "G", "T"};
+	int k = 0;
+	while (v >= 1000 && k < 4) {
+		v /= 1000;
+		k++;
+	}
+	snprintf(b, n, k ? "%.1f%s%s" : "%.0f%s%s", v, sfx[k], unit);
+}
+
+typedef struct ticker {
+	const cdr_run *r;
+	pthread_t th;
+	atomic_int stop;
+	int started;
+} ticker;
+
+static void tick(const cdr_run *r, double t0)
+{
+	cdr_run_progress p;
+	cdr_run_progress_get(r, &p);
+	if (p.stage == CDR_STAGE_DUPLICATES) {
+		progress_word("resolving duplicates");
+		return;
+	}
+	if (p.stage != CDR_STAGE_READING)
+		return;
+	double el = now() - t0;
+	char recs[32], rate[32], bytes[32], known[32];
+	human(recs, sizeof(recs), (double)p.records, " records");
+	human(rate, sizeof(rate), el > 0 ? (double)p.records / el : 0,
+	      " records/s");
+	human(bytes, sizeof(bytes), (double)p.bytes_done, "B");
+	human(known, sizeof(known), (double)p.bytes_known, "B");
+	if (p.all_known && p.bytes_known) {
+		double f = (double)p.bytes_done / (double)p.bytes_known;
+		if (f > 1)
+			f = 1;
+		fprintf(stderr, "\rcdrate: %3.0f%% of %s, %s, %s", f * 100,
+			known, recs, rate);
+		if (f > 0.01 && f < 1)
+			fprintf(stderr, ", ETA %.0f s", el * (1 - f) / f);
+	} else {
+		fprintf(stderr, "\rcdrate: %s read, %s, %s", bytes, recs, rate);
+	}
+	fputs("\033[K", stderr);
+	fflush(stderr);
+}
+
+/* The timer thread: a progress line twice a second from the run's
+ * counters (cdr_run_progress_get may be called while the run executes). */
+static void *ticker_main(void *arg)
+{
+	ticker *tk = arg;
+	double t0 = now(), last = 0;
+	while (!atomic_load(&tk->stop)) {
+		double t = now();
+		if (t - last >= 0.5) {
+			tick(tk->r, t0);
+			last = t;
+		}
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void ticker_start(ticker *tk, const cdr_run *r)
+{
+	tk->r = r;
+	atomic_init(&tk->stop, 0);
+	tk->started = progress_on && !pthread_create(&tk->th, NULL,
+						     ticker_main, tk);
+}
+
+static void ticker_stop(ticker *tk)
+{
+	if (!tk->started)
+		return;
+	atomic_store(&tk->stop, 1);
+	pthread_join(tk->th, NULL);
+	tk->started = 0;
+	progress_clear();
+}
+
+/* ---- summary --------------------------------------------------------- */
+
+/*
+ * --max-rejects N or P%: the limit as a count, or as a percentage in
+ * millionths of a percent (exact: "0.5%" is 500000). 0 or -1.
+ */
+typedef struct limit {
+	int set, percent;
+	uint64_t n; /* count, or millionths of a percent */
+} limit;
+
+static int parse_limit(const char *s, limit *l)
+{
+	size_t len = strlen(s), i = 0, frac = 0;
+	int point = 0;
+	uint64_t v = 0;
+	memset(l, 0, sizeof(*l));
+	l->percent = len && s[len - 1] == '%';
+	len -= (size_t)l->percent;
+	if (!len)
+		return -1;
+	for (; i < len; i++) {
+		if (s[i] == '.' && !point && l->percent && i && i + 1 < len) {
+			point = 1;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || v > UINT64_MAX / 100 ||
+		    (point && ++frac > 6))
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (l->percent) {
+		for (; frac < 6; frac++)
+			v *= 10;
+		if (v > 100000000u)
+			return -1;
+	}
+	l->set = 1;
+	l->n = v;
+	return 0;
+}
+
+/* Everything the summary says that the run does not hold. */
+typedef struct run_info {
+	const char *cmd;
+	const opts *o;
+	double t_start, load, totals, write;
+	int nt;
+	char fp[2][CDR_FINGERPRINT_HEX];
+	unsigned fp_files[2];
+	int have_ctl;
+	cdr_control ctl;
+	limit max;
+	int exceeded;
+	char why[256];
+	char warn[8][256];
+	int nwarn;
+} run_info;
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/*
+ * The warnings and the --max-rejects verdict, from the run's counters.
+ * "Most" is more than half: a run where most records fall after the
+ * period, or most rated ones are late, was almost surely given the wrong
+ * --period; one reason taking most records is a wrong tariff or format.
+ * Unanswered calls are a normal outcome of a switch and count for none.
+ */
+static void judge(const cdr_run *r, run_info *in)
 {
 	cdr_run_stats st;
 	cdr_run_stats_get(r, &st);
+	uint64_t base = st.read - st.unanswered;
+	uint64_t errors = st.rejected - st.unanswered;
+	const char *period = in->o->period;
+	in->nwarn = 0;
+	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++) {
+		const char *name = cdr_reason_name(i);
+		uint64_t n = st.by_reason[i];
+		if (!strcmp(name, "unanswered") || 2 * n <= base || in->nwarn >= 8)
+			continue;
+		if (!strcmp(name, "after_period"))
+			snprintf(in->warn[in->nwarn++], sizeof(in->warn[0]),
+				 "%llu of %llu records (%.0f%%) start after "
+				 "the period %s: is --period right?",
+				 (unsigned long long)n, (unsigned long long)base,
+				 pct(n, base), period);
+		else
+			snprintf(in->warn[in->nwarn++], sizeof(in->warn[0]),
+				 "%llu of %llu records (%.0f%%) were rejected "
+				 "%s",
+				 (unsigned long long)n, (unsigned long long)base,
+				 pct(n, base), name);
+	}
+	if (in->have_ctl && 2 * in->ctl.late > in->ctl.records &&
+	    in->nwarn < 8)
+		snprintf(in->warn[in->nwarn++], sizeof(in->warn[0]),
+			 "%llu of %llu rated records (%.0f%%) started before "
+			 "the period %s and were billed as late: is --period "
+			 "right?",
+			 (unsigned long long)in->ctl.late,
+			 (unsigned long long)in->ctl.records,
+			 pct(in->ctl.late, in->ctl.records), period);
+	if (!in->max.set)
+		return;
+	/* errors / read > P / 100, in integers: errors * 100 * 10^6 >
+	 * P_millionths * read. */
+	if (in->max.percent)
+		in->exceeded = (unsigned __int128)errors * 100000000u >
+			       (unsigned __int128)in->max.n * st.read;
+	else
+		in->exceeded = errors > in->max.n;
+	if (in->exceeded)
+		snprintf(in->why, sizeof(in->why),
+			 "%llu records rejected (%.2f%% of %llu read, "
+			 "unanswered calls aside), past --max-rejects %s",
+			 (unsigned long long)errors, pct(errors, st.read),
+			 (unsigned long long)st.read, in->o->max_rejects);
+}
+
+/* The outputs as "--out t.csv, --rejects r.csv" (standard output named). */
+static void outputs_named(const opts *o, char *b, size_t n)
+{
+	const struct {
+		const char *opt, *path;
+	} outs[] = {{"--out", o->out ? o->out : "-"}, {"--rejects", o->rejects},
+		    {"--itemize", o->itemize}, {"--old-out", o->old_out},
+		    {"--new-out", o->new_out},
+		    {"--summary-json", o->summary_json}};
+	size_t k = 0;
+	b[0] = '\0';
+	for (size_t i = 0; i < sizeof(outs) / sizeof(*outs) && k < n; i++)
+		if (outs[i].path)
+			k += (size_t)snprintf(b + k, n - k, "%s%s %s",
+					      k ? ", " : "", outs[i].opt,
+					      strcmp(outs[i].path, "-")
+						      ? outs[i].path
+						      : "(standard output)");
+}
+
+/* The run's summary on standard error. */
+static void summary(const cdr_run *r, const run_info *in)
+{
+	cdr_run_stats st;
+	cdr_run_stats_get(r, &st);
+	double wall = now() - in->t_start;
 	fprintf(stderr,
-		"cdrate: %llu records read, %llu rated, %llu rejected in "
-		"%.3f s (%.0f records/s)\n",
+		"cdrate: done in %.3f s: tariff %.3f s, read+parse+rate "
+		"%.3f s, duplicates %.3f s, totals %.3f s, writing %.3f s\n",
+		wall, in->load, st.pass_seconds, st.dup_seconds, in->totals,
+		in->write);
+	fprintf(stderr, "cdrate: %llu records read, %llu rated, %llu rejected",
 		(unsigned long long)st.read, (unsigned long long)st.rated,
-		(unsigned long long)st.rejected, st.seconds,
-		st.seconds > 0 ? (double)st.read / st.seconds : 0.0);
-	fprintf(stderr,
-		"cdrate: stages: tariff %.3f s, read+parse+rate %.3f s, "
-		"duplicates %.3f s, monthly charges+totals %.3f s, "
-		"writing %.3f s\n",
-		load, st.pass_seconds, st.dup_seconds, totals, write);
-	/* Files per compression, e.g. "files by compression: 3 plain,
-	 * 1 gzip, 1 zstd". */
-	const char *sep = "cdrate: files by compression: ";
-	for (int c = 0; c < CDR_NCOMP; c++)
-		if (st.files_by_comp[c]) {
-			fprintf(stderr, "%s%llu %s", sep,
-				(unsigned long long)st.files_by_comp[c],
-				cdr_comp_name(c));
-			sep = ", ";
-		}
-	if (sep[0] == ',')
-		fputc('\n', stderr);
+		(unsigned long long)st.rejected);
+	if (in->have_ctl)
+		fprintf(stderr, ", %llu late", (unsigned long long)in->ctl.late);
+	fprintf(stderr, " (%.0f records/s)\n",
+		wall > 0 ? (double)st.read / wall : 0.0);
 	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
-		if (st.by_reason[i] && strcmp(cdr_reason_name(i), "unanswered") != 0)
+		if (st.by_reason[i] &&
+		    strcmp(cdr_reason_name(i), "unanswered") != 0)
 			fprintf(stderr, "cdrate:   %-24s %llu\n",
 				cdr_reason_name(i),
 				(unsigned long long)st.by_reason[i]);
@@ -378,7 +760,7 @@ static void summary(const cdr_run *r, double load, double totals,
 			(unsigned long long)st.unanswered,
 			(unsigned long long)(st.rejected - st.unanswered));
 	/* Files per format, e.g. "files by format: 2 native, 1 asterisk". */
-	sep = "cdrate: files by format: ";
+	const char *sep = "cdrate: files by format: ";
 	for (int f = CDR_FORMAT_NATIVE; f < CDR_FORMAT_N; f++)
 		if (st.files[f]) {
 			fprintf(stderr, "%s%llu %s", sep,
@@ -388,15 +770,203 @@ static void summary(const cdr_run *r, double load, double totals,
 		}
 	if (sep[0] == ',')
 		fputc('\n', stderr);
+	/* Files per compression, e.g. "files by compression: 3 plain,
+	 * 1 gzip, 1 zstd". */
+	sep = "cdrate: files by compression: ";
+	for (int c = 0; c < CDR_NCOMP; c++)
+		if (st.files_by_comp[c]) {
+			fprintf(stderr, "%s%llu %s", sep,
+				(unsigned long long)st.files_by_comp[c],
+				cdr_comp_name(c));
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		fputc('\n', stderr);
 	const char *path;
 	cdr_format fmt;
 	int unplaced;
-	for (uint32_t i = 0; (path = cdr_run_input(r, i, &fmt, &unplaced)); i++)
+	uint64_t bytes = 0;
+	uint32_t nin = 0;
+	for (; (path = cdr_run_input(r, nin, &fmt, &unplaced)); nin++) {
+		bytes += cdr_run_input_bytes(r, nin);
 		if (unplaced)
 			fprintf(stderr,
 				"cdrate: %s: format not recognised, read as "
 				"native\n",
 				strcmp(path, "-") ? path : "standard input");
+	}
+	if (in->have_ctl) {
+		fprintf(stderr, "cdrate: %llu accounts written\n",
+			(unsigned long long)in->ctl.accounts);
+		fputs("cdrate: control totals:", stderr);
+		for (int i = 0; i < CDR_MONEY_COLUMNS; i++)
+			fprintf(stderr, "%s %s %s", i ? "," : "",
+				cdr_money_column(i), in->ctl.money[i]);
+		fputc('\n', stderr);
+	}
+	for (int k = 0; k < in->nt; k++)
+		fprintf(stderr,
+			"cdrate: %s %s: %u files, fingerprint xxh3-128:%s\n",
+			k ? "new tariff" : "tariff",
+			k ? in->o->new_tariff : in->o->tariff, in->fp_files[k],
+			in->fp[k]);
+	char fp[CDR_FINGERPRINT_HEX];
+	cdr_run_fingerprint(r, fp);
+	fprintf(stderr,
+		"cdrate: inputs: %u files, %llu bytes, fingerprint "
+		"xxh3-128:%s\n",
+		nin, (unsigned long long)bytes, fp);
+	char outs[1024];
+	outputs_named(in->o, outs, sizeof(outs));
+	fprintf(stderr, "cdrate: wrote %s\n", outs);
+	if (st.rejected && !in->o->rejects)
+		fprintf(stderr,
+			"cdrate: %llu records rejected; see --rejects FILE for "
+			"their lines and reasons\n",
+			(unsigned long long)st.rejected);
+	for (int i = 0; i < in->nwarn; i++)
+		fprintf(stderr, "cdrate: warning: %s\n", in->warn[i]);
+	if (in->exceeded)
+		fprintf(stderr, "cdrate: %s; outputs written, exit 3\n",
+			in->why);
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void json_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	fputc('"', f);
+}
+
+/*
+ * The summary as one JSON object (README: "The summary"). Its keys are a
+ * contract for monitoring: add keys, never rename one. Money is a string
+ * (exact, as printed in the totals), counts are integers, seconds
+ * numbers. Written before the outputs are committed, so the writing time
+ * is not in it.
+ */
+static int summary_json(const cdr_run *r, const run_info *in, char **buf,
+			size_t *len)
+{
+	cdr_run_stats st;
+	cdr_run_stats_get(r, &st);
+	FILE *f = open_memstream(buf, len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "{\"cdrate\":\"%s\",\"command\":", CDR_VERSION_STRING);
+	json_str(f, in->cmd);
+	fputs(",\"period\":", f);
+	json_str(f, in->o->period);
+	fprintf(f, ",\"exit\":%d", in->exceeded ? EXIT_THRESHOLD : 0);
+	fprintf(f,
+		",\"seconds\":{\"wall\":%.6f,\"tariff\":%.6f,\"pass\":%.6f,"
+		"\"duplicates\":%.6f,\"totals\":%.6f}",
+		now() - in->t_start, in->load, st.pass_seconds, st.dup_seconds,
+		in->totals);
+	fprintf(f,
+		",\"records\":{\"read\":%llu,\"rated\":%llu,\"rejected\":%llu,"
+		"\"unanswered\":%llu",
+		(unsigned long long)st.read, (unsigned long long)st.rated,
+		(unsigned long long)st.rejected,
+		(unsigned long long)st.unanswered);
+	if (in->have_ctl)
+		fprintf(f, ",\"late\":%llu", (unsigned long long)in->ctl.late);
+	fputs("},\"rejected_by_reason\":{", f);
+	const char *sep = "";
+	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
+		if (st.by_reason[i]) {
+			fprintf(f, "%s\"%s\":%llu", sep, cdr_reason_name(i),
+				(unsigned long long)st.by_reason[i]);
+			sep = ",";
+		}
+	fputs("},\"files\":{\"by_format\":{", f);
+	sep = "";
+	for (int k = CDR_FORMAT_NATIVE; k < CDR_FORMAT_N; k++)
+		if (st.files[k]) {
+			fprintf(f, "%s\"%s\":%llu", sep,
+				cdr_format_name((cdr_format)k),
+				(unsigned long long)st.files[k]);
+			sep = ",";
+		}
+	fputs("},\"by_compression\":{", f);
+	sep = "";
+	for (int c = 0; c < CDR_NCOMP; c++)
+		if (st.files_by_comp[c]) {
+			fprintf(f, "%s\"%s\":%llu", sep, cdr_comp_name(c),
+				(unsigned long long)st.files_by_comp[c]);
+			sep = ",";
+		}
+	fputs("}}", f);
+	if (in->have_ctl) {
+		fprintf(f, ",\"accounts\":%llu,\"control_totals\":{",
+			(unsigned long long)in->ctl.accounts);
+		for (int i = 0; i < CDR_MONEY_COLUMNS; i++)
+			fprintf(f, "%s\"%s\":\"%s\"", i ? "," : "",
+				cdr_money_column(i), in->ctl.money[i]);
+		fputc('}', f);
+	}
+	for (int k = 0; k < in->nt; k++) {
+		fprintf(f, ",\"%s\":{\"path\":", k ? "new_tariff" : "tariff");
+		json_str(f, k ? in->o->new_tariff : in->o->tariff);
+		fprintf(f, ",\"files\":%u,\"fingerprint\":\"xxh3-128:%s\"}",
+			in->fp_files[k], in->fp[k]);
+	}
+	fputs(",\"inputs\":{\"files\":[", f);
+	const char *path;
+	uint64_t bytes = 0;
+	uint32_t i = 0;
+	for (; (path = cdr_run_input(r, i, NULL, NULL)); i++) {
+		fputs(i ? ",{\"path\":" : "{\"path\":", f);
+		json_str(f, path);
+		fprintf(f, ",\"bytes\":%llu}",
+			(unsigned long long)cdr_run_input_bytes(r, i));
+		bytes += cdr_run_input_bytes(r, i);
+	}
+	char fp[CDR_FINGERPRINT_HEX];
+	cdr_run_fingerprint(r, fp);
+	fprintf(f, "],\"bytes\":%llu,\"fingerprint\":\"xxh3-128:%s\"}",
+		(unsigned long long)bytes, fp);
+	const struct {
+		const char *key, *path;
+	} outs[] = {{"out", in->o->out ? in->o->out : "-"},
+		    {"rejects", in->o->rejects}, {"itemize", in->o->itemize},
+		    {"old_out", in->o->old_out}, {"new_out", in->o->new_out},
+		    {"summary_json", in->o->summary_json}};
+	fputs(",\"outputs\":{", f);
+	for (size_t k = 0; k < sizeof(outs) / sizeof(*outs); k++) {
+		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);
+		json_str(f, outs[k].path);
+	}
+	fputs("},\"max_rejects\":", f);
+	if (in->max.set) {
+		fputs("{\"limit\":", f);
+		json_str(f, in->o->max_rejects);
+		fprintf(f, ",\"exceeded\":%s,\"why\":",
+			in->exceeded ? "true" : "false");
+		json_str(f, in->exceeded ? in->why : NULL);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fputs(",\"warnings\":[", f);
+	for (int w = 0; w < in->nwarn; w++) {
+		if (w)
+			fputc(',', f);
+		json_str(f, in->warn[w]);
+	}
+	fputs("]}\n", f);
+	return fclose(f) ? -ENOMEM : 0;
 }
 
 /* ---- commands -------------------------------------------------------- */
@@ -414,21 +984,44 @@ static int load(const char *dir, const char *subs, cdr_tariff **t)
 static int cmd_check(int argc, char **argv)
 {
 	static const char *const allowed[] = {"--tariff", "--subscribers",
-					      NULL};
+					      "--list", NULL};
+	static const char *const lists[] = {"subscribers", "zones", "rates"};
+	static const cdr_check_list listv[] = {
+		CDR_CHECK_SUBSCRIBERS, CDR_CHECK_ZONES, CDR_CHECK_RATES};
+	cdr_check_list list = CDR_CHECK_SUMMARY;
 	opts o;
-	int rc = parse_opts(argc, argv, &o, usage_check, allowed, 0);
+	int rc = parse_opts(argc, argv, &o, usage_check, allowed);
 	if (rc)
 		goto out;
 	if (!o.tariff || o.ninputs) {
-		rc = usage_error(usage_check, o.tariff ? "unexpected argument"
-					  : "--tariff is required", NULL);
+		rc = o.tariff ? usage_error(usage_check, "unexpected argument",
+					    o.inputs[0])
+			      : usage_error(usage_check,
+					    "--tariff is required", NULL);
 		goto out;
+	}
+	if (o.list) {
+		size_t i = 0;
+		while (i < 3 && strcmp(o.list, lists[i]))
+			i++;
+		if (i == 3) {
+			rc = usage_error(usage_check,
+					 "--list must be subscribers, zones or "
+					 "rates, not",
+					 o.list);
+			goto out;
+		}
+		list = listv[i];
 	}
 	cdr_tariff *t;
 	if ((rc = load(o.tariff, o.subscribers, &t)))
 		goto out;
-	cdr_tariff_describe(t, stdout);
-	printf("tariff OK\n");
+	int holes = cdr_tariff_check(t, list, stdout, stderr);
+	if (list == CDR_CHECK_SUMMARY)
+		printf(holes > 0 ? "tariff OK, with %d holes (see the "
+				   "warnings)\n"
+				 : "tariff OK\n",
+		       holes);
 	cdr_tariff_free(t);
 	/* SIGPIPE is ignored (catch_signals): a reader that went away shows
 	 * here, as a write error, not as exit 0. */
@@ -484,7 +1077,7 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 		if (cdr_colmap_load(&run_map, o->format + 4, err,
 				    sizeof(err))) {
 			fprintf(stderr, "cdrate: %s\n", err);
-			fputs(usage, stderr);
+			see_help(usage);
 			return EXIT_USAGE;
 		}
 		ro.map = run_map;
@@ -497,7 +1090,7 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 	ro.input_timezone = o->input_tz;
 	ro.itemize_tariff = nt - 1;
 	ro.log = stderr;
-	ro.progress = isatty(STDERR_FILENO);
+	ro.progress = 0; /* the CLI's own ticker draws it (progress_on) */
 	if (!o->ninputs)
 		return usage_error(usage, "no INPUT given", NULL);
 	int rc = outputs_open(set);
@@ -510,7 +1103,7 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 		fprintf(stderr, "cdrate: %s%s\n",
 			o->input_tz ? "--input-timezone: " : "", err);
 		if (o->input_tz && (crc == -ENOENT || crc == -EINVAL)) {
-			fputs(usage, stderr);
+			see_help(usage);
 			return EXIT_USAGE;
 		}
 		return EXIT_BAD;
@@ -521,7 +1114,11 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 			cdr_run_free(r);
 			return EXIT_BAD;
 		}
-	if (cdr_run_execute(r, err, sizeof(err))) {
+	ticker tk;
+	ticker_start(&tk, r);
+	int xrc = cdr_run_execute(r, err, sizeof(err));
+	ticker_stop(&tk);
+	if (xrc) {
 		fprintf(stderr, "cdrate: %s\n", err);
 		cdr_run_free(r);
 		return EXIT_BAD;
@@ -530,20 +1127,45 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 	return 0;
 }
 
+/* What rate and rerate check before anything is read: the limit. */
+static int check_common(const opts *o, const char *usage, run_info *in)
+{
+	if (o->max_rejects && parse_limit(o->max_rejects, &in->max))
+		return usage_error(usage,
+				   "--max-rejects must be a count N or a "
+				   "percentage P% (0-100), not",
+				   o->max_rejects);
+	return 0;
+}
+
+/* Tariff k's fingerprint into in; 0 or EXIT_BAD. */
+static int fingerprint(const char *dir, const char *subs, run_info *in,
+		       int k)
+{
+	char err[CDR_ERR_MAX];
+	if (cdr_tariff_fingerprint(dir, subs, in->fp[k], &in->fp_files[k],
+				   err, sizeof(err))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
 static int cmd_rate(int argc, char **argv)
 {
 	static const char *const allowed[] = {
 		"--tariff", "--period",	 "--subscribers", "--out", "--rejects",
 		"--itemize", "--threads", "--io",	  "--format",
-		"--input-timezone", NULL};
+		"--input-timezone", "--summary-json", "--max-rejects", NULL};
 	opts o;
+	run_info in = {.cmd = "rate", .o = &o, .t_start = now(), .nt = 1};
 	cdr_tariff *t = NULL;
 	cdr_run *r = NULL;
 	cdr_outputs *set = NULL;
 	int ids[O_N];
-	char *buf = NULL;
-	size_t len;
-	int rc = parse_opts(argc, argv, &o, usage_rate, allowed, 0);
+	char *buf = NULL, *json = NULL;
+	size_t len, jlen = 0;
+	int rc = parse_opts(argc, argv, &o, usage_rate, allowed);
 	if (rc)
 		goto out;
 	if (!o.tariff) {
@@ -554,28 +1176,50 @@ static int cmd_rate(int argc, char **argv)
 		rc = usage_error(usage_rate, "--period is required", NULL);
 		goto out;
 	}
-	if ((rc = outputs_prepare(&o, 0, 0, &set, ids)))
+	if ((rc = check_common(&o, usage_rate, &in)) ||
+	    (rc = outputs_prepare(&o, 0, 0, &set, ids)))
 		goto out;
 	double t0 = now();
-	if ((rc = load(o.tariff, o.subscribers, &t)))
+	progress_word("loading the tariff");
+	rc = load(o.tariff, o.subscribers, &t);
+	progress_clear();
+	if (rc || (rc = fingerprint(o.tariff, o.subscribers, &in, 0)))
 		goto out;
-	double t_load = now() - t0;
+	in.load = now() - t0;
 	if ((rc = run_inputs(&o, &t, 1, usage_rate, set, ids, &r)))
 		goto out;
 	t0 = now();
-	if (cdr_run_totals(r, 0, &buf, &len)) {
+	progress_word("making the totals");
+	rc = cdr_run_totals(r, 0, &buf, &len);
+	progress_clear();
+	if (rc) {
 		fprintf(stderr, "cdrate: out of memory\n");
 		rc = EXIT_BAD;
 		goto out;
 	}
-	double t_totals = now() - t0;
-	t0 = now();
-	/* Totals, rejects and itemize together, or none of them. */
-	if ((rc = outputs_commit(set, ids, &buf, &len, 1)))
+	/* From the rendered file: the sums a reader of it gets. */
+	in.have_ctl = !cdr_totals_control(buf, len, cdr_tariff_decimals(t),
+					  &in.ctl);
+	in.totals = now() - t0;
+	judge(r, &in);
+	if (o.summary_json && summary_json(r, &in, &json, &jlen)) {
+		fprintf(stderr, "cdrate: out of memory\n");
+		rc = EXIT_BAD;
 		goto out;
-	summary(r, t_load, t_totals, now() - t0);
+	}
+	t0 = now();
+	/* Totals, rejects, itemize and the summary together, or none. */
+	int wids[2] = {ids[O_OUT], ids[O_JSON]};
+	char *wbufs[2] = {buf, json};
+	size_t wlens[2] = {len, jlen};
+	if ((rc = outputs_commit(set, wids, wbufs, wlens, 2)))
+		goto out;
+	in.write = now() - t0;
+	summary(r, &in);
+	rc = in.exceeded ? EXIT_THRESHOLD : 0;
 out:
 	free(buf);
+	free(json);
 	cdr_run_free(r);
 	cdr_outputs_free(set);
 	free_map();
@@ -622,9 +1266,11 @@ static void both(void *(*fn)(void *), side_job *j)
 		fn(&j[1]);
 }
 
+/* A whole file, or standard input for "-". */
 static int read_file(const char *path, char **buf, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
+	int is_stdin = !strcmp(path, "-");
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
 	if (!f) {
 		fprintf(stderr, "cdrate: %s: %s\n", path, strerror(errno));
 		return EXIT_BAD;
@@ -641,10 +1287,12 @@ static int read_file(const char *path, char **buf, size_t *len)
 		b = nb;
 	}
 	int bad = ferror(f) || !b;
-	fclose(f);
+	if (!is_stdin)
+		fclose(f);
 	if (bad) {
 		free(b);
-		fprintf(stderr, "cdrate: %s: cannot read\n", path);
+		fprintf(stderr, "cdrate: %s: cannot read\n",
+			is_stdin ? "standard input" : path);
 		return EXIT_BAD;
 	}
 	*buf = b;
@@ -658,36 +1306,47 @@ static int cmd_rerate(int argc, char **argv)
 		"--tariff",  "--new-tariff", "--period", "--subscribers",
 		"--out",     "--rejects",    "--itemize", "--threads",
 		"--io",	     "--old-out",    "--new-out", "--format",
-		"--input-timezone", NULL};
+		"--input-timezone", "--summary-json", "--max-rejects", "--all",
+		"--exit-code", NULL};
 	opts o;
+	run_info in = {.cmd = "rerate", .o = &o, .t_start = now(), .nt = 2};
 	cdr_tariff *t[2] = {NULL, NULL};
 	cdr_run *r = NULL;
 	cdr_outputs *set = NULL;
 	int ids[O_N];
-	char *tot[2] = {NULL, NULL}, *delta = NULL;
-	size_t len[2] = {0, 0}, dlen;
-	int rc = parse_opts(argc, argv, &o, usage_rerate, allowed, 1);
+	char *tot[2] = {NULL, NULL}, *delta = NULL, *json = NULL;
+	size_t len[2] = {0, 0}, dlen, jlen = 0;
+	int rc = parse_opts(argc, argv, &o, usage_rerate, allowed);
 	if (rc)
 		goto out;
-	if (!o.tariff || !o.new_tariff || !o.period) {
-		rc = usage_error(usage_rerate, "--tariff, --new-tariff and --period are "
-				 "required", NULL);
+	const char *missing = !o.tariff ? "--tariff is required"
+			      : !o.new_tariff ? "--new-tariff is required"
+			      : !o.period ? "--period is required"
+					  : NULL;
+	if (missing) {
+		rc = usage_error(usage_rerate, missing, NULL);
 		goto out;
 	}
-	if ((rc = outputs_prepare(&o, 1, 0, &set, ids)))
+	if ((rc = check_common(&o, usage_rerate, &in)) ||
+	    (rc = outputs_prepare(&o, 1, 0, &set, ids)))
 		goto out;
 	double t0 = now();
+	progress_word("loading the tariffs");
 	side_job j[2] = {{.dir = o.tariff, .subs = o.subscribers, .k = 0},
 			 {.dir = o.new_tariff, .subs = o.subscribers, .k = 1}};
 	both(load_side, j);
+	progress_clear();
 	t[0] = j[0].t;
 	t[1] = j[1].t;
-	if ((rc = j[0].rc ? j[0].rc : j[1].rc))
+	if ((rc = j[0].rc ? j[0].rc : j[1].rc) ||
+	    (rc = fingerprint(o.tariff, o.subscribers, &in, 0)) ||
+	    (rc = fingerprint(o.new_tariff, o.subscribers, &in, 1)))
 		goto out;
-	double t_load = now() - t0;
+	in.load = now() - t0;
 	if ((rc = run_inputs(&o, t, 2, usage_rerate, set, ids, &r)))
 		goto out;
 	t0 = now();
+	progress_word("making the totals");
 	/* Each side's totals only when asked for; the delta comes from the
 	 * figures directly. */
 	if (o.old_out || o.new_out) {
@@ -703,23 +1362,34 @@ static int cmd_rerate(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cdr_run_delta(r, o.all, &delta, &dlen, stderr)) {
+	progress_clear();
+	int moved = cdr_run_delta(r, o.all, &delta, &dlen, stderr);
+	if (moved < 0) {
 		fprintf(stderr, "cdrate: out of memory\n");
 		rc = EXIT_BAD;
 		goto out;
 	}
-	double t_totals = now() - t0;
-	t0 = now();
-	int wids[3] = {ids[O_OLD], ids[O_NEW], ids[O_OUT]};
-	char *wbufs[3] = {tot[0], tot[1], delta};
-	size_t wlens[3] = {len[0], len[1], dlen};
-	if ((rc = outputs_commit(set, wids, wbufs, wlens, 3)))
+	in.totals = now() - t0;
+	judge(r, &in);
+	if (o.summary_json && summary_json(r, &in, &json, &jlen)) {
+		fprintf(stderr, "cdrate: out of memory\n");
+		rc = EXIT_BAD;
 		goto out;
-	summary(r, t_load, t_totals, now() - t0);
+	}
+	t0 = now();
+	int wids[4] = {ids[O_OLD], ids[O_NEW], ids[O_OUT], ids[O_JSON]};
+	char *wbufs[4] = {tot[0], tot[1], delta, json};
+	size_t wlens[4] = {len[0], len[1], dlen, jlen};
+	if ((rc = outputs_commit(set, wids, wbufs, wlens, 4)))
+		goto out;
+	in.write = now() - t0;
+	summary(r, &in);
+	rc = in.exceeded || (o.exit_code && moved) ? EXIT_THRESHOLD : 0;
 out:
 	free(tot[0]);
 	free(tot[1]);
 	free(delta);
+	free(json);
 	cdr_run_free(r);
 	cdr_outputs_free(set);
 	free_map();
@@ -731,18 +1401,26 @@ out:
 
 static int cmd_diff(int argc, char **argv)
 {
-	static const char *const allowed[] = {"--out", NULL};
+	static const char *const allowed[] = {"--out", "--all", "--exit-code",
+					      NULL};
 	opts o;
 	char *b[2] = {NULL, NULL}, *delta = NULL;
 	size_t len[2] = {0, 0}, dlen;
 	char err[CDR_ERR_MAX];
 	cdr_outputs *set = NULL;
 	int ids[O_N];
-	int rc = parse_opts(argc, argv, &o, usage_diff, allowed, 1);
+	int rc = parse_opts(argc, argv, &o, usage_diff, allowed);
 	if (rc)
 		goto out;
 	if (o.ninputs != 2) {
 		rc = usage_error(usage_diff, "expected OLD_TOTALS and NEW_TOTALS", NULL);
+		goto out;
+	}
+	if (!strcmp(o.inputs[0], "-") && !strcmp(o.inputs[1], "-")) {
+		rc = usage_error(usage_diff,
+				 "only one of OLD_TOTALS and NEW_TOTALS can "
+				 "be - (standard input)",
+				 NULL);
 		goto out;
 	}
 	if ((rc = outputs_prepare(&o, 0, 1, &set, ids)) ||
@@ -751,14 +1429,20 @@ static int cmd_diff(int argc, char **argv)
 	if ((rc = read_file(o.inputs[0], &b[0], &len[0])) ||
 	    (rc = read_file(o.inputs[1], &b[1], &len[1])))
 		goto out;
-	if (cdr_diff_totals(b[0], len[0], o.inputs[0], b[1], len[1],
-			    o.inputs[1], o.all, &delta, &dlen, stderr, err,
-			    sizeof(err))) {
+	int moved = cdr_diff_totals(
+		b[0], len[0], strcmp(o.inputs[0], "-") ? o.inputs[0]
+						       : "standard input",
+		b[1], len[1],
+		strcmp(o.inputs[1], "-") ? o.inputs[1] : "standard input",
+		o.all, &delta, &dlen, stderr, err, sizeof(err));
+	if (moved < 0) {
 		fprintf(stderr, "cdrate: %s\n", err);
 		rc = EXIT_BAD;
 		goto out;
 	}
 	rc = outputs_commit(set, ids, &delta, &dlen, 1);
+	if (!rc && o.exit_code && moved)
+		rc = EXIT_THRESHOLD;
 out:
 	cdr_outputs_free(set);
 	free(b[0]);
@@ -772,22 +1456,39 @@ out:
 
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name, *usage;
+	} cmds[] = {{"rate", usage_rate},
+		    {"check", usage_check},
+		    {"rerate", usage_rerate},
+		    {"diff", usage_diff}};
 	if (argc < 2) {
 		fputs(usage_main, stderr);
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
-	    !strcmp(cmd, "help")) {
+	    (!strcmp(cmd, "help") && argc == 2)) {
 		fputs(usage_main, stdout);
 		return 0;
 	}
-	if (!strcmp(cmd, "--version")) {
+	if (!strcmp(cmd, "help")) { /* cdrate help CMD */
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++)
+			if (!strcmp(argv[2], cmds[i].name)) {
+				fputs(cmds[i].usage, stdout);
+				return 0;
+			}
+		fprintf(stderr, "cdrate: no command '%s'\n", argv[2]);
+		see_help(usage_main);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
 		printf("cdrate %s\n", CDR_VERSION_STRING);
 		return 0;
 	}
 	fill_std_fds();
 	catch_signals();
+	progress_on = isatty(STDERR_FILENO);
 	if (!strcmp(cmd, "rate"))
 		return cmd_rate(argc - 2, argv + 2);
 	if (!strcmp(cmd, "check"))
@@ -797,6 +1498,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "diff"))
 		return cmd_diff(argc - 2, argv + 2);
 	fprintf(stderr, "cdrate: unknown command '%s'\n", cmd);
-	fputs(usage_main, stderr);
+	see_help(usage_main);
 	return EXIT_USAGE;
 }
