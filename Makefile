@@ -21,7 +21,17 @@ LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps test unit e2e ref lint demo bench bench-quick asan tsan help clean check-symbols
+.PHONY: all deps test unit e2e ref lint demo bench bench-quick asan tsan help clean check-symbols \
+        install uninstall install-check
+
+# Where `make install` puts things; DESTDIR is prepended to each (staged
+# installs, packaging).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PCDIR      ?= $(LIBDIR)/pkgconfig
 
 all: deps $(BUILD)/cdrate
 
@@ -36,6 +46,9 @@ help:
 	@echo "make tsan       the threaded tests under TSan"
 	@echo "make lint       cppcheck and clang-tidy (.clang-tidy), warnings fail"
 	@echo "make check-symbols  exported symbols all carry the cdr_ prefix"
+	@echo "make install    binary, man page, library, header, cdrate.pc under PREFIX"
+	@echo "                (default /usr/local; DESTDIR=dir stages it)"
+	@echo "make uninstall  remove what make install put there"
 	@echo "make clean      remove $(BUILD)/"
 
 # Install missing libraries (Debian/Ubuntu), or say exactly what to run.
@@ -90,7 +103,7 @@ ref: $(BUILD)/cdrate
 	  sh tests/ref/compare.sh $(BUILD)/cdrate 0 $$(($(REF_SEEDS) - 1)); \
 	else echo "ref: python3 not installed, differential tests skipped"; fi
 
-test: all unit e2e ref fuzz-replay check-symbols
+test: all unit e2e install-check ref fuzz-replay check-symbols
 	@echo "make test: all suites passed"
 
 demo: all
@@ -118,6 +131,37 @@ bench: all
 
 bench-quick: all
 	@sh bench/run.sh $(BUILD) quick
+
+# The library is static only; the .pc names its dependencies as Requires,
+# so `pkg-config --libs cdrate` is all a program needs to link.
+$(BUILD)/cdrate.pc: Makefile include/cdrate/cdrate.h
+	@mkdir -p $(BUILD)
+	@v=$$(sed -n 's/^#define CDR_VERSION_STRING "\(.*\)"/\1/p' include/cdrate/cdrate.h); \
+	printf '%s\n' "prefix=$(PREFIX)" "libdir=$(LIBDIR)" "includedir=$(INCLUDEDIR)" "" \
+	  "Name: cdrate" "Description: call detail record batch rater" "Version: $$v" \
+	  "Requires: $(PKGS)" "Libs: -L\$${libdir} -lcdrate -pthread" \
+	  "Cflags: -I\$${includedir}" >$@
+
+install: all $(BUILD)/cdrate.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) \
+	  $(DESTDIR)$(INCLUDEDIR)/cdrate $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BUILD)/cdrate $(DESTDIR)$(BINDIR)/cdrate
+	install -m 644 $(BUILD)/libcdrate.a $(DESTDIR)$(LIBDIR)/libcdrate.a
+	install -m 644 include/cdrate/cdrate.h $(DESTDIR)$(INCLUDEDIR)/cdrate/cdrate.h
+	install -m 644 doc/cdrate.1 $(DESTDIR)$(MANDIR)/man1/cdrate.1
+	install -m 644 $(BUILD)/cdrate.pc $(DESTDIR)$(PCDIR)/cdrate.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cdrate $(DESTDIR)$(LIBDIR)/libcdrate.a \
+	  $(DESTDIR)$(INCLUDEDIR)/cdrate/cdrate.h $(DESTDIR)$(MANDIR)/man1/cdrate.1 \
+	  $(DESTDIR)$(PCDIR)/cdrate.pc
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/cdrate 2>/dev/null
+
+# A staged install into a scratch directory, used as a user would: the
+# binary runs, pkg-config finds the library, a program links against it,
+# the man page renders without warnings; then uninstall leaves no file.
+install-check: all
+	@sh tests/e2e/install.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-tsan
