@@ -441,12 +441,16 @@ int cdr__delta_render(cdr__figures *arows, size_t na, cdr__figures *brows,
 		s[o++] = ',';
 		i128 rd = (i128)y->qty[0] - (i128)x->qty[0];
 		o += cdr__fmt_scaled(s + o, rd, 0);
-		const char *change = c < 0	? ",removed\n"
-				     : c > 0	? ",added\n"
-				     : same	? ",unchanged\n"
-						: ",changed\n";
-		memcpy(s + o, change, strlen(change));
-		o += strlen(change);
+		static const struct {
+			char text[12];
+			size_t n;
+		} change[] = {{",removed\n", 9},
+			      {",added\n", 7},
+			      {",unchanged\n", 11},
+			      {",changed\n", 9}};
+		int ci = c < 0 ? 0 : c > 0 ? 1 : same ? 2 : 3;
+		memcpy(s + o, change[ci].text, change[ci].n);
+		o += change[ci].n;
 	}
 	*out = s;
 	*out_len = o;

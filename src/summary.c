@@ -206,7 +206,7 @@ int cdr_totals_control(const char *csv, size_t len, int decimals,
 	i128 sum[CDR_MONEY_COLUMNS] = {0};
 	memset(c, 0, sizeof(*c));
 	if (decimals < 0 || decimals > 6 || len < sizeof(header) - 1 ||
-	    memcmp(csv, header, sizeof(header) - 1))
+	    memcmp(csv, header, sizeof(header) - 1) != 0)
 		return -EINVAL;
 	const char *p = csv + sizeof(header) - 1, *end = csv + len;
 	while (p < end) {

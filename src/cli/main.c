@@ -117,7 +117,7 @@ static void see_help(const char *usage)
 {
 	const char *name;
 	int n = usage_cmd(usage, &name);
-	if (n && strncmp(name, "COMMAND", (size_t)n))
+	if (n && strncmp(name, "COMMAND", (size_t)n) != 0)
 		fprintf(stderr, "cdrate: see 'cdrate %.*s --help'\n", n, name);
 	else
 		fputs("cdrate: see 'cdrate --help'\n", stderr);
@@ -561,7 +561,7 @@ static void *ticker_main(void *arg)
 			tick(tk->r, t0);
 			last = t;
 		}
-		struct timespec ts = {0, 50 * 1000 * 1000};
+		struct timespec ts = {0, 50000000L};
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -1002,7 +1002,7 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (o.list) {
 		size_t i = 0;
-		while (i < 3 && strcmp(o.list, lists[i]))
+		while (i < 3 && strcmp(o.list, lists[i]) != 0)
 			i++;
 		if (i == 3) {
 			rc = usage_error(usage_check,
