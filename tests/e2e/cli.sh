@@ -158,6 +158,39 @@ assert "\r\x1b[K" in t and "68 records read" in t, repr(t)
 # the line is cleared before the summary: no summary line starts mid-line
 assert "...\x1b[Kcdrate: done" not in t, repr(t)
 EOF
+	# While records stream in (a FIFO whose writer pauses), the line
+	# counts them: the pause is long next to the ticker's half second.
+	python3 - "$BIN" "$DEMO" "$W" >"$W/py" 2>&1 <<'EOF' && ok || { bad "progress counts records"; cat "$W/py"; }
+import os, pty, subprocess, sys, threading, time
+b, demo, w = sys.argv[1:4]
+fifo = w + "/prog.fifo"
+os.mkfifo(fifo)
+master, slave = pty.openpty()
+p = subprocess.Popen([b, "rate", "--tariff", demo + "/tariff", "--period", "2026-10",
+                      "-o", w + "/pty2.csv", fifo], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+lines = open(demo + "/cdrs/01-fixed-switch.csv").read().splitlines(True)
+def feed():
+    with open(fifo, "w") as f:
+        f.writelines(lines[:6])
+        f.flush()
+        time.sleep(2)
+        f.writelines(lines[6:])
+threading.Thread(target=feed).start()
+out = b""
+while True:
+    try:
+        d = os.read(master, 65536)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+assert p.wait() == 0
+t = out.decode()
+assert " read, " in t and " records, " in t and " records/s\x1b[K" in t, repr(t)
+EOF
 fi
 
 # ---- check
