@@ -20,14 +20,28 @@
 
 static char err[CDR_ERR_MAX];
 
-/* diff OLD NEW; 0 and the delta in *out, or the error code. */
+/* The delta has a length, no NUL: add one, for the string asserts. */
+static int terminate(char **out, size_t len)
+{
+	char *b = realloc(*out, len + 1);
+	if (!b)
+		return -1;
+	b[len] = '\0';
+	*out = b;
+	return 0;
+}
+
+/* diff OLD NEW; the count of accounts that moved and the delta in *out
+ * (NUL-terminated), or the error code. */
 static int diff(const char *old, const char *nw, char **out)
 {
 	size_t len = 0;
 	*out = NULL;
 	err[0] = '\0';
-	return cdr_diff_totals(old, strlen(old), "old.csv", nw, strlen(nw),
-			       "new.csv", 1, out, &len, NULL, err, sizeof(err));
+	int rc = cdr_diff_totals(old, strlen(old), "old.csv", nw, strlen(nw),
+				 "new.csv", 1, out, &len, NULL, err,
+				 sizeof(err));
+	return rc < 0 ? rc : terminate(out, len) ? -ENOMEM : rc;
 }
 
 Test(diff, rows_that_add_up_are_compared)
@@ -68,6 +82,7 @@ Test(diff, change_column_and_the_moves_that_keep_the_total)
 				sizeof(err));
 	fclose(report);
 	cr_assert_eq(n, 3, "%s", err);
+	cr_assert_eq(terminate(&out, len), 0);
 	cr_assert_str_eq(out,
 			 "account,period,old_total,new_total,delta,"
 			 "voice_delta,sms_delta,data_delta,allowance_delta,"
