@@ -161,7 +161,7 @@ uninstall:
 # binary runs, pkg-config finds the library, a program links against it,
 # the man page renders without warnings; then uninstall leaves no file.
 install-check: all
-	@sh tests/e2e/install.sh $(BUILD)
+	@CC="$(CC)" USE_CFLAGS="$(OPT)" sh tests/e2e/install.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-tsan

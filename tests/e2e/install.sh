@@ -38,7 +38,8 @@ int main(void)
 }
 C
 	# shellcheck disable=SC2086
-	${CC:-cc} -o "$D/use" "$D/use.c" $flags 2>"$D/cc.err" && "$D/use" | grep -q " 1$" && ok ||
+	# USE_CFLAGS: the build's own flags (a sanitized library needs its runtime).
+	${CC:-cc} ${USE_CFLAGS:-} -o "$D/use" "$D/use.c" $flags 2>"$D/cc.err" && "$D/use" | grep -q " 1$" && ok ||
 		{ bad "a program builds against the installed library"; head -5 "$D/cc.err"; }
 fi
 if command -v groff >/dev/null; then
