@@ -87,6 +87,21 @@ EOF
 else
 	grep -q '"control_totals":{"voice_charge":"' "$W/s.json" && ok || bad "summary json keys"
 fi
+# rerate: both tariffs fingerprinted; standard output may take the JSON.
+RR=$HERE/rerate
+expect_rc 0 "rerate --summary-json -" "$BIN" rerate --tariff "$RR/old" --new-tariff "$RR/new" \
+	--period 2026-10 -o "$W/rr.csv" --summary-json - "$RR/cdrs"
+same "$W/rr.csv" "$RR/expected/delta.csv" "rerate delta beside its summary json"
+if [ $HAVE_PY = 1 ]; then
+	python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["command"] == "rerate" and s["outputs"]["summary_json"] == "-"
+assert s["tariff"]["path"].endswith("old") and s["new_tariff"]["path"].endswith("new")
+assert s["tariff"]["fingerprint"] != s["new_tariff"]["fingerprint"]
+assert "control_totals" not in s
+' "$W/out" && ok || bad "rerate summary json"
+fi
 expect_rc 2 "--summary-json on the --out file" rate_demo -o "$W/same" --summary-json "$W/same" "$DEMO/cdrs"
 expect_rc 2 "--summary-json on an input" rate_demo -o "$W/t.csv" --summary-json "$DEMO/cdrs/03-resend.csv" "$DEMO/cdrs"
 expect_rc 1 "--summary-json uncreatable" rate_demo -o "$W/t5.csv" --summary-json "$W/no/dir/s.json" "$DEMO/cdrs"
