@@ -230,6 +230,10 @@ uint64_t cdr__sub_hash(const char *num, size_t n);
 void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h);
 int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 		  cdr__subhit *hit);
+/* The same for a number already packed (cdr__rec.subk), which spares the
+ * lookup a walk over its digits. */
+int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t k[2],
+			 uint64_t h, cdr__subhit *hit);
 /* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
 /* Row of subscriber `sub` active on local day `day`, or -1. */
@@ -289,6 +293,11 @@ typedef struct cdr__rec {
 	uint8_t start_kind; /* local naive seconds or UTC instant */
 	int64_t start;
 	uint64_t duration, volume;
+	/* The subscriber as the subscriber table keys it, packed while its
+	 * digits were checked: one digit a nibble (digit + 1, so 0 ends it),
+	 * digits 1-16 in subk[0] and 17-32 in subk[1], the first digit
+	 * highest. Equal keys are equal numbers. */
+	uint64_t subk[2];
 } cdr__rec;
 
 /* Parse one native line (no line end) by position. Returns CDR_OK or a

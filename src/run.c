@@ -392,8 +392,8 @@ static void stage_lookup(worker *w, batch *b)
 			continue;
 		for (int k = 0; k < r->nt; k++) {
 			cdr__subhit *hit = &b->hit[i][k];
-			cdr__sub_find(r->t[k], b->rec[i].sub, b->rec[i].sub_len,
-				      b->subh[i], hit);
+			cdr__sub_find_packed(r->t[k], b->rec[i].subk,
+					     b->subh[i], hit);
 			/* A single row came with the slot; only numbers with
 			 * several rows need the rows array. */
 			if (hit->nrows > 1)

@@ -2180,13 +2180,25 @@ void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h)
 int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 		  cdr__subhit *hit)
 {
+	uint64_t key[2];
+	if (n > 32) {
+		hit->known = 0;
+		hit->first = hit->nrows = 0;
+		return 0;
+	}
+	sub_key(num, n, &key[0], &key[1]);
+	return cdr__sub_find_packed(t, key, h, hit);
+}
+
+int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t key[2],
+			 uint64_t h, cdr__subhit *hit)
+{
 	const cdr__submap *m = t->sub_map;
-	uint64_t k0, k1;
+	const uint64_t k0 = key[0], k1 = key[1];
 	hit->known = 0;
 	hit->first = hit->nrows = 0;
-	if (!m || n > 32)
+	if (!m)
 		return 0;
-	sub_key(num, n, &k0, &k1);
 	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
 	const subslot *s = m->s[k];
 	for (uint32_t j = (uint32_t)h & m->mask[k];; j = (j + 1) & m->mask[k]) {
