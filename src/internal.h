@@ -306,13 +306,32 @@ int cdr__parse_line(const char *p, size_t n, cdr__rec *r);
 
 /* ---- rate (rate.c) --------------------------------------------------- */
 
+/* Days either side of a period that its lookups answer from its own
+ * tables: late records start days or weeks before it. */
+#define CDR_PERIOD_MARGIN_DAYS 62
+
 typedef struct cdr__period {
 	int year, month;
 	int64_t first_day, last_day; /* local days */
 	int64_t start_utc, end_utc;  /* [start, end) instants */
+	/* The tariff's zone around the period (tz.h), and the day type
+	 * (cdr__day_type) of each local day from dt_first on: what rating
+	 * asks per record, without binary searches. */
+	cdr__tz_win tzw;
+	int64_t dt_first;
+	uint32_t dt_n;
+	uint8_t day_type[31 + 2 * CDR_PERIOD_MARGIN_DAYS];
 } cdr__period;
 
 int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month);
+
+/* cdr__day_type through the period's table. */
+static inline unsigned cdr__period_day_type(const cdr__period *p,
+					    const cdr_tariff *t, int64_t day)
+{
+	uint64_t i = (uint64_t)(day - p->dt_first);
+	return i < p->dt_n ? p->day_type[i] : cdr__day_type(t, day);
+}
 
 /* Everything one record contributes to the totals. */
 typedef struct cdr__rated {
@@ -333,6 +352,9 @@ typedef struct cdr__rated {
 
 /* Resolve the start instant; CDR_OK or CDR_R_START (out of range). */
 int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc);
+/* The same through the period's window of the zone (the pass). */
+int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
+			  int64_t *utc);
 /* Steps 3..10 of rating for a parsed record with start instant `utc`. */
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out);
