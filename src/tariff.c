@@ -2137,22 +2137,28 @@ void cdr_tariff_free(cdr_tariff *t)
 
 int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n)
 {
-	const cdr__trie_node *tr = t->trie;
-	uint32_t node = 0;
+	const cdr__trie_node *tr = t->trie, *node = tr;
+	const char *const e = d + n;
 	int32_t best = tr[0].zone;
-	size_t i = 0;
-	for (; i < n; i++) {
-		int s = sym(d[i]);
-		int32_t c = s < 0 ? 0 : tr[node].child[s];
+	/* Per digit: its child, and the zone of a prefix ending there. */
+	for (; d < e; d++) {
+		unsigned s = (unsigned)(unsigned char)*d - '0';
+		if (s > 9) {
+			int x = sym(*d);
+			if (x < 0)
+				break;
+			s = (unsigned)x;
+		}
+		const int32_t c = node->child[s];
 		if (!c)
 			break;
-		node = (uint32_t)c;
-		if (tr[node].zone >= 0)
-			best = tr[node].zone;
+		node = &tr[c];
+		if (node->zone >= 0)
+			best = node->zone;
 	}
 	/* An `=number` row beats every prefix, but only for that number. */
-	if (i == n && tr[node].exact >= 0)
-		return tr[node].exact;
+	if (d == e && node->exact >= 0)
+		return node->exact;
 	return best;
 }
 
