@@ -27,6 +27,7 @@ typedef unsigned __int128 u128;
 #define CDR_DAY_NONE INT64_MIN /* rates.csv `from` absent: always in force */
 #define CDR_DAY_OPEN INT64_MAX /* subscribers.csv `to` empty: still active */
 #define CDR_LINE_MAX ((size_t)64 * 1024) /* longer CDR lines are rejected */
+#define CDR_UNIX_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 
 enum cdr__service { CDR_VOICE = 0, CDR_SMS = 1, CDR_DATA = 2, CDR_NSVC = 3 };
 
@@ -244,6 +245,27 @@ int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
 /* Rate row for a cell on a local day, or -1 (no_rate). */
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);
+/* The same, inline when the cells' timelines were resolved ahead (the
+ * usual tariff; rating asks once per record). */
+static inline int32_t cdr__rate_find_inline(const cdr_tariff *t,
+					    uint32_t plan, unsigned svc,
+					    uint32_t zone, uint32_t band,
+					    int64_t day)
+{
+	if (!t->cell_off)
+		return cdr__rate_find(t, plan, svc, zone, band, day);
+	size_t c = (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
+			   t->nbands +
+		   band;
+	int32_t row = -1;
+	/* Steps are few (one per price change) and ordered by day. */
+	for (uint32_t i = t->cell_off[c]; i < t->cell_off[c + 1]; i++) {
+		if (t->cell_steps[i].from_day > day)
+			break;
+		row = (int32_t)t->cell_steps[i].row;
+	}
+	return row;
+}
 
 /* Copy the string s into out (size > 0), control bytes as \xNN, for
  * messages that echo what a file holds (tariff.c). */
@@ -353,8 +375,17 @@ typedef struct cdr__rated {
 /* Resolve the start instant; CDR_OK or CDR_R_START (out of range). */
 int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc);
 /* The same through the period's window of the zone (the pass). */
-int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
-			  int64_t *utc);
+static inline int cdr__period_start_utc(const cdr__period *p,
+					const cdr__rec *r, int64_t *utc)
+{
+	int64_t u = r->start;
+	if (r->start_kind == CDR_START_LOCAL)
+		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
+	if (u < 0 || u > CDR_UNIX_MAX)
+		return CDR_R_START;
+	*utc = u;
+	return CDR_OK;
+}
 /* Steps 3..10 of rating for a parsed record with start instant `utc`. */
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out);

@@ -53,18 +53,6 @@ int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc)
 	return CDR_OK;
 }
 
-int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
-			  int64_t *utc)
-{
-	int64_t u = r->start;
-	if (r->start_kind == CDR_START_LOCAL)
-		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
-	if (u < 0 || u > UNIX_MAX)
-		return CDR_R_START;
-	*utc = u;
-	return CDR_OK;
-}
-
 /* ---- billed quantity ------------------------------------------------- */
 
 static uint64_t billed(uint64_t d, const cdr__rate_row *rr)
@@ -371,7 +359,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 	unsigned minute = (unsigned)((local - day * 86400) / 60);
 	uint32_t band = t->minute_band[cdr__period_day_type(p, t, day)][minute];
 	out->band = band;
-	int32_t rr_i = cdr__rate_find(t, plan, r->service, zone, band, day);
+	int32_t rr_i = cdr__rate_find_inline(t, plan, r->service, zone, band, day);
 	if (rr_i < 0) {
 		out->reason = CDR_R_NO_RATE;
 		return;

@@ -2313,17 +2313,7 @@ int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 {
 	if (!t->cell_off)
 		return rate_find_keys(t, plan, svc, zone, band, day);
-	size_t c = (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
-			   t->nbands +
-		   band;
-	int32_t row = -1;
-	/* Steps are few (one per price change) and ordered by day. */
-	for (uint32_t i = t->cell_off[c]; i < t->cell_off[c + 1]; i++) {
-		if (t->cell_steps[i].from_day > day)
-			break;
-		row = (int32_t)t->cell_steps[i].row;
-	}
-	return row;
+	return cdr__rate_find_inline(t, plan, svc, zone, band, day);
 }
 
 /* ---- describe -------------------------------------------------------- */
