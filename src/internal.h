@@ -381,10 +381,8 @@ static inline int cdr__period_start_utc(const cdr__period *p,
 	int64_t u = r->start;
 	if (r->start_kind == CDR_START_LOCAL)
 		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
-	if (u < 0 || u > CDR_UNIX_MAX)
-		return CDR_R_START;
-	*utc = u;
-	return CDR_OK;
+	*utc = u; /* written either way: callers read it only on CDR_OK */
+	return u < 0 || u > CDR_UNIX_MAX ? CDR_R_START : CDR_OK;
 }
 /* Steps 3..10 of rating for a parsed record with start instant `utc`. */
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,

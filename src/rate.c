@@ -33,7 +33,7 @@ int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month)
 			 p->end_utc + margin);
 	p->dt_first = p->first_day - CDR_PERIOD_MARGIN_DAYS;
 	p->dt_n = (uint32_t)(p->last_day - p->first_day + 1 +
-			     2 * CDR_PERIOD_MARGIN_DAYS);
+			     2 * (int64_t)CDR_PERIOD_MARGIN_DAYS);
 	assert(p->dt_n <= sizeof(p->day_type));
 	for (uint32_t i = 0; i < p->dt_n; i++)
 		p->day_type[i] = (uint8_t)cdr__day_type(t, p->dt_first + i);
