@@ -375,15 +375,8 @@ typedef struct cdr__rated {
 /* Resolve the start instant; CDR_OK or CDR_R_START (out of range). */
 int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc);
 /* The same through the period's window of the zone (the pass). */
-static inline int cdr__period_start_utc(const cdr__period *p,
-					const cdr__rec *r, int64_t *utc)
-{
-	int64_t u = r->start;
-	if (r->start_kind == CDR_START_LOCAL)
-		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
-	*utc = u; /* written either way: callers read it only on CDR_OK */
-	return u < 0 || u > CDR_UNIX_MAX ? CDR_R_START : CDR_OK;
-}
+int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
+			  int64_t *utc);
 /* Steps 3..10 of rating for a parsed record with start instant `utc`. */
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out);

@@ -53,6 +53,18 @@ int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc)
 	return CDR_OK;
 }
 
+int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
+			  int64_t *utc)
+{
+	int64_t u = r->start;
+	if (r->start_kind == CDR_START_LOCAL)
+		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
+	if (u < 0 || u > CDR_UNIX_MAX)
+		return CDR_R_START;
+	*utc = u;
+	return CDR_OK;
+}
+
 /* ---- billed quantity ------------------------------------------------- */
 
 static uint64_t billed(uint64_t d, const cdr__rate_row *rr)
