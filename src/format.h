@@ -122,6 +122,9 @@ void cdr__fmt_key(const cdr__fmt *f, const char *p, size_t n,
  */
 int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format,
 		  const cdr__norm *norm, char *nbuf);
+/* The native line through the checked path alone, never the one-walk
+ * path: what that path must agree with on every line (tests). */
+int cdr__parse_line_checked(const char *p, size_t n, cdr__rec *r);
 /* The native line with numbers normalised (nbuf: CDR__NORM_BUF). */
 int cdr__parse_line_norm(const char *p, size_t n, cdr__rec *r,
 			 const cdr__norm *norm, char *nbuf);

@@ -10,11 +10,17 @@
  * is how a switch record or a mapped line is held to section 3 with the
  * native column names.
  *
- * Sections: start time forms - start_format patterns - the fields - the
- * native line.
+ * A well-formed native line takes a faster road: one walk that frames,
+ * checks and converts every field (the one-walk path), which gives up on
+ * anything unusual and leaves the verdict to the checked path. Both read
+ * words of 8 bytes where a field holds them (the words section).
+ *
+ * Sections: words - start time forms - start_format patterns - the fields
+ * - the one-walk path - the native line.
  */
 #include <string.h>
 
+#include "civil.h"
 #include "format.h"
 
 #define NCOLS 7
@@ -22,6 +28,131 @@
 #define NUMBER_MAX 32 /* digits of a subscriber number */
 #define QTY_LIMIT 999999999999ULL /* duration and volume are < 10^12 */
 #define UNIX_MAX 253402300799LL	  /* 9999-12-31T23:59:59Z */
+
+/* ---- words ----------------------------------------------------------- */
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HAVE_FAST 1
+#define FAST_NO (-1)
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define NIBS 0x0F0F0F0F0F0F0F0FULL
+
+static inline uint64_t load8(const char *s)
+{
+	uint64_t x;
+	memcpy(&x, s, 8);
+	return x;
+}
+
+/* Bytes of x equal to c: the lowest flagged byte is exact (the zero-byte
+ * test's borrow can flag bytes above a match, never below). */
+static inline uint64_t bytes_eq(uint64_t x, unsigned char c)
+{
+	uint64_t y = x ^ (ONES * c);
+	return (y - ONES) & ~y & HIGHS;
+}
+
+/* Bytes of x (restricted to the bytes of `mask`) that are not ASCII
+ * digits: a digit is 0x3_ with a low nibble that takes +6 without
+ * leaving 0x3_. Only a non-digit (>= 0xFA) carries into the byte above,
+ * so the lowest flagged byte is exact; zero means all are digits. */
+static inline uint64_t non_digits(uint64_t x, uint64_t mask)
+{
+	const uint64_t hi = 0xF0F0F0F0F0F0F0F0ULL & mask,
+		       three = 0x3030303030303030ULL & mask;
+	return ((x & hi) ^ three) |
+	       (((x + (0x0606060606060606ULL & mask)) & hi) ^ three);
+}
+
+static inline unsigned first_byte(uint64_t flags)
+{
+	return (unsigned)__builtin_ctzll(flags) >> 3;
+}
+
+/* The first r (0..8) digits of x as nibbles (digit + 1), the first digit
+ * highest: the packing of cdr__rec.subk. Bytes are put most significant
+ * first and then merged pairwise into nibbles, bytes, half-words. */
+static inline uint64_t pack_digits(uint64_t x, unsigned r)
+{
+	uint64_t y = __builtin_bswap64((x & NIBS) + ONES);
+	y = (y | y >> 4) & 0x00FF00FF00FF00FFULL;
+	y = (y | y >> 8) & 0x0000FFFF0000FFFFULL;
+	y = (y | y >> 16) & 0xFFFFFFFFULL;
+	return y >> (4 * (8 - r));
+}
+
+/* Per byte b of digit values: b * 10 + the next byte's, so byte i of the
+ * result is the two-digit number at i, i + 1 (at most 165: no carries). */
+static inline uint64_t pairs(uint64_t x)
+{
+	uint64_t v = x & NIBS;
+	return v * 10 + (v >> 8);
+}
+
+#define BYTE(x, i) ((unsigned)((x) >> (8 * (i))) & 0xFF)
+
+/* "voice,", "sms,", "data," read as little-endian words. */
+#define W_VOICE 0x2C6563696F76ULL
+#define W_SMS 0x2C736D73ULL
+#define W_DATA 0x2C61746164ULL
+
+/*
+ * The stamp `YYYY-MM-DD HH:MM:SS` (or 'T'), the 19 bytes at s, as naive
+ * local seconds. Accepts only what cdr__parse_datetime accepts, with the
+ * same value; 0 or FAST_NO (then that parser decides).
+ */
+/* The last month a thread's stamps named: its word `YYYY-MM-` (checked
+ * when it was taken), its first day and its length. A file's records
+ * nearly all fall in one month, so a match spares the year and month and
+ * the calendar arithmetic. Per thread, so readers never share it; `valid`
+ * because any 8 bytes may be a line's. */
+static _Thread_local struct {
+	uint64_t word;
+	int64_t first_day;
+	unsigned days;
+	int valid;
+} month_memo;
+
+static inline __attribute__((always_inline)) int
+fast_stamp(const char *s, int64_t *secs)
+{
+	/* a = YYYY-MM-, b = DD?HH:MM, c = HH:MM:SS (bytes 11..18) */
+	const uint64_t a = load8(s), b = load8(s + 8), c = load8(s + 11);
+	const uint64_t sep = b & 0xFF0000ULL;
+	if (non_digits(b, 0xFFFF00FFFF00FFFFULL) |
+	    non_digits(c, 0xFFFF000000000000ULL) |
+	    ((b & 0xFF0000000000ULL) ^ 0x3A0000000000ULL) |
+	    ((c & 0x0000FF0000000000ULL) ^ 0x00003A0000000000ULL) |
+	    ((sep ^ 0x200000ULL) && (sep ^ 0x540000ULL)))
+		return FAST_NO;
+	if (!month_memo.valid || a != month_memo.word) {
+		if (non_digits(a, 0x00FFFF00FFFFFFFFULL) |
+		    ((a & 0xFF0000FF00000000ULL) ^ 0x2D00002D00000000ULL))
+			return FAST_NO;
+		const uint64_t pa = pairs(a);
+		const unsigned y = BYTE(pa, 0) * 100 + BYTE(pa, 2),
+			       mo = BYTE(pa, 5);
+		if (y < 1 || mo - 1 > 11)
+			return FAST_NO;
+		month_memo.word = a;
+		month_memo.first_day = cdr__days_from_civil(y, mo, 1);
+		month_memo.days = cdr__days_in_month(y, mo);
+		month_memo.valid = 1;
+	}
+	const uint64_t pb = pairs(b), pc = pairs(c);
+	const unsigned d = BYTE(pb, 0), hh = BYTE(pb, 3), mi = BYTE(pb, 6),
+		       ss = BYTE(pc, 6);
+	if (d - 1 >= month_memo.days || hh > 23 || mi > 59 || ss > 59)
+		return FAST_NO;
+	*secs = (month_memo.first_day + d - 1) * 86400 +
+		(int64_t)(hh * 3600 + mi * 60 + ss);
+	return 0;
+}
+#else
+#define HAVE_FAST 0
+#endif
 
 /* ---- start time forms ------------------------------------------------ */
 
@@ -44,6 +175,13 @@ parse_start(const char *s, size_t n, cdr__rec *r)
 	int64_t secs;
 
 	if (n >= 19 && s[4] == '-') {
+#if HAVE_FAST
+		if (n == 19 && !fast_stamp(s, &secs)) { /* the common form */
+			r->start_kind = CDR_START_LOCAL;
+			r->start = secs;
+			return 0;
+		}
+#endif
 		if (cdr__parse_datetime(s, 19, &secs))
 			return -1;
 		if (n == 19) {
@@ -173,6 +311,16 @@ static int is_number(const char *s, size_t n, int allow_star_hash)
 {
 	if (n == 0)
 		return 0;
+#if HAVE_FAST
+	/* Digits only, a word at a time (the last word overlapping). */
+	if (n >= 8) {
+		uint64_t nd = 0;
+		for (size_t i = 0; i + 8 < n; i += 8)
+			nd |= non_digits(load8(s + i), ~0ULL);
+		if (!(nd | non_digits(load8(s + n - 8), ~0ULL)))
+			return 1;
+	}
+#endif
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (c >= '0' && c <= '9')
@@ -182,6 +330,61 @@ static int is_number(const char *s, size_t n, int allow_star_hash)
 		return 0;
 	}
 	return 1;
+}
+
+/* A duration or volume: up to 12 digits are below 10^12 whatever the
+ * leading zeros, so only longer spellings need cdr__parse_u64's care. */
+static inline int qty(const char *s, size_t n, uint64_t *v)
+{
+	if (n == 0 || n > 12)
+		return cdr__parse_u64(s, n, QTY_LIMIT, v);
+	uint64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(unsigned char)s[i] - '0';
+		if (d > 9)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+/*
+ * A subscriber number (1..NUMBER_MAX digits) packed as the subscriber table
+ * keys it (internal.h, cdr__rec.subk): checking the digits and packing them
+ * is one walk, so the lookup never reads the number again.
+ */
+static int pack_number(const char *s, size_t n, uint64_t k[2])
+{
+	uint64_t a = 0, b = 0;
+	if (n == 0)
+		return -1;
+#if HAVE_FAST
+	if (n >= 8 && n <= 16) { /* two words, the second overlapping */
+		const uint64_t x = load8(s), y = load8(s + n - 8);
+		if (non_digits(x, ~0ULL) | non_digits(y, ~0ULL))
+			return -1;
+		a = pack_digits(x, 8);
+		if (n > 8)
+			a = a << (4 * (n - 8)) |
+			    pack_digits(y >> (8 * (16 - n)), (unsigned)(n - 8));
+		k[0] = a;
+		k[1] = 0;
+		return 0;
+	}
+#endif
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(unsigned char)s[i] - '0';
+		if (d > 9)
+			return -1;
+		if (i < 16)
+			a = a << 4 | (d + 1);
+		else
+			b = b << 4 | (d + 1);
+	}
+	k[0] = a;
+	k[1] = b;
+	return 0;
 }
 
 /*
@@ -211,7 +414,7 @@ fill(cdr__rec *r, const cdr__field *f, const char *start_format,
 		sn = cdr__norm_apply(norm, CDR__NORM_SUB, &sub, sn, nbuf);
 	if (sn && sub[0] == '+')
 		sub++, sn--;
-	if (sn > NUMBER_MAX || !is_number(sub, sn, 0))
+	if (sn > NUMBER_MAX || pack_number(sub, sn, r->subk))
 		return CDR_R_SUBSCRIBER;
 	r->sub = sub;
 	r->sub_len = (uint32_t)sn;
@@ -243,9 +446,9 @@ fill(cdr__rec *r, const cdr__field *f, const char *start_format,
 	r->dest = d;
 	r->dest_len = (uint32_t)dn;
 
-	if (cdr__parse_u64(f[5].s, f[5].n, QTY_LIMIT, &r->duration))
+	if (qty(f[5].s, f[5].n, &r->duration))
 		return CDR_R_DURATION;
-	if (cdr__parse_u64(f[6].s, f[6].n, QTY_LIMIT, &r->volume))
+	if (qty(f[6].s, f[6].n, &r->volume))
 		return CDR_R_VOLUME;
 	return CDR_OK;
 }
@@ -255,6 +458,163 @@ int cdr__rec_fill(cdr__rec *r, const cdr__field *f, const char *start_format,
 {
 	return fill(r, f, start_format, norm, nbuf);
 }
+
+/* ---- the one-walk path ----------------------------------------------- */
+
+/*
+ * Nearly every line of a real file is well formed, and for such a line one
+ * walk from left to right settles everything: it frames each field, checks
+ * it and converts it as it goes, and packs the subscriber for the table,
+ * where the checked path below finds the seven commas first (a memchr each)
+ * and then walks every field again. The walk reads 8 bytes at a time where
+ * the line holds them: the end of a field is the lowest flagged byte of a
+ * word (a comma, or the first byte that is not a digit), and the fixed
+ * layout of a start stamp is checked with masks, word by word.
+ *
+ * It decides nothing about a line it does not fully accept: anything off
+ * the common shape (a reject, a field near the end of a short line, a '*'
+ * in a destination, a start with an offset, more than 16 digits, ...) gives
+ * up with FAST_NO and the checked path decides the reason, so reasons and
+ * their order stay that path's alone. What it accepts it fills exactly as
+ * the checked path would (tests/test_parse.c compares the two on every
+ * mutation of a set of lines; the parse_diff fuzz target holds both to an
+ * independent reader of the contract).
+ *
+ * Lines are not padded: the duplicate check reads lines back into exact
+ * buffers, and so do tests and fuzzers; so every wide load first checks
+ * that the line has 8 more bytes.
+ */
+#if HAVE_FAST
+/* Offset of the first comma at or after s, or -1 when the line has none:
+ * words while the line holds them, then bytes. */
+static inline ptrdiff_t comma_at(const char *s, const char *e)
+{
+	const char *q = s;
+	for (; e - q >= 8; q += 8) {
+		uint64_t m = bytes_eq(load8(q), ',');
+		if (m)
+			return q - s + first_byte(m);
+	}
+	for (; q < e; q++)
+		if (*q == ',')
+			return q - s;
+	return -1;
+}
+
+/* Count of leading ASCII digits at s, up to the end of the line. */
+static inline ptrdiff_t digit_run(const char *s, const char *e)
+{
+	const char *q = s;
+	for (; e - q >= 8; q += 8) {
+		uint64_t nd = non_digits(load8(q), ~0ULL);
+		if (nd)
+			return q - s + first_byte(nd);
+	}
+	while (q < e && (unsigned)(unsigned char)*q - '0' <= 9)
+		q++;
+	return q - s;
+}
+
+/* Leading digits at s (all of its first 16 bytes must lie in the line):
+ * their count, and their packing. FAST_NO when 16 or more. */
+static inline int digits16(const char *s, const char *e, uint64_t *k)
+{
+	if (e - s < 16)
+		return FAST_NO;
+	const uint64_t x = load8(s), nd = non_digits(x, ~0ULL);
+	if (nd) {
+		unsigned r = first_byte(nd);
+		*k = pack_digits(x, r);
+		return (int)r;
+	}
+	const uint64_t x2 = load8(s + 8), nd2 = non_digits(x2, ~0ULL);
+	if (!nd2)
+		return FAST_NO;
+	unsigned r = first_byte(nd2);
+	*k = pack_digits(x, 8) << (4 * r) | pack_digits(x2, r);
+	return (int)(8 + r);
+}
+
+/* 1..12 digits (below 10^12 whatever the leading zeros) from *sp, ending
+ * at `stop` (a comma) or at e when stop is 0. */
+static inline int fast_qty(const char **sp, const char *e, char stop,
+			   uint64_t *v)
+{
+	const char *s = *sp, *f = s;
+	uint64_t x = 0;
+	unsigned d;
+	while (s < e && (d = (unsigned)(unsigned char)*s - '0') <= 9) {
+		x = x * 10 + d;
+		s++;
+	}
+	if (s == f || s - f > 12 || (stop ? s == e || *s != stop : s != e))
+		return FAST_NO;
+	*v = x;
+	*sp = s + 1;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+fast_line(const char *p, size_t n, cdr__rec *r)
+{
+	const char *s = p, *e = p + n;
+	ptrdiff_t c = comma_at(s, e);
+	if (c <= 0 || c > ID_MAX)
+		return FAST_NO;
+	r->id = r->key = s;
+	r->id_len = r->key_len = (uint32_t)c;
+	s += c + 1;
+
+	s += s < e && *s == '+';
+	int k = digits16(s, e, &r->subk[0]);
+	if (k <= 0 || s[k] != ',')
+		return FAST_NO;
+	r->subk[1] = 0;
+	r->sub = s;
+	r->sub_len = (uint32_t)k;
+	s += k + 1;
+
+	if (e - s < 8)
+		return FAST_NO;
+	const uint64_t w = load8(s);
+	if ((w & 0xFFFFFFFFFFFFULL) == W_VOICE)
+		r->service = CDR_VOICE, s += 6;
+	else if ((w & 0xFFFFFFFFULL) == W_SMS)
+		r->service = CDR_SMS, s += 4;
+	else if ((w & 0xFFFFFFFFFFULL) == W_DATA)
+		r->service = CDR_DATA, s += 5;
+	else
+		return FAST_NO;
+
+	if (e - s < 20 || s[19] != ',' || fast_stamp(s, &r->start))
+		return FAST_NO;
+	r->start_kind = CDR_START_LOCAL;
+	s += 20;
+
+	ptrdiff_t dn;
+	if (r->service == CDR_DATA) { /* any text but a comma */
+		dn = comma_at(s, e);
+		if (dn < 0)
+			return FAST_NO;
+	} else { /* digits only here; '*' and '#' take the checked path */
+		s += s < e && *s == '+';
+		dn = digit_run(s, e);
+		if (dn == 0 || dn == e - s || s[dn] != ',')
+			return FAST_NO;
+	}
+	r->dest = s;
+	r->dest_len = (uint32_t)dn;
+	s += dn + 1;
+
+	if (fast_qty(&s, e, ',', &r->duration) ||
+	    fast_qty(&s, e, 0, &r->volume))
+		return FAST_NO;
+	r->line = p;
+	r->line_len = (uint32_t)n;
+	r->id_line = 0;
+	return CDR_OK;
+}
+#endif
 
 /* ---- the native line ------------------------------------------------- */
 
@@ -285,9 +645,30 @@ native(const char *p, size_t n, cdr__rec *r, const cdr__norm *norm,
 	return fill(r, f, NULL, norm, nbuf);
 }
 
-int cdr__parse_line(const char *p, size_t n, cdr__rec *r)
+#if HAVE_FAST
+static __attribute__((noinline)) int checked_line(const char *p, size_t n,
+						 cdr__rec *r)
 {
 	return native(p, n, r, NULL, NULL);
+}
+#endif
+
+int cdr__parse_line_checked(const char *p, size_t n, cdr__rec *r)
+{
+	return native(p, n, r, NULL, NULL);
+}
+
+int cdr__parse_line(const char *p, size_t n, cdr__rec *r)
+{
+#if HAVE_FAST
+	/* The checked path is a call of its own, so the one walk keeps a
+	 * small frame: the prologue was 18 instructions a line. */
+	if (fast_line(p, n, r) == CDR_OK)
+		return CDR_OK;
+	return checked_line(p, n, r);
+#else
+	return native(p, n, r, NULL, NULL);
+#endif
 }
 
 int cdr__parse_line_norm(const char *p, size_t n, cdr__rec *r,

@@ -27,6 +27,7 @@ typedef unsigned __int128 u128;
 #define CDR_DAY_NONE INT64_MIN /* rates.csv `from` absent: always in force */
 #define CDR_DAY_OPEN INT64_MAX /* subscribers.csv `to` empty: still active */
 #define CDR_LINE_MAX ((size_t)64 * 1024) /* longer CDR lines are rejected */
+#define CDR_UNIX_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 
 enum cdr__service { CDR_VOICE = 0, CDR_SMS = 1, CDR_DATA = 2, CDR_NSVC = 3 };
 
@@ -230,6 +231,10 @@ uint64_t cdr__sub_hash(const char *num, size_t n);
 void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h);
 int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 		  cdr__subhit *hit);
+/* The same for a number already packed (cdr__rec.subk), which spares the
+ * lookup a walk over its digits. */
+int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t k[2],
+			 uint64_t h, cdr__subhit *hit);
 /* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
 /* Row of subscriber `sub` active on local day `day`, or -1. */
@@ -240,6 +245,27 @@ int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
 /* Rate row for a cell on a local day, or -1 (no_rate). */
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);
+/* The same, inline when the cells' timelines were resolved ahead (the
+ * usual tariff; rating asks once per record). */
+static inline int32_t cdr__rate_find_inline(const cdr_tariff *t,
+					    uint32_t plan, unsigned svc,
+					    uint32_t zone, uint32_t band,
+					    int64_t day)
+{
+	if (!t->cell_off)
+		return cdr__rate_find(t, plan, svc, zone, band, day);
+	size_t c = (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
+			   t->nbands +
+		   band;
+	int32_t row = -1;
+	/* Steps are few (one per price change) and ordered by day. */
+	for (uint32_t i = t->cell_off[c]; i < t->cell_off[c + 1]; i++) {
+		if (t->cell_steps[i].from_day > day)
+			break;
+		row = (int32_t)t->cell_steps[i].row;
+	}
+	return row;
+}
 
 /* Copy the string s into out (size > 0), control bytes as \xNN, for
  * messages that echo what a file holds (tariff.c). */
@@ -289,6 +315,11 @@ typedef struct cdr__rec {
 	uint8_t start_kind; /* local naive seconds or UTC instant */
 	int64_t start;
 	uint64_t duration, volume;
+	/* The subscriber as the subscriber table keys it, packed while its
+	 * digits were checked: one digit a nibble (digit + 1, so 0 ends it),
+	 * digits 1-16 in subk[0] and 17-32 in subk[1], the first digit
+	 * highest. Equal keys are equal numbers. */
+	uint64_t subk[2];
 } cdr__rec;
 
 /* Parse one native line (no line end) by position. Returns CDR_OK or a
@@ -297,13 +328,32 @@ int cdr__parse_line(const char *p, size_t n, cdr__rec *r);
 
 /* ---- rate (rate.c) --------------------------------------------------- */
 
+/* Days either side of a period that its lookups answer from its own
+ * tables: late records start days or weeks before it. */
+#define CDR_PERIOD_MARGIN_DAYS 62
+
 typedef struct cdr__period {
 	int year, month;
 	int64_t first_day, last_day; /* local days */
 	int64_t start_utc, end_utc;  /* [start, end) instants */
+	/* The tariff's zone around the period (tz.h), and the day type
+	 * (cdr__day_type) of each local day from dt_first on: what rating
+	 * asks per record, without binary searches. */
+	cdr__tz_win tzw;
+	int64_t dt_first;
+	uint32_t dt_n;
+	uint8_t day_type[31 + 2 * CDR_PERIOD_MARGIN_DAYS];
 } cdr__period;
 
 int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month);
+
+/* cdr__day_type through the period's table. */
+static inline unsigned cdr__period_day_type(const cdr__period *p,
+					    const cdr_tariff *t, int64_t day)
+{
+	uint64_t i = (uint64_t)(day - p->dt_first);
+	return i < p->dt_n ? p->day_type[i] : cdr__day_type(t, day);
+}
 
 /* Everything one record contributes to the totals. */
 typedef struct cdr__rated {
@@ -324,6 +374,9 @@ typedef struct cdr__rated {
 
 /* Resolve the start instant; CDR_OK or CDR_R_START (out of range). */
 int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc);
+/* The same through the period's window of the zone (the pass). */
+int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
+			  int64_t *utc);
 /* Steps 3..10 of rating for a parsed record with start instant `utc`. */
 void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 		      const cdr__rec *r, int64_t utc, cdr__rated *out);

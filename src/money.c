@@ -118,7 +118,14 @@ int cdr__parse_datetime(const char *s, size_t n, int64_t *secs)
 u128 cdr__div_round(u128 num, u128 den)
 {
 	/* Half up: adding floor(den/2) moves exactly the halves (which only
-	 * exist for even den) and everything above them to the next unit. */
+	 * exist for even den) and everything above them to the next unit.
+	 * A record's price times quantity nearly always fits 64 bits, where
+	 * the division is one instruction instead of a library call. */
+	if ((uint64_t)(num >> 64) == 0 && (uint64_t)(den >> 64) == 0) {
+		const uint64_t n64 = (uint64_t)num, d64 = (uint64_t)den;
+		if (n64 <= UINT64_MAX - d64 / 2)
+			return (n64 + d64 / 2) / d64;
+	}
 	return (num + den / 2) / den;
 }
 

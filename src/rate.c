@@ -28,6 +28,15 @@ int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month)
 		      cdr__days_in_month(year, (unsigned)month) - 1;
 	p->start_utc = cdr__tz_local_to_utc(t->tz, p->first_day * 86400);
 	p->end_utc = cdr__tz_local_to_utc(t->tz, (p->last_day + 1) * 86400);
+	const int64_t margin = (int64_t)CDR_PERIOD_MARGIN_DAYS * 86400;
+	cdr__tz_win_init(&p->tzw, t->tz, p->start_utc - margin,
+			 p->end_utc + margin);
+	p->dt_first = p->first_day - CDR_PERIOD_MARGIN_DAYS;
+	p->dt_n = (uint32_t)(p->last_day - p->first_day + 1 +
+			     2 * (int64_t)CDR_PERIOD_MARGIN_DAYS);
+	assert(p->dt_n <= sizeof(p->day_type));
+	for (uint32_t i = 0; i < p->dt_n; i++)
+		p->day_type[i] = (uint8_t)cdr__day_type(t, p->dt_first + i);
 	return 0;
 }
 
@@ -39,6 +48,18 @@ int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc)
 	if (r->start_kind == CDR_START_LOCAL)
 		u = cdr__tz_local_to_utc(t->tz, r->start);
 	if (u < 0 || u > UNIX_MAX)
+		return CDR_R_START;
+	*utc = u;
+	return CDR_OK;
+}
+
+int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
+			  int64_t *utc)
+{
+	int64_t u = r->start;
+	if (r->start_kind == CDR_START_LOCAL)
+		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
+	if (u < 0 || u > CDR_UNIX_MAX)
 		return CDR_R_START;
 	*utc = u;
 	return CDR_OK;
@@ -316,7 +337,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 	}
 	out->zone = zone;
 
-	int64_t local = utc + cdr__tz_offset_at(t->tz, utc);
+	int64_t local = utc + cdr__tz_win_offset(&p->tzw, utc);
 	int64_t day = cdr__floor_div(local, 86400);
 	/* One row (the usual case): its fields came with the lookup. */
 	int32_t row = -1;
@@ -348,9 +369,9 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 	}
 
 	unsigned minute = (unsigned)((local - day * 86400) / 60);
-	uint32_t band = t->minute_band[cdr__day_type(t, day)][minute];
+	uint32_t band = t->minute_band[cdr__period_day_type(p, t, day)][minute];
 	out->band = band;
-	int32_t rr_i = cdr__rate_find(t, plan, r->service, zone, band, day);
+	int32_t rr_i = cdr__rate_find_inline(t, plan, r->service, zone, band, day);
 	if (rr_i < 0) {
 		out->reason = CDR_R_NO_RATE;
 		return;

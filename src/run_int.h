@@ -217,7 +217,7 @@ cdr__parse_rec(const cdr_run *r, const input *in, const char *p, size_t n,
 		rec->start_kind = CDR_START_UTC;
 	}
 	for (int k = 0; st == CDR_OK && k < r->nt; k++)
-		st = cdr__start_utc(r->t[k], rec, &utc[k]);
+		st = cdr__period_start_utc(&r->per[k], rec, &utc[k]);
 	return st;
 }
 

@@ -2185,22 +2185,28 @@ void cdr_tariff_free(cdr_tariff *t)
 
 int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n)
 {
-	const cdr__trie_node *tr = t->trie;
-	uint32_t node = 0;
+	const cdr__trie_node *tr = t->trie, *node = tr;
+	const char *const e = d + n;
 	int32_t best = tr[0].zone;
-	size_t i = 0;
-	for (; i < n; i++) {
-		int s = sym(d[i]);
-		int32_t c = s < 0 ? 0 : tr[node].child[s];
+	/* Per digit: its child, and the zone of a prefix ending there. */
+	for (; d < e; d++) {
+		unsigned s = (unsigned)(unsigned char)*d - '0';
+		if (s > 9) {
+			int x = sym(*d);
+			if (x < 0)
+				break;
+			s = (unsigned)x;
+		}
+		const int32_t c = node->child[s];
 		if (!c)
 			break;
-		node = (uint32_t)c;
-		if (tr[node].zone >= 0)
-			best = tr[node].zone;
+		node = &tr[c];
+		if (node->zone >= 0)
+			best = node->zone;
 	}
 	/* An `=number` row beats every prefix, but only for that number. */
-	if (i == n && tr[node].exact >= 0)
-		return tr[node].exact;
+	if (d == e && node->exact >= 0)
+		return node->exact;
 	return best;
 }
 
@@ -2228,13 +2234,25 @@ void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h)
 int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 		  cdr__subhit *hit)
 {
+	uint64_t key[2];
+	if (n > 32) {
+		hit->known = 0;
+		hit->first = hit->nrows = 0;
+		return 0;
+	}
+	sub_key(num, n, &key[0], &key[1]);
+	return cdr__sub_find_packed(t, key, h, hit);
+}
+
+int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t key[2],
+			 uint64_t h, cdr__subhit *hit)
+{
 	const cdr__submap *m = t->sub_map;
-	uint64_t k0, k1;
+	const uint64_t k0 = key[0], k1 = key[1];
 	hit->known = 0;
 	hit->first = hit->nrows = 0;
-	if (!m || n > 32)
+	if (!m)
 		return 0;
-	sub_key(num, n, &k0, &k1);
 	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
 	const subslot *s = m->s[k];
 	for (uint32_t j = (uint32_t)h & m->mask[k];; j = (j + 1) & m->mask[k]) {
@@ -2343,17 +2361,7 @@ int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 {
 	if (!t->cell_off)
 		return rate_find_keys(t, plan, svc, zone, band, day);
-	size_t c = (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
-			   t->nbands +
-		   band;
-	int32_t row = -1;
-	/* Steps are few (one per price change) and ordered by day. */
-	for (uint32_t i = t->cell_off[c]; i < t->cell_off[c + 1]; i++) {
-		if (t->cell_steps[i].from_day > day)
-			break;
-		row = (int32_t)t->cell_steps[i].row;
-	}
-	return row;
+	return cdr__rate_find_inline(t, plan, svc, zone, band, day);
 }
 
 /* ---- describe -------------------------------------------------------- */

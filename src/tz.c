@@ -38,6 +38,7 @@
  *   5. TZif parsing into a view of the file buffer
  *   6. Building the table; load and free
  *   7. Lookups: offset_at, next_change, local_to_utc
+ *   8. Windows: a range's stretches, for the lookups of a period
  */
 #include "tz.h"
 
@@ -1058,4 +1059,50 @@ int64_t cdr__tz_local_to_utc(const cdr__tz *tz, int64_t local)
 		o = next;
 	}
 	return local - o;
+}
+
+/* ---- 8. Windows ----------------------------------------------------- */
+
+/*
+ * local_to_utc, read off the loop above: stretch i (offset o_i, ending at
+ * b_i, followed by o_{i+1}) answers local - o_i exactly when local is below
+ * T_i = b_i + max(o_i, o_{i+1}) (its own candidate lies in it, or the gap
+ * at b_i shifts the time forward with o_i), and the first such stretch
+ * from the one holding local - MAX_OFF wins. A stretch ending at or before
+ * lo has T <= lo + MAX_OFF, so for local >= lo + MAX_OFF none before the
+ * window can win; the window's last stretch ends at or after hi, so its T
+ * is at least hi - MAX_OFF and for local below that it wins if no earlier
+ * one does. Hence the local range [lo + MAX_OFF, hi - MAX_OFF), and the
+ * first i with local < lend[i] = T_i.
+ */
+void cdr__tz_win_init(cdr__tz_win *w, const cdr__tz *tz, int64_t from,
+		      int64_t to)
+{
+	unsigned n = 0;
+	from = clamp_t(from);
+	to = clamp_t(to);
+	int64_t t = from;
+	int32_t o = cdr__tz_offset_at(tz, from);
+
+	w->tz = tz;
+	w->lo = from;
+	for (;;) {
+		const int64_t b = cdr__tz_next_change(tz, t);
+		w->off[n] = o;
+		if (b >= to || n == CDR_TZ_WIN_MAX - 1) {
+			w->hi = b < to ? b : to;
+			w->end[n] = w->lend[n] = INT64_MAX;
+			n++;
+			break;
+		}
+		w->end[n] = b;
+		t = b;
+		o = cdr__tz_offset_at(tz, b);
+		w->lend[n] = b + (w->off[n] > o ? w->off[n] : o);
+		n++;
+	}
+	w->llo = w->lo + CDR_TZ_MAX_OFF;
+	w->lhi = w->hi - CDR_TZ_MAX_OFF;
+	if (w->lhi < w->llo) /* too short to answer local times */
+		w->lhi = w->llo;
 }

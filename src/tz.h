@@ -84,4 +84,56 @@ int64_t cdr__tz_local_to_utc(const cdr__tz *tz, int64_t local);
  */
 int64_t cdr__tz_next_change(const cdr__tz *tz, int64_t utc);
 
+/*
+ * A window of a zone: its few constant stretches of offset across a range
+ * of instants, copied out once so that the lookups of one billing period
+ * cost a comparison or two instead of two or three binary searches over
+ * the zone's table (one stretch for Asia/Shanghai, three for a month with
+ * a DST change). Outside the window the lookups below ask the zone itself;
+ * inside they give exactly the zone's answers (tests/test_tz.c compares
+ * them instant by instant). Immutable once built: any number of threads
+ * may read it.
+ */
+#define CDR_TZ_WIN_MAX 8
+typedef struct cdr__tz_win {
+	const cdr__tz *tz;
+	int64_t lo, hi;	  /* instants [lo, hi) are answered here */
+	int64_t llo, lhi; /* naive local times [llo, lhi) likewise */
+	/* Stretch i has offset off[i] and ends at instant end[i]; a local
+	 * time below lend[i] that no earlier stretch took belongs to it
+	 * (the last ones are INT64_MAX). */
+	int64_t end[CDR_TZ_WIN_MAX], lend[CDR_TZ_WIN_MAX];
+	int32_t off[CDR_TZ_WIN_MAX];
+} cdr__tz_win;
+
+/* Build the window of tz over instants [from, to) (shorter when the zone
+ * changes more than CDR_TZ_WIN_MAX - 1 times there). */
+void cdr__tz_win_init(cdr__tz_win *w, const cdr__tz *tz, int64_t from,
+		      int64_t to);
+
+/* cdr__tz_offset_at through a window. */
+static inline int32_t cdr__tz_win_offset(const cdr__tz_win *w, int64_t utc)
+{
+	if (utc >= w->lo && utc < w->hi) {
+		unsigned i = 0;
+		while (utc >= w->end[i])
+			i++;
+		return w->off[i];
+	}
+	return cdr__tz_offset_at(w->tz, utc);
+}
+
+/* cdr__tz_local_to_utc through a window. */
+static inline int64_t cdr__tz_win_local_to_utc(const cdr__tz_win *w,
+					       int64_t local)
+{
+	if (local >= w->llo && local < w->lhi) {
+		unsigned i = 0;
+		while (local >= w->lend[i])
+			i++;
+		return local - w->off[i];
+	}
+	return cdr__tz_local_to_utc(w->tz, local);
+}
+
 #endif

@@ -86,6 +86,66 @@ Test(split, unclosed_quote_and_too_many_fields)
 	FIELD_IS(f[1], "b;c");
 }
 
+/*
+ * Fields of every length from 0 to 90 (the splitter searches words up to
+ * 32 bytes, then memchr), quoted or not, with `""`, delimiters inside
+ * quotes and text after a closing quote, built from known contents and
+ * split back in an exactly sized buffer (ASan catches a read past it).
+ */
+Test(split, fields_of_every_length)
+{
+	uint32_t seed = 12345;
+	char line[4096], want[16][128];
+	size_t want_n[16];
+	for (int round = 0; round < 3000; round++) {
+		size_t n = 0;
+		int nf = 1 + (int)(round % 16);
+		for (int k = 0; k < nf; k++) {
+			seed = seed * 1103515245u + 12345u;
+			size_t len = (seed >> 8) % 91;
+			int quoted = (seed >> 20) & 1, tail = quoted && !((seed >> 22) % 7);
+			size_t w = 0;
+			if (k)
+				line[n++] = ',';
+			if (quoted)
+				line[n++] = '"';
+			for (size_t c = 0; c < len; c++) {
+				seed = seed * 1103515245u + 12345u;
+				char ch = "ab0,\"x9 "[(seed >> 16) % 8];
+				if (!quoted && (ch == ',' || ch == '"'))
+					ch = 'y';
+				if (!quoted && c == 0 && ch == ' ')
+					ch = 'z'; /* a leading space then '"' would quote */
+				want[k][w++] = ch;
+				line[n++] = ch;
+				if (ch == '"')
+					line[n++] = '"';
+			}
+			if (quoted)
+				line[n++] = '"';
+			if (tail) {
+				memcpy(line + n, " <7>", 4);
+				memcpy(want[k] + w, " <7>", 4);
+				n += 4, w += 4;
+			}
+			want_n[k] = w;
+		}
+		char *p = malloc(n ? n : 1);
+		cr_assert(p);
+		memcpy(p, line, n);
+		cdr__field f[32];
+		int got = cdr__split(p, n, ',', f, 32, scratch);
+		cr_assert_eq(got, nf, "round %d: %d fields of %d: %.*s", round, got,
+			     nf, (int)n, p);
+		for (int k = 0; k < nf; k++)
+			cr_assert(f[k].n == want_n[k] &&
+					  !memcmp(f[k].s, want[k], want_n[k]),
+				  "round %d field %d: '%.*s' for '%.*s'", round, k,
+				  (int)f[k].n, f[k].s, (int)want_n[k], want[k]);
+		free(p);
+	}
+}
+
 /* ---- detection ------------------------------------------------------- */
 
 /* Asterisk cdr_csv, 18 fields (uniqueid, userfield). */

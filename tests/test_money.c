@@ -54,6 +54,17 @@ Test(money, round_half_up)
 	cr_assert_eq((uint64_t)cdr__div_round(8, 3), 3);
 	cr_assert_eq((uint64_t)cdr__div_round(4, 2), 2);
 	cr_assert_eq((uint64_t)cdr__div_round(0, 7), 0);
+	/* Where the 64-bit shortcut ends: (2^64 - 1 + 1) / 2 needs the
+	 * 65th bit, so does anything from 2^64 on. */
+	const u128 m = UINT64_MAX;
+	cr_assert(cdr__div_round(m, 2) == ((u128)1 << 63)); /* 9.2e18 + .5 up */
+	cr_assert(cdr__div_round(m - 1, 2) == m / 2);	     /* exact */
+	cr_assert(cdr__div_round(m, 3) == m / 3);	     /* m divisible by 3 */
+	cr_assert(cdr__div_round(m + 1, 2) == ((u128)1 << 63));
+	cr_assert(cdr__div_round(m * 10 + 5, 10) == m + 1);
+	cr_assert(cdr__div_round(m, m) == 1);
+	cr_assert(cdr__div_round(m / 2, m) == 0); /* just under a half */
+	cr_assert(cdr__div_round(m / 2 + 1, m) == 1);
 }
 
 static const char *amt(i128 micros, int dec)

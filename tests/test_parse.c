@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "format.h"
 #include "internal.h"
 
 static int parse(const char *s, cdr__rec *r)
@@ -129,4 +130,110 @@ Test(parse, fields)
 	cr_assert_eq(parse("a,1,sms,0,2,1.5,0", &r), CDR_R_DURATION);
 	cr_assert_eq(parse("a,1,sms,0,2,0,", &r), CDR_R_VOLUME);
 	cr_assert_eq(parse("a,1,voice,0,2,0,x", &r), CDR_R_VOLUME);
+}
+
+/*
+ * The one-walk path (format_native.c) must accept only lines the checked
+ * path accepts, filled exactly alike, and leave every reason to it. Each
+ * line below is mutated at every byte (replaced by each byte of `alphabet`,
+ * deleted, or preceded by one), and each mutant parsed both ways in an
+ * exactly sized buffer, so under ASan a wide load past the line fails too.
+ */
+static void same_both_ways(const char *line, size_t n, unsigned *fast_ok)
+{
+	char *p = malloc(n ? n : 1);
+	cr_assert(p);
+	memcpy(p, line, n);
+	cdr__rec a, b;
+	memset(&a, 0x55, sizeof(a));
+	memset(&b, 0xAA, sizeof(b));
+	int ra = cdr__parse_line(p, n, &a), rb = cdr__parse_line_checked(p, n, &b);
+	cr_assert_eq(ra, rb, "reason %d against %d: '%.*s'", ra, rb, (int)n, p);
+	if (ra == CDR_OK) {
+		(*fast_ok)++;
+		cr_assert(a.line == b.line && a.line_len == b.line_len &&
+			  a.id_line == b.id_line, "%.*s", (int)n, p);
+		cr_assert(a.id == b.id && a.id_len == b.id_len && a.key == b.key &&
+			  a.key_len == b.key_len, "id: %.*s", (int)n, p);
+		cr_assert(a.sub == b.sub && a.sub_len == b.sub_len &&
+			  a.subk[0] == b.subk[0] && a.subk[1] == b.subk[1],
+			  "subscriber: %.*s", (int)n, p);
+		cr_assert(a.service == b.service && a.start_kind == b.start_kind &&
+			  a.start == b.start, "start: %.*s", (int)n, p);
+		cr_assert(a.dest == b.dest && a.dest_len == b.dest_len,
+			  "destination: %.*s", (int)n, p);
+		cr_assert(a.duration == b.duration && a.volume == b.volume,
+			  "quantities: %.*s", (int)n, p);
+	}
+	free(p);
+}
+
+Test(parse, one_walk_path_agrees_with_checked_path)
+{
+	static const char *const lines[] = {
+		"00005cwg,18507921318,voice,2026-10-07 09:08:32,42572981,42,0",
+		"00005cwh,+18873318500,sms,2026-10-01T08:47:45,+17331628945,0,0",
+		"x,1,data,2000-02-29 23:59:59,cmnet,0,123456789012",
+		"id-with-a-longer-name-0000000001,1234567890123456,voice,"
+		"1999-12-31 00:00:00,0012345678901234567,000000000007,0",
+		"0123456789012345678901234567890123456789012345678901234567890123"
+		",99,voice,2026-10-05 08:00:00,12,1,1",
+		"a,123456789012345,sms,0001-01-01 00:00:00,1,0,0",
+		"a,12345678,voice,2026-10-05 08:00:00,*#06#,0,0",
+		"a,1,data,2026-10-05 08:00:00,,0,100",
+		"a,1,voice,2026-10-05 08:00:00Z,2,0,0",
+		"a,1,voice,1791187200,2,0,0",
+	};
+	static const char alphabet[] = ",0919+*#-: TZxa\"\r\n\t";
+	static const unsigned char high[] = {0x00, 0x80, 0xFA, 0xFF, 0x2F, 0x3A};
+	unsigned fast_ok = 0;
+	char buf[256];
+	for (size_t l = 0; l < sizeof(lines) / sizeof(*lines); l++) {
+		const char *s = lines[l];
+		size_t n = strlen(s);
+		cr_assert(n + 1 < sizeof(buf));
+		same_both_ways(s, n, &fast_ok);
+		for (size_t i = 0; i <= n; i++) {
+			/* every prefix, so loads near the end are tried */
+			same_both_ways(s, i, &fast_ok);
+			for (size_t c = 0; c < sizeof(alphabet) - 1 + sizeof(high); c++) {
+				char ch = c < sizeof(alphabet) - 1
+						  ? alphabet[c]
+						  : (char)high[c - (sizeof(alphabet) - 1)];
+				if (i < n) { /* replace */
+					memcpy(buf, s, n);
+					buf[i] = ch;
+					same_both_ways(buf, n, &fast_ok);
+				}
+				/* insert before i */
+				memcpy(buf, s, i);
+				buf[i] = ch;
+				memcpy(buf + i + 1, s + i, n - i);
+				same_both_ways(buf, n + 1, &fast_ok);
+			}
+			if (i < n) { /* delete */
+				memcpy(buf, s, i);
+				memcpy(buf + i, s + i + 1, n - i - 1);
+				same_both_ways(buf, n - 1, &fast_ok);
+			}
+		}
+	}
+	/* Not vacuous: many mutants are still good lines. */
+	cr_assert_gt(fast_ok, 1000);
+}
+
+/* The subscriber comes packed as the subscriber table keys it, by
+ * either path (8 to 16 digits by the one-walk path, more by the checked). */
+Test(parse, one_walk_path_packs_the_subscriber)
+{
+	cdr__rec r;
+	cr_assert_eq(parse("c,+8613800000001,voice,2026-10-05 08:00:00,12,1,0", &r),
+		     CDR_OK);
+	/* digit + 1 per nibble, first digit highest: 8613800000001 */
+	cr_assert_eq(r.subk[0], 0x9724911111112ULL);
+	cr_assert_eq(r.subk[1], 0);
+	cr_assert_eq(parse("c,12345678901234567,sms,2026-10-05 08:00:00,12,1,0", &r),
+		     CDR_OK);
+	cr_assert_eq(r.subk[0], 0x23456789A1234567ULL);
+	cr_assert_eq(r.subk[1], 0x8ULL);
 }

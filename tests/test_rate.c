@@ -42,6 +42,10 @@ static cdr__rated rate(const char *line)
 	memset(&x, 0, sizeof(x));
 	cr_assert_eq(cdr__parse_line(line, strlen(line), &r), CDR_OK, "%s", line);
 	cr_assert_eq(cdr__start_utc(t, &r, &utc), CDR_OK, "%s", line);
+	/* The pass reads the zone through the period's window: same. */
+	int64_t utc_p = 0;
+	cr_assert_eq(cdr__period_start_utc(&per, &r, &utc_p), CDR_OK);
+	cr_assert_eq(utc_p, utc, "%s", line);
 	cdr__rate_record(t, &per, &r, utc, &x);
 	return x;
 }
@@ -372,5 +376,31 @@ Test(rate, dst_split_calls_cost_per_change_not_per_piece)
 		cr_assert_eq(x.reason, CDR_OK);
 		cr_assert_eq(MICROS(x), c[i].micros, "%s: %lld", c[i].line,
 			     (long long)MICROS(x));
+	}
+}
+
+/* The period's tables answer what the tariff does, inside and outside
+ * their range: day types day by day, start instants every 997 s from 70
+ * days before the period to 70 after (tests/test_tz.c holds the windows
+ * of zones with DST to every second around their changes). */
+Test(rate, period_tables_answer_as_the_tariff)
+{
+	load();
+	cdr__period p;
+	cdr__period_init(&p, t, 2026, 3);
+	cr_assert_gt(p.dt_n, 31);
+	for (int64_t d = p.dt_first - 40; d < p.dt_first + p.dt_n + 40; d++)
+		cr_assert_eq(cdr__period_day_type(&p, t, d), cdr__day_type(t, d),
+			     "day %lld", (long long)d);
+	for (int64_t s = p.start_utc - 70LL * 86400; s < p.end_utc + 70LL * 86400;
+	     s += 997) {
+		cdr__rec r;
+		memset(&r, 0, sizeof(r));
+		r.start_kind = CDR_START_LOCAL;
+		r.start = s;
+		int64_t a = -1, b = -1;
+		cr_assert_eq(cdr__start_utc(t, &r, &a),
+			     cdr__period_start_utc(&p, &r, &b));
+		cr_assert_eq(a, b, "local %lld", (long long)s);
 	}
 }

@@ -17,7 +17,7 @@
  *
  * Sections: helpers; UTC; Asia/Shanghai; Europe/Berlin; America/New_York;
  * Australia/Sydney; POSIX footers (v1..v3 files written here); errors and
- * malformed files; threads.
+ * malformed files; threads; windows.
  */
 #include <criterion/criterion.h>
 
@@ -898,4 +898,110 @@ Test(threads, shared_zones_answer_the_same)
 	}
 	cdr__tz_free(berlin);
 	cdr__tz_free(ny);
+}
+
+/* ---- windows ------------------------------------------------------------ */
+
+/* Compare a window's answers with the zone's own: instants and local times
+ * on a grid over the window and a margin, and every second near each
+ * change the zone makes in it (where gaps and folds are). */
+static void window_agrees(const cdr__tz *tz, int64_t from, int64_t to)
+{
+	cdr__tz_win w;
+	cdr__tz_win_init(&w, tz, from, to);
+	cr_assert_leq(w.lo, from);
+	const int64_t a = from - 3 * 86400, b = to + 3 * 86400;
+	for (int64_t t = a; t < b; t += 1793) {
+		cr_assert_eq(cdr__tz_win_offset(&w, t), cdr__tz_offset_at(tz, t),
+			     "%s offset at %lld", cdr__tz_name(tz), (long long)t);
+		cr_assert_eq(cdr__tz_win_local_to_utc(&w, t),
+			     cdr__tz_local_to_utc(tz, t), "%s local %lld",
+			     cdr__tz_name(tz), (long long)t);
+	}
+	for (int64_t c = cdr__tz_next_change(tz, a); c < b;
+	     c = cdr__tz_next_change(tz, c)) {
+		const int32_t o0 = cdr__tz_offset_at(tz, c - 1),
+			      o1 = cdr__tz_offset_at(tz, c);
+		for (int64_t d = -2 * HOUR - 2; d <= 2 * HOUR + 2; d++) {
+			const int64_t t = c + d;
+			cr_assert_eq(cdr__tz_win_offset(&w, t),
+				     cdr__tz_offset_at(tz, t), "%s at %lld",
+				     cdr__tz_name(tz), (long long)t);
+			const int64_t l[2] = {c + o0 + d, c + o1 + d};
+			for (int k = 0; k < 2; k++)
+				cr_assert_eq(cdr__tz_win_local_to_utc(&w, l[k]),
+					     cdr__tz_local_to_utc(tz, l[k]),
+					     "%s local %lld", cdr__tz_name(tz),
+					     (long long)l[k]);
+		}
+	}
+}
+
+/* Days from 1970-01-01 to the first of a month (y >= 1970). */
+static int64_t month_day(int y, int m)
+{
+	static const int cum[12] = {0, 31, 59, 90, 120, 151,
+				    181, 212, 243, 273, 304, 334};
+	int64_t yb = y - 1;
+	int64_t d = yb * 365 + yb / 4 - yb / 100 + yb / 400 - 719162;
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return d + cum[m - 1] + (m > 2 && leap);
+}
+
+Test(window, answers_as_the_zone_does)
+{
+	static const char *const zones[] = {
+		"UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York",
+		"Australia/Sydney", "Australia/Lord_Howe", "Africa/Casablanca",
+		"America/Sao_Paulo",
+	};
+	static const int months[][2] = {
+		{2026, 1}, {2026, 3}, {2026, 4}, {2026, 10}, {2026, 11},
+		{2026, 12}, {1986, 5}, {1991, 9}, {2300, 3}, {2300, 10},
+		{1970, 1}, {2019, 5},
+	};
+	for (size_t z = 0; z < sizeof(zones) / sizeof(*zones); z++) {
+		cdr__tz *tz = load_ok(zones[z]);
+		for (size_t m = 0; m < sizeof(months) / sizeof(*months); m++) {
+			int64_t d0 = month_day(months[m][0], months[m][1]);
+			/* a period's window: about two months either side */
+			window_agrees(tz, (d0 - 62) * 86400, (d0 + 93) * 86400);
+		}
+		/* More changes than a window holds: it stops short, and
+		 * what lies beyond is asked of the zone. */
+		window_agrees(tz, month_day(2026, 1) * 86400,
+			      month_day(2031, 1) * 86400);
+		cdr__tz_free(tz);
+	}
+}
+
+/* Not vacuous: the window answers the period itself, and stops where a
+ * zone changes too often. */
+Test(window, covers_the_period)
+{
+	cdr__tz *sh = load_ok("Asia/Shanghai"), *be = load_ok("Europe/Berlin");
+	const int64_t from = (month_day(2026, 3) - 62) * 86400,
+		      to = (month_day(2026, 4) + 62) * 86400;
+	cdr__tz_win w;
+	cdr__tz_win_init(&w, sh, from, to);
+	cr_assert(w.lo == from && w.hi == to && w.llo < w.lhi);
+	cr_assert_eq(w.end[0], INT64_MAX); /* one stretch: +08:00 */
+	cr_assert_eq(w.off[0], 8 * HOUR);
+	cdr__tz_win_init(&w, be, from, to);
+	cr_assert(w.lo == from && w.hi == to);
+	/* 2026-03-29 01:00Z, then +02:00 to the end */
+	cr_assert_eq(w.end[0], BERLIN_SPRING_2026);
+	cr_assert_eq(w.off[0], HOUR);
+	cr_assert_eq(w.off[1], 2 * HOUR);
+	cr_assert_eq(w.end[1], INT64_MAX);
+	/* the gap: local 02:00..03:00 is shifted forward, so local times
+	 * below 03:00 local (01:00Z + 2 h) still take +01:00 */
+	cr_assert_eq(w.lend[0], BERLIN_SPRING_2026 + 2 * HOUR);
+	/* ten years of Berlin hold 20 changes: the window stops short */
+	cdr__tz_win_init(&w, be, month_day(2026, 1) * 86400,
+			 month_day(2036, 1) * 86400);
+	cr_assert_lt(w.hi, month_day(2036, 1) * 86400);
+	cr_assert_eq(w.end[CDR_TZ_WIN_MAX - 1], INT64_MAX);
+	cdr__tz_free(sh);
+	cdr__tz_free(be);
 }

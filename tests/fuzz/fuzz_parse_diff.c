@@ -340,6 +340,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			mismatch("destination differs", p, size, &o, rc, &r);
 		if (r.duration != o.duration || r.volume != o.volume)
 			mismatch("duration/volume differ", p, size, &o, rc, &r);
+		/* The packed subscriber (internal.h): digit + 1 a nibble,
+		 * digits 1-16 in subk[0], the rest in subk[1]. */
+		uint64_t k[2] = {0, 0};
+		for (size_t i = 0; i < o.sub_len; i++)
+			k[i >= 16] = k[i >= 16] << 4 |
+				     (uint64_t)(p[o.sub_off + i] - '0' + 1);
+		if (r.subk[0] != k[0] || r.subk[1] != k[1])
+			mismatch("packed subscriber differs", p, size, &o, rc,
+				 &r);
 	}
 	free(p);
 	return 0;
