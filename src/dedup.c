@@ -442,6 +442,27 @@ static int rb_open(cdr_run *r, rback *rb, uint32_t idx)
 	return reopen(r, idx, &rb->fd);
 }
 
+/* The duplicate key of a line that parsed: the line's as read, whatever
+ * a tariff's normalize.csv makes of its numbers. With two of them, the
+ * line parsed under at least one, whose parse gives the key. */
+static void line_key(const cdr_run *r, const input *in, const char *p,
+		     size_t n, const char **key, size_t *key_n, char *scratch)
+{
+	cdr__rec rec;
+	if (!r->norm2 || (in->fmt.kind == CDR_FORMAT_NATIVE && !in->fmt.bycol)) {
+		cdr__fmt_key(&in->fmt, p, n, key, key_n, scratch);
+	} else if (cdr__fmt_parse(&in->fmt, p, n, &rec, scratch, "", 0) ==
+			   CDR_OK ||
+		   cdr__fmt_parse(&in->fmt1, p, n, &rec, scratch, "", 0) ==
+			   CDR_OK) {
+		*key = rec.key;
+		*key_n = rec.key_len;
+	} else { /* never for a line that parsed before */
+		*key = p;
+		*key_n = n;
+	}
+}
+
 /* Read the line at b->loc (input << 44 | offset) into the arena. */
 static int rb_line(cdr_run *r, rback *rb, back *b)
 {
@@ -489,7 +510,7 @@ static int rb_line(cdr_run *r, rback *rb, back *b)
 		len--;
 	const char *key;
 	size_t key_n;
-	cdr__fmt_key(&r->in[idx].fmt, p, len, &key, &key_n, rb->scratch);
+	line_key(r, &r->in[idx], p, len, &key, &key_n, rb->scratch);
 	int key_copy = key < p || key >= p + len; /* not inside the line */
 	size_t need = len + (key_copy ? key_n : 0);
 	if (!rb->arena || rb->an + need > rb->acap) {
@@ -560,24 +581,27 @@ static uint64_t line_of(const lvec *lines, uint64_t loc)
 							: 0;
 }
 
-/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
- * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes, and
- * `scratch` SCRATCH_REC for its fields. */
-static int undo_duplicate(cdr_run *r, const char *line, size_t n,
-			  uint64_t loc, const lvec *lines, char *tmp,
-			  char *scratch, skipset *item, skipset *rej,
-			  skipset *dup)
+/* Take a losing duplicate back out of the sums of tariffs [k0, k1);
+ * `tmp` holds 2 * CDR_LINE_MAX + 512 bytes for the output lines it
+ * removes, and `scratch` SCRATCH_REC for its fields. With `keep` (the
+ * line each side keeps) nothing is taken back. Returns 0, 1 when the line
+ * does not parse for those tariffs (a rerate's side whose normalize.csv
+ * rejects it: not a duplicate there), or a negative status. */
+static int undo_duplicate(cdr_run *r, int k0, int k1, int keep,
+			  const char *line, size_t n, uint64_t loc,
+			  const lvec *lines, char *tmp, char *scratch,
+			  skipset *item, skipset *rej, skipset *dup)
 {
 	const input *in = &r->in[loc >> LOC_OFF_BITS];
 	cdr__rec rec;
 	int64_t utc[2];
 	int rc = 0;
-	/* It parsed when it was first read; the same bytes parse again. */
-	if (cdr__parse_rec(r, in, line, n, &rec, scratch, line_of(lines, loc),
-		      utc) != CDR_OK)
-		return cdr__run_err(r, -ESTALE, "%s: changed while being rated",
-			       in->path);
-	for (int k = 0; k < r->nt && !rc; k++) {
+	if (cdr__parse_rec(r, in, k0, k1, line, n, &rec, scratch,
+			   line_of(lines, loc), utc) != CDR_OK)
+		return 1;
+	if (keep)
+		return 0;
+	for (int k = k0; k < k1 && !rc; k++) {
 		cdr__rated x;
 		cdr__rate_record(r->t[k], &r->per[k], &rec, utc[k], &x);
 		r->by_reason[k][x.reason]--;
@@ -596,6 +620,39 @@ static int undo_duplicate(cdr_run *r, const char *line, size_t n,
 			rc = skip_add(dup, tmp,
 				      cdr__reject_fmt(tmp, line, n,
 						 CDR_R_DUPLICATE));
+	}
+	return rc;
+}
+
+/* One key's lines, bytewise smallest first: keep the first, take back
+ * the others. A line of a group parsed when it was read (for some side);
+ * one that parses for no side now was changed since. */
+static int resolve_group(cdr_run *r, const rback *rb, const back *bs,
+			 size_t m, const lvec *lines, char *tmp, char *scratch,
+			 skipset *item, skipset *rej, skipset *dup)
+{
+	int rc = 0;
+	if (m < 2)
+		return 0;
+	int sides = r->norm2 ? r->nt : 1;
+	uint8_t seen[2] = {0, 0}; /* a side's kept line came */
+	for (size_t k = 0; k < m && rc >= 0; k++) {
+		int parsed = 0;
+		for (int s = 0; s < sides && rc >= 0; s++) {
+			int k0 = r->norm2 ? s : 0, k1 = r->norm2 ? s + 1 : r->nt;
+			rc = undo_duplicate(r, k0, k1, !seen[s],
+					    rb->arena + bs[k].at, bs[k].n,
+					    bs[k].loc, lines, tmp, scratch, item,
+					    rej, dup);
+			if (rc == 0)
+				parsed = seen[s] = 1;
+		}
+		if (rc >= 0 && !parsed)
+			return cdr__run_err(r, -ESTALE,
+				       "%s: changed while being rated",
+				       r->in[bs[k].loc >> LOC_OFF_BITS].path);
+		if (rc > 0)
+			rc = 0;
 	}
 	return rc;
 }
@@ -668,14 +725,20 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 		if (rc)
 			break;
 		qsort_r(bs, m, sizeof(*bs), cmp_back, rb.arena);
-		for (size_t k = 1; !rc && k < m; k++) {
-			const back *x = &bs[k], *y = &bs[k - 1];
-			if (x->h == y->h && x->key_n == y->key_n &&
-			    !memcmp(rb.arena + x->key_at, rb.arena + y->key_at,
-				    x->key_n))
-				rc = undo_duplicate(r, rb.arena + x->at, x->n,
-						    x->loc, &lines, tmp, scratch,
-						    item, rej, dup);
+		/* Each group of one key: the first line is kept, every
+		 * other taken back; per side when the sides parse lines
+		 * with different normalize.csv (one side may reject a line
+		 * the other rates: it is then no duplicate on that side). */
+		for (size_t g = 0; !rc && g < m;) {
+			size_t e = g + 1;
+			while (e < m && bs[e].h == bs[g].h &&
+			       bs[e].key_n == bs[g].key_n &&
+			       !memcmp(rb.arena + bs[e].key_at,
+				       rb.arena + bs[g].key_at, bs[g].key_n))
+				e++;
+			rc = resolve_group(r, &rb, bs + g, e - g, &lines, tmp,
+					   scratch, item, rej, dup);
+			g = e;
 		}
 		i = j;
 	}

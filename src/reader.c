@@ -54,6 +54,15 @@ static const char *in_name(const input *in)
 	return strcmp(in->path, "-") ? in->path : "standard input";
 }
 
+/* Each side's normalize.csv: the same table on both sides of a run but a
+ * rerate whose tariffs rewrite numbers differently (run_int.h, norm2). */
+static void set_norms(const cdr_run *r, input *in)
+{
+	in->fmt.norm = r->t[0]->norm;
+	in->fmt1 = in->fmt;
+	in->fmt1.norm = r->t[r->nt - 1]->norm;
+}
+
 /*
  * Check a file's first non-empty line (no line end) before any of it is
  * rated, and settle the input's format from it. A bare CR in a header, or
@@ -78,7 +87,7 @@ static int check_head(cdr_run *r, input *in, const char *p, size_t n,
 			       sizeof(msg));
 	if (rc)
 		return cdr__run_err(r, rc, "%s: %s", in_name(in), msg);
-	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
+	set_norms(r, in);
 	return 0;
 }
 
@@ -207,7 +216,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	in->fmt.kind = (uint8_t)(r->o.format == CDR_FORMAT_AUTO
 					 ? CDR_FORMAT_NATIVE
 					 : r->o.format);
-	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
+	set_norms(r, in);
 	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
 	uint64_t off = 0;   /* offset of the next fresh byte, decoded */
 	size_t carry_n = 0;
