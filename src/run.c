@@ -27,8 +27,9 @@
  * id, the whole line of a switch record. Afterwards dedup.c reads the
  * colliding keys back and takes every losing line back out of the sums;
  * here its itemize or rejects line is removed from the output and a
- * `duplicate` reject written instead. Inputs that cannot be read back by
- * offset are spooled by the reader (reader.c).
+ * `duplicate` reject written instead. Streams, which cannot be read back
+ * by offset, are spooled by the reader (reader.c); compressed inputs are
+ * decoded again (dedup.c).
  *
  * Sections: reasons and errors - inputs - chunk queue - output lines -
  * workers - finishing outputs - the public API.

@@ -810,3 +810,56 @@ Test(source, decoding_again_fails_cleanly)
 	}
 	free(t.p);
 }
+
+/* Lines decoded again are looked for in 1 MiB windows (dedup.c's
+ * CX_WIN): duplicates whose first copies straddle the first two window
+ * boundaries, and the input's last line, without its '\n', a duplicate
+ * too. The compressed file gives the plain file's totals and counts. */
+Test(source, duplicates_across_decode_windows)
+{
+	const size_t win = (size_t)1 << 20;
+	blob t = text(0, 40000), tail = {0};
+	cr_assert_gt(t.n, 2 * win + 1000);
+	size_t straddle = 0;
+	for (size_t a = 0; a < t.n;) {
+		const unsigned char *nl = memchr(t.p + a, '\n', t.n - a);
+		size_t e = (size_t)(nl - t.p) + 1;
+		for (size_t k = 1; k <= 2; k++)
+			if (a < k * win + 100 && e > k * win - 100) {
+				blob_add(&tail, t.p + a, e - a);
+				straddle += a < k * win && e > k * win;
+			}
+		a = e;
+	}
+	cr_assert_geq(straddle, 2, "a line crosses each boundary");
+	blob_add(&t, tail.p, tail.n);
+	const unsigned char *nl0 = memchr(t.p, '\n', t.n);
+	blob_add(&t, t.p, (size_t)(nl0 - t.p)); /* line 0 again, no '\n' */
+	size_t dups = 0;
+	for (size_t i = 0; i < tail.n; i++)
+		dups += tail.p[i] == '\n';
+	dups++;
+	char plain[640], comp[640];
+	snprintf(plain, sizeof(plain), "%s/plain", dir);
+	snprintf(comp, sizeof(comp), "%s/comp", dir);
+	put_file(plain, t.p, t.n);
+	const char *pin[1] = {plain}, *cin[1] = {comp};
+	cdr_run_stats st;
+	int rc;
+	char *want = rate(pin, 1, CDR_IO_READ, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(st.by_reason[CDR_R_DUPLICATE], dups);
+	for (int k = K_GZIP; k < NKIND; k++) {
+		blob enc = encode(k, &t, NULL);
+		put_file(comp, enc.p, enc.n);
+		char *got = rate(cin, 1, CDR_IO_URING, &st, &rc);
+		cr_assert_eq(rc, 0, "%s: %s", kind_name[k], err);
+		cr_assert_str_eq(got, want, "%s", kind_name[k]);
+		cr_assert_eq(st.by_reason[CDR_R_DUPLICATE], dups, "%s", kind_name[k]);
+		free(got);
+		free(enc.p);
+	}
+	free(want);
+	free(tail.p);
+	free(t.p);
+}
