@@ -833,8 +833,12 @@ Test(source, duplicates_across_decode_windows)
 	}
 	cr_assert_geq(straddle, 2, "a line crosses each boundary");
 	blob_add(&t, tail.p, tail.n);
+	/* Line 0 again, without its '\n' (copied first: blob_add moves t). */
 	const unsigned char *nl0 = memchr(t.p, '\n', t.n);
-	blob_add(&t, t.p, (size_t)(nl0 - t.p)); /* line 0 again, no '\n' */
+	blob first = {0};
+	blob_add(&first, t.p, (size_t)(nl0 - t.p));
+	blob_add(&t, first.p, first.n);
+	free(first.p);
 	size_t dups = 0;
 	for (size_t i = 0; i < tail.n; i++)
 		dups += tail.p[i] == '\n';
