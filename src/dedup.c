@@ -5,19 +5,22 @@
  * every parsed record, in per-worker partitions (run_int.h's dvec). Here
  * the entries whose hashes collide are found (find_candidates), their
  * lines read back from their files or the spool (rb_*, in file order, one
- * input open at a time, each checked to be still the file that was read),
+ * input open at a time, each checked to be still the file that was read;
+ * a compressed input's lines were first decoded again into a file of
+ * candidate lines, cx_*),
  * compared exactly by key then whole line (cmp_back), and every line that
  * loses is rated again and taken back out of the sums, its itemize or
  * rejects line collected for removal and a `duplicate` reject for
  * addition (undo_duplicate). Rating is a pure function, so the take-back
  * is exact; cost is proportional to the colliding entries.
  *
- * Sections: candidates - reading lines back - skip sets - taking back -
- * the rounds.
+ * Sections: candidates - compressed inputs decoded again - reading lines
+ * back - skip sets - taking back - the rounds.
  */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,12 +31,15 @@
 #include "run_int.h"
 #include "source.h"
 #include "sys.h"
+#include "write.h"
 
 /* ---- duplicates ------------------------------------------------------ */
 
 typedef struct cand {
 	uint64_t h, loc;
 } cand;
+
+#define RB_BLOCK (CDR_LINE_MAX + 2) /* the longest line and its \r\n */
 
 typedef struct cvec {
 	cand *c;
@@ -135,6 +141,218 @@ static int cmp_cand(const void *a, const void *b)
 }
 
 /*
+ * Compressed inputs decoded again. Decoded bytes have no offsets in the
+ * file, and copying them all to a spool during the pass cost more than
+ * decoding them (bench/README.md, "Compressed inputs"). So before the
+ * rounds, every compressed input that holds candidates is decoded once
+ * more, from its path (checked to be the file that was read) or, for a
+ * stream, from its compressed bytes in the spool, and the candidates'
+ * lines are copied, in location order, to one unlinked temporary: the
+ * rounds then read them from there by offset, however many rounds there
+ * are. Cost: one decode of each such input up to its last candidate,
+ * after the pass; inputs without candidates cost nothing.
+ */
+typedef struct cxline {
+	uint64_t loc, at; /* a candidate's location; its line in the file */
+} cxline;
+
+typedef struct cextract {
+	int fd;		/* the candidate lines, or -1 */
+	uint64_t end;	/* bytes written */
+	cxline *m;	/* sorted by loc */
+	size_t n;
+} cextract;
+
+/* Decoded bytes looked at a time: large enough that ISA-L and libzstd
+ * decode at full speed, and to hold any line after the one before it. */
+#define CX_WIN ((size_t)1 << 20)
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Open input idx by path for reading back: it must still be the file
+ * that was read (device, inode, size, mtime), else a collector's rewrite
+ * would take out of the sums lines never added. */
+static int reopen(cdr_run *r, uint32_t idx, int *fd)
+{
+	const input *in = &r->in[idx];
+	struct stat st;
+	*fd = cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
+	if (*fd < 0)
+		return cdr__run_err(r, -errno, "%s: cannot reopen: %s", in->path,
+			       strerror(errno));
+	if (fstat(*fd, &st))
+		return cdr__run_err(r, -errno, "%s: %s", in->path, strerror(errno));
+	if (st.st_dev != in->dev || st.st_ino != in->ino ||
+	    st.st_size != in->size || st.st_mtim.tv_sec != in->mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != in->mtime.tv_nsec)
+		return cdr__run_err(r, -ESTALE, "%s: changed while being rated",
+			       in->path);
+	return 0;
+}
+
+static const char *cx_name(const input *in)
+{
+	return strcmp(in->path, "-") ? in->path : "standard input";
+}
+
+/* Decode input idx again and copy the lines at m[0, n) (its candidates,
+ * by offset) to the extract; win holds CX_WIN bytes. */
+static int cx_input(cdr_run *r, cextract *cx, uint32_t idx, cxline *m,
+		    size_t n, char *win)
+{
+	const input *in = &r->in[idx];
+	int fd = in->spool_fd, rc = 0;
+	if (fd < 0 && (rc = reopen(r, idx, &fd))) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	cdr__source src;
+	rc = in->spool_fd >= 0
+		     ? cdr__source_open_region(&src, fd, in->spool_at,
+					       (uint64_t)in->size)
+		     : cdr__source_open_region(&src, fd, 0, UINT64_MAX);
+	if (!rc && src.comp != in->comp)
+		rc = -ESTALE; /* not the bytes that were read */
+	uint64_t w_off = 0; /* win holds decoded bytes [w_off, w_off + w_n) */
+	size_t w_n = 0;
+	int eof = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		uint64_t o = m[i].loc & ((1ULL << LOC_OFF_BITS) - 1);
+		/* Skip to the window that holds o; keep from o on when its
+		 * line may run past the window's end. */
+		while (!rc && !eof) {
+			size_t keep = 0;
+			if (o < w_off + w_n) {
+				const char *p = win + (o - w_off);
+				size_t avail = (size_t)(w_off + w_n - o);
+				if (avail >= RB_BLOCK || memchr(p, '\n', avail))
+					break;
+				keep = avail;
+				memmove(win, p, keep);
+				w_off = o;
+			} else {
+				w_off += w_n;
+			}
+			ssize_t got = cdr__source_fill(&src, win + keep,
+						       CX_WIN - keep);
+			if (got < 0)
+				rc = (int)got;
+			else
+				eof = got == 0;
+			w_n = keep + (got > 0 ? (size_t)got : 0);
+		}
+		if (rc)
+			break;
+		if (o >= w_off + w_n) { /* the input ends before the line */
+			rc = -ESTALE;
+			break;
+		}
+		const char *p = win + (o - w_off);
+		size_t avail = (size_t)(w_off + w_n - o);
+		const char *nl = memchr(p, '\n', avail < RB_BLOCK ? avail : RB_BLOCK);
+		/* A line without its \n (the input's last, or one cut as too
+		 * long, which rb_line refuses) is ended here, so reading it
+		 * back never runs into the next candidate's line. */
+		size_t len = nl ? (size_t)(nl - p) + 1
+				: (avail < RB_BLOCK ? avail : RB_BLOCK);
+		m[i].at = cx->end;
+		if (cdr__pwrite_all(cx->fd, p, len, (off_t)cx->end) ||
+		    (!nl && cdr__pwrite_all(cx->fd, "\n", 1,
+					    (off_t)(cx->end + len)))) {
+			int e = errno ? errno : EIO;
+			cdr__source_close(&src);
+			if (in->spool_fd < 0)
+				close(fd);
+			return cdr__run_err(r, -e,
+				       "%s: decoding again for duplicates: %s",
+				       cx_name(in), strerror(e));
+		}
+		cx->end += len + !nl;
+	}
+	if (rc == -ESTALE)
+		rc = cdr__run_err(r, rc, "%s: changed while being rated",
+			     cx_name(in));
+	else if (rc)
+		rc = src.why[0] ? cdr__run_err(r, rc, "%s: %s", cx_name(in), src.why)
+				: cdr__run_err(r, rc, "%s: read error: %s",
+					  cx_name(in), strerror(-rc));
+	cdr__source_close(&src);
+	if (in->spool_fd < 0)
+		close(fd);
+	return rc;
+}
+
+/* The extract of every compressed input's candidates (cv: all rounds). */
+static int cx_build(cdr_run *r, const cvec *cv, cextract *cx)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cv->n; i++)
+		n += r->in[cv->c[i].loc >> LOC_OFF_BITS].comp != CDR_COMP_NONE;
+	if (!n)
+		return 0;
+	uint64_t *locs = malloc(n * sizeof(*locs));
+	char *win = malloc(CX_WIN);
+	cx->m = malloc(n * sizeof(*cx->m));
+	if (!locs || !win || !cx->m) {
+		free(locs);
+		free(win);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (size_t i = 0; i < cv->n; i++)
+		if (r->in[cv->c[i].loc >> LOC_OFF_BITS].comp != CDR_COMP_NONE)
+			locs[n++] = cv->c[i].loc;
+	qsort(locs, n, sizeof(*locs), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		if (!cx->n || locs[i] != cx->m[cx->n - 1].loc)
+			cx->m[cx->n++] = (cxline){locs[i], 0};
+	free(locs);
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/cdrate-dups-XXXXXX",
+		 dir && *dir ? dir : "/tmp");
+	cx->fd = mkstemp(path);
+	if (cx->fd < 0) {
+		int e = errno;
+		free(win);
+		return cdr__run_err(r, -e, "decoding again for duplicates: %s: %s",
+			       path, strerror(e));
+	}
+	unlink(path);
+	int rc = 0;
+	for (size_t i = 0; !rc && i < cx->n;) {
+		uint32_t idx = (uint32_t)(cx->m[i].loc >> LOC_OFF_BITS);
+		size_t j = i;
+		while (j < cx->n && cx->m[j].loc >> LOC_OFF_BITS == idx)
+			j++;
+		rc = cx_input(r, cx, idx, cx->m + i, j - i, win);
+		i = j;
+	}
+	free(win);
+	return rc;
+}
+
+/* Where the extract holds the line at loc (a candidate's). */
+static uint64_t cx_at(const cextract *cx, uint64_t loc)
+{
+	size_t lo = 0, hi = cx->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cx->m[mid].loc < loc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	assert(lo < cx->n && cx->m[lo].loc == loc);
+	return cx->m[lo].at;
+}
+
+/*
  * Reading lines back. Candidates are read in file order, one input open at
  * a time (a run may have thousands of inputs, more than it may hold
  * descriptors for), through a block that holds any whole line: neighbouring
@@ -143,7 +361,6 @@ static int cmp_cand(const void *a, const void *b)
  * an arena, so memory follows the lines' real sizes (a block per line once
  * made 20k copies of one id take 1.26 GB).
  */
-#define RB_BLOCK (CDR_LINE_MAX + 2) /* the longest line and its \r\n */
 
 /* A candidate line: the hash of its duplicate key and its place, then its
  * bytes in the arena (no line end) once read back, and its key: a prefix
@@ -157,7 +374,9 @@ typedef struct back {
 typedef struct rback {
 	uint32_t idx; /* input whose descriptor is open, or UINT32_MAX */
 	int fd;
-	char *blk;	  /* [RB_BLOCK]: bytes blk_off .. blk_off + blk_n */
+	int own_fd;	  /* fd was opened for idx (not a spool or the extract) */
+	const cextract *cx;
+	char *blk;	  /* [RB_BLOCK]: bytes blk_off .. blk_off + blk_n of fd */
 	uint64_t blk_off;
 	size_t blk_n;
 	char *arena;	  /* the lines read back, end to end */
@@ -194,41 +413,54 @@ static int cmp_back(const void *a, const void *b, void *arena_arg)
 	return (x->loc > y->loc) - (x->loc < y->loc);
 }
 
-static void rb_close(cdr_run *r, rback *rb)
+static void rb_close(rback *rb)
 {
-	if (rb->idx != UINT32_MAX && rb->fd >= 0 &&
-	    rb->fd != r->in[rb->idx].spool_fd)
+	if (rb->own_fd && rb->fd >= 0)
 		close(rb->fd);
 	rb->idx = UINT32_MAX;
 	rb->fd = -1;
+	rb->own_fd = 0;
 	rb->blk_n = 0;
 }
 
-/* Open input idx for reading back: its spool, or the file by path, which
- * must still be the file that was read (device, inode, size, mtime), else
- * a collector's rewrite would take out of the sums lines never added. */
+/* Open input idx for reading back: the extract of a compressed input, a
+ * stream's spool, or the file by path (reopen's checks). */
 static int rb_open(cdr_run *r, rback *rb, uint32_t idx)
 {
 	const input *in = &r->in[idx];
-	struct stat st;
-	rb_close(r, rb);
+	rb_close(rb);
 	rb->idx = idx;
+	if (in->comp != CDR_COMP_NONE) {
+		rb->fd = rb->cx->fd;
+		return 0;
+	}
 	if (in->spool_fd >= 0) {
 		rb->fd = in->spool_fd;
 		return 0;
 	}
-	rb->fd = cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
-	if (rb->fd < 0)
-		return cdr__run_err(r, -errno, "%s: cannot reopen: %s", in->path,
-			       strerror(errno));
-	if (fstat(rb->fd, &st))
-		return cdr__run_err(r, -errno, "%s: %s", in->path, strerror(errno));
-	if (st.st_dev != in->dev || st.st_ino != in->ino ||
-	    st.st_size != in->size || st.st_mtim.tv_sec != in->mtime.tv_sec ||
-	    st.st_mtim.tv_nsec != in->mtime.tv_nsec)
-		return cdr__run_err(r, -ESTALE, "%s: changed while being rated",
-			       in->path);
-	return 0;
+	rb->own_fd = 1;
+	return reopen(r, idx, &rb->fd);
+}
+
+/* The duplicate key of a line that parsed: the line's as read, whatever
+ * a tariff's normalize.csv makes of its numbers. With two of them, the
+ * line parsed under at least one, whose parse gives the key. */
+static void line_key(const cdr_run *r, const input *in, const char *p,
+		     size_t n, const char **key, size_t *key_n, char *scratch)
+{
+	cdr__rec rec;
+	if (!r->norm2 || (in->fmt.kind == CDR_FORMAT_NATIVE && !in->fmt.bycol)) {
+		cdr__fmt_key(&in->fmt, p, n, key, key_n, scratch);
+	} else if (cdr__fmt_parse(&in->fmt, p, n, &rec, scratch, "", 0) ==
+			   CDR_OK ||
+		   cdr__fmt_parse(&in->fmt1, p, n, &rec, scratch, "", 0) ==
+			   CDR_OK) {
+		*key = rec.key;
+		*key_n = rec.key_len;
+	} else { /* never for a line that parsed before */
+		*key = p;
+		*key_n = n;
+	}
 }
 
 /* Read the line at b->loc (input << 44 | offset) into the arena. */
@@ -239,26 +471,31 @@ static int rb_line(cdr_run *r, rback *rb, back *b)
 	int rc;
 	if (idx != rb->idx && (rc = rb_open(r, rb, idx)))
 		return rc;
+	/* Where the line is in rb->fd, and how far that input's bytes go:
+	 * never past its end, since in the spool the next stream's bytes
+	 * follow, and in the extract the next candidate's line. */
+	const input *in = &r->in[idx];
+	uint64_t at, left;
+	if (in->comp != CDR_COMP_NONE) {
+		at = cx_at(rb->cx, b->loc);
+		left = rb->cx->end - at;
+	} else {
+		at = in->spool_at + off;
+		left = (uint64_t)in->size > off ? (uint64_t)in->size - off : 0;
+	}
 	const char *p = NULL, *nl = NULL;
-	if (off >= rb->blk_off && off < rb->blk_off + rb->blk_n) {
-		p = rb->blk + (off - rb->blk_off);
-		nl = memchr(p, '\n', rb->blk_n - (off - rb->blk_off));
+	if (at >= rb->blk_off && at < rb->blk_off + rb->blk_n) {
+		p = rb->blk + (at - rb->blk_off);
+		nl = memchr(p, '\n', rb->blk_n - (at - rb->blk_off));
 	}
 	if (!nl) { /* not in the block, or cut at its end: read from it */
-		const input *in = &r->in[idx];
-		/* Never past the input's end: in the spool, the next stream's
-		 * bytes follow. */
-		uint64_t left = (uint64_t)in->size > off
-					? (uint64_t)in->size - off
-					: 0;
 		size_t want = left < RB_BLOCK ? (size_t)left : RB_BLOCK;
-		ssize_t n = cdr__backend_read()->fill(
-			NULL, rb->fd, rb->blk, want,
-			(int64_t)(in->spool_at + off));
+		ssize_t n = cdr__backend_read()->fill(NULL, rb->fd, rb->blk,
+						      want, (int64_t)at);
 		if (n < 0)
 			return cdr__run_err(r, (int)n, "%s: read error: %s",
 				       r->in[idx].path, strerror((int)-n));
-		rb->blk_off = off;
+		rb->blk_off = at;
 		rb->blk_n = (size_t)n;
 		p = rb->blk;
 		nl = memchr(p, '\n', (size_t)n);
@@ -273,7 +510,7 @@ static int rb_line(cdr_run *r, rback *rb, back *b)
 		len--;
 	const char *key;
 	size_t key_n;
-	cdr__fmt_key(&r->in[idx].fmt, p, len, &key, &key_n, rb->scratch);
+	line_key(r, &r->in[idx], p, len, &key, &key_n, rb->scratch);
 	int key_copy = key < p || key >= p + len; /* not inside the line */
 	size_t need = len + (key_copy ? key_n : 0);
 	if (!rb->arena || rb->an + need > rb->acap) {
@@ -344,24 +581,27 @@ static uint64_t line_of(const lvec *lines, uint64_t loc)
 							: 0;
 }
 
-/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
- * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes, and
- * `scratch` SCRATCH_REC for its fields. */
-static int undo_duplicate(cdr_run *r, const char *line, size_t n,
-			  uint64_t loc, const lvec *lines, char *tmp,
-			  char *scratch, skipset *item, skipset *rej,
-			  skipset *dup)
+/* Take a losing duplicate back out of the sums of tariffs [k0, k1);
+ * `tmp` holds 2 * CDR_LINE_MAX + 512 bytes for the output lines it
+ * removes, and `scratch` SCRATCH_REC for its fields. With `keep` (the
+ * line each side keeps) nothing is taken back. Returns 0, 1 when the line
+ * does not parse for those tariffs (a rerate's side whose normalize.csv
+ * rejects it: not a duplicate there), or a negative status. */
+static int undo_duplicate(cdr_run *r, int k0, int k1, int keep,
+			  const char *line, size_t n, uint64_t loc,
+			  const lvec *lines, char *tmp, char *scratch,
+			  skipset *item, skipset *rej, skipset *dup)
 {
 	const input *in = &r->in[loc >> LOC_OFF_BITS];
 	cdr__rec rec;
 	int64_t utc[2];
 	int rc = 0;
-	/* It parsed when it was first read; the same bytes parse again. */
-	if (cdr__parse_rec(r, in, line, n, &rec, scratch, line_of(lines, loc),
-		      utc) != CDR_OK)
-		return cdr__run_err(r, -ESTALE, "%s: changed while being rated",
-			       in->path);
-	for (int k = 0; k < r->nt && !rc; k++) {
+	if (cdr__parse_rec(r, in, k0, k1, line, n, &rec, scratch,
+			   line_of(lines, loc), utc) != CDR_OK)
+		return 1;
+	if (keep)
+		return 0;
+	for (int k = k0; k < k1 && !rc; k++) {
 		cdr__rated x;
 		cdr__rate_record(r->t[k], &r->per[k], &rec, utc[k], &x);
 		r->by_reason[k][x.reason]--;
@@ -384,6 +624,39 @@ static int undo_duplicate(cdr_run *r, const char *line, size_t n,
 	return rc;
 }
 
+/* One key's lines, bytewise smallest first: keep the first, take back
+ * the others. A line of a group parsed when it was read (for some side);
+ * one that parses for no side now was changed since. */
+static int resolve_group(cdr_run *r, const rback *rb, const back *bs,
+			 size_t m, const lvec *lines, char *tmp, char *scratch,
+			 skipset *item, skipset *rej, skipset *dup)
+{
+	int rc = 0;
+	if (m < 2)
+		return 0;
+	int sides = r->norm2 ? r->nt : 1;
+	uint8_t seen[2] = {0, 0}; /* a side's kept line came */
+	for (size_t k = 0; k < m && rc >= 0; k++) {
+		int parsed = 0;
+		for (int s = 0; s < sides && rc >= 0; s++) {
+			int k0 = r->norm2 ? s : 0, k1 = r->norm2 ? s + 1 : r->nt;
+			rc = undo_duplicate(r, k0, k1, !seen[s],
+					    rb->arena + bs[k].at, bs[k].n,
+					    bs[k].loc, lines, tmp, scratch, item,
+					    rej, dup);
+			if (rc == 0)
+				parsed = seen[s] = 1;
+		}
+		if (rc >= 0 && !parsed)
+			return cdr__run_err(r, -ESTALE,
+				       "%s: changed while being rated",
+				       r->in[bs[k].loc >> LOC_OFF_BITS].path);
+		if (rc > 0)
+			rc = 0;
+	}
+	return rc;
+}
+
 /* Candidates resolved per round: the arena of a round holds its lines,
  * about 100 bytes each (25 MB), and every round opens each input it needs
  * once. An id's candidates are never split over rounds. */
@@ -400,7 +673,8 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 			      skipset *dup)
 {
 	cvec cv = {0};
-	rback rb = {UINT32_MAX, -1, NULL, 0, 0, NULL, 0, 0, NULL};
+	cextract cx = {-1, 0, NULL, 0};
+	rback rb = {UINT32_MAX, -1, 0, &cx, NULL, 0, 0, NULL, 0, 0, NULL};
 	back *bs = NULL;
 	char *tmp = NULL, *scratch = NULL;
 	lvec lines = {0};
@@ -422,6 +696,8 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 					       r->w[i].lines.e[2 * k + 1]);
 		if (!rc && lines.n)
 			qsort(lines.e, lines.n, 2 * sizeof(*lines.e), cmp_cand);
+		if (!rc)
+			rc = cx_build(r, &cv, &cx);
 	}
 	for (size_t i = 0; !rc && i < cv.n;) {
 		/* Whole hash groups, up to ROUND_CANDS (or one larger). */
@@ -445,22 +721,31 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 		rb.an = 0;
 		for (size_t k = 0; !rc && k < m; k++)
 			rc = rb_line(r, &rb, &bs[k]);
-		rb_close(r, &rb);
+		rb_close(&rb);
 		if (rc)
 			break;
 		qsort_r(bs, m, sizeof(*bs), cmp_back, rb.arena);
-		for (size_t k = 1; !rc && k < m; k++) {
-			const back *x = &bs[k], *y = &bs[k - 1];
-			if (x->h == y->h && x->key_n == y->key_n &&
-			    !memcmp(rb.arena + x->key_at, rb.arena + y->key_at,
-				    x->key_n))
-				rc = undo_duplicate(r, rb.arena + x->at, x->n,
-						    x->loc, &lines, tmp, scratch,
-						    item, rej, dup);
+		/* Each group of one key: the first line is kept, every
+		 * other taken back; per side when the sides parse lines
+		 * with different normalize.csv (one side may reject a line
+		 * the other rates: it is then no duplicate on that side). */
+		for (size_t g = 0; !rc && g < m;) {
+			size_t e = g + 1;
+			while (e < m && bs[e].h == bs[g].h &&
+			       bs[e].key_n == bs[g].key_n &&
+			       !memcmp(rb.arena + bs[e].key_at,
+				       rb.arena + bs[g].key_at, bs[g].key_n))
+				e++;
+			rc = resolve_group(r, &rb, bs + g, e - g, &lines, tmp,
+					   scratch, item, rej, dup);
+			g = e;
 		}
 		i = j;
 	}
-	rb_close(r, &rb);
+	rb_close(&rb);
+	if (cx.fd >= 0)
+		close(cx.fd);
+	free(cx.m);
 	free(rb.blk);
 	free(rb.arena);
 	free(rb.scratch);

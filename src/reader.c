@@ -6,10 +6,13 @@
  * the previous read; a line longer than CDR_LINE_MAX becomes one too_long
  * chunk of its head and the rest is skipped, so a hostile line costs no
  * memory. Before any chunk of an input is queued its first non-empty line
- * settles the format (check_head, through format.c). Inputs that cannot be
- * read back by offset - standard input, pipes, FIFOs, decoded compressed
- * bytes (source.h) - are spooled as they stream, end to end in one
- * unlinked temporary file, for the duplicate check (dedup.c).
+ * settles the format (check_head, through format.c). Streams - standard
+ * input, pipes, FIFOs - cannot be read back by offset, so they are spooled
+ * as they stream, end to end in one unlinked temporary file, for the
+ * duplicate check (dedup.c): a plain stream's bytes as read, a compressed
+ * stream's compressed bytes (source.h). A compressed regular file is not
+ * spooled at all: dedup.c decodes it again from its path when it holds
+ * duplicate candidates.
  *
  * Sections: progress and names - the head check - spooling - reading one
  * input - the thread.
@@ -51,6 +54,15 @@ static const char *in_name(const input *in)
 	return strcmp(in->path, "-") ? in->path : "standard input";
 }
 
+/* Each side's normalize.csv: the same table on both sides of a run but a
+ * rerate whose tariffs rewrite numbers differently (run_int.h, norm2). */
+static void set_norms(const cdr_run *r, input *in)
+{
+	in->fmt.norm = r->t[0]->norm;
+	in->fmt1 = in->fmt;
+	in->fmt1.norm = r->t[r->nt - 1]->norm;
+}
+
 /*
  * Check a file's first non-empty line (no line end) before any of it is
  * rated, and settle the input's format from it. A bare CR in a header, or
@@ -75,7 +87,7 @@ static int check_head(cdr_run *r, input *in, const char *p, size_t n,
 			       sizeof(msg));
 	if (rc)
 		return cdr__run_err(r, rc, "%s: %s", in_name(in), msg);
-	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
+	set_norms(r, in);
 	return 0;
 }
 
@@ -166,11 +178,13 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 			       strerror(-rc));
 	}
 	in->comp = (uint8_t)src.comp;
-	int seekable = cdr__source_seekable(&src);
-	if (!seekable) {
-		/* Standard input, a pipe or a FIFO cannot be read again for
-		 * the duplicate check, nor can decoded bytes be found again
-		 * by offset: keep a copy as they stream. */
+	/* Standard input, a pipe or a FIFO cannot be read again for the
+	 * duplicate check: keep a copy as it streams, of the bytes as read
+	 * (compressed ones are several times fewer than what they decode
+	 * to). A regular file is read again from its path, decoded again
+	 * when compressed. */
+	int spooled = !regular;
+	if (spooled) {
 		if (sp->fd < 0) {
 			const char *dir = getenv("TMPDIR");
 			char path[4096];
@@ -190,14 +204,19 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		}
 		in->spool_fd = sp->fd;
 		in->spool_at = sp->end;
+		if (src.comp != CDR_COMP_NONE)
+			cdr__source_spool(&src, sp->fd, sp->end);
 	}
+	/* The reader copies a plain stream's lines itself (a long line's
+	 * rest is left out); a decoder spools its own input. */
+	int spool_text = spooled && src.comp == CDR_COMP_NONE;
 	/* Until a first line says otherwise (an input of blank lines only
 	 * keeps this): the format asked for, native for auto. */
 	memset(&in->fmt, 0, sizeof(in->fmt));
 	in->fmt.kind = (uint8_t)(r->o.format == CDR_FORMAT_AUTO
 					 ? CDR_FORMAT_NATIVE
 					 : r->o.format);
-	in->fmt.norm = r->t[r->o.itemize_tariff]->norm;
+	set_norms(r, in);
 	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
 	uint64_t off = 0;   /* offset of the next fresh byte, decoded */
 	uint64_t raw_seen = 0; /* src.raw_off already counted in prog_raw */
@@ -265,7 +284,8 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 		 * the unfinished one. A line past CDR_LINE_MAX is rejected,
 		 * never a duplicate candidate, so none of it is spooled (its
 		 * place in the spool stays a hole): /dev/zero costs no disk. */
-		if ((rc = spool(r, in, b, fresh > start ? fresh : start,
+		if (spool_text &&
+		    (rc = spool(r, in, b, fresh > start ? fresh : start,
 				tail > CDR_LINE_MAX ? end : total, base))) {
 			cdr__run_buf_put(r, b);
 			break;
@@ -328,9 +348,10 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	     st.st_mtim.tv_nsec != in->mtime.tv_nsec))
 		rc = cdr__run_err(r, -ESTALE, "%s: changed while being rated",
 			     in->path);
-	if (!seekable) { /* the next stream's bytes follow this one's */
-		in->size = (off_t)off;
-		sp->end = in->spool_at + off;
+	if (spooled) { /* the next stream's bytes follow this one's */
+		uint64_t len = spool_text ? off : src.spooled;
+		in->size = (off_t)len;
+		sp->end = in->spool_at + len;
 	}
 	cdr__source_close(&src);
 	if (!is_stdin)

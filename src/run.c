@@ -27,8 +27,9 @@
  * id, the whole line of a switch record. Afterwards dedup.c reads the
  * colliding keys back and takes every losing line back out of the sums;
  * here its itemize or rejects line is removed from the output and a
- * `duplicate` reject written instead. Inputs that cannot be read back by
- * offset are spooled by the reader (reader.c).
+ * `duplicate` reject written instead. Streams, which cannot be read back
+ * by offset, are spooled by the reader (reader.c); compressed inputs are
+ * decoded again (dedup.c).
  *
  * Sections: reasons and errors - inputs - chunk queue - output lines -
  * workers - finishing outputs - the public API.
@@ -262,7 +263,9 @@ static size_t item_bound(const cdr_tariff *t, const cdr__rec *rec,
 
 /* ---- workers --------------------------------------------------------- */
 
-static int dvec_push(dvec *v, uint64_t h, uint64_t loc)
+/* Inlined into stage_parse, its one caller on the hot path. */
+static inline __attribute__((always_inline)) int
+dvec_push(dvec *v, uint64_t h, uint64_t loc)
 {
 	dblock *b = v->head;
 	if (!b || b->n == DBLOCK) {
@@ -301,12 +304,21 @@ static int emit_reject(worker *w, const char *line, size_t n, int reason)
 	return 0;
 }
 
-/* A record rejected before rating counts the same under every tariff. */
+/* A record rejected before rating, under tariffs [k0, k1); the rejects
+ * line describes the itemize tariff's side. */
+static int reject_for(worker *w, int k0, int k1, const char *line, size_t n,
+		      int reason)
+{
+	for (int k = k0; k < k1; k++)
+		w->by_reason[k][reason]++;
+	int it = w->r->o.itemize_tariff;
+	return it >= k0 && it < k1 ? emit_reject(w, line, n, reason) : 0;
+}
+
+/* A record rejected before parsing counts the same under every tariff. */
 static int reject_all(worker *w, const char *line, size_t n, int reason)
 {
-	for (int k = 0; k < w->r->nt; k++)
-		w->by_reason[k][reason]++;
-	return emit_reject(w, line, n, reason);
+	return reject_for(w, 0, w->r->nt, line, n, reason);
 }
 
 /*
@@ -322,6 +334,8 @@ static int reject_all(worker *w, const char *line, size_t n, int reason)
 
 typedef struct batch {
 	int n;
+	uint32_t ok0;	 /* lines that parsed for tariff 0 (bit i) */
+	uint32_t toolong; /* lines longer than CDR_LINE_MAX (bit i) */
 	const input *in; /* a batch holds lines of one input */
 	char *scratch;	 /* [BATCH][CDR__SCRATCH(CDR_LINE_MAX)]: rebuilt
 			    quoted fields, touched only by switch formats */
@@ -356,43 +370,60 @@ int cdr__lvec_push(lvec *v, uint64_t loc, uint64_t line)
 
 /* Parse, check the start under every tariff, note the duplicate key for
  * the duplicate check, prefetch the subscriber slots. */
-static __attribute__((noinline)) int stage_parse(worker *w, batch *b)
+static __attribute__((noinline)) int
+stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 {
 	cdr_run *r = w->r;
 	for (int i = 0; i < b->n; i++) {
 		cdr__rec *rec = &b->rec[i];
-		w->read++;
-		if (b->len[i] > CDR_LINE_MAX) {
+		uint32_t bit = 1u << i;
+		if (k0 == 0) { /* once a line, not once a side */
+			w->read++;
+			if (b->len[i] > CDR_LINE_MAX) {
+				b->toolong |= bit;
+				b->len[i] = CDR_LINE_MAX; /* rejects show its head */
+				b->status[i] = CDR_R_LINE_TOO_LONG;
+				continue;
+			}
+		} else if (b->toolong & bit) {
 			b->status[i] = CDR_R_LINE_TOO_LONG;
-			b->len[i] = CDR_LINE_MAX; /* rejects show its head */
 			continue;
 		}
-		b->status[i] = cdr__parse_rec(r, b->in, b->line[i], b->len[i], rec,
+		b->status[i] = cdr__parse_rec(r, b->in, k0, k1, b->line[i],
+					 b->len[i], rec,
 					 b->scratch + (size_t)i * SCRATCH_REC,
 					 b->lineno[i], b->utc[i]);
 		if (b->status[i] != CDR_OK)
 			continue;
-		uint64_t h = XXH3_64bits(rec->key, rec->key_len);
-		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
-			return -ENOMEM;
-		if (rec->id_line && w->item.fd >= 0 &&
-		    cdr__lvec_push(&w->lines, b->loc[i], rec->id_line))
-			return -ENOMEM;
+		/* The duplicate key is the line's as read, the same for each
+		 * side: one entry for a line that parses for any tariff. */
+		if (k0 == 0 || !(b->ok0 & bit)) {
+			uint64_t h = XXH3_64bits(rec->key, rec->key_len);
+			if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h,
+				      b->loc[i]))
+				return -ENOMEM;
+			if (rec->id_line && w->item.fd >= 0 &&
+			    cdr__lvec_push(&w->lines, b->loc[i], rec->id_line))
+				return -ENOMEM;
+		}
+		if (sided && k0 == 0)
+			b->ok0 |= bit;
 		b->subh[i] = cdr__sub_hash(rec->sub, rec->sub_len);
-		for (int k = 0; k < r->nt; k++)
+		for (int k = k0; k < k1; k++)
 			cdr__sub_prefetch(r->t[k], b->subh[i]);
 	}
 	return 0;
 }
 
 /* Probe the subscriber slots; prefetch rows where a slot is not enough. */
-static __attribute__((noinline)) void stage_lookup(worker *w, batch *b)
+static __attribute__((noinline)) void
+stage_lookup(worker *w, batch *b, int k0, int k1)
 {
 	cdr_run *r = w->r;
 	for (int i = 0; i < b->n; i++) {
 		if (b->status[i] != CDR_OK)
 			continue;
-		for (int k = 0; k < r->nt; k++) {
+		for (int k = k0; k < k1; k++) {
 			cdr__subhit *hit = &b->hit[i][k];
 			cdr__sub_find_packed(r->t[k], b->rec[i].subk,
 					     b->subh[i], hit);
@@ -405,13 +436,14 @@ static __attribute__((noinline)) void stage_lookup(worker *w, batch *b)
 }
 
 /* Rate; prefetch the account sums the records will add to. */
-static __attribute__((noinline)) void stage_rate(worker *w, batch *b)
+static __attribute__((noinline)) void
+stage_rate(worker *w, batch *b, int k0, int k1)
 {
 	cdr_run *r = w->r;
 	for (int i = 0; i < b->n; i++) {
 		if (b->status[i] != CDR_OK)
 			continue;
-		for (int k = 0; k < r->nt; k++) {
+		for (int k = k0; k < k1; k++) {
 			cdr__rated *x = &b->x[i][k];
 			cdr__rate_record_hit(r->t[k], &r->per[k], &b->rec[i],
 					     b->utc[i][k], &b->hit[i][k], x);
@@ -423,18 +455,19 @@ static __attribute__((noinline)) void stage_rate(worker *w, batch *b)
 }
 
 /* Add to the sums; write itemize and rejects lines; count. */
-static __attribute__((noinline)) int stage_add(worker *w, batch *b)
+static __attribute__((noinline)) int
+stage_add(worker *w, batch *b, int k0, int k1)
 {
 	cdr_run *r = w->r;
 	for (int i = 0; i < b->n; i++) {
 		const char *p = b->line[i];
 		size_t n = b->len[i];
 		if (b->status[i] != CDR_OK) {
-			if (reject_all(w, p, n, b->status[i]))
+			if (reject_for(w, k0, k1, p, n, b->status[i]))
 				return -errno;
 			continue;
 		}
-		for (int k = 0; k < r->nt; k++) {
+		for (int k = k0; k < k1; k++) {
 			const cdr__rated *x = &b->x[i][k];
 			w->by_reason[k][x->reason]++;
 			if (x->reason == CDR_OK && cdr__acc_add(&w->acc[k], x, 1))
@@ -456,14 +489,33 @@ static __attribute__((noinline)) int stage_add(worker *w, batch *b)
 	return 0;
 }
 
-/* The stages in order over one batch; the batch is empty afterwards. */
+/* The stages in order over one batch, for the tariffs [k0, k1) (`sided`:
+ * one side of a rerate whose normalize.csv differ). */
+static int run_stages(worker *w, batch *b, int k0, int k1, int sided)
+{
+	int rc = stage_parse(w, b, k0, k1, sided);
+	if (!rc) {
+		stage_lookup(w, b, k0, k1);
+		stage_rate(w, b, k0, k1);
+		rc = stage_add(w, b, k0, k1);
+	}
+	return rc;
+}
+
+/* One batch under every tariff; the batch is empty afterwards. When the
+ * two tariffs of a rerate normalise numbers differently, a line is a
+ * different record for each, so the stages run once a side. */
 static int run_batch(worker *w, batch *b)
 {
-	int rc = stage_parse(w, b);
-	if (!rc) {
-		stage_lookup(w, b);
-		stage_rate(w, b);
-		rc = stage_add(w, b);
+	const cdr_run *r = w->r;
+	int rc;
+	b->toolong = 0;
+	if (!r->norm2) {
+		rc = run_stages(w, b, 0, r->nt, 0);
+	} else {
+		b->ok0 = 0;
+		if (!(rc = run_stages(w, b, 0, 1, 1)))
+			rc = run_stages(w, b, 1, 2, 1);
 	}
 	b->n = 0;
 	return rc;
@@ -716,15 +768,11 @@ int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
 		free(r);
 		return -EINVAL;
 	}
-	/* One record is parsed once for both sides of a rerate, so both
-	 * tariffs must rewrite numbers alike. */
-	if (ntariffs == 2 && !cdr__norm_equal(tariffs[0]->norm, tariffs[1]->norm)) {
-		snprintf(err, errlen,
-			 "the two tariffs' normalize.csv differ; rerate "
-			 "needs the same number normalisation on both sides");
-		free(r);
-		return -EINVAL;
-	}
+	/* A record is parsed once for both sides of a rerate, unless the
+	 * tariffs rewrite numbers differently: then each side parses it with
+	 * its own normalize.csv, as `rate` with that tariff would. */
+	r->norm2 = ntariffs == 2 &&
+		   !cdr__norm_equal(tariffs[0]->norm, tariffs[1]->norm);
 	if (opts->input_timezone) {
 		int rc = cdr__tz_load(&r->in_tz, opts->input_timezone, err,
 				      errlen);

@@ -6,12 +6,14 @@
  * see a stream's sniffed head like any other bytes. Plain input is the
  * raw layer itself: no copy beyond the one the backend makes.
  *
- * Sections: names - raw bytes - plain - open and close.
+ * Sections: names - raw bytes (and their spool) - plain - open and close.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "source.h"
+#include "write.h"
 
 /* ---- names ----------------------------------------------------------- */
 
@@ -24,6 +26,21 @@ const char *cdr_comp_name(int c)
 
 /* ---- raw bytes ------------------------------------------------------- */
 
+/* Copy the raw bytes just handed out to the spool, at their place. */
+static int spool_raw(cdr__source *s, const void *buf, size_t n)
+{
+	if (s->spool_fd < 0 || !n)
+		return 0;
+	if (cdr__pwrite_all(s->spool_fd, buf, n,
+			    (off_t)(s->spool_at + s->spooled))) {
+		int e = errno ? errno : EIO;
+		snprintf(s->why, sizeof(s->why), "spooling: %s", strerror(e));
+		return -e;
+	}
+	s->spooled += n;
+	return 0;
+}
+
 ssize_t cdr__source_raw(cdr__source *s, void *buf, size_t len)
 {
 	size_t got = 0;
@@ -33,14 +50,22 @@ ssize_t cdr__source_raw(cdr__source *s, void *buf, size_t len)
 		memcpy(buf, s->head + s->head_at, got);
 		s->head_at += got;
 	}
+	int rc;
 	if (got == len)
-		return (ssize_t)got;
-	ssize_t n = s->be->fill(s->be, s->fd, (char *)buf + got, len - got,
-				s->regular ? (int64_t)s->raw_off : -1);
+		return (rc = spool_raw(s, buf, got)) ? rc : (ssize_t)got;
+	size_t want = len - got;
+	if (s->raw_len - s->raw_off < want) /* a region ends before fd does */
+		want = (size_t)(s->raw_len - s->raw_off);
+	ssize_t n = want ? s->be->fill(s->be, s->fd, (char *)buf + got, want,
+				       s->regular ? (int64_t)(s->raw_base +
+							      s->raw_off)
+						  : -1)
+			 : 0;
 	if (n < 0)
 		return n;
 	s->raw_off += (uint64_t)n;
-	return (ssize_t)(got + (size_t)n);
+	got += (size_t)n;
+	return (rc = spool_raw(s, buf, got)) ? rc : (ssize_t)got;
 }
 
 /* ---- plain ----------------------------------------------------------- */
@@ -52,16 +77,13 @@ static ssize_t plain_fill(cdr__source *s, char *buf, size_t len)
 
 /* ---- open and close -------------------------------------------------- */
 
-int cdr__source_open(cdr__source *s, int fd, cdr__backend *be, int regular)
+/* Sniff the magic of a source whose raw layer is set up, and choose. */
+static int sniff(cdr__source *s)
 {
 	static const unsigned char gz[2] = {0x1f, 0x8b};
 	static const unsigned char zs[4] = {0x28, 0xb5, 0x2f, 0xfd};
+	int regular = s->regular;
 
-	memset(s, 0, sizeof(*s));
-	s->be = be;
-	s->fd = fd;
-	s->regular = regular;
-	s->fill = plain_fill;
 	/* Four bytes tell every magic apart. A pipe's fill waits for all
 	 * four (or the end), so a writer's short first write cannot make
 	 * gzip look like text. */
@@ -78,6 +100,39 @@ int cdr__source_open(cdr__source *s, int fd, cdr__backend *be, int regular)
 	if (n >= 2 && !memcmp(s->head, gz, 2))
 		return cdr__source_gzip(s);
 	return 0;
+}
+
+static void init(cdr__source *s, int fd, cdr__backend *be, int regular)
+{
+	memset(s, 0, sizeof(*s));
+	s->be = be;
+	s->fd = fd;
+	s->regular = regular;
+	s->raw_len = UINT64_MAX;
+	s->spool_fd = -1;
+	s->fill = plain_fill;
+}
+
+int cdr__source_open(cdr__source *s, int fd, cdr__backend *be, int regular)
+{
+	init(s, fd, be, regular);
+	return sniff(s);
+}
+
+int cdr__source_open_region(cdr__source *s, int fd, uint64_t base,
+			    uint64_t len)
+{
+	init(s, fd, cdr__backend_read(), 1);
+	s->raw_base = base;
+	s->raw_len = len;
+	return sniff(s);
+}
+
+void cdr__source_spool(cdr__source *s, int fd, uint64_t at)
+{
+	s->spool_fd = fd;
+	s->spool_at = at;
+	s->spooled = 0;
 }
 
 ssize_t cdr__source_fill(cdr__source *s, char *buf, size_t len)

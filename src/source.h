@@ -13,9 +13,14 @@
  *   zstd   28 b5 2f fd: decoded with libzstd (source_zstd.c).
  *
  * Decoded bytes have no offsets in the file they came from, so a
- * compressed input is never seekable: the reader spools it, exactly as it
- * spools a pipe, and the offsets the duplicate check records are offsets
- * in the decoded stream (= in its spool).
+ * compressed input is never seekable: the offsets the duplicate check
+ * records are offsets in the decoded stream, and its lines are found again
+ * by decoding once more (dedup.c). A compressed regular file is decoded
+ * again from its path; a compressed stream keeps its *compressed* bytes in
+ * the run's spool as they are read (cdr__source_spool), several times
+ * fewer than the decoded ones, and is decoded again from there
+ * (cdr__source_open_region). A plain stream is spooled as it is, by the
+ * reader.
  *
  * The magic decides, never the name: `x.csv` may hold gzip, `x.gz` plain
  * text. A stream's first bytes, read to look at the magic, are handed out
@@ -26,9 +31,11 @@
  * Cost: decoding runs on the reader thread, ahead of the workers. ISA-L
  * and libzstd decode CDR text at 0.4-0.75 GB/s here, faster than two
  * workers rate it (about 0.1-0.2 GB/s), so the decoder keeps up; what a
- * compressed input adds is the reader's share of two cores: the decoding
- * and, larger in a profile (20% against libzstd's 13%), the copy of the
- * decoded bytes into the spool (bench/README.md, "Compressed inputs").
+ * compressed input adds is the reader's share of two cores. Copying the
+ * decoded bytes into a spool, as a pipe's are, once cost more than the
+ * decoding itself (31% of a gzip run's samples in the kernel's copy for
+ * pwrite, against 11% in ISA-L): hence no spool of decoded bytes
+ * (bench/README.md, "Compressed inputs").
  */
 #ifndef CDR_SOURCE_H
 #define CDR_SOURCE_H
@@ -51,8 +58,13 @@ struct cdr__source {
 	/* The raw layer. */
 	cdr__backend *be;
 	int fd;
-	int regular;	  /* fd is a regular file, read at raw_off */
+	int regular;	  /* fd is a regular file, read at raw_base + raw_off */
 	uint64_t raw_off; /* raw bytes taken from fd so far */
+	uint64_t raw_base, raw_len; /* a region of fd (UINT64_MAX: to its end) */
+	/* Where the raw bytes handed out are copied (cdr__source_spool), or
+	 * -1; spooled counts them. */
+	int spool_fd;
+	uint64_t spool_at, spooled;
 	/* A stream's first bytes, read to find the magic, given out again. */
 	unsigned char head[4];
 	size_t head_n, head_at;
@@ -76,10 +88,24 @@ struct cdr__source {
  * -errno (-ENOMEM when a decoder cannot be made).
  */
 int cdr__source_open(cdr__source *s, int fd, cdr__backend *be, int regular);
+/*
+ * Open a source on the bytes fd holds at [base, base + len), read by
+ * offset with read(2): a compressed stream's spooled bytes, decoded again.
+ */
+int cdr__source_open_region(cdr__source *s, int fd, uint64_t base,
+			    uint64_t len);
+/*
+ * From now on copy every raw byte the decoder takes (the sniffed head
+ * included) to fd at `at` onwards, so a stream can be decoded again later;
+ * s->spooled counts them. A failed write fails the fill with -errno and
+ * says so in `why`.
+ */
+void cdr__source_spool(cdr__source *s, int fd, uint64_t at);
 /* Decoded bytes (see fill above). */
 ssize_t cdr__source_fill(cdr__source *s, char *buf, size_t len);
 /* Can lines be read back from the descriptor at the offsets fill gave?
- * Only a plain regular file; everything else must be spooled. */
+ * Only a plain regular file; a stream is spooled, and compressed bytes
+ * are decoded again to find their lines (dedup.c). */
 int cdr__source_seekable(const cdr__source *s);
 /* Free the decoder; NULL-safe, idempotent. */
 void cdr__source_close(cdr__source *s);

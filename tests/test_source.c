@@ -11,7 +11,12 @@
  *   - every cut of a compressed input and every byte inverted past the
  *     header fails with -EBADMSG and says why; trailing garbage too;
  *   - a run over compressed files gives the plain file's totals and counts
- *     the files per compression.
+ *     the files per compression;
+ *   - duplicates of compressed inputs are found by decoding again: a
+ *     stream's spool holds its compressed bytes, a region of it decodes
+ *     alone, and every failure on the way (the spool or the candidates'
+ *     file unwritable, a read error, the file replaced) stops the run
+ *     naming the input.
  *
  * The compressed data is made here, with ISA-L's deflate (gzip wrapper)
  * and libzstd (with frame checksums, as the zstd tool writes them).
@@ -21,7 +26,9 @@
 #include <fcntl.h>
 #include <isa-l/igzip_lib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zstd.h>
 
 #include "internal.h"
@@ -556,4 +563,307 @@ Test(source, compressed_file_growing_while_read_stops_the_run)
 	}
 	free(t.p);
 	free(more.p);
+}
+
+/* ---- decoding again: regions and the spool of compressed bytes ------- */
+
+/* A stream spooled as it is decoded, at an offset inside a file with
+ * other bytes before and after: the spool holds exactly the compressed
+ * bytes, and a region over them decodes to the text again without
+ * reading the bytes after it (trailing garbage would fail a gzip). */
+Test(source, spooled_stream_decodes_again_from_its_region)
+{
+	blob t = text(0, 3000);
+	char sp[640];
+	snprintf(sp, sizeof(sp), "%s/spool", dir);
+	for (int k = K_GZIP; k < NKIND; k++) {
+		blob enc = encode(k, &t, NULL);
+		int p[2];
+		cr_assert_eq(pipe(p), 0);
+		feeder f = {p[1], enc.p, enc.n, 0};
+		cr_assert_eq(pthread_create(&f.th, NULL, feed, &f), 0);
+		int sfd = open(sp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		cr_assert_geq(sfd, 0);
+		cr_assert_eq(pwrite(sfd, "before", 6, 0), 6);
+		cdr__source s;
+		cr_assert_eq(cdr__source_open(&s, p[0], cdr__backend_read(), 0), 0);
+		cr_assert_eq(s.comp, kind_comp[k]);
+		cdr__source_spool(&s, sfd, 6);
+		blob got = {0};
+		char buf[70000];
+		ssize_t n;
+		while ((n = cdr__source_fill(&s, buf, sizeof(buf))) > 0)
+			blob_add(&got, buf, (size_t)n);
+		cr_assert_eq(n, 0, "%s: %s", kind_name[k], s.why);
+		expect_same(&got, &t, kind_name[k]);
+		cr_assert_eq(s.spooled, enc.n, "%s: every raw byte spooled", kind_name[k]);
+		cdr__source_close(&s);
+		close(p[0]);
+		pthread_join(f.th, NULL);
+		cr_assert_eq(pwrite(sfd, "garbage", 7, (off_t)(6 + enc.n)), 7);
+		unsigned char *back = malloc(enc.n);
+		cr_assert_eq(pread(sfd, back, enc.n, 6), (ssize_t)enc.n);
+		cr_assert(!memcmp(back, enc.p, enc.n), "%s: spool differs", kind_name[k]);
+		free(back);
+		/* Decoded again from the region, in small fills. */
+		cr_assert_eq(cdr__source_open_region(&s, sfd, 6, enc.n), 0);
+		cr_assert_eq(s.comp, kind_comp[k]);
+		free(got.p);
+		got = (blob){0};
+		while ((n = cdr__source_fill(&s, buf, 1000)) > 0)
+			blob_add(&got, buf, (size_t)n);
+		cr_assert_eq(n, 0, "%s region: %s", kind_name[k], s.why);
+		expect_same(&got, &t, kind_name[k]);
+		cdr__source_close(&s);
+		close(sfd);
+		free(got.p);
+		free(enc.p);
+	}
+	free(t.p);
+}
+
+/* A failed write to the spool fails the fill, and says so. */
+static ssize_t pwrite_enospc(int fd, const void *b, size_t n, off_t o)
+{
+	(void)fd, (void)b, (void)n, (void)o;
+	errno = ENOSPC;
+	return -1;
+}
+
+Test(source, spool_write_failure_fails_the_fill)
+{
+	blob t = text(0, 100), enc = encode(K_ZSTD, &t, NULL);
+	put_file(path, enc.p, enc.n);
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cdr__source s;
+	cr_assert_eq(cdr__source_open(&s, fd, cdr__backend_read(), 1), 0);
+	cdr__source_spool(&s, fd, 0);
+	cdr__sys_table.pwrite = pwrite_enospc;
+	char buf[4096];
+	cr_assert_eq(cdr__source_fill(&s, buf, sizeof(buf)), -ENOSPC);
+	cr_assert(strstr(s.why, "spooling: No space left"), "%s", s.why);
+	cdr__sys_table = cdr__sys_default;
+	cdr__source_close(&s);
+	close(fd);
+	free(enc.p);
+	free(t.p);
+}
+
+/* ---- decoding again: runs with duplicates ---------------------------- */
+
+/* c0..c9999 then c5000..c5999 again: 1000 duplicates. */
+static blob dup_text(void)
+{
+	blob t = text(0, 10000), again = text(5000, 6000);
+	blob_add(&t, again.p, again.n);
+	free(again.p);
+	return t;
+}
+
+typedef struct fifo_feed {
+	const char *path;
+	blob b;
+	pthread_t th;
+} fifo_feed;
+
+static void *feed_fifo(void *arg)
+{
+	fifo_feed *f = arg;
+	int fd = open(f->path, O_WRONLY);
+	if (fd >= 0) {
+		for (size_t at = 0; at < f->b.n;) {
+			ssize_t w = write(fd, f->b.p + at, f->b.n - at);
+			if (w <= 0)
+				break;
+			at += (size_t)w;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* A compressed FIFO's duplicates are read back from the spool of its
+ * compressed bytes; a compressed file's by decoding it again, also with
+ * short reads and EINTR: the plain file's totals either way. */
+Test(source, duplicates_of_compressed_streams_and_files)
+{
+	blob t = dup_text();
+	char plain[640], fifo[640], file[640];
+	snprintf(plain, sizeof(plain), "%s/plain", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	put_file(plain, t.p, t.n);
+	const char *pin[1] = {plain}, *fin[1] = {fifo}, *rin[1] = {file};
+	cdr_run_stats st;
+	int rc;
+	char *want = rate(pin, 1, CDR_IO_READ, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	for (int k = K_GZIP; k < NKIND; k++) {
+		fifo_feed f = {fifo, encode(k, &t, NULL), 0};
+		cr_assert_eq(pthread_create(&f.th, NULL, feed_fifo, &f), 0);
+		char *got = rate(fin, 1, CDR_IO_URING, &st, &rc);
+		pthread_join(f.th, NULL);
+		cr_assert_eq(rc, 0, "%s: %s", kind_name[k], err);
+		cr_assert_str_eq(got, want, "%s through a FIFO", kind_name[k]);
+		cr_assert_eq(st.by_reason[CDR_R_DUPLICATE], 1000);
+		free(got);
+		put_file(file, f.b.p, f.b.n);
+		cdr__sys_table.read = read_short;
+		cdr__sys_table.pread = pread_short;
+		nth = 0;
+		got = rate(rin, 1, CDR_IO_READ, &st, &rc);
+		cdr__sys_table = cdr__sys_default;
+		cr_assert_eq(rc, 0, "%s: %s", kind_name[k], err);
+		cr_assert_str_eq(got, want, "%s file, short reads", kind_name[k]);
+		cr_assert_eq(st.by_reason[CDR_R_DUPLICATE], 1000);
+		free(got);
+		free(f.b.p);
+	}
+	free(want);
+	free(t.p);
+}
+
+/* The third pread at offset 0 of a run over one compressed file is the
+ * first of decoding it again (the pass read the magic, then the data). */
+static unsigned at0;
+static ssize_t pread_eio_third_at0(int fd, void *b, size_t n, off_t o)
+{
+	if (o == 0 && ++at0 == 3) {
+		errno = EIO;
+		return -1;
+	}
+	return pread(fd, b, n, o);
+}
+
+/* The file replaced (renamed over) while the pass reads it: the pass
+ * reads the old bytes through its descriptor, decoding again would read
+ * the new ones. */
+static const char *swap_from, *swap_to;
+static ssize_t pread_swapping(int fd, void *b, size_t n, off_t o)
+{
+	if (++nth == 1)
+		cr_assert_eq(rename(swap_from, swap_to), 0);
+	return pread(fd, b, n, o);
+}
+
+/* Every failure while decoding again stops the run naming the input, in
+ * its own words: the candidates' file unwritable, a read error, the file
+ * no longer the one that was read. A compressed stream whose spool
+ * cannot be written stops the run as well. */
+Test(source, decoding_again_fails_cleanly)
+{
+	blob t = dup_text();
+	char file[640], other[640], fifo[640];
+	snprintf(file, sizeof(file), "%s/dups.gz", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	const char *in[1] = {file}, *fin[1] = {fifo};
+	cdr_run_stats st;
+	int rc;
+	signal(SIGPIPE, SIG_IGN); /* the run stops reading the FIFO early */
+	for (int k = K_GZIP; k < NKIND; k++) {
+		blob enc = encode(k, &t, NULL);
+		put_file(file, enc.p, enc.n);
+		/* The run's only pwrite is to the candidates' file. */
+		cdr__sys_table.pwrite = pwrite_enospc;
+		char *tot = rate(in, 1, CDR_IO_READ, &st, &rc);
+		cdr__sys_table = cdr__sys_default;
+		cr_assert_eq(rc, -ENOSPC, "%s: %d %s", kind_name[k], rc, err);
+		cr_assert_null(tot);
+		cr_assert(strstr(err, "dups.gz: decoding again for duplicates: No space"),
+			  "%s", err);
+
+		at0 = 0;
+		cdr__sys_table.pread = pread_eio_third_at0;
+		tot = rate(in, 1, CDR_IO_READ, &st, &rc);
+		cdr__sys_table = cdr__sys_default;
+		cr_assert_eq(rc, -EIO, "%s: %d %s", kind_name[k], rc, err);
+		cr_assert_null(tot);
+		cr_assert(strstr(err, "dups.gz: read error"), "%s", err);
+		cr_assert_eq(at0, 3, "the fault was in decoding again");
+
+		/* Same bytes under a new inode: still not the file read. */
+		put_file(other, enc.p, enc.n);
+		swap_from = other;
+		swap_to = file;
+		nth = 0;
+		cdr__sys_table.pread = pread_swapping;
+		tot = rate(in, 1, CDR_IO_READ, &st, &rc);
+		cdr__sys_table = cdr__sys_default;
+		cr_assert_eq(rc, -ESTALE, "%s: %d %s", kind_name[k], rc, err);
+		cr_assert_null(tot);
+		cr_assert(strstr(err, "dups.gz: changed while being rated"), "%s", err);
+
+		fifo_feed f = {fifo, enc, 0};
+		cr_assert_eq(pthread_create(&f.th, NULL, feed_fifo, &f), 0);
+		cdr__sys_table.pwrite = pwrite_enospc;
+		tot = rate(fin, 1, CDR_IO_READ, &st, &rc);
+		cdr__sys_table = cdr__sys_default;
+		pthread_join(f.th, NULL);
+		cr_assert_eq(rc, -ENOSPC, "%s: %d %s", kind_name[k], rc, err);
+		cr_assert_null(tot);
+		cr_assert(strstr(err, "fifo: spooling: No space"), "%s", err);
+		free(enc.p);
+	}
+	free(t.p);
+}
+
+/* Lines decoded again are looked for in 1 MiB windows (dedup.c's
+ * CX_WIN): duplicates whose first copies straddle the first two window
+ * boundaries, and the input's last line, without its '\n', a duplicate
+ * too. The compressed file gives the plain file's totals and counts. */
+Test(source, duplicates_across_decode_windows)
+{
+	const size_t win = (size_t)1 << 20;
+	blob t = text(0, 40000), tail = {0};
+	cr_assert_gt(t.n, 2 * win + 1000);
+	size_t straddle = 0;
+	for (size_t a = 0; a < t.n;) {
+		const unsigned char *nl = memchr(t.p + a, '\n', t.n - a);
+		size_t e = (size_t)(nl - t.p) + 1;
+		for (size_t k = 1; k <= 2; k++)
+			if (a < k * win + 100 && e > k * win - 100) {
+				blob_add(&tail, t.p + a, e - a);
+				straddle += a < k * win && e > k * win;
+			}
+		a = e;
+	}
+	cr_assert_geq(straddle, 2, "a line crosses each boundary");
+	blob_add(&t, tail.p, tail.n);
+	/* Line 0 again, without its '\n' (copied first: blob_add moves t). */
+	const unsigned char *nl0 = memchr(t.p, '\n', t.n);
+	blob first = {0};
+	blob_add(&first, t.p, (size_t)(nl0 - t.p));
+	blob_add(&t, first.p, first.n);
+	free(first.p);
+	size_t dups = 0;
+	for (size_t i = 0; i < tail.n; i++)
+		dups += tail.p[i] == '\n';
+	dups++;
+	char plain[640], comp[640];
+	snprintf(plain, sizeof(plain), "%s/plain", dir);
+	snprintf(comp, sizeof(comp), "%s/comp", dir);
+	put_file(plain, t.p, t.n);
+	const char *pin[1] = {plain}, *cin[1] = {comp};
+	cdr_run_stats st;
+	int rc;
+	char *want = rate(pin, 1, CDR_IO_READ, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(st.by_reason[CDR_R_DUPLICATE], dups);
+	for (int k = K_GZIP; k < NKIND; k++) {
+		blob enc = encode(k, &t, NULL);
+		put_file(comp, enc.p, enc.n);
+		char *got = rate(cin, 1, CDR_IO_URING, &st, &rc);
+		cr_assert_eq(rc, 0, "%s: %s", kind_name[k], err);
+		cr_assert_str_eq(got, want, "%s", kind_name[k]);
+		cr_assert_eq(st.by_reason[CDR_R_DUPLICATE], dups, "%s", kind_name[k]);
+		free(got);
+		free(enc.p);
+	}
+	free(want);
+	free(tail.p);
+	free(t.p);
 }
