@@ -7,9 +7,9 @@
  * lines read back from their files or the spool (rb_*, in file order, one
  * input open at a time, each checked to be still the file that was read),
  * compared exactly by key then whole line (cmp_back), and every line that
- * loses is rated again and taken back out of the sums, its itemize or
- * rejects line collected for removal and a `duplicate` reject for
- * addition (undo_duplicate). Rating is a pure function, so the take-back
+ * loses is rated again and taken back out of the sums, and noted with
+ * the line it duplicates, so outputs.c drops its itemize or rejects line
+ * and writes a `duplicate` reject instead (undo_duplicate). Rating is a pure function, so the take-back
  * is exact; cost is proportional to the colliding entries.
  *
  * Sections: candidates - reading lines back - skip sets - taking back -
@@ -344,13 +344,33 @@ static uint64_t line_of(const lvec *lines, uint64_t loc)
 							: 0;
 }
 
-/* Take a losing duplicate back out of every tariff's sums; `tmp` holds
- * 2 * CDR_LINE_MAX + 512 bytes for the output lines it removes, and
- * `scratch` SCRATCH_REC for its fields. */
+static int dup_add(dupset *d, uint64_t loc, uint64_t win, const char *line,
+		   size_t n)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		uint64_t *l = realloc(d->loc, cap * sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		d->loc = l;
+		uint64_t *w = realloc(d->win, cap * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		d->win = w;
+		d->cap = cap;
+	}
+	d->loc[d->n] = loc;
+	d->win[d->n++] = win;
+	return skip_add(&d->text, line, n);
+}
+
+/* Take a losing duplicate (at loc; the line kept is at win) back out of
+ * every tariff's sums; `scratch` holds SCRATCH_REC for its fields. Its
+ * itemize or rejects line goes by its location, and its `duplicate`
+ * reject is written by outputs.c from `dup`. */
 static int undo_duplicate(cdr_run *r, const char *line, size_t n,
-			  uint64_t loc, const lvec *lines, char *tmp,
-			  char *scratch, skipset *item, skipset *rej,
-			  skipset *dup)
+			  uint64_t loc, uint64_t win, const lvec *lines,
+			  char *scratch, dupset *dup)
 {
 	const input *in = &r->in[loc >> LOC_OFF_BITS];
 	cdr__rec rec;
@@ -368,19 +388,9 @@ static int undo_duplicate(cdr_run *r, const char *line, size_t n,
 		r->by_reason[k][CDR_R_DUPLICATE]++;
 		if (x.reason == CDR_OK)
 			rc = cdr__acc_add(&r->acc[k], &x, -1);
-		if (rc || k != r->o.itemize_tariff)
-			continue;
-		if (x.reason == CDR_OK && r->item_out.fd >= 0)
-			rc = skip_add(item, tmp,
-				      cdr__item_fmt(tmp, r->t[k], &rec, &x));
-		else if (x.reason != CDR_OK && r->rej_out.fd >= 0)
-			rc = skip_add(rej, tmp,
-				      cdr__reject_fmt(tmp, line, n, x.reason));
-		if (!rc && r->rej_out.fd >= 0)
-			rc = skip_add(dup, tmp,
-				      cdr__reject_fmt(tmp, line, n,
-						 CDR_R_DUPLICATE));
 	}
+	if (!rc && (r->item_out.fd >= 0 || r->rej_out.fd >= 0))
+		rc = dup_add(dup, loc, win, line, n);
 	return rc;
 }
 
@@ -396,24 +406,22 @@ static int undo_duplicate(cdr_run *r, const char *line, size_t n,
  * every other one back out (undo_duplicate). Cost is proportional to the
  * colliding entries, which are the duplicates themselves.
  */
-int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
-			      skipset *dup)
+int cdr__resolve_duplicates(cdr_run *r, dupset *dup)
 {
 	cvec cv = {0};
 	rback rb = {UINT32_MAX, -1, NULL, 0, 0, NULL, 0, 0, NULL};
 	back *bs = NULL;
-	char *tmp = NULL, *scratch = NULL;
+	char *scratch = NULL;
 	lvec lines = {0};
 	int rc = find_candidates(r, &cv);
 	if (!rc && cv.n) {
 		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
 		rb.blk = malloc(RB_BLOCK);
 		rb.scratch = malloc(CDR__SCRATCH(RB_BLOCK));
-		tmp = malloc(2 * CDR_LINE_MAX + 512);
 		scratch = malloc(SCRATCH_REC);
 		bs = malloc((cv.n < ROUND_CANDS ? cv.n : ROUND_CANDS) *
 			    sizeof(*bs));
-		if (!rb.blk || !rb.scratch || !tmp || !scratch || !bs)
+		if (!rb.blk || !rb.scratch || !scratch || !bs)
 			rc = -ENOMEM;
 		/* The workers' line numbers, as one sorted table. */
 		for (int i = 0; !rc && i < r->nw; i++)
@@ -449,14 +457,17 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 		if (rc)
 			break;
 		qsort_r(bs, m, sizeof(*bs), cmp_back, rb.arena);
-		for (size_t k = 1; !rc && k < m; k++) {
+		/* keep: the first (smallest) line of the key's group */
+		for (size_t k = 1, keep = 0; !rc && k < m; k++) {
 			const back *x = &bs[k], *y = &bs[k - 1];
 			if (x->h == y->h && x->key_n == y->key_n &&
 			    !memcmp(rb.arena + x->key_at, rb.arena + y->key_at,
 				    x->key_n))
 				rc = undo_duplicate(r, rb.arena + x->at, x->n,
-						    x->loc, &lines, tmp, scratch,
-						    item, rej, dup);
+						    x->loc, bs[keep].loc, &lines,
+						    scratch, dup);
+			else
+				keep = k;
 		}
 		i = j;
 	}
@@ -465,7 +476,6 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 	free(rb.arena);
 	free(rb.scratch);
 	free(bs);
-	free(tmp);
 	free(scratch);
 	free(lines.e);
 	free(cv.c);
