@@ -689,8 +689,13 @@ static int32_t trie_node(cdr_tariff *t)
 		if (!n)
 			return -1;
 		t->trie = n;
+		uint32_t *ln = realloc(t->trie_line, cap * 2 * sizeof(*ln));
+		if (!ln)
+			return -1;
+		t->trie_line = ln;
 		t->trie_cap = cap;
 	}
+	t->trie_line[2 * t->ntrie] = t->trie_line[2 * t->ntrie + 1] = 0;
 	cdr__trie_node *n = &t->trie[t->ntrie];
 	memset(n->child, 0, sizeof(n->child));
 	n->zone = n->exact = -1;
@@ -810,6 +815,7 @@ static int load_zones(ld *L, cdr__map **zmap)
 			break;
 		}
 		*slot = z;
+		t->trie_line[2 * node + (uint32_t)exact] = c.line;
 		t->nprefixes++;
 	}
 out:
@@ -2101,6 +2107,7 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->zone_names);
 	free(t->zone_free);
 	free(t->trie);
+	free(t->trie_line);
 	for (uint32_t i = 0; i < t->nbands; i++)
 		free(t->band_names[i]);
 	free(t->band_names);

@@ -639,4 +639,41 @@ err_has "/dev/zero:1: NUL byte in the line" "--subscribers /dev/zero stops at it
 # ---- compressed inputs (gzip, zstd)
 . "$HERE/compressed.sh"
 
+# ---- explain (README "Explaining a price"; F002 worked there by hand)
+( cd "$ROOT" && "$BIN" explain --tariff fixtures/demo/tariff --subscriber 057188000001 \
+	--destination 01062345678 --start '2026-10-09T22:50:00' --duration 1230 ) >"$W/x.out" 2>"$W/err"
+same "$W/x.out" "$HERE/explain/F002.txt" "explain F002: split call, every step"
+( cd "$ROOT" && "$BIN" explain --tariff fixtures/demo/tariff --period 2026-10 --line \
+	'"","8613900000003","110","from-internal","""Caller"" <8613900000003>","SIP/a","SIP/b","Dial","x","2026-10-12 18:00:00","2026-10-12 18:00:00","2026-10-12 18:01:00",60,55,"ANSWERED","DOCUMENTATION","1791.M031",""' \
+	) >"$W/x.out" 2>"$W/err"
+same "$W/x.out" "$HERE/explain/emergency-asterisk.txt" "explain an Asterisk line: =110 exact, free from an inactive number"
+# Every demo record explained alone ends as the run rated or rejected it:
+# the same account, quantity and charge, or the same reason and detail
+# (duplicates need the whole run and are left out).
+(cd "$ROOT" && "$BIN" rate --tariff fixtures/demo/tariff --period 2026-10 --out "$W/x.t" \
+	--rejects "$W/x.r" --itemize "$W/x.i" fixtures/demo/cdrs) 2>/dev/null
+csv_cols "$W/x.i" id account quantity charge | awk -F'\t' '{ print $1 "\trated, account " $2 ", quantity " $3 ", charge " $4 }' >"$W/x.want"
+csv_cols "$W/x.r" record reason detail | awk -F'\t' '$2 != "duplicate" { print $1 "\trejected " $2 ": " $3 }' >>"$W/x.want"
+for f in "$DEMO"/cdrs/*; do awk 'NR > 1 || !/^id,/' "$f" | tr -d '\r' | grep -v '^$'; done |
+	while IFS= read -r line; do
+		res=$("$BIN" explain --tariff "$DEMO/tariff" --period 2026-10 --line "$line" | sed -n 's/^result: //p')
+		case $res in rated*) id=${line%%,*}; printf '%s\t%s\n' "$id" "$res" | sed 's/rated (late)/rated/' ;;
+		*) printf '%s\t%s\n' "$line" "$res" ;; esac
+	done >"$W/x.got"
+sort "$W/x.want" >"$W/x.want.s"
+sort -u "$W/x.got" | grep -v '^M006	\|^M010	' >"$W/x.got.s"
+grep -v '^M006	\|^M010	' "$W/x.want.s" >"$W/x.want.t"
+same "$W/x.got.s" "$W/x.want.t" "explain agrees with rate on every demo record"
+expect_rc 2 "explain without a record" "$BIN" explain --tariff "$DEMO/tariff"
+err_has "explain needs --line, or --subscriber, --destination and --start" "explain: missing record named"
+expect_rc 2 "explain: --line and fields" "$BIN" explain --tariff "$DEMO/tariff" --line x --subscriber 1
+expect_rc 0 "explain: a malformed line is explained, not an error" "$BIN" explain \
+	--tariff "$DEMO/tariff" --line 'x1,057188000001,voice,2026-10-32 10:00:00,057187654321,60,0'
+grep -qxF 'result: rejected malformed:start: start "2026-10-32 10:00:00": expected YYYY-MM-DD HH:MM:SS (or with T, Z, +HH:MM, or Unix seconds) from 1970 to 9999' "$W/out" &&
+	ok || bad "explain: malformed start: $(tail -1 "$W/out")"
+expect_rc 0 "explain: a record after the period" "$BIN" explain --tariff "$DEMO/tariff" --period 2026-10 \
+	--subscriber 8613700000004 --service sms --destination 13812345678 --start 2026-10-31T16:30:00Z
+grep -qxF 'result: rejected after_period: starts 2026-11-01 00:30:00 local, after the period 2026-10' "$W/out" &&
+	ok || bad "explain: after the period: $(tail -1 "$W/out")"
+
 summary
