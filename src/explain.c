@@ -106,7 +106,7 @@ static void explain_zone(const cdr_tariff *t, const char *d, size_t n,
 			"4. zone: %s, by the exact row =%.*s (zones.csv line "
 			"%u), which beats every prefix\n",
 			zone_name(t, tr[node].exact), (int)n, d,
-			t->trie_line[2 * node + 1]);
+			t->trie_line[2 * (size_t)node + 1]);
 		return;
 	}
 	if (!found) {
@@ -118,7 +118,7 @@ static void explain_zone(const cdr_tariff *t, const char *d, size_t n,
 		"4. zone: %s, by the longest matching prefix %.*s (zones.csv "
 		"line %u)\n",
 		zone_name(t, tr[best].zone), (int)depth, d,
-		t->trie_line[2 * best]);
+		t->trie_line[2 * (size_t)best]);
 }
 
 static void print_row(const cdr_tariff *t, const cdr__sub_row *row,
@@ -225,7 +225,7 @@ static int query_line(const cdr_explain_query *q, char *b, size_t cap,
 {
 	if (!q->subscriber || !q->start || (!q->destination &&
 					    (!q->service ||
-					     strcmp(q->service, "data")))) {
+					     strcmp(q->service, "data") != 0))) {
 		snprintf(err, errlen,
 			 "explain needs --line, or --subscriber, --destination "
 			 "and --start");
@@ -278,9 +278,13 @@ int cdr_explain(const cdr_tariff *t, const cdr_explain_query *q, FILE *out,
 		return -EINVAL;
 	}
 	int py = 0, pm = 0;
-	if (q->period && (sscanf(q->period, "%4d-%2d", &py, &pm) != 2 ||
-			  strlen(q->period) != 7 || pm < 1 || pm > 12 ||
-			  py < 1970 || py > 9999)) {
+	const char *ps = q->period;
+	if (ps && strlen(ps) == 7 && ps[4] == '-' &&
+	    strspn(ps, "0123456789") == 4 && strspn(ps + 5, "0123456789") == 2) {
+		py = (int)strtol(ps, NULL, 10);
+		pm = (int)strtol(ps + 5, NULL, 10);
+	}
+	if (ps && (pm < 1 || pm > 12 || py < 1970 || py > 9999)) {
 		snprintf(err, errlen, "bad --period '%s' (want YYYY-MM)",
 			 q->period);
 		return -EINVAL;

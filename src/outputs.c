@@ -285,7 +285,8 @@ size_t cdr__item_bound(const cdr_tariff *t, const cdr__rec *rec,
 	size_t text = rec->id_len + strlen(t->accounts[x->account]) +
 		      rec->sub_len + rec->dest_len + zn + bn +
 		      strlen(plan_of(t, x));
-	return CDR__CSV_BOUND(text) + 7 * 2 + 200;
+	/* ten commas, the stamp, two numbers and a line end: far below */
+	return CDR__CSV_BOUND(text) + 256;
 }
 
 int cdr__item_put(outbuf *o, const cdr_tariff *t, const cdr__rec *rec,
@@ -299,7 +300,8 @@ int cdr__item_put(outbuf *o, const cdr_tariff *t, const cdr__rec *rec,
 	size_t n = cdr__item_fmt(b + sizeof(item_hdr) + an, t, rec, x);
 	item_hdr h = {loc, x->start_utc, (uint32_t)an, (uint32_t)n};
 	memcpy(b, &h, sizeof(h));
-	memcpy(b + sizeof(h), acct, an);
+	/* Bytes of a record, not a C string. */
+	memcpy(b + sizeof(h), acct, an); // NOLINT(bugprone-not-null-terminated-result)
 	o->n += sizeof(h) + an + n;
 	return 0;
 }
@@ -551,7 +553,8 @@ static int chunk_table(cdr_run *r, lvec *ct)
 					    r->w[i].chunks.e[2 * k + 1]);
 	if (rc)
 		return rc;
-	qsort(ct->e, ct->n, 2 * sizeof(uint64_t), cdr__cmp_pair);
+	if (ct->n)
+		qsort(ct->e, ct->n, 2 * sizeof(uint64_t), cdr__cmp_pair);
 	uint64_t line = 1, in = UINT64_MAX;
 	for (size_t k = 0; k < ct->n; k++) {
 		uint64_t idx = ct->e[2 * k] >> LOC_OFF_BITS;
@@ -659,7 +662,7 @@ static int cmp_u64(const void *a, const void *b)
 /* Is loc among the sorted taken-back locations? */
 static int taken_back(const uint64_t *locs, size_t n, uint64_t loc)
 {
-	return bsearch(&loc, locs, n, sizeof(*locs), cmp_u64) != NULL;
+	return n && bsearch(&loc, locs, n, sizeof(*locs), cmp_u64) != NULL;
 }
 
 /* The temporary a worker's records go to: unlinked at once. */
@@ -683,7 +686,7 @@ int cdr__out_tmp(void)
 }
 
 /* The workers' records, mapped (NULL and 0 when there are none). */
-static int map_tmp(int fd, const char **p, size_t *n)
+static int map_tmp(int fd, void **p, size_t *n)
 {
 	struct stat st;
 	*p = NULL;
@@ -856,7 +859,8 @@ static const char ITEMIZE_HEADER[] =
 int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen)
 {
 	const char *label = cdr__outputs_label(r->rej_out.set, r->rej_out.id);
-	const char *p = NULL, **v = NULL;
+	const char **v = NULL;
+	void *map = NULL;
 	char *dups = NULL, *line = NULL;
 	size_t n = 0, nv = 0, vcap = 0, dn = 0;
 	lvec ct = {0};
@@ -867,8 +871,9 @@ int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen)
 	if (!rc) {
 		memcpy(tb, d->loc, d->n * sizeof(*tb));
 		qsort(tb, d->n, sizeof(*tb), cmp_u64);
-		rc = map_tmp(r->rej_tmp, &p, &n);
+		rc = map_tmp(r->rej_tmp, &map, &n);
 	}
+	const char *p = map;
 	if (!rc)
 		rc = chunk_table(r, &ct);
 	if (!rc)
@@ -879,21 +884,24 @@ int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen)
 		rc = index_records(dups, dn, 1, NULL, 0, &v, &nv, &vcap);
 	if (!rc && nv)
 		qsort(v, nv, sizeof(*v), cmp_rej);
-	wb_put(&wb, REJECTS_HEADER, sizeof(REJECTS_HEADER) - 1);
+	if (!rc)
+		wb_put(&wb, REJECTS_HEADER, sizeof(REJECTS_HEADER) - 1);
 	for (size_t i = 0; !rc && i < nv; i++) {
 		rej_hdr h;
 		memcpy(&h, v[i], sizeof(h));
 		const char *det = v[i] + sizeof(h), *rec = det + h.dn;
 		const char *path = r->in[h.loc >> LOC_OFF_BITS].path;
-		uint64_t ln = h.line & LINE_ABS
-				      ? h.line & ~LINE_ABS
-				      : ct.e[2 * chunk_at(&ct, h.loc) + 1] + h.line;
+		/* A worker's reject always has its chunk in the table. */
+		uint64_t ln = h.line & LINE_ABS ? h.line & ~LINE_ABS
+			      : ct.n ? ct.e[2 * chunk_at(&ct, h.loc) + 1] + h.line
+				     : h.line + 1;
 		const char *reason = cdr_reason_name(h.reason);
 		size_t o = cdr__csv_text(line, path, strlen(path), 0);
 		line[o++] = ',';
 		o += cdr__fmt_u128(line + o, ln);
 		line[o++] = ',';
-		memcpy(line + o, reason, strlen(reason));
+		/* A line, not a C string. */
+		memcpy(line + o, reason, strlen(reason)); // NOLINT(bugprone-not-null-terminated-result)
 		o += strlen(reason);
 		line[o++] = ',';
 		o += cdr__csv_text(line + o, det, h.dn, 0);
@@ -904,8 +912,8 @@ int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen)
 	}
 	if (!rc)
 		rc = wb_end(&wb);
-	if (p)
-		munmap((void *)(uintptr_t)p, n);
+	if (map)
+		munmap(map, n);
 	free(v);
 	free(dups);
 	free(line);
@@ -921,7 +929,8 @@ int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen)
 int cdr__finish_itemize(cdr_run *r, const dupset *d, char *err, size_t errlen)
 {
 	const char *label = cdr__outputs_label(r->item_out.set, r->item_out.id);
-	const char *p = NULL, **v = NULL;
+	const char **v = NULL;
+	void *map = NULL;
 	size_t n = 0, nv = 0, vcap = 0;
 	uint64_t *tb = malloc((d->n ? d->n : 1) * sizeof(*tb));
 	wbuf wb = {r->item_out.fd, malloc(OUTBUF), 0, 0};
@@ -929,13 +938,15 @@ int cdr__finish_itemize(cdr_run *r, const dupset *d, char *err, size_t errlen)
 	if (!rc) {
 		memcpy(tb, d->loc, d->n * sizeof(*tb));
 		qsort(tb, d->n, sizeof(*tb), cmp_u64);
-		rc = map_tmp(r->item_tmp, &p, &n);
+		rc = map_tmp(r->item_tmp, &map, &n);
 	}
+	const char *p = map;
 	if (!rc)
 		rc = index_records(p, n, 0, tb, d->n, &v, &nv, &vcap);
 	if (!rc && nv)
 		qsort(v, nv, sizeof(*v), cmp_item);
-	wb_put(&wb, ITEMIZE_HEADER, sizeof(ITEMIZE_HEADER) - 1);
+	if (!rc)
+		wb_put(&wb, ITEMIZE_HEADER, sizeof(ITEMIZE_HEADER) - 1);
 	for (size_t i = 0; !rc && i < nv; i++) {
 		item_hdr h;
 		memcpy(&h, v[i], sizeof(h));
@@ -943,8 +954,8 @@ int cdr__finish_itemize(cdr_run *r, const dupset *d, char *err, size_t errlen)
 	}
 	if (!rc)
 		rc = wb_end(&wb);
-	if (p)
-		munmap((void *)(uintptr_t)p, n);
+	if (map)
+		munmap(map, n);
 	free(v);
 	free(tb);
 	free(wb.b);

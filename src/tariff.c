@@ -689,13 +689,14 @@ static int32_t trie_node(cdr_tariff *t)
 		if (!n)
 			return -1;
 		t->trie = n;
-		uint32_t *ln = realloc(t->trie_line, cap * 2 * sizeof(*ln));
+		uint32_t *ln = realloc(t->trie_line, (size_t)cap * 2 * sizeof(*ln));
 		if (!ln)
 			return -1;
 		t->trie_line = ln;
 		t->trie_cap = cap;
 	}
-	t->trie_line[2 * t->ntrie] = t->trie_line[2 * t->ntrie + 1] = 0;
+	t->trie_line[2 * (size_t)t->ntrie] = 0;
+	t->trie_line[2 * (size_t)t->ntrie + 1] = 0;
 	cdr__trie_node *n = &t->trie[t->ntrie];
 	memset(n->child, 0, sizeof(n->child));
 	n->zone = n->exact = -1;
@@ -815,7 +816,7 @@ static int load_zones(ld *L, cdr__map **zmap)
 			break;
 		}
 		*slot = z;
-		t->trie_line[2 * node + (uint32_t)exact] = c.line;
+		t->trie_line[2 * (size_t)node + (size_t)exact] = c.line;
 		t->nprefixes++;
 	}
 out:

@@ -791,7 +791,7 @@ static int cmd_explain(int argc, char **argv)
 			return 0;
 		}
 		int k = 0;
-		while (names[k] && strcmp(names[k], argv[i]))
+		while (names[k] && strcmp(names[k], argv[i]) != 0)
 			k++;
 		if (!names[k])
 			return usage_error(usage_explain, "unknown argument",
