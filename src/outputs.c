@@ -151,12 +151,14 @@ typedef struct rej_hdr {
 	uint16_t dn; /* detail bytes */
 } rej_hdr;
 
-/* An itemize line: the sort key (account, start), then the line. */
+/* An itemize line: the sort key (account, start), then the line. The
+ * tariff's accounts are numbered in bytewise order, so the number sorts
+ * as the name does, in a compare that stays in cache. */
 typedef struct item_hdr {
 	uint64_t loc;
 	int64_t start_utc;
-	uint32_t an; /* account bytes, before the line */
-	uint32_t n;  /* line bytes, '\n' included */
+	uint32_t account;
+	uint32_t n; /* line bytes, '\n' included */
 } item_hdr;
 
 static void put_rej(char *b, uint64_t key, uint64_t loc, uint64_t line,
@@ -292,17 +294,13 @@ size_t cdr__item_bound(const cdr_tariff *t, const cdr__rec *rec,
 int cdr__item_put(outbuf *o, const cdr_tariff *t, const cdr__rec *rec,
 		  const cdr__rated *x, uint64_t loc)
 {
-	const char *acct = t->accounts[x->account];
-	size_t an = strlen(acct);
-	if (ob_room(o, sizeof(item_hdr) + an + cdr__item_bound(t, rec, x)))
+	if (ob_room(o, sizeof(item_hdr) + cdr__item_bound(t, rec, x)))
 		return -errno;
 	char *b = o->b + o->n;
-	size_t n = cdr__item_fmt(b + sizeof(item_hdr) + an, t, rec, x);
-	item_hdr h = {loc, x->start_utc, (uint32_t)an, (uint32_t)n};
+	size_t n = cdr__item_fmt(b + sizeof(item_hdr), t, rec, x);
+	item_hdr h = {loc, x->start_utc, x->account, (uint32_t)n};
 	memcpy(b, &h, sizeof(h));
-	/* Bytes of a record, not a C string. */
-	memcpy(b + sizeof(h), acct, an); // NOLINT(bugprone-not-null-terminated-result)
-	o->n += sizeof(h) + an + n;
+	o->n += sizeof(h) + n;
 	return 0;
 }
 
@@ -744,23 +742,28 @@ static int cmp_rej(const void *a, const void *b)
 	return (x.key > y.key) - (x.key < y.key);
 }
 
+/* An itemize row's sort key, gathered so the sort reads only this. */
+typedef struct ikey {
+	uint32_t account;
+	int64_t start_utc;
+	const char *rec;
+} ikey;
+
 static int cmp_item(const void *a, const void *b)
 {
-	const char *p = *(const char *const *)a, *q = *(const char *const *)b;
-	item_hdr x, y;
-	memcpy(&x, p, sizeof(x));
-	memcpy(&y, q, sizeof(y));
-	size_t m = x.an < y.an ? x.an : y.an;
-	int c = memcmp(p + sizeof(x), q + sizeof(y), m);
-	if (c || x.an != y.an)
-		return c ? c : (x.an > y.an) - (x.an < y.an);
-	if (x.start_utc != y.start_utc)
-		return x.start_utc < y.start_utc ? -1 : 1;
-	m = x.n < y.n ? x.n : y.n;
-	c = memcmp(p + sizeof(x) + x.an, q + sizeof(y) + y.an, m);
-	if (c || x.n != y.n)
-		return c ? c : (x.n > y.n) - (x.n < y.n);
-	return (x.loc > y.loc) - (x.loc < y.loc);
+	const ikey *x = a, *y = b;
+	if (x->account != y->account)
+		return x->account < y->account ? -1 : 1;
+	if (x->start_utc != y->start_utc)
+		return x->start_utc < y->start_utc ? -1 : 1;
+	item_hdr hx, hy; /* same account, same second: by the row's bytes */
+	memcpy(&hx, x->rec, sizeof(hx));
+	memcpy(&hy, y->rec, sizeof(hy));
+	size_t m = hx.n < hy.n ? hx.n : hy.n;
+	int c = memcmp(x->rec + sizeof(hx), y->rec + sizeof(hy), m);
+	if (c || hx.n != hy.n)
+		return c ? c : (hx.n > hy.n) - (hx.n < hy.n);
+	return (hx.loc > hy.loc) - (hx.loc < hy.loc);
 }
 
 /* Pointers to the records of [p, p + n) not taken back, appended to *v. */
@@ -779,7 +782,7 @@ static int index_records(const char *p, size_t n, int rej, const uint64_t *tb,
 			item_hdr h;
 			memcpy(&h, p + o, sizeof(h));
 			loc = h.loc;
-			len = sizeof(h) + h.an + h.n;
+			len = sizeof(h) + h.n;
 		}
 		if (!taken_back(tb, ntb, loc)) {
 			if (*nv == *cap) {
@@ -869,8 +872,10 @@ int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen)
 	line = malloc(CDR__CSV_BOUND(CDR_LINE_MAX + 4096 + 4200) + 64);
 	int rc = !tb || !wb.b || !line ? -ENOMEM : 0;
 	if (!rc) {
-		memcpy(tb, d->loc, d->n * sizeof(*tb));
-		qsort(tb, d->n, sizeof(*tb), cmp_u64);
+		if (d->n) { /* memcpy and qsort want pointers even for none */
+			memcpy(tb, d->loc, d->n * sizeof(*tb));
+			qsort(tb, d->n, sizeof(*tb), cmp_u64);
+		}
 		rc = map_tmp(r->rej_tmp, &map, &n);
 	}
 	const char *p = map;
@@ -936,22 +941,33 @@ int cdr__finish_itemize(cdr_run *r, const dupset *d, char *err, size_t errlen)
 	wbuf wb = {r->item_out.fd, malloc(OUTBUF), 0, 0};
 	int rc = !tb || !wb.b ? -ENOMEM : 0;
 	if (!rc) {
-		memcpy(tb, d->loc, d->n * sizeof(*tb));
-		qsort(tb, d->n, sizeof(*tb), cmp_u64);
+		if (d->n) { /* memcpy and qsort want pointers even for none */
+			memcpy(tb, d->loc, d->n * sizeof(*tb));
+			qsort(tb, d->n, sizeof(*tb), cmp_u64);
+		}
 		rc = map_tmp(r->item_tmp, &map, &n);
 	}
 	const char *p = map;
 	if (!rc)
 		rc = index_records(p, n, 0, tb, d->n, &v, &nv, &vcap);
+	ikey *k = !rc && nv ? malloc(nv * sizeof(*k)) : NULL;
+	if (!rc && nv && !k)
+		rc = -ENOMEM;
+	for (size_t i = 0; !rc && i < nv; i++) {
+		item_hdr h;
+		memcpy(&h, v[i], sizeof(h));
+		k[i] = (ikey){h.account, h.start_utc, v[i]};
+	}
 	if (!rc && nv)
-		qsort(v, nv, sizeof(*v), cmp_item);
+		qsort(k, nv, sizeof(*k), cmp_item);
 	if (!rc)
 		wb_put(&wb, ITEMIZE_HEADER, sizeof(ITEMIZE_HEADER) - 1);
 	for (size_t i = 0; !rc && i < nv; i++) {
 		item_hdr h;
-		memcpy(&h, v[i], sizeof(h));
-		wb_put(&wb, v[i] + sizeof(h) + h.an, h.n);
+		memcpy(&h, k[i].rec, sizeof(h));
+		wb_put(&wb, k[i].rec + sizeof(h), h.n);
 	}
+	free(k);
 	if (!rc)
 		rc = wb_end(&wb);
 	if (map)
