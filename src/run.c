@@ -11,27 +11,30 @@
  *    that straddles two reads carried over)  rejects lines  entries
  *
  * then, on the calling thread: merge the accumulators, resolve duplicates
- * (dedup.c), finish the itemize/rejects files. Totals are rendered on
+ * (dedup.c), sort the itemize/rejects records into their files
+ * (outputs.c). Totals are rendered on
  * demand.
  *
  * Formats. The reader settles each input's format from its first non-empty
  * line before any chunk of it is queued; workers parse through that
  * format, and count line numbers only for inputs whose itemize ids may be
- * FILE:LINE.
+ * FILE:LINE; with --rejects each worker notes how many lines its chunks
+ * hold, which it walks anyway, so every reject gets its line (outputs.c).
  *
  * Duplicates. A record's fate can depend on a line that comes much later
  * (the bytewise-smallest line of a duplicate key wins), so workers rate
  * every parsed record at once and note (hash of its key, where the line
- * is) - 16 bytes a record, the only per-record memory of a run. The key is
+ * is) - 16 bytes a record, the only per-record memory of a run (but for
+ * the keys outputs.c sorts itemize rows by at the finish). The key is
  * the input format's (format.h): the id of a native line or a map with an
  * id, the whole line of a switch record. Afterwards dedup.c reads the
  * colliding keys back and takes every losing line back out of the sums;
- * here its itemize or rejects line is removed from the output and a
- * `duplicate` reject written instead. Inputs that cannot be read back by
+ * outputs.c drops its itemize or rejects row by its location and writes a
+ * `duplicate` reject instead. Inputs that cannot be read back by
  * offset are spooled by the reader (reader.c).
  *
- * Sections: reasons and errors - inputs - chunk queue - output lines -
- * workers - finishing outputs - the public API.
+ * Sections: reasons and errors - inputs - chunk queue - workers - the
+ * public API.
  */
 #include <assert.h>
 #include <dirent.h>

@@ -1,12 +1,15 @@
 /*
- * run_int.h - what the run's three files share: run.c (the run object,
- * chunk queue, workers, execute, commit), reader.c (line framing, the
- * carried line, long lines, spooling, the head check) and dedup.c
- * (duplicate resolution). Private to those three; nothing else includes it.
+ * run_int.h - what the run's files share: run.c (the run object, chunk
+ * queue, workers, execute, commit), reader.c (line framing, the carried
+ * line, long lines, spooling, the head check), dedup.c (duplicate
+ * resolution) and outputs.c (rejects and itemize rows, their details and
+ * their sorted files; explain.c borrows its details and local times).
+ * Private to those; nothing else includes it.
  *
  * Map: sizes and the location encoding - inputs and chunks - per-worker
  * state - the run object - helpers each side calls (run.c) - the parse
- * both the pass and a duplicate's take-back use - reader.c - dedup.c.
+ * both the pass and a duplicate's take-back use - reader.c - dedup.c -
+ * outputs.c.
  */
 #ifndef CDR_RUN_INT_H
 #define CDR_RUN_INT_H
