@@ -9,9 +9,9 @@
  * a compressed input's lines were first decoded again into a file of
  * candidate lines, cx_*),
  * compared exactly by key then whole line (cmp_back), and every line that
- * loses is rated again and taken back out of the sums, its itemize or
- * rejects line collected for removal and a `duplicate` reject for
- * addition (undo_duplicate). Rating is a pure function, so the take-back
+ * loses is rated again and taken back out of the sums, and noted with
+ * the line it duplicates, so outputs.c drops its itemize or rejects line
+ * and writes a `duplicate` reject instead (undo_duplicate). Rating is a pure function, so the take-back
  * is exact; cost is proportional to the colliding entries.
  *
  * Sections: candidates - compressed inputs decoded again - reading lines
@@ -581,16 +581,38 @@ static uint64_t line_of(const lvec *lines, uint64_t loc)
 							: 0;
 }
 
-/* Take a losing duplicate back out of the sums of tariffs [k0, k1);
- * `tmp` holds 2 * CDR_LINE_MAX + 512 bytes for the output lines it
- * removes, and `scratch` SCRATCH_REC for its fields. With `keep` (the
- * line each side keeps) nothing is taken back. Returns 0, 1 when the line
- * does not parse for those tariffs (a rerate's side whose normalize.csv
- * rejects it: not a duplicate there), or a negative status. */
+static int dup_add(dupset *d, uint64_t loc, uint64_t win, const char *line,
+		   size_t n)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		uint64_t *l = realloc(d->loc, cap * sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		d->loc = l;
+		uint64_t *w = realloc(d->win, cap * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		d->win = w;
+		d->cap = cap;
+	}
+	d->loc[d->n] = loc;
+	d->win[d->n++] = win;
+	return skip_add(&d->text, line, n);
+}
+
+/* Take a losing duplicate (at loc; the line its side keeps is at win) back
+ * out of the sums of tariffs [k0, k1); `scratch` holds SCRATCH_REC for its
+ * fields. With `keep` (the line each side keeps) nothing is taken back.
+ * When the itemize tariff is among [k0, k1) the duplicate is noted in
+ * `dup`: outputs.c drops its itemize or rejects line by its location and
+ * writes its `duplicate` reject. Returns 0, 1 when the line does not parse
+ * for those tariffs (a rerate's side whose normalize.csv rejects it: not a
+ * duplicate there), or a negative status. */
 static int undo_duplicate(cdr_run *r, int k0, int k1, int keep,
 			  const char *line, size_t n, uint64_t loc,
-			  const lvec *lines, char *tmp, char *scratch,
-			  skipset *item, skipset *rej, skipset *dup)
+			  uint64_t win, const lvec *lines, char *scratch,
+			  dupset *dup)
 {
 	const input *in = &r->in[loc >> LOC_OFF_BITS];
 	cdr__rec rec;
@@ -608,19 +630,11 @@ static int undo_duplicate(cdr_run *r, int k0, int k1, int keep,
 		r->by_reason[k][CDR_R_DUPLICATE]++;
 		if (x.reason == CDR_OK)
 			rc = cdr__acc_add(&r->acc[k], &x, -1);
-		if (rc || k != r->o.itemize_tariff)
-			continue;
-		if (x.reason == CDR_OK && r->item_out.fd >= 0)
-			rc = skip_add(item, tmp,
-				      cdr__item_fmt(tmp, r->t[k], &rec, &x));
-		else if (x.reason != CDR_OK && r->rej_out.fd >= 0)
-			rc = skip_add(rej, tmp,
-				      cdr__reject_fmt(tmp, line, n, x.reason));
-		if (!rc && r->rej_out.fd >= 0)
-			rc = skip_add(dup, tmp,
-				      cdr__reject_fmt(tmp, line, n,
-						 CDR_R_DUPLICATE));
 	}
+	int it = r->o.itemize_tariff;
+	if (!rc && it >= k0 && it < k1 &&
+	    (r->item_out.fd >= 0 || r->rej_out.fd >= 0))
+		rc = dup_add(dup, loc, win, line, n);
 	return rc;
 }
 
@@ -628,24 +642,29 @@ static int undo_duplicate(cdr_run *r, int k0, int k1, int keep,
  * the others. A line of a group parsed when it was read (for some side);
  * one that parses for no side now was changed since. */
 static int resolve_group(cdr_run *r, const rback *rb, const back *bs,
-			 size_t m, const lvec *lines, char *tmp, char *scratch,
-			 skipset *item, skipset *rej, skipset *dup)
+			 size_t m, const lvec *lines, char *scratch,
+			 dupset *dup)
 {
 	int rc = 0;
 	if (m < 2)
 		return 0;
 	int sides = r->norm2 ? r->nt : 1;
 	uint8_t seen[2] = {0, 0}; /* a side's kept line came */
+	uint64_t win[2] = {0, 0}; /* and where it is */
 	for (size_t k = 0; k < m && rc >= 0; k++) {
 		int parsed = 0;
 		for (int s = 0; s < sides && rc >= 0; s++) {
 			int k0 = r->norm2 ? s : 0, k1 = r->norm2 ? s + 1 : r->nt;
 			rc = undo_duplicate(r, k0, k1, !seen[s],
 					    rb->arena + bs[k].at, bs[k].n,
-					    bs[k].loc, lines, tmp, scratch, item,
-					    rej, dup);
+					    bs[k].loc, win[s], lines, scratch,
+					    dup);
+			if (rc == 0 && !seen[s]) {
+				seen[s] = 1;
+				win[s] = bs[k].loc;
+			}
 			if (rc == 0)
-				parsed = seen[s] = 1;
+				parsed = 1;
 		}
 		if (rc >= 0 && !parsed)
 			return cdr__run_err(r, -ESTALE,
@@ -669,25 +688,23 @@ static int resolve_group(cdr_run *r, const rback *rb, const back *bs,
  * every other one back out (undo_duplicate). Cost is proportional to the
  * colliding entries, which are the duplicates themselves.
  */
-int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
-			      skipset *dup)
+int cdr__resolve_duplicates(cdr_run *r, dupset *dup)
 {
 	cvec cv = {0};
 	cextract cx = {-1, 0, NULL, 0};
 	rback rb = {UINT32_MAX, -1, 0, &cx, NULL, 0, 0, NULL, 0, 0, NULL};
 	back *bs = NULL;
-	char *tmp = NULL, *scratch = NULL;
+	char *scratch = NULL;
 	lvec lines = {0};
 	int rc = find_candidates(r, &cv);
 	if (!rc && cv.n) {
 		qsort(cv.c, cv.n, sizeof(*cv.c), cmp_cand);
 		rb.blk = malloc(RB_BLOCK);
 		rb.scratch = malloc(CDR__SCRATCH(RB_BLOCK));
-		tmp = malloc(2 * CDR_LINE_MAX + 512);
 		scratch = malloc(SCRATCH_REC);
 		bs = malloc((cv.n < ROUND_CANDS ? cv.n : ROUND_CANDS) *
 			    sizeof(*bs));
-		if (!rb.blk || !rb.scratch || !tmp || !scratch || !bs)
+		if (!rb.blk || !rb.scratch || !scratch || !bs)
 			rc = -ENOMEM;
 		/* The workers' line numbers, as one sorted table. */
 		for (int i = 0; !rc && i < r->nw; i++)
@@ -736,8 +753,8 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 			       !memcmp(rb.arena + bs[e].key_at,
 				       rb.arena + bs[g].key_at, bs[g].key_n))
 				e++;
-			rc = resolve_group(r, &rb, bs + g, e - g, &lines, tmp,
-					   scratch, item, rej, dup);
+			rc = resolve_group(r, &rb, bs + g, e - g, &lines,
+					   scratch, dup);
 			g = e;
 		}
 		i = j;
@@ -750,7 +767,6 @@ int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
 	free(rb.arena);
 	free(rb.scratch);
 	free(bs);
-	free(tmp);
 	free(scratch);
 	free(lines.e);
 	free(cv.c);

@@ -160,6 +160,9 @@ struct cdr_tariff {
 	uint8_t *zone_free; /* [nzones] listed in free_zones */
 	cdr__trie_node *trie;
 	uint32_t ntrie, trie_cap;
+	/* [ntrie][2]: the zones.csv line of each node's prefix row and
+	 * `=number` row (0: none), for explain; never read while rating */
+	uint32_t *trie_line;
 	uint32_t nprefixes;
 	/* bands.csv, holidays.csv */
 	char **band_names;

@@ -11,28 +11,31 @@
  *    that straddles two reads carried over)  rejects lines  entries
  *
  * then, on the calling thread: merge the accumulators, resolve duplicates
- * (dedup.c), finish the itemize/rejects files. Totals are rendered on
+ * (dedup.c), sort the itemize/rejects records into their files
+ * (outputs.c). Totals are rendered on
  * demand.
  *
  * Formats. The reader settles each input's format from its first non-empty
  * line before any chunk of it is queued; workers parse through that
  * format, and count line numbers only for inputs whose itemize ids may be
- * FILE:LINE.
+ * FILE:LINE; with --rejects each worker notes how many lines its chunks
+ * hold, which it walks anyway, so every reject gets its line (outputs.c).
  *
  * Duplicates. A record's fate can depend on a line that comes much later
  * (the bytewise-smallest line of a duplicate key wins), so workers rate
  * every parsed record at once and note (hash of its key, where the line
- * is) - 16 bytes a record, the only per-record memory of a run. The key is
+ * is) - 16 bytes a record, the only per-record memory of a run (but for
+ * the keys outputs.c sorts itemize rows by at the finish). The key is
  * the input format's (format.h): the id of a native line or a map with an
  * id, the whole line of a switch record. Afterwards dedup.c reads the
  * colliding keys back and takes every losing line back out of the sums;
- * here its itemize or rejects line is removed from the output and a
- * `duplicate` reject written instead. Streams, which cannot be read back
- * by offset, are spooled by the reader (reader.c); compressed inputs are
+ * outputs.c drops its itemize or rejects row by its location and writes a
+ * `duplicate` reject instead. Streams, which cannot be read back by
+ * offset, are spooled by the reader (reader.c); compressed inputs are
  * decoded again (dedup.c).
  *
- * Sections: reasons and errors - inputs - chunk queue - output lines -
- * workers - finishing outputs - the public API.
+ * Sections: reasons and errors - inputs - chunk queue - workers - the
+ * public API.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -180,87 +183,6 @@ static void queue_drain(cdr_run *r)
 	}
 }
 
-/* ---- output lines ---------------------------------------------------- */
-
-static int ob_flush(outbuf *o)
-{
-	if (o->n && cdr__write_all(o->fd, o->b, o->n)) {
-		o->failed = 1;
-		return -errno;
-	}
-	o->n = 0;
-	return 0;
-}
-
-/* Room for `need` more bytes; the lines are whole, so O_APPEND writes
- * from several workers interleave only at line boundaries. */
-static int ob_room(outbuf *o, size_t need)
-{
-	if (o->n + need > OUTBUF)
-		return ob_flush(o);
-	return 0;
-}
-
-size_t cdr__reject_fmt(char *b, const char *line, size_t n, int reason)
-{
-	const char *rs = reason_names[reason];
-	size_t rn = strlen(rs);
-	memcpy(b, line, n);
-	b[n] = ',';
-	/* A line, not a C string: it ends in '\n', never in NUL. */
-	memcpy(b + n + 1, rs, rn); // NOLINT(bugprone-not-null-terminated-result)
-	b[n + 1 + rn] = '\n';
-	return n + rn + 2;
-}
-
-/* id,account,subscriber,service,zone,band,quantity,charge */
-size_t cdr__item_fmt(char *b, const cdr_tariff *t, const cdr__rec *rec,
-		     const cdr__rated *x)
-{
-	static const char *const svc[] = {"voice", "sms", "data"};
-	size_t o = 0;
-#define PUT(s, n)                                                             \
-	do {                                                                  \
-		memcpy(b + o, (s), (n));                                      \
-		o += (n);                                                     \
-	} while (0)
-#define PUTS(s) PUT((s), strlen(s))
-	PUT(rec->id, rec->id_len);
-	if (rec->id_line) { /* FILE:LINE */
-		b[o++] = ':';
-		o += cdr__fmt_u128(b + o, rec->id_line);
-	}
-	b[o++] = ',';
-	PUTS(t->accounts[x->account]);
-	b[o++] = ',';
-	PUT(rec->sub, rec->sub_len);
-	b[o++] = ',';
-	PUTS(svc[x->service]);
-	b[o++] = ',';
-	PUTS(x->zone < t->nzones ? t->zone_names[x->zone] : "*");
-	b[o++] = ',';
-	PUTS(x->band == CDR_BAND_STAR ? "*" : t->band_names[x->band]);
-	b[o++] = ',';
-	o += cdr__fmt_u128(b + o, x->quantity);
-	b[o++] = ',';
-	o += cdr__fmt_scaled(b + o, x->charge_micros, 6);
-	b[o++] = '\n';
-#undef PUT
-#undef PUTS
-	return o;
-}
-
-/* Upper bound of an itemize line: id, account, numbers, names, figures. */
-static size_t item_bound(const cdr_tariff *t, const cdr__rec *rec,
-			 const cdr__rated *x)
-{
-	size_t zn = x->zone < t->nzones ? strlen(t->zone_names[x->zone]) : 1;
-	size_t bn = x->band == CDR_BAND_STAR ? 1
-					      : strlen(t->band_names[x->band]);
-	return rec->id_len + strlen(t->accounts[x->account]) + rec->sub_len +
-	       zn + bn + 160;
-}
-
 /* ---- workers --------------------------------------------------------- */
 
 /* Inlined into stage_parse, its one caller on the hot path. */
@@ -293,32 +215,43 @@ static void dvec_free(dvec *v)
 	v->n = 0;
 }
 
-static int emit_reject(worker *w, const char *line, size_t n, int reason)
+/* A rejects record for the line at loc, `rel` lines into its chunk; its
+ * words (outputs.c) made here, on the cold path. rec and x: as far as
+ * rating got (NULL for a line rejected while parsing). */
+static int emit_reject(worker *w, const input *in, const char *line,
+		       size_t n, int reason, uint64_t loc, uint64_t rel,
+		       const cdr__rec *rec, const cdr__rated *x)
 {
 	if (w->rej.fd < 0)
 		return 0;
-	size_t rn = strlen(reason_names[reason]);
-	if (ob_room(&w->rej, n + rn + 2))
-		return -errno;
-	w->rej.n += cdr__reject_fmt(w->rej.b + w->rej.n, line, n, reason);
-	return 0;
+	cdr_run *r = w->r;
+	int k = r->o.itemize_tariff;
+	char detail[CDR__DETAIL_MAX];
+	size_t dn = cdr__reject_detail(detail, sizeof(detail), r->t[k],
+				       &r->per[k], &in->fmt, line, n, reason,
+				       rec, x);
+	return cdr__rej_put(r, &w->rej, loc, rel, reason, detail, dn, line, n);
 }
 
 /* A record rejected before rating, under tariffs [k0, k1); the rejects
- * line describes the itemize tariff's side. */
-static int reject_for(worker *w, int k0, int k1, const char *line, size_t n,
-		      int reason)
+ * record describes the itemize tariff's side. */
+static int reject_for(worker *w, int k0, int k1, const input *in,
+		      const char *line, size_t n, int reason, uint64_t loc,
+		      uint64_t rel)
 {
 	for (int k = k0; k < k1; k++)
 		w->by_reason[k][reason]++;
 	int it = w->r->o.itemize_tariff;
-	return it >= k0 && it < k1 ? emit_reject(w, line, n, reason) : 0;
+	return it >= k0 && it < k1 ? emit_reject(w, in, line, n, reason, loc,
+						 rel, NULL, NULL)
+				   : 0;
 }
 
 /* A record rejected before parsing counts the same under every tariff. */
-static int reject_all(worker *w, const char *line, size_t n, int reason)
+static int reject_all(worker *w, const input *in, const char *line, size_t n,
+		      int reason, uint64_t loc, uint64_t rel)
 {
-	return reject_for(w, 0, w->r->nt, line, n, reason);
+	return reject_for(w, 0, w->r->nt, in, line, n, reason, loc, rel);
 }
 
 /*
@@ -336,7 +269,8 @@ typedef struct batch {
 	int n;
 	uint32_t ok0;	 /* lines that parsed for tariff 0 (bit i) */
 	uint32_t toolong; /* lines longer than CDR_LINE_MAX (bit i) */
-	const input *in; /* a batch holds lines of one input */
+	const input *in; /* a batch holds lines of one chunk */
+	uint64_t line0;	 /* lineno of the chunk's first line */
 	char *scratch;	 /* [BATCH][CDR__SCRATCH(CDR_LINE_MAX)]: rebuilt
 			    quoted fields, touched only by switch formats */
 	uint64_t lineno[BATCH];
@@ -463,7 +397,8 @@ stage_add(worker *w, batch *b, int k0, int k1)
 		const char *p = b->line[i];
 		size_t n = b->len[i];
 		if (b->status[i] != CDR_OK) {
-			if (reject_for(w, k0, k1, p, n, b->status[i]))
+			if (reject_for(w, k0, k1, b->in, p, n, b->status[i],
+				       b->loc[i], b->lineno[i] - b->line0))
 				return -errno;
 			continue;
 		}
@@ -475,14 +410,14 @@ stage_add(worker *w, batch *b, int k0, int k1)
 			if (k != r->o.itemize_tariff)
 				continue;
 			if (x->reason != CDR_OK) {
-				if (emit_reject(w, p, n, x->reason))
+				if (emit_reject(w, b->in, p, n, x->reason,
+						b->loc[i], b->lineno[i] - b->line0,
+						&b->rec[i], x))
 					return -errno;
 			} else if (w->item.fd >= 0) {
-				if (ob_room(&w->item,
-					    item_bound(r->t[k], &b->rec[i], x)))
+				if (cdr__item_put(&w->item, r->t[k], &b->rec[i],
+						  x, b->loc[i]))
 					return -errno;
-				w->item.n += cdr__item_fmt(w->item.b + w->item.n,
-						      r->t[k], &b->rec[i], x);
 			}
 		}
 	}
@@ -529,17 +464,24 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 	const char *p = c->buf, *end = c->buf + c->len;
 	uint64_t base = (uint64_t)c->input << LOC_OFF_BITS;
 
+	const input *in = &w->r->in[c->input];
+	/* Lines per chunk, for the rejects' line numbers (outputs.c): a cut
+	 * line is one line whatever its length. */
+	if (w->rej.fd >= 0 && c->too_long &&
+	    cdr__lvec_push(&w->chunks, base | c->off, 1))
+		return -ENOMEM;
 	if (c->too_long) {
 		w->read++;
-		return reject_all(w, c->buf, c->len, CDR_R_LINE_TOO_LONG);
+		return reject_all(w, in, c->buf, c->len, CDR_R_LINE_TOO_LONG,
+				  base | c->off, 0);
 	}
 	if (c->first && end - p >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
 		p += 3; /* a UTF-8 byte order mark is not part of the data */
 	int first = c->first;
-	const input *in = &w->r->in[c->input];
 	uint64_t lineno = c->line0;
 	b->n = 0;
 	b->in = in;
+	b->line0 = c->line0;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl ? nl : end;
@@ -566,6 +508,9 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 		p = nl ? nl + 1 : end;
 		lineno++;
 	}
+	if (w->rej.fd >= 0 &&
+	    cdr__lvec_push(&w->chunks, base | c->off, lineno - c->line0))
+		return -ENOMEM;
 	return b->n ? run_batch(w, b) : 0;
 }
 
@@ -595,9 +540,9 @@ static void *worker_main(void *arg)
 	free(b);
 	free(scratch);
 	if (!rc)
-		rc = ob_flush(&w->item);
+		rc = cdr__ob_flush(&w->item);
 	if (!rc)
-		rc = ob_flush(&w->rej);
+		rc = cdr__ob_flush(&w->rej);
 	/* A failed write names its output, mid-run or at the last flush. */
 	const run_output *o = w->item.failed ? &r->item_out : &r->rej_out;
 	if (rc && (w->item.failed || w->rej.failed))
@@ -606,135 +551,6 @@ static void *worker_main(void *arg)
 	else if (rc)
 		cdr__run_err(r, rc, "rating: %s", strerror(-rc));
 	return NULL;
-}
-
-/* ---- finishing outputs ----------------------------------------------- */
-
-static uint64_t line_hash(const char *p, size_t n)
-{
-	return XXH3_64bits(p, n);
-}
-
-/*
- * Remove the lines in `skip` (each once) from the worker-written
- * temporary, then append `extra`. Lines of itemize and rejects may come in
- * any order, and equal lines are interchangeable, so removing any copy of
- * a skipped line is exact. The file is compacted in place: a line kept is
- * written at an offset no later than where it was read, so nothing unread
- * is overwritten, and no second temporary doubles the disk the output
- * takes. pwrite ignores its offset on an O_APPEND file (Linux), hence the
- * flag is off meanwhile.
- */
-static int finish_output(run_output *f, skipset *skip, const skipset *extra,
-			 char *err, size_t errlen)
-{
-	int rc = 0;
-	if (f->fd < 0)
-		return 0;
-	const char *label = cdr__outputs_label(f->set, f->id);
-	int fl = fcntl(f->fd, F_GETFL);
-	if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_APPEND)) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: cannot reread: %s", label,
-			 strerror(-rc));
-		return rc;
-	}
-	off_t woff = lseek(f->fd, 0, SEEK_END);
-	if (skip->nl) {
-		size_t cap = 16;
-		while (cap < 2 * skip->nl)
-			cap <<= 1;
-		uint64_t *hs = calloc(cap, sizeof(*hs));
-		uint32_t *ix = calloc(cap, sizeof(*ix));
-		uint8_t *used = calloc(skip->nl, 1);
-		int rfd = dup(f->fd);
-		FILE *in = rfd >= 0 && lseek(rfd, 0, SEEK_SET) == 0
-				   ? fdopen(rfd, "rb")
-				   : NULL;
-		char *line = NULL, *ob = malloc(OUTBUF);
-		size_t lcap = 0, on = 0;
-		if (!hs || !ix || !used || !in || !ob) {
-			rc = -(errno ? errno : ENOMEM);
-			snprintf(err, errlen, "%s: cannot reread: %s", label,
-				 strerror(-rc));
-			if (in)
-				fclose(in);
-			else if (rfd >= 0)
-				close(rfd);
-			free(hs);
-			free(ix);
-			free(used);
-			free(ob);
-			return rc;
-		}
-		for (size_t i = 0; i < skip->nl; i++) {
-			const char *p = skip->text + skip->off[i];
-			size_t n = skip->off[i + 1] - skip->off[i];
-			uint64_t h = line_hash(p, n);
-			size_t s = h & (cap - 1);
-			while (ix[s])
-				s = (s + 1) & (cap - 1);
-			hs[s] = h;
-			ix[s] = (uint32_t)(i + 1);
-		}
-		woff = 0;
-		ssize_t n;
-		while (!rc && (n = getline(&line, &lcap, in)) > 0) {
-			uint64_t h = line_hash(line, (size_t)n);
-			int drop = 0;
-			for (size_t s = h & (cap - 1); ix[s];
-			     s = (s + 1) & (cap - 1)) {
-				size_t i = ix[s] - 1;
-				const char *p = skip->text + skip->off[i];
-				size_t m = skip->off[i + 1] - skip->off[i];
-				if (!used[i] && hs[s] == h && m == (size_t)n &&
-				    !memcmp(p, line, m)) {
-					used[i] = 1;
-					drop = 1;
-					break;
-				}
-			}
-			if (drop)
-				continue;
-			if (on + (size_t)n > OUTBUF) {
-				if (cdr__pwrite_all(f->fd, ob, on, woff))
-					rc = -errno;
-				woff += (off_t)on;
-				on = 0;
-			}
-			if ((size_t)n > OUTBUF) {
-				if (!rc &&
-				    cdr__pwrite_all(f->fd, line, (size_t)n, woff))
-					rc = -errno;
-				woff += n;
-			} else {
-				memcpy(ob + on, line, (size_t)n);
-				on += (size_t)n;
-			}
-		}
-		if (!rc && ferror(in))
-			rc = -EIO;
-		if (!rc && on && cdr__pwrite_all(f->fd, ob, on, woff))
-			rc = -errno;
-		woff += (off_t)on;
-		if (!rc && ftruncate(f->fd, woff))
-			rc = -errno;
-		free(ob);
-		free(line);
-		free(hs);
-		free(ix);
-		free(used);
-		fclose(in);
-	}
-	if (!rc && extra && extra->n &&
-	    cdr__pwrite_all(f->fd, extra->text, extra->n, woff))
-		rc = -errno;
-	if (!rc && fcntl(f->fd, F_SETFL, fl))
-		rc = -errno;
-	if (rc)
-		snprintf(err, errlen, "%s: cannot write: %s", label,
-			 strerror(-rc));
-	return rc; /* put in place by the set's commit */
 }
 
 /* ---- the public API -------------------------------------------------- */
@@ -763,6 +579,7 @@ int cdr_run_create(cdr_run **out, cdr_tariff *const *tariffs, int ntariffs,
 				 opts->period_month);
 	}
 	r->item_out.fd = r->rej_out.fd = -1;
+	r->item_tmp = r->rej_tmp = -1;
 	if (opts->format == CDR_FORMAT_MAP && !opts->map) {
 		snprintf(err, errlen, "format map without a map");
 		free(r);
@@ -880,6 +697,49 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Inputs by path, bytewise (equal paths by place): the rejects' order. */
+static int cmp_rank(const void *a, const void *b, void *run)
+{
+	const cdr_run *r = run;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	int c = strcmp(r->in[x].path, r->in[y].path);
+	return c ? c : (x > y) - (x < y);
+}
+
+/* The temporaries workers write itemize and rejects records to, and the
+ * inputs' ranks the rejects sort by. */
+static int open_tmps(cdr_run *r, char *err, size_t errlen)
+{
+	if (r->item_out.fd >= 0 && (r->item_tmp = cdr__out_tmp()) < 0) {
+		int rc = r->item_tmp;
+		r->item_tmp = -1;
+		snprintf(err, errlen, "itemize: cannot make a temporary: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	if (r->rej_out.fd >= 0 && (r->rej_tmp = cdr__out_tmp()) < 0) {
+		int rc = r->rej_tmp;
+		r->rej_tmp = -1;
+		snprintf(err, errlen, "rejects: cannot make a temporary: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	uint32_t *order = malloc((r->nin ? r->nin : 1) * sizeof(*order));
+	r->rank = malloc((r->nin ? r->nin : 1) * sizeof(*r->rank));
+	if (!order || !r->rank) {
+		free(order);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < r->nin; i++)
+		order[i] = i;
+	qsort_r(order, r->nin, sizeof(*order), cmp_rank, r);
+	for (uint32_t i = 0; i < r->nin; i++)
+		r->rank[order[i]] = i;
+	free(order);
+	return 0;
+}
+
 /* Workers, buffers and queue: two buffers a worker plus two, so the
  * reader can fill one while every worker holds one and one waits. */
 static int setup_workers(cdr_run *r, char *err, size_t errlen)
@@ -902,8 +762,8 @@ static int setup_workers(cdr_run *r, char *err, size_t errlen)
 	for (int i = 0; i < r->nw; i++) {
 		worker *w = &r->w[i];
 		w->r = r;
-		w->item.fd = r->item_out.fd;
-		w->rej.fd = r->rej_out.fd;
+		w->item.fd = r->item_tmp;
+		w->rej.fd = r->rej_tmp;
 		if ((w->item.fd >= 0 && !(w->item.b = malloc(OUTBUF))) ||
 		    (w->rej.fd >= 0 && !(w->rej.b = malloc(OUTBUF))))
 			goto oom;
@@ -927,7 +787,7 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 {
 	double t0 = cdr__now();
 	int rc = 0;
-	skipset item = {0}, rej = {0}, dup = {0};
+	dupset dup = {0};
 
 	err[0] = '\0';
 	if (r->executed) {
@@ -951,7 +811,8 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 		rc = -EBADF;
 		goto fail;
 	}
-	if ((rc = setup_workers(r, err, errlen)))
+	if ((rc = open_tmps(r, err, errlen)) ||
+	    (rc = setup_workers(r, err, errlen)))
 		goto fail;
 	atomic_store_explicit(&r->prog_stage, CDR_STAGE_READING,
 			      memory_order_relaxed);
@@ -1012,7 +873,7 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 	double t1 = cdr__now();
 	atomic_store_explicit(&r->prog_stage, CDR_STAGE_DUPLICATES,
 			      memory_order_relaxed);
-	rc = cdr__resolve_duplicates(r, &item, &rej, &dup);
+	rc = cdr__resolve_duplicates(r, &dup);
 	r->dup_seconds = cdr__now() - t1;
 	if (rc) {
 		if (r->err)
@@ -1022,8 +883,10 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 				 strerror(-rc));
 		goto fail;
 	}
-	if ((rc = finish_output(&r->item_out, &item, NULL, err, errlen)) ||
-	    (rc = finish_output(&r->rej_out, &rej, &dup, err, errlen)))
+	if ((r->item_out.fd >= 0 &&
+	     (rc = cdr__finish_itemize(r, &dup, err, errlen))) ||
+	    (r->rej_out.fd >= 0 &&
+	     (rc = cdr__finish_rejects(r, &dup, err, errlen))))
 		goto fail;
 	r->seconds = cdr__now() - t0;
 	atomic_store_explicit(&r->prog_stage, CDR_STAGE_DONE,
@@ -1037,12 +900,10 @@ fail:
 	r->own = NULL;
 	r->item_out.fd = r->rej_out.fd = -1;
 done:
-	free(item.text);
-	free(item.off);
-	free(rej.text);
-	free(rej.off);
-	free(dup.text);
-	free(dup.off);
+	free(dup.loc);
+	free(dup.win);
+	free(dup.text.text);
+	free(dup.text.off);
 	return rc;
 }
 
@@ -1169,6 +1030,7 @@ void cdr_run_free(cdr_run *r)
 		for (unsigned p = 0; p < NPART; p++)
 			dvec_free(&w->part[p]);
 		free(w->lines.e);
+		free(w->chunks.e);
 		free(w->item.b);
 		free(w->rej.b);
 	}
@@ -1186,6 +1048,11 @@ void cdr_run_free(cdr_run *r)
 			close(r->in[i].spool_fd);
 	}
 	free(r->in);
+	free(r->rank);
+	if (r->item_tmp >= 0)
+		close(r->item_tmp);
+	if (r->rej_tmp >= 0)
+		close(r->rej_tmp);
 	cdr_outputs_free(r->own);
 	cdr__tz_free(r->in_tz);
 	pthread_mutex_destroy(&r->mu);

@@ -1,12 +1,15 @@
 /*
- * run_int.h - what the run's three files share: run.c (the run object,
- * chunk queue, workers, execute, commit), reader.c (line framing, the
- * carried line, long lines, spooling, the head check) and dedup.c
- * (duplicate resolution). Private to those three; nothing else includes it.
+ * run_int.h - what the run's files share: run.c (the run object, chunk
+ * queue, workers, execute, commit), reader.c (line framing, the carried
+ * line, long lines, spooling, the head check), dedup.c (duplicate
+ * resolution) and outputs.c (rejects and itemize rows, their details and
+ * their sorted files; explain.c borrows its details and local times).
+ * Private to those; nothing else includes it.
  *
  * Map: sizes and the location encoding - inputs and chunks - per-worker
  * state - the run object - helpers each side calls (run.c) - the parse
- * both the pass and a duplicate's take-back use - reader.c - dedup.c.
+ * both the pass and a duplicate's take-back use - reader.c - dedup.c -
+ * outputs.c.
  */
 #ifndef CDR_RUN_INT_H
 #define CDR_RUN_INT_H
@@ -110,6 +113,7 @@ typedef struct worker {
 	uint64_t by_reason[2][CDR_NREASON];
 	dvec part[NPART];
 	lvec lines;
+	lvec chunks; /* (location, lines) of each chunk, with --rejects */
 	outbuf item, rej;
 	int err;
 } worker;
@@ -158,6 +162,10 @@ struct cdr_run {
 	uint64_t read;
 	uint64_t by_reason[2][CDR_NREASON];
 	run_output item_out, rej_out;
+	/* The workers' itemize and rejects records (outputs.c), unlinked
+	 * temporaries sorted into item_out/rej_out at the finish; -1 */
+	int item_tmp, rej_tmp;
+	uint32_t *rank; /* [nin] each input's place by path, bytewise */
 	cdr_outputs *own; /* of rejects_path/itemize_path, committed by
 			   * cdr_run_commit; NULL with opts.outputs */
 	double seconds, pass_seconds, dup_seconds;
@@ -184,10 +192,6 @@ char *cdr__run_buf_get(cdr_run *r);
 void cdr__run_buf_put(cdr_run *r, char *b);
 /* Queue a chunk of whole lines for the workers. */
 void cdr__run_chunk_push(cdr_run *r, const chunk *c);
-/* A rejects line (line, reason) and an itemize line, into b. */
-size_t cdr__reject_fmt(char *b, const char *line, size_t n, int reason);
-size_t cdr__item_fmt(char *b, const cdr_tariff *t, const cdr__rec *rec,
-		     const cdr__rated *x);
 int cdr__lvec_push(lvec *v, uint64_t loc, uint64_t line);
 
 /* Monotonic seconds, for the stage times and progress. */
@@ -241,9 +245,51 @@ void *cdr__reader_main(void *arg);
 
 /* ---- dedup.c ----------------------------------------------------------- */
 
+/* The duplicates taken back: each one's location, the location of the line
+ * it duplicates (the one kept) and its line as read. */
+typedef struct dupset {
+	uint64_t *loc, *win;
+	size_t n, cap;
+	skipset text;
+} dupset;
+
 /* After the pass: take every losing duplicate back out of the sums and
- * collect the output lines to remove (item, rej) and add (dup). */
-int cdr__resolve_duplicates(cdr_run *r, skipset *item, skipset *rej,
-			    skipset *dup);
+ * collect them (for the itemize and rejects files) when either is written. */
+int cdr__resolve_duplicates(cdr_run *r, dupset *dup);
+
+/* ---- outputs.c --------------------------------------------------------- */
+
+/* Bytes cdr__csv_text may write for n bytes of text. */
+#define CDR__CSV_BOUND(n) (4 * (size_t)(n) + 2)
+/* One CSV field of text: bytes that are not valid UTF-8, controls and '\'
+ * as \xHH; quoted when `quote` or when it holds ',' or '"'. */
+size_t cdr__csv_text(char *b, const char *s, size_t n, int quote);
+/* YYYY-MM-DD HH:MM:SS of local seconds: 19 bytes. */
+size_t cdr__fmt_local(char *b, int64_t local);
+/* An unlinked O_APPEND temporary for workers' records, or -errno. */
+int cdr__out_tmp(void);
+int cdr__ob_flush(outbuf *o);
+int cdr__cmp_pair(const void *a, const void *b);
+/* A reject of the line at loc, `rel` lines into its chunk. */
+int cdr__rej_put(cdr_run *r, outbuf *o, uint64_t loc, uint64_t rel,
+		 int reason, const char *detail, size_t dn, const char *p,
+		 size_t n);
+/* The itemize line of a rated record, and its bound. */
+int cdr__item_put(outbuf *o, const cdr_tariff *t, const cdr__rec *rec,
+		  const cdr__rated *x, uint64_t loc);
+size_t cdr__item_fmt(char *b, const cdr_tariff *t, const cdr__rec *rec,
+		     const cdr__rated *x);
+size_t cdr__item_bound(const cdr_tariff *t, const cdr__rec *rec,
+		       const cdr__rated *x);
+/* The words of a reject (cold): rec and x as far as rating got, or NULL
+ * for a line rejected while parsing. Returns the detail's length. */
+#define CDR__DETAIL_MAX 512
+size_t cdr__reject_detail(char *out, size_t cap, const cdr_tariff *t,
+			  const cdr__period *per, const cdr__fmt *f,
+			  const char *p, size_t n, int reason,
+			  const cdr__rec *rec, const cdr__rated *x);
+/* Sort the workers' records into the files, duplicates taken back. */
+int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen);
+int cdr__finish_itemize(cdr_run *r, const dupset *d, char *err, size_t errlen);
 
 #endif

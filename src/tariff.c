@@ -731,8 +731,14 @@ static int32_t trie_node(cdr_tariff *t)
 		if (!n)
 			return -1;
 		t->trie = n;
+		uint32_t *ln = realloc(t->trie_line, (size_t)cap * 2 * sizeof(*ln));
+		if (!ln)
+			return -1;
+		t->trie_line = ln;
 		t->trie_cap = cap;
 	}
+	t->trie_line[2 * (size_t)t->ntrie] = 0;
+	t->trie_line[2 * (size_t)t->ntrie + 1] = 0;
 	cdr__trie_node *n = &t->trie[t->ntrie];
 	memset(n->child, 0, sizeof(n->child));
 	n->zone = n->exact = -1;
@@ -852,6 +858,7 @@ static int load_zones(ld *L, cdr__map **zmap)
 			break;
 		}
 		*slot = z;
+		t->trie_line[2 * (size_t)node + (size_t)exact] = c.line;
 		t->nprefixes++;
 	}
 out:
@@ -2149,6 +2156,7 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->zone_names);
 	free(t->zone_free);
 	free(t->trie);
+	free(t->trie_line);
 	for (uint32_t i = 0; i < t->nbands; i++)
 		free(t->band_names[i]);
 	free(t->band_names);

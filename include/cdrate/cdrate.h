@@ -124,6 +124,38 @@ int cdr_colmap_load(cdr_colmap **out, const char *path, char *err,
 		    size_t errlen);
 void cdr_colmap_free(cdr_colmap *m);
 
+/* ---- explaining a price ------------------------------------------------ */
+
+/*
+ * One record to explain: either `line` (a CDR line in any format: `format`
+ * AUTO detects it from the line alone, a map needs `map`), or the fields
+ * of a native record given one by one (`service` "voice", "sms" or "data";
+ * `duration`/`volume` default to "0"; the id is "explain").
+ */
+typedef struct cdr_explain_query {
+	const char *line;
+	cdr_format format;
+	const cdr_colmap *map;
+	const char *subscriber, *destination, *start, *service;
+	const char *duration, *volume;
+	/* Billing month as YYYY-MM; NULL: the month of the local start. */
+	const char *period;
+} cdr_explain_query;
+
+/*
+ * Rate one record under tariff t as `cdrate rate` would (SPEC 5), writing
+ * every step to `out` with what decided it: the parsed and normalised
+ * fields, the period, the zone and its zones.csv line, the subscriber row
+ * and its subscribers.csv line, the band, the rate row and its rates.csv
+ * line, the billed quantity, the charge (each split piece), or the reject
+ * and why. Duplicates need a whole run and are not explained. Returns 1
+ * when the record is rated, 0 when it is rejected, -EINVAL with a message
+ * in err when the query itself is unusable (no fields, a bad period).
+ * Thread-safe: reads the tariff only.
+ */
+int cdr_explain(const cdr_tariff *t, const cdr_explain_query *q, FILE *out,
+		char *err, size_t errlen);
+
 typedef struct cdr_run_opts {
 	int period_year;	 /* billing month, local time of each tariff */
 	int period_month;	 /* 1..12 */

@@ -20,11 +20,18 @@ cp "$DEMO/cdrs/01-fixed-switch.csv" "$Z/mix/01.csv"
 gzip -c "$DEMO/cdrs/02-mobile-switch.csv" >"$Z/mix/02.csv"
 zstd -q -c "$DEMO/cdrs/03-resend.csv" >"$Z/mix/03.gz"
 
-# z_check TAG WHAT: the demo's totals, rejects and itemize, exactly.
+# z_check TAG WHAT [lines]: the demo's totals, rejects and itemize,
+# exactly; with `lines` (the demo's files, each compressed alone) the
+# rejects' line numbers too, counted in the decoded bytes.
 z_check() {
 	same "$Z/t.$1" "$DEMO/expected/totals.csv" "totals, $2"
-	sorted_same "$Z/r.$1" "$DEMO/expected/rejects.csv" "rejects, $2"
-	sorted_same "$Z/i.$1" "$DEMO/expected/itemize.csv" "itemize, $2"
+	rej_same "$Z/r.$1" "$DEMO/expected/rejects.csv" "rejects, $2"
+	if [ "${3:-}" = lines ]; then
+		csv_cols "$Z/r.$1" line reason record >"$Z/r.$1.l"
+		csv_cols "$DEMO/expected/rejects.csv" line reason record | cmp -s - "$Z/r.$1.l" && ok ||
+			bad "rejects' lines, $2"
+	fi
+	same "$Z/i.$1" "$DEMO/expected/itemize.csv" "itemize, $2"
 }
 z_rate() { # z_rate TAG INPUT...
 	tag=$1; shift
@@ -35,7 +42,7 @@ for io in uring read; do
 	for th in 1 2 3 4; do
 		for k in gz zst mix; do
 			z_rate "$k.$io.$th" --threads $th --io $io "$Z/$k"
-			z_check "$k.$io.$th" "$k inputs, $th threads, io $io"
+			z_check "$k.$io.$th" "$k inputs, $th threads, io $io" lines
 		done
 	done
 done
@@ -99,8 +106,8 @@ awk 'BEGIN { for (i = 0; i < 120000; i++)
 	printf "b%d,057188000001,voice,2026-10-08 09:15:00,057187654321,%d,0\n", i, 30 + i % 11 }' >"$Z/big.csv"
 awk 'NR % 2000 == 1' "$Z/big.csv" >"$Z/extra.csv"
 rate_demo --out "$Z/big.t" --rejects "$Z/big.r" --itemize "$Z/big.i" "$Z/big.csv" "$Z/extra.csv" 2>/dev/null
-sort "$Z/big.r" >"$Z/big.r.sorted"; sort "$Z/big.i" >"$Z/big.i.sorted"
-n=$(grep -c ',duplicate$' "$Z/big.r")
+csv_cols "$Z/big.r" line reason record >"$Z/big.r.l"
+n=$(csv_cols "$Z/big.r" reason | grep -c '^duplicate$')
 [ "$n" -ge 120 ] && ok || bad "large duplicate case has duplicates ($n)"
 gzip -c "$Z/big.csv" >"$Z/big.gz"
 zstd -q -c "$Z/big.csv" >"$Z/big.zst"
@@ -110,14 +117,18 @@ for io in uring read; do
 			rate_demo --threads $th --io $io --out "$Z/bt" --rejects "$Z/br" --itemize "$Z/bi" \
 				"$Z/big.$k" "$Z/extra.csv" 2>/dev/null
 			same "$Z/bt" "$Z/big.t" "totals, 8 MB $k with duplicates, $th threads, io $io"
-			sorted_same "$Z/br" "$Z/big.r.sorted" "rejects, 8 MB $k with duplicates, $th threads, io $io"
-			sorted_same "$Z/bi" "$Z/big.i.sorted" "itemize, 8 MB $k with duplicates, $th threads, io $io"
+			csv_cols "$Z/br" line reason record >"$Z/br.l"
+			same "$Z/br.l" "$Z/big.r.l" "rejects and their lines, 8 MB $k with duplicates, $th threads, io $io"
+			same "$Z/bi" "$Z/big.i" "itemize, 8 MB $k with duplicates, $th threads, io $io"
 		done
 	done
 done
 gzip -c "$Z/extra.csv" | rate_demo --out "$Z/bt" --rejects "$Z/br" --itemize "$Z/bi" "$Z/big.zst" - 2>/dev/null
 same "$Z/bt" "$Z/big.t" "totals, 8 MB zstd file and gzip standard input"
-sorted_same "$Z/br" "$Z/big.r.sorted" "rejects, 8 MB zstd file and gzip standard input"
+# `-` sorts before the path: the same rejects, in another order.
+csv_cols "$Z/br" line reason record | sort >"$Z/br.l"
+sort "$Z/big.r.l" >"$Z/big.r.ls"
+same "$Z/br.l" "$Z/big.r.ls" "rejects and their lines, 8 MB zstd file and gzip standard input"
 
 # A compressed file replaced after it was read (a FIFO read next gates the
 # run): its duplicates are found again by decoding it once more from its

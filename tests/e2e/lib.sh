@@ -24,6 +24,24 @@ sorted_same() {
 	sort "$1" >"$1.sorted"
 	same "$1.sorted" "$2" "$3"
 }
+# rows FILE: the data rows of a CSV file with a header
+rows() { tail -n +2 "$1" | wc -l; }
+# csv_cols FILE COL...: those columns of each row, tab-separated
+csv_cols() { python3 "$ROOT/tests/e2e/csvcols.py" "$@"; }
+# item_old FILE: itemize rows as id,account,subscriber,service,zone,band,
+# quantity,charge (what most checks name)
+item_old() {
+	csv_cols "$1" id account subscriber service zone band quantity charge | tr '\t' ,
+}
+# rej_old FILE: each reject as its record, a comma and its reason
+rej_old() { csv_cols "$1" record reason | tr '\t' ,; }
+# rej_same FILE EXPECTED WHAT: the same rejects (reason and record) in any
+# order, wherever they came from (file, line and detail aside)
+rej_same() {
+	csv_cols "$1" reason record | sort >"$1.rr"
+	csv_cols "$2" reason record | sort >"$1.rr.want"
+	same "$1.rr" "$1.rr.want" "$3"
+}
 # expect_rc RC WHAT CMD...: run CMD, check its exit status
 expect_rc() {
 	want=$1; what=$2; shift 2

@@ -109,7 +109,17 @@ Outputs
      and its rows. Each amount column is the micro sum rounded half up once to
      `decimals`; total is computed from the printed columns. Negative totals
      get "-"; zero is never "-0".
- R24 Itemize and rejects have no header. Itemize charge has 6 decimals.
+ R24 Rejects: header "file,line,reason,detail,record", rows sorted by file
+     path (bytewise) then line; line counts every line of the file from 1
+     (empty ones and the header too). Itemize: header "id,account,
+     subscriber,service,start,destination,zone,band,plan,quantity,charge",
+     rows sorted by account, start instant, then the row's bytes; start is
+     local time in the tariff's zone, destination the number without "+",
+     plan the subscriber row's ("-" for a free call without one), charge 6
+     decimals. Text fields: bytes that are not valid UTF-8, controls and
+     the backslash become backslash-x-HH, then "," or '"' quote the field
+     (record always). The detail words follow the README's table; a duplicate names the line
+     kept ("duplicate of FILE:LINE", the first read of identical lines).
 Tariff
  R25 Tariff CSVs: "\n" or "\r\n", empty lines skipped, header must be exactly
      the SPEC's column names (rates.csv: 9, or 10 with "from"; rows may then
@@ -227,6 +237,19 @@ def instant_to_local(tz, t):
 def offset_at(tz, t):
     off = instant_to_local(tz, t).utcoffset()
     return int(off.total_seconds())
+
+
+def local_stamp(tz, t):
+    """YYYY-MM-DD HH:MM:SS local; past 9999-12-31 local (an instant near
+    the end of time east of UTC) the year has five digits."""
+    try:
+        return instant_to_local(tz, t).strftime("%Y-%m-%d %H:%M:%S")
+    except OverflowError:
+        secs = t + offset_at(tz, t - 86400)
+        days, sod = divmod(secs, 86400)
+        jan1 = date(9999, 12, 31).toordinal() - EPOCH_ORDINAL + 1
+        return (f"10000-01-{days - jan1 + 1:02d} {sod // 3600:02d}:"
+                f"{sod // 60 % 60:02d}:{sod % 60:02d}")
 
 
 def local_date_and_sod(tz, t):
@@ -742,7 +765,8 @@ def input_files(inputs):
 
 
 def read_records(inputs):
-    """All record lines (line ends removed, headers and empty lines gone)."""
+    """All record lines (line ends removed, headers and empty lines gone),
+    as (path, line number, line)."""
     out = []
     for path in input_files(inputs):
         if path == "-":
@@ -752,7 +776,7 @@ def read_records(inputs):
                 data = f.read()
         text = data.decode("latin-1")
         first = True
-        for line in text.split("\n"):
+        for lineno, line in enumerate(text.split("\n"), 1):
             if line.endswith("\r"):
                 line = line[:-1]
             if line == "":
@@ -761,34 +785,56 @@ def read_records(inputs):
                 first = False
                 if line.startswith("id,"):
                     continue
-            out.append(line)
+            out.append((path, lineno, line))
     return out
 
 
+EXPECT = {
+    "id": "expected 1 to 64 bytes",
+    "subscriber": "expected digits after an optional +",
+    "service": "expected voice, sms or data",
+    "start": "expected YYYY-MM-DD HH:MM:SS (or with T, Z, +HH:MM, or Unix "
+             "seconds) from 1970 to 9999",
+    "destination": "expected 0-9, * or # after an optional +",
+    "duration": "expected whole seconds from 0 below 10^12",
+    "volume": "expected whole bytes from 0 below 10^12",
+}
+
+
+def bad_field(name, value):
+    """(reason, detail) of a field that failed: its value, cut at 64."""
+    shown = value[:64] + ("..." if len(value) > 64 else "")
+    return None, ("malformed:" + name,
+                  f'{name} "{shown}": {EXPECT[name]}')
+
+
 def parse_record(line, T):
-    """-> (dict, None) or (None, reason) for step 1."""
+    """-> (dict, None) or (None, (reason, detail)) for step 1."""
     f = line.split(",")
     if len(f) != 7:
-        return None, "malformed:columns"
-    rid, sub, service, start, dest, dur, vol = f
+        return None, ("malformed:columns",
+                      f"{len(f)} field{'' if len(f) == 1 else 's'}, "
+                      "expected 7")
+    rid, sub0, service, start, dest0, dur, vol = f
     if not 1 <= len(rid) <= 64:
-        return None, "malformed:id"
-    sub = strip_plus(sub)
+        return bad_field("id", rid)
+    sub = strip_plus(sub0)
     if not is_digits(sub):
-        return None, "malformed:subscriber"
+        return bad_field("subscriber", sub0)
     if service not in SERVICES:
-        return None, "malformed:service"
+        return bad_field("service", service)
     t = parse_start(start, T.tz)
     if t is None:
-        return None, "malformed:start"
+        return bad_field("start", start)
+    dest = dest0
     if service in ("voice", "sms"):
         dest = strip_plus(dest)
         if dest == "" or any(c not in DIGITS + "*#" for c in dest):
-            return None, "malformed:destination"
+            return bad_field("destination", dest0)
     if not is_digits(dur) or int(dur) >= 10**12:
-        return None, "malformed:duration"
+        return bad_field("duration", dur)
     if not is_digits(vol) or int(vol) >= 10**12:
-        return None, "malformed:volume"
+        return bad_field("volume", vol)
     return {"line": line, "id": rid, "sub": sub, "service": service,
             "t": t, "dest": dest, "duration": int(dur),
             "volume": int(vol)}, None
@@ -822,16 +868,24 @@ def rate_all(T, period, lines):
     p_start = naive_local_to_instant(T.tz, y, m, 1, 0, 0, 0)
     p_end = naive_local_to_instant(T.tz, ny, nm, 1, 0, 0, 0)
 
-    rejects = []   # (line, reason)
+    rejects = []   # (path, line number, line, reason, detail)
     rated = []     # dict per rated record
+
+    def reject(rec, reason, detail):
+        rejects.append((rec["path"], rec["lineno"], rec["line"], reason,
+                        detail))
+
+    def local_str(t):
+        return local_stamp(T.tz, t)
 
     # Step 1: parse.
     parsed = []
-    for line in lines:
-        rec, reason = parse_record(line, T)
+    for path, lineno, line in lines:
+        rec, why = parse_record(line, T)
         if rec is None:
-            rejects.append((line, reason))
+            rejects.append((path, lineno, line) + why)
         else:
+            rec["path"], rec["lineno"] = path, lineno
             parsed.append(rec)
 
     # Step 2: duplicates; the bytewise smallest whole line is kept.
@@ -843,13 +897,16 @@ def rate_all(T, period, lines):
         recs = sorted(recs, key=lambda r: r["line"])
         kept.append(recs[0])
         for r in recs[1:]:
-            rejects.append((r["line"], "duplicate"))
+            reject(r, "duplicate",
+                   f"duplicate of {recs[0]['path']}:{recs[0]['lineno']}")
 
     for rec in kept:
         t, service = rec["t"], rec["service"]
         # Step 3: after the period.
         if t >= p_end:
-            rejects.append((rec["line"], "after_period"))
+            reject(rec, "after_period",
+                   f"starts {local_str(t)} local, after the period "
+                   f"{y:04d}-{m:02d}")
             continue
         late = t < p_start
         local_date, _ = local_date_and_sod(T.tz, t)
@@ -857,7 +914,8 @@ def rate_all(T, period, lines):
         if service in ("voice", "sms"):
             zone = find_zone(T, rec["dest"])
             if zone is None:
-                rejects.append((rec["line"], "no_zone"))
+                reject(rec, "no_zone", "no zones.csv prefix matches "
+                       f"destination {rec['dest'][:64]}")
                 continue
         else:
             zone = "*"
@@ -872,16 +930,20 @@ def rate_all(T, period, lines):
         # Step 6: subscriber row.
         row = active_row(T, rec["sub"], local_date)
         if row is None:
-            reason = "inactive" if rec["sub"] in T.subs else \
-                "unknown_subscriber"
-            rejects.append((rec["line"], reason))
+            if rec["sub"] in T.subs:
+                reject(rec, "inactive", f"subscriber {rec['sub']} has no "
+                       f"row active on {local_date.isoformat()}")
+            else:
+                reject(rec, "unknown_subscriber", f"subscriber "
+                       f"{rec['sub']} is not in subscribers.csv")
             continue
         # Step 7: band of the start instant.
         band = band_at(T, t)
         # Step 8: rate row.
         r = find_rate(T, row["plan"], service, zone, band, local_date)
         if r is None:
-            rejects.append((rec["line"], "no_rate"))
+            reject(rec, "no_rate", f"no rate for plan {row['plan']}, "
+                   f"{service}, zone {zone}, band {band}")
             continue
         # Step 9: billed quantity.
         d = {"voice": rec["duration"], "sms": 1,
@@ -905,7 +967,9 @@ def rate_all(T, period, lines):
                 exact += Fraction(pr["price"] * secs, pr["unit"])
                 pieces.append((pr, pband, secs))
             if missing:
-                rejects.append((rec["line"], "no_rate"))
+                reject(rec, "no_rate", "no rate for a band the call "
+                       f"crosses (plan {row['plan']}, {service}, zone "
+                       f"{zone}, split from band {band})")
                 continue
             charge = r["connect"] + round_half_up(exact)
         else:
@@ -1033,6 +1097,42 @@ def proration_factor(T, row, p_first, p_last, dim):
     return Fraction(1, 2) if half else Fraction(1)
 
 
+def utf8_len(b, i):
+    """Length of the valid UTF-8 sequence at b[i] that is no control, or 0
+    (the byte is then written \\xHH)."""
+    c = b[i]
+    if 0x20 <= c < 0x7F:
+        return 0 if c == 0x5C else 1
+    if c < 0xC2 or c > 0xF4:
+        return 0
+    k = 2 if c < 0xE0 else 3 if c < 0xF0 else 4
+    if i + k > len(b) or any(b[j] & 0xC0 != 0x80 for j in range(i + 1, i + k)):
+        return 0
+    c1 = b[i + 1]
+    if ((c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 > 0x9F)
+            or (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 > 0x8F)):
+        return 0
+    return k
+
+
+def csv_text(s, quote=False):
+    """A CSV field of text (a latin-1 str of bytes): escapes, then quotes."""
+    b = s.encode("latin-1")
+    out, i = [], 0
+    while i < len(b):
+        k = utf8_len(b, i)
+        if k == 0:
+            out.append(f"\\x{b[i]:02X}")
+            i += 1
+        else:
+            out.append(b[i:i + k].decode("latin-1"))
+            i += k
+    t = "".join(out)
+    if quote or "," in t or '"' in t:
+        t = '"' + t.replace('"', '""') + '"'
+    return t
+
+
 def write_outputs(T, period_s, accounts, rated, rejects, args):
     dec = T.decimals
     out = [TOTALS_HEADER]
@@ -1055,16 +1155,31 @@ def write_outputs(T, period_s, accounts, rated, rejects, args):
         sys.stdout.buffer.write(totals)
     if args.rejects:
         with open(args.rejects, "wb") as f:
-            for line, reason in rejects:
-                f.write(f"{line},{reason}\n".encode("latin-1"))
-    if args.itemize:
-        with open(args.itemize, "wb") as f:
-            for it in rated:
-                rec = it["rec"]
+            f.write(b"file,line,reason,detail,record\n")
+            for path, lineno, line, reason, detail in sorted(
+                    rejects, key=lambda j: (j[0].encode(), j[1])):
                 f.write(",".join([
-                    rec["id"], it["account"], rec["sub"], rec["service"],
-                    it["zone"], it["band"], str(it["q"]),
-                    fmt_fixed(it["charge"], 6)]).encode("latin-1") + b"\n")
+                    csv_text(path.encode().decode("latin-1")), str(lineno),
+                    reason, csv_text(detail), csv_text(line, True)])
+                    .encode("latin-1") + b"\n")
+    if args.itemize:
+        rows = []
+        for it in rated:
+            rec = it["rec"]
+            row = ",".join([
+                csv_text(rec["id"]), csv_text(it["account"]), rec["sub"],
+                rec["service"],
+                local_stamp(T.tz, rec["t"]),
+                csv_text(rec["dest"]), csv_text(it["zone"]),
+                csv_text(it["band"]),
+                csv_text(it["row"]["plan"] if it["row"] else "-"),
+                str(it["q"]), fmt_fixed(it["charge"], 6)])
+            rows.append((it["account"], rec["t"], row))
+        with open(args.itemize, "wb") as f:
+            f.write(b"id,account,subscriber,service,start,destination,zone,"
+                    b"band,plan,quantity,charge\n")
+            for _, _, row in sorted(rows):
+                f.write(row.encode("latin-1") + b"\n")
 
 
 def main(argv):
@@ -1097,7 +1212,7 @@ def main(argv):
     accounts, rated, rejects = rate_all(T, period, lines)
     write_outputs(T, args.period, accounts, rated, rejects, args)
     by_reason = {}
-    for _, reason in rejects:
+    for _, _, _, reason, _ in rejects:
         by_reason[reason] = by_reason.get(reason, 0) + 1
     print(f"ref_rate: read {len(lines)}, rated {len(rated)}, rejected "
           f"{len(rejects)} "
