@@ -154,6 +154,8 @@ static int cmp_cand(const void *a, const void *b)
  */
 typedef struct cxline {
 	uint64_t loc, at; /* a candidate's location; its line in the file */
+	uint64_t line;	  /* its line number in the input, counted while
+			     decoding (the rejects' `duplicate of` detail) */
 } cxline;
 
 typedef struct cextract {
@@ -199,8 +201,18 @@ static const char *cx_name(const input *in)
 	return strcmp(in->path, "-") ? in->path : "standard input";
 }
 
+/* Newlines in n bytes. */
+static uint64_t count_nl(const char *p, size_t n)
+{
+	uint64_t c = 0;
+	for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+		c++;
+	return c;
+}
+
 /* Decode input idx again and copy the lines at m[0, n) (its candidates,
- * by offset) to the extract; win holds CX_WIN bytes. */
+ * by offset) to the extract, noting each one's line number; win holds
+ * CX_WIN bytes. */
 static int cx_input(cdr_run *r, cextract *cx, uint32_t idx, cxline *m,
 		    size_t n, char *win)
 {
@@ -220,6 +232,7 @@ static int cx_input(cdr_run *r, cextract *cx, uint32_t idx, cxline *m,
 		rc = -ESTALE; /* not the bytes that were read */
 	uint64_t w_off = 0; /* win holds decoded bytes [w_off, w_off + w_n) */
 	size_t w_n = 0;
+	uint64_t counted = 0, line = 1; /* newlines before `counted`, + 1 */
 	int eof = 0;
 	for (size_t i = 0; !rc && i < n; i++) {
 		uint64_t o = m[i].loc & ((1ULL << LOC_OFF_BITS) - 1);
@@ -233,10 +246,16 @@ static int cx_input(cdr_run *r, cextract *cx, uint32_t idx, cxline *m,
 				if (avail >= RB_BLOCK || memchr(p, '\n', avail))
 					break;
 				keep = avail;
+				line += count_nl(win + (counted - w_off),
+						 (size_t)(o - counted));
+				counted = o;
 				memmove(win, p, keep);
 				w_off = o;
 			} else {
+				line += count_nl(win + (counted - w_off),
+						 (size_t)(w_off + w_n - counted));
 				w_off += w_n;
+				counted = w_off;
 			}
 			ssize_t got = cdr__source_fill(&src, win + keep,
 						       CX_WIN - keep);
@@ -260,6 +279,9 @@ static int cx_input(cdr_run *r, cextract *cx, uint32_t idx, cxline *m,
 		 * back never runs into the next candidate's line. */
 		size_t len = nl ? (size_t)(nl - p) + 1
 				: (avail < RB_BLOCK ? avail : RB_BLOCK);
+		line += count_nl(win + (counted - w_off), (size_t)(o - counted));
+		counted = o;
+		m[i].line = line;
 		m[i].at = cx->end;
 		if (cdr__pwrite_all(cx->fd, p, len, (off_t)cx->end) ||
 		    (!nl && cdr__pwrite_all(cx->fd, "\n", 1,
@@ -310,7 +332,7 @@ static int cx_build(cdr_run *r, const cvec *cv, cextract *cx)
 	qsort(locs, n, sizeof(*locs), cmp_u64);
 	for (size_t i = 0; i < n; i++)
 		if (!cx->n || locs[i] != cx->m[cx->n - 1].loc)
-			cx->m[cx->n++] = (cxline){locs[i], 0};
+			cx->m[cx->n++] = (cxline){locs[i], 0, 0};
 	free(locs);
 	const char *dir = getenv("TMPDIR");
 	char path[4096];
@@ -338,7 +360,7 @@ static int cx_build(cdr_run *r, const cvec *cv, cextract *cx)
 }
 
 /* Where the extract holds the line at loc (a candidate's). */
-static uint64_t cx_at(const cextract *cx, uint64_t loc)
+static const cxline *cx_find(const cextract *cx, uint64_t loc)
 {
 	size_t lo = 0, hi = cx->n;
 	while (lo < hi) {
@@ -349,7 +371,7 @@ static uint64_t cx_at(const cextract *cx, uint64_t loc)
 			hi = mid;
 	}
 	assert(lo < cx->n && cx->m[lo].loc == loc);
-	return cx->m[lo].at;
+	return &cx->m[lo];
 }
 
 /*
@@ -477,7 +499,7 @@ static int rb_line(cdr_run *r, rback *rb, back *b)
 	const input *in = &r->in[idx];
 	uint64_t at, left;
 	if (in->comp != CDR_COMP_NONE) {
-		at = cx_at(rb->cx, b->loc);
+		at = cx_find(rb->cx, b->loc)->at;
 		left = rb->cx->end - at;
 	} else {
 		at = in->spool_at + off;
@@ -581,8 +603,17 @@ static uint64_t line_of(const lvec *lines, uint64_t loc)
 							: 0;
 }
 
-static int dup_add(dupset *d, uint64_t loc, uint64_t win, const char *line,
-		   size_t n)
+/* The line number of a compressed input's candidate, counted when it
+ * was decoded again; 0 for other inputs (outputs.c counts those). */
+static uint64_t cand_line(const cdr_run *r, const cextract *cx, uint64_t loc)
+{
+	return r->in[loc >> LOC_OFF_BITS].comp != CDR_COMP_NONE
+		       ? cx_find(cx, loc)->line
+		       : 0;
+}
+
+static int dup_add(dupset *d, uint64_t loc, uint64_t win, uint64_t lline,
+		   uint64_t wline, const char *line, size_t n)
 {
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
@@ -594,9 +625,15 @@ static int dup_add(dupset *d, uint64_t loc, uint64_t win, const char *line,
 		if (!w)
 			return -ENOMEM;
 		d->win = w;
+		uint64_t *ll = realloc(d->lline, 2 * cap * sizeof(*ll));
+		if (!ll)
+			return -ENOMEM;
+		d->lline = ll;
 		d->cap = cap;
 	}
 	d->loc[d->n] = loc;
+	d->lline[2 * d->n] = lline;
+	d->lline[2 * d->n + 1] = wline;
 	d->win[d->n++] = win;
 	return skip_add(&d->text, line, n);
 }
@@ -609,8 +646,8 @@ static int dup_add(dupset *d, uint64_t loc, uint64_t win, const char *line,
  * writes its `duplicate` reject. Returns 0, 1 when the line does not parse
  * for those tariffs (a rerate's side whose normalize.csv rejects it: not a
  * duplicate there), or a negative status. */
-static int undo_duplicate(cdr_run *r, int k0, int k1, int keep,
-			  const char *line, size_t n, uint64_t loc,
+static int undo_duplicate(cdr_run *r, const cextract *cx, int k0, int k1,
+			  int keep, const char *line, size_t n, uint64_t loc,
 			  uint64_t win, const lvec *lines, char *scratch,
 			  dupset *dup)
 {
@@ -634,7 +671,8 @@ static int undo_duplicate(cdr_run *r, int k0, int k1, int keep,
 	int it = r->o.itemize_tariff;
 	if (!rc && it >= k0 && it < k1 &&
 	    (r->item_out.fd >= 0 || r->rej_out.fd >= 0))
-		rc = dup_add(dup, loc, win, line, n);
+		rc = dup_add(dup, loc, win, cand_line(r, cx, loc),
+			     cand_line(r, cx, win), line, n);
 	return rc;
 }
 
@@ -655,7 +693,7 @@ static int resolve_group(cdr_run *r, const rback *rb, const back *bs,
 		int parsed = 0;
 		for (int s = 0; s < sides && rc >= 0; s++) {
 			int k0 = r->norm2 ? s : 0, k1 = r->norm2 ? s + 1 : r->nt;
-			rc = undo_duplicate(r, k0, k1, !seen[s],
+			rc = undo_duplicate(r, rb->cx, k0, k1, !seen[s],
 					    rb->arena + bs[k].at, bs[k].n,
 					    bs[k].loc, win[s], lines, scratch,
 					    dup);

@@ -800,6 +800,14 @@ static int index_records(const char *p, size_t n, int rej, const uint64_t *tb,
 	return 0;
 }
 
+/* The line counted for loc, one of the sorted locs[0, n). */
+static uint64_t line_at(const uint64_t *locs, const uint64_t *lines, size_t n,
+			uint64_t loc)
+{
+	const uint64_t *p = bsearch(&loc, locs, n, sizeof(*locs), cmp_u64);
+	return lines[p - locs];
+}
+
 /* The duplicate rejects, as worker records with absolute lines. */
 static int dup_records(cdr_run *r, const dupset *d, const lvec *ct,
 		       char **out, size_t *outn)
@@ -811,9 +819,14 @@ static int dup_records(cdr_run *r, const dupset *d, const lvec *ct,
 	char *b = malloc(cap ? cap : 1);
 	int rc = !locs || !lines || !b ? -ENOMEM : 0;
 	size_t u = 0;
+	/* Lines dedup.c has not counted (inputs other than compressed ones)
+	 * are counted here. */
+	nl = 0;
 	for (size_t i = 0; !rc && i < d->n; i++) {
-		locs[2 * i] = d->loc[i];
-		locs[2 * i + 1] = d->win[i];
+		if (!d->lline[2 * i])
+			locs[nl++] = d->loc[i];
+		if (!d->lline[2 * i + 1])
+			locs[nl++] = d->win[i];
 	}
 	if (!rc) {
 		qsort(locs, nl, sizeof(*locs), cmp_u64);
@@ -824,22 +837,23 @@ static int dup_records(cdr_run *r, const dupset *d, const lvec *ct,
 	}
 	size_t o = 0;
 	for (size_t i = 0; !rc && i < d->n; i++) {
-		const uint64_t *a = bsearch(&d->loc[i], locs, u, sizeof(*locs),
-					    cmp_u64);
-		const uint64_t *w = bsearch(&d->win[i], locs, u, sizeof(*locs),
-					    cmp_u64);
+		uint64_t la = d->lline[2 * i], lw = d->lline[2 * i + 1];
+		if (!la)
+			la = line_at(locs, lines, u, d->loc[i]);
+		if (!lw)
+			lw = line_at(locs, lines, u, d->win[i]);
 		char det[4200];
 		const char *wpath = r->in[d->win[i] >> LOC_OFF_BITS].path;
 		int dn = snprintf(det, sizeof(det), "duplicate of %.4000s:%llu",
 				  wpath,
-				  (unsigned long long)lines[w - locs]);
+				  (unsigned long long)lw);
 		const char *p = d->text.text + d->text.off[i];
 		size_t n = d->text.off[i + 1] - d->text.off[i];
 		uint64_t loc = d->loc[i];
 		uint64_t key = (uint64_t)r->rank[loc >> LOC_OFF_BITS]
 				       << LOC_OFF_BITS |
 			       (loc & ((1ULL << LOC_OFF_BITS) - 1));
-		put_rej(b + o, key, loc, LINE_ABS | lines[a - locs],
+		put_rej(b + o, key, loc, LINE_ABS | la,
 			CDR_R_DUPLICATE, det, (size_t)dn, p, n);
 		o += sizeof(rej_hdr) + (size_t)dn + n;
 	}

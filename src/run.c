@@ -902,6 +902,7 @@ fail:
 done:
 	free(dup.loc);
 	free(dup.win);
+	free(dup.lline);
 	free(dup.text.text);
 	free(dup.text.off);
 	return rc;

@@ -246,9 +246,11 @@ void *cdr__reader_main(void *arg);
 /* ---- dedup.c ----------------------------------------------------------- */
 
 /* The duplicates taken back: each one's location, the location of the line
- * it duplicates (the one kept) and its line as read. */
+ * it duplicates (the one kept) and its line as read; lline holds both
+ * lines' numbers where dedup.c counted them (compressed inputs, decoded
+ * again), else 0 and outputs.c counts them. */
 typedef struct dupset {
-	uint64_t *loc, *win;
+	uint64_t *loc, *win, *lline; /* lline: [2 * i] loc's, [2 * i + 1] win's */
 	size_t n, cap;
 	skipset text;
 } dupset;

@@ -273,6 +273,10 @@ cp "$DEMO"/cdrs/* "$W/nin/"
 "$BIN" rate --tariff "$W/nn" --period 2026-10 --out "$W/n2.new" \
 	--rejects "$W/n2.rnew" --itemize "$W/n2.inew" "$W/nin" 2>/dev/null
 sort "$W/n2.rnew" >"$W/n2.rnew.s"; sort "$W/n2.inew" >"$W/n2.inew.s"
+# The hand-worked lines below name records and reasons, itemize rows in
+# their first columns.
+rej_old "$W/n2.rold" >"$W/n2.rold.o"; rej_old "$W/n2.rnew" >"$W/n2.rnew.o"
+item_old "$W/n2.inew" >"$W/n2.inew.o"
 "$BIN" diff "$W/n2.old" "$W/n2.new" --all --out "$W/n2.diff" 2>/dev/null
 # The hand-worked lines, so the comparisons below cannot pass vacuously.
 cmp -s "$W/n2.old" "$W/n2.new" && bad "the two normalisations give the same totals" || ok
@@ -280,21 +284,21 @@ for l in "r3,057188000001,voice,2026-10-09 10:00:00,9,60,0,malformed:destination
 	"d1,057188000001,voice,2026-10-10 10:00:00,9,60,0,malformed:destination" \
 	"d3,057188000001,voice,2026-10-11 10:00:00,180000,30,0,duplicate" \
 	"d2,057188000001,voice,2026-10-12 10:00:00,057187654321,40,0,duplicate"; do
-	grep -qxF "$l" "$W/n2.rold" && ok || bad "rate, old normalisation: lacks $l"
+	grep -qxF "$l" "$W/n2.rold.o" && ok || bad "rate, old normalisation: lacks $l"
 done
 for l in "r2,008613800000001,sms,2026-10-10 12:00:00,13912345678,0,0,unknown_subscriber" \
 	"r4,057188000001,voice,2026-10-09 11:00:00,18,30,0,malformed:destination" \
 	"d3,057188000001,voice,2026-10-11 10:00:00,18,30,0,malformed:destination" \
 	"d1,057188000001,voice,2026-10-10 10:00:00,90571,60,0,duplicate" \
 	"d2,057188000001,voice,2026-10-12 10:00:00,057187654321,40,0,duplicate"; do
-	grep -qxF "$l" "$W/n2.rnew" && ok || bad "rate, new normalisation: lacks $l"
+	grep -qxF "$l" "$W/n2.rnew.o" && ok || bad "rate, new normalisation: lacks $l"
 done
-[ "$(grep -c ',duplicate$' "$W/n2.rold")" = "$(grep -c ',duplicate$' "$W/n2.rnew")" ] && ok ||
+[ "$(grep -c ',duplicate$' "$W/n2.rold.o")" = "$(grep -c ',duplicate$' "$W/n2.rnew.o")" ] && ok ||
 	bad "both sides have as many duplicates (d3 on one, d1 on the other)"
-grep -q '^d1,A1001,057188000001,voice,international,' "$W/n2.inew" &&
-	grep -q '^d3,A1001,057188000001,voice,international,idle,60,' "$W/n2.inew" &&
-	grep -q '^r1,A1001,057188000001,voice,international,' "$W/n2.inew" &&
-	grep -q '/nin/3.csv:1,A1001,057188000001,voice,international,' "$W/n2.inew" && ok ||
+grep -q '^d1,A1001,057188000001,voice,international,' "$W/n2.inew.o" &&
+	grep -q '^d3,A1001,057188000001,voice,international,idle,60,' "$W/n2.inew.o" &&
+	grep -q '^r1,A1001,057188000001,voice,international,' "$W/n2.inew.o" &&
+	grep -q '/nin/3.csv:1,A1001,057188000001,voice,international,' "$W/n2.inew.o" && ok ||
 	bad "itemize, new normalisation: rewritten numbers"
 # n2_rerate TAG OPTS... INPUT...: rerate, then each side against rate alone.
 n2_rerate() {
@@ -307,10 +311,11 @@ n2_rerate() {
 	same "$W/n2.$tag.old" "$W/n2.old" "rerate across normalisations, $tag: old side is rate alone"
 	same "$W/n2.$tag.new" "$W/n2.new" "rerate across normalisations, $tag: new side is rate alone"
 	same "$W/n2.$tag.d" "$W/n2.diff" "rerate across normalisations, $tag: delta is diff of the two"
-	sorted_same "$W/n2.$tag.r" "$W/n2.rnew.s" "rerate across normalisations, $tag: rejects of the new side"
+	rej_same "$W/n2.$tag.r" "$W/n2.rnew" "rerate across normalisations, $tag: rejects of the new side"
 }
 for th in 1 3; do
 	n2_rerate "t$th" --threads $th "$W/nin"
+	sorted_same "$W/n2.t$th.r" "$W/n2.rnew.s" "rerate across normalisations, t$th: rejects file of the new side"
 	sorted_same "$W/n2.t$th.i" "$W/n2.inew.s" "rerate across normalisations, t$th: itemize of the new side"
 done
 # Read back by decoding again and from the spool: a native file gzipped,
