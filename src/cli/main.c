@@ -143,6 +143,8 @@ typedef struct opts {
 	const char *out, *rejects, *itemize, *old_out, *new_out, *io;
 	const char *threads, *format, *input_tz, *summary_json;
 	const char *max_rejects, *list;
+	const char *line, *subscriber, *destination, *start; /* explain */
+	const char *duration, *volume, *service;
 	int all, exit_code; /* flags */
 	const char **inputs;
 	int ninputs;
@@ -166,6 +168,10 @@ static const optdef optdefs[] = {
 	OPT("--input-timezone", input_tz),
 	OPT("--summary-json", summary_json),
 	OPT("--max-rejects", max_rejects), OPT("--list", list),
+	OPT("--line", line),		   OPT("--subscriber", subscriber),
+	OPT("--destination", destination), OPT("--start", start),
+	OPT("--duration", duration),	   OPT("--volume", volume),
+	OPT("--service", service),
 	FLAG("--all", all),		   FLAG("--exit-code", exit_code),
 };
 #define NOPTDEFS (sizeof(optdefs) / sizeof(*optdefs))
@@ -1461,30 +1467,28 @@ static const char usage_explain[] =
 	"                       --subscriber N --destination D --start TS\n"
 	"                       [--duration S] [--volume B] [--service voice|sms|data])\n";
 
-/* Its own options, self-contained: explain shares none of rate's. */
 static int cmd_explain(int argc, char **argv)
 {
-	static const char *const names[] = {
+	static const char *const allowed[] = {
 		"--tariff", "--subscribers", "--period", "--line", "--format",
 		"--subscriber", "--destination", "--start", "--duration",
 		"--volume", "--service", NULL};
-	const char *v[11] = {0};
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(usage_explain, stdout);
-			return 0;
-		}
-		int k = 0;
-		while (names[k] && strcmp(names[k], argv[i]) != 0)
-			k++;
-		if (!names[k])
-			return usage_error(usage_explain, "unknown argument",
-					   argv[i]);
-		if (i + 1 >= argc)
-			return usage_error(usage_explain, "a value must follow",
-					   argv[i]);
-		v[k] = argv[++i];
+	opts o;
+	int rc = parse_opts(argc, argv, &o, usage_explain, allowed);
+	if (rc) {
+		free(o.inputs);
+		return rc < 0 ? 0 : rc;
 	}
+	int ninputs = o.ninputs;
+	const char *arg0 = ninputs ? o.inputs[0] : NULL;
+	free(o.inputs);
+	if (ninputs)
+		return usage_error(usage_explain,
+				   "explain takes no inputs; found", arg0);
+	const char *v[11] = {o.tariff,	    o.subscribers, o.period,
+			     o.line,	    o.format,	   o.subscriber,
+			     o.destination, o.start,	   o.duration,
+			     o.volume,	    o.service};
 	cdr_explain_query q = {.period = v[2], .line = v[3],
 			       .subscriber = v[5], .destination = v[6],
 			       .start = v[7], .duration = v[8], .volume = v[9],
@@ -1507,7 +1511,7 @@ static int cmd_explain(int argc, char **argv)
 		return usage_error(usage_explain, "unknown format", v[4]);
 	}
 	cdr_tariff *t;
-	int rc = load(v[0], v[1], &t);
+	rc = load(v[0], v[1], &t);
 	if (!rc) {
 		int got = cdr_explain(t, &q, stdout, err, sizeof(err));
 		if (got < 0) {
@@ -1534,7 +1538,8 @@ int main(int argc, char **argv)
 	} cmds[] = {{"rate", usage_rate},
 		    {"check", usage_check},
 		    {"rerate", usage_rerate},
-		    {"diff", usage_diff}};
+		    {"diff", usage_diff},
+		    {"explain", usage_explain}};
 	if (argc < 2) {
 		fputs(usage_main, stderr);
 		return EXIT_USAGE;

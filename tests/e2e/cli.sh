@@ -253,6 +253,16 @@ expect_rc 2 "typo" rate_demo --tarif x "$DEMO/cdrs"
 err_has "unknown option '--tarif'; did you mean --tariff?" "nearest option suggested"
 expect_rc 2 "typo in check" "$BIN" check --tarif x
 err_has "did you mean --tariff?" "check suggests too"
+expect_rc 0 "help explain" "$BIN" help explain
+grep -q "^usage: cdrate explain" "$W/out" && ok || bad "help explain prints explain's usage"
+expect_rc 2 "typo in explain" "$BIN" explain --tarif x
+err_has "did you mean --tariff?" "explain suggests too"
+expect_rc 2 "explain, missing value" "$BIN" explain --tariff --line x
+err_has "cdrate: --tariff needs a value; the next argument is the option '--line'" "explain names the missing value"
+expect_rc 2 "explain, option twice" "$BIN" explain --tariff "$DEMO/tariff" --line x --line y
+err_has "--line given twice" "explain refuses a repeated option"
+expect_rc 2 "explain, an input" "$BIN" explain --tariff "$DEMO/tariff" "$DEMO/cdrs"
+err_has "explain takes no inputs" "explain refuses inputs"
 expect_rc 2 "far from anything" rate_demo --zzzzzzzz "$DEMO/cdrs"
 err_lacks "did you mean" "no suggestion when nothing is near"
 expect_rc 2 "rerate without --new-tariff" "$BIN" rerate --tariff "$DEMO/tariff" --period 2026-10 "$DEMO/cdrs"
