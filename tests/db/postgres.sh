@@ -9,7 +9,8 @@
 # loads totals, rejects and itemize with COPY ... csv header, and checks
 # that the database's sums of every money and quantity column, and its row
 # counts, equal those computed from the CSV files with exact decimals, and
-# that every text field reads back as the CSV holds it. Stops the cluster
+# that every text field reads back as the CSV holds it, and that they are
+# the run's control totals (--summary-json). Stops the cluster
 # by its pid. Exits 1 loudly on any difference, 77 when PostgreSQL's
 # server binaries are not installed (.ci/run installs them).
 set -eu
@@ -53,7 +54,8 @@ printf 'X2,8613800000001,voice,2026-10-12 10:01:00,139\377,60,0\n' >>"$W/cdrs/04
 printf 'X6\000,8613800000001,sms,2026-10-12 10:05:00,13912345678,0,0\n' >>"$W/cdrs/04-awkward.csv"
 "$BIN" rate --tariff "$ROOT/fixtures/demo/tariff" --period 2026-10 \
 	--out "$W/out/totals.csv" --rejects "$W/out/rejects.csv" \
-	--itemize "$W/out/itemize.csv" "$W/cdrs" 2>"$W/rate.err"
+	--itemize "$W/out/itemize.csv" --summary-json "$W/summary.json" \
+	"$W/cdrs" 2>"$W/rate.err"
 chmod 644 "$W"/out/*.csv
 chmod 755 "$W/out"
 
@@ -127,6 +129,18 @@ for c, g, x in zip(["rows"] + cols, db["totals"], want):
 for r in t:
     v = [Decimal(x) for x in r[7:]]
     check(f"total of {r[0]}", v[0] + v[1] + v[2] - v[3] + v[4] - v[5], v[6])
+# The database's sums are the run's own control totals (--summary-json).
+import json
+summ = json.load(open(f"{w}/summary.json", encoding="utf-8"))
+for c in ("voice_charge", "sms_charge", "data_charge", "allowance_credit",
+          "recurring_charge", "outage_credit", "total"):
+    check(f"control total {c}", db["totals"][1 + cols.index(c)],
+          Decimal(summ["control_totals"][c]))
+check("summary's rated records", db["totals"][1 + cols.index("records")],
+      Decimal(summ["records"]["rated"]))
+check("summary's late records", db["totals"][1 + cols.index("late_records")],
+      Decimal(summ["records"]["late"]))
+check("summary's accounts", db["totals"][0], Decimal(summ["accounts"]))
 head, rj = rows("rejects")
 check("rejects rows", db["rejects"][0], Decimal(len(rj)))
 check("rejects sum(line)", db["rejects"][1], sum(Decimal(r[1]) for r in rj))
