@@ -3,9 +3,10 @@
  *
  * Each worker owns one cdr__acc per tariff: a dense array of per-account
  * sums (an account index is an array index, so adding a record is a few
- * 128-bit adds) and a small hash of allowance buckets, filled only for rows
- * that hold packages. Workers merge once at the end; every sum is
- * commutative, so totals do not depend on thread count or input order.
+ * 64-bit adds) and an append-only log of allowance entries, one per
+ * record whose row holds an allowance of its service. Workers merge once
+ * at the end (the logs are handed over whole); every sum is commutative,
+ * so totals do not depend on thread count or input order.
  *
  * After the merge, totals_render works per subscriber row: recurring fees
  * with proration, package allowances (dearest first), outage credits with
@@ -24,26 +25,12 @@
 
 /* ---- accumulators ---------------------------------------------------- */
 
-#define BK_EMPTY UINT32_MAX
-
-static int bk_alloc(cdr__acc *a, uint32_t cap)
-{
-	a->bk = calloc(cap, sizeof(*a->bk));
-	if (!a->bk)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < cap; i++)
-		a->bk[i].row = BK_EMPTY;
-	a->bk_mask = cap - 1;
-	a->bk_n = 0;
-	return 0;
-}
-
 int cdr__acc_init(cdr__acc *a, const cdr_tariff *t)
 {
 	memset(a, 0, sizeof(*a));
 	a->t = t;
 	a->acct = cdr__calloc_huge(t->naccounts, sizeof(*a->acct));
-	if (!a->acct || bk_alloc(a, 64)) {
+	if (!a->acct) {
 		cdr__acc_fini(a);
 		return -ENOMEM;
 	}
@@ -54,66 +41,65 @@ void cdr__acc_fini(cdr__acc *a)
 {
 	free(a->acct);
 	free(a->wide);
-	free(a->bk);
+	for (uint32_t i = 0; i < a->nchunks; i++)
+		free(a->chunks[i]);
+	free(a->chunks);
 	a->acct = NULL;
 	a->wide = NULL;
-	a->bk = NULL;
+	a->chunks = NULL;
+	a->nchunks = a->chunks_cap = 0;
+	a->bk_n = 0;
 }
 
 /* ---- buckets --------------------------------------------------------- */
 
-static uint32_t bk_hash(uint32_t row, uint32_t rr, uint32_t z, uint32_t b)
+/*
+ * The pass only appends: one small entry per record (or split piece) to
+ * the worker's log, in chunks that are never copied or re-hashed. Merging
+ * workers hands the chunks over; the buckets are made once, at the end
+ * (cdr__acc_buckets): a counting sort by row, then each row's few entries
+ * sorted in taking order and coalesced. Every sum is commutative, so the
+ * buckets do not depend on the order entries arrived in.
+ */
+static int log_push(cdr__acc *a, cdr__bkchunk *c)
 {
-	uint64_t h = ((uint64_t)row << 32 | rr) * 0x9E3779B97F4A7C15ULL;
-	h ^= ((uint64_t)z << 8 | b) * 0xC2B2AE3D27D4EB4FULL;
-	return (uint32_t)(h >> 32);
-}
-
-static cdr__bucket *bk_slot(cdr__acc *a, uint32_t row, uint32_t rr,
-			    uint32_t z, uint32_t b)
-{
-	for (uint32_t i = bk_hash(row, rr, z, b) & a->bk_mask;;
-	     i = (i + 1) & a->bk_mask) {
-		cdr__bucket *k = &a->bk[i];
-		if (k->row == BK_EMPTY || (k->row == row && k->rate_row == rr &&
-					   k->zone == z && k->band == b))
-			return k;
+	if (a->nchunks == a->chunks_cap) {
+		uint32_t cap = a->chunks_cap ? a->chunks_cap * 2 : 16;
+		cdr__bkchunk **n = realloc(a->chunks, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		a->chunks = n;
+		a->chunks_cap = cap;
 	}
-}
-
-static int bk_grow(cdr__acc *a)
-{
-	cdr__bucket *old = a->bk;
-	uint32_t cap = (a->bk_mask + 1) * 2, n = a->bk_mask + 1;
-	if (bk_alloc(a, cap)) {
-		a->bk = old;
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		if (old[i].row != BK_EMPTY) {
-			*bk_slot(a, old[i].row, old[i].rate_row, old[i].zone,
-				 old[i].band) = old[i];
-			a->bk_n++;
-		}
-	free(old);
+	a->chunks[a->nchunks++] = c;
 	return 0;
 }
 
 static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
-		  uint32_t b, u128 units, int sign)
+		  uint32_t b, uint64_t units, int sign)
 {
-	if (a->bk_n * 2 >= a->bk_mask && bk_grow(a))
-		return -ENOMEM;
-	cdr__bucket *k = bk_slot(a, row, rr, z, b);
-	if (k->row == BK_EMPTY) {
-		k->row = row;
-		k->rate_row = rr;
-		k->zone = z;
-		k->band = b;
-		k->units = 0;
+	do {
+		cdr__bkchunk *c = a->nchunks ? a->chunks[a->nchunks - 1] : NULL;
+		if (!c || c->n == CDR_BK_CHUNK) {
+			c = malloc(sizeof(*c) + CDR_BK_CHUNK * sizeof(c->e[0]));
+			if (!c || log_push(a, c)) {
+				free(c);
+				return -ENOMEM;
+			}
+			c->n = 0;
+		}
+		/* Billed units stay below 3 * 10^12 (SPEC 3 and 4); a larger
+		 * figure is carried in several entries all the same. */
+		uint64_t u = units <= INT64_MAX ? units : INT64_MAX;
+		cdr__bkent *e = &c->e[c->n++];
+		e->row = row;
+		e->rate_row = rr;
+		e->zone = z;
+		e->band = (uint8_t)b;
+		e->units = sign > 0 ? (int64_t)u : -(int64_t)u;
 		a->bk_n++;
-	}
-	k->units = sign > 0 ? k->units + units : k->units - units;
+		units -= u;
+	} while (units);
 	return 0;
 }
 
@@ -183,7 +169,8 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 	if (rc)
 		return rc;
 	/* Only rows with packages can use a bucket; late records never do. */
-	if (x->late || x->rate_row < 0 || !x->has_pkgs)
+	if (x->late || x->rate_row < 0 || !x->has_pkgs ||
+	    !(a->t->row_allow_svc[x->row] >> x->service & 1))
 		return 0;
 	if (a->t->band_split && x->service == CDR_VOICE && x->quantity)
 		return bk_add_split(a, x, sign);
@@ -191,19 +178,26 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 		      x->band, x->quantity, sign);
 }
 
-int cdr__acc_merge(cdr__acc *into, const cdr__acc *from)
+int cdr__acc_merge(cdr__acc *into, cdr__acc *from)
 {
 	for (uint32_t i = 0; i < into->t->naccounts; i++)
 		for (int f = 0; f < CDR_NF; f++)
 			if (add_field(into, i, f, cdr__acc_get(from, i, f)))
 				return -ENOMEM;
-	for (uint32_t i = 0; i <= from->bk_mask; i++) {
-		const cdr__bucket *k = &from->bk[i];
-		if (k->row != BK_EMPTY &&
-		    bk_add(into, k->row, k->rate_row, k->zone, k->band,
-			   k->units, 1))
+	for (uint32_t i = 0; i < from->nchunks; i++) {
+		if (log_push(into, from->chunks[i])) {
+			/* the chunks not handed over stay with from */
+			memmove(from->chunks, from->chunks + i,
+				(from->nchunks - i) * sizeof(*from->chunks));
+			from->nchunks -= i;
 			return -ENOMEM;
+		}
+		into->bk_n += from->chunks[i]->n;
 	}
+	free(from->chunks);
+	from->chunks = NULL;
+	from->nchunks = from->chunks_cap = 0;
+	from->bk_n = 0;
 	return 0;
 }
 
@@ -242,32 +236,310 @@ static int64_t prorate(const cdr_tariff *t, const cdr__sub_row *r,
 /* ---- allowances ------------------------------------------------------ */
 
 
-/* Dearest price per unit first; ties by zone, band (bytes), rate line. */
-typedef struct dear_ctx {
+/*
+ * SPEC 7's taking order within a row: dearest price per unit first, ties
+ * by zone, band (bytes), rate line. Each of the four is a rank computed
+ * once per run over the tariff's rate rows, zones and bands, so ordering
+ * a bucket costs a few integer compares (and the rank of a rate row's
+ * line, with its zone and band, names the bucket: equal keys are one
+ * bucket).
+ */
+typedef struct dear_rank {
 	const cdr_tariff *t;
-} dear_ctx;
+	uint32_t *dear; /* [nrates] dearness class, 0 dearest */
+	uint32_t *line; /* [nrates] rank of the rate row's line */
+	uint32_t *zone; /* [nzones + 1] rank of the zone's name, `*` at nzones */
+	uint32_t band[256];
+} dear_rank;
 
-static int cmp_dear(const void *pa, const void *pb, void *ctx)
+static int cmp_rate_dear(const void *pa, const void *pb, void *ctx)
 {
-	const cdr__bucket *a = pa, *b = pb;
-	const cdr_tariff *t = ((const dear_ctx *)ctx)->t;
-	if (a->row != b->row)
-		return a->row < b->row ? -1 : 1;
-	const cdr__rate_row *ra = &t->rates[a->rate_row],
-			    *rb = &t->rates[b->rate_row];
+	const cdr__rate_row *rates = ctx;
+	const cdr__rate_row *ra = &rates[*(const uint32_t *)pa],
+			    *rb = &rates[*(const uint32_t *)pb];
 	u128 x = (u128)(uint64_t)ra->price_micros * rb->unit;
 	u128 y = (u128)(uint64_t)rb->price_micros * ra->unit;
+	return (x < y) - (x > y);
+}
+
+static int cmp_rate_line(const void *pa, const void *pb, void *ctx)
+{
+	const cdr__rate_row *rates = ctx;
+	uint32_t la = rates[*(const uint32_t *)pa].line,
+		 lb = rates[*(const uint32_t *)pb].line;
+	return (la > lb) - (la < lb);
+}
+
+static int cmp_name_ptr(const void *pa, const void *pb)
+{
+	return strcmp(**(const char *const *const *)pa,
+		      **(const char *const *const *)pb);
+}
+
+static void dear_free(dear_rank *k)
+{
+	free(k->dear);
+	free(k->line);
+	free(k->zone);
+}
+
+static int dear_init(dear_rank *k, const cdr_tariff *t)
+{
+	static const char star[] = "*";
+	memset(k, 0, sizeof(*k));
+	k->t = t;
+	uint32_t nr = t->nrates, nz = t->nzones + 1, nb = t->nbands;
+	uint32_t *ord = malloc(((size_t)(nr > nz ? nr : nz) + 1) * sizeof(*ord));
+	const char **names = malloc((size_t)(nz > nb ? nz : nb) * sizeof(*names));
+	const char ***pn = malloc((size_t)(nz > nb ? nz : nb + 1) * sizeof(*pn));
+	k->dear = malloc(((size_t)nr + 1) * sizeof(uint32_t));
+	k->line = malloc(((size_t)nr + 1) * sizeof(uint32_t));
+	k->zone = malloc((size_t)nz * sizeof(uint32_t));
+	if (!ord || !names || !pn || !k->dear || !k->line || !k->zone) {
+		free(ord);
+		free(names);
+		free(pn);
+		dear_free(k);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nr; i++)
+		ord[i] = i;
+	if (nr)
+		qsort_r(ord, nr, sizeof(*ord), cmp_rate_dear, t->rates);
+	for (uint32_t i = 0, c = 0; i < nr; i++) {
+		if (i && cmp_rate_dear(&ord[i - 1], &ord[i], t->rates))
+			c++;
+		k->dear[ord[i]] = c;
+	}
+	for (uint32_t i = 0; i < nr; i++)
+		ord[i] = i;
+	if (nr)
+		qsort_r(ord, nr, sizeof(*ord), cmp_rate_line, t->rates);
+	for (uint32_t i = 0; i < nr; i++)
+		k->line[ord[i]] = i;
+	/* Zone names, `*` for data's zone nzones; then band names. Equal
+	 * names (none in a loaded tariff) would share a rank. */
+	for (uint32_t i = 0; i < nz; i++) {
+		names[i] = i < t->nzones ? t->zone_names[i] : star;
+		pn[i] = &names[i];
+	}
+	qsort(pn, nz, sizeof(*pn), cmp_name_ptr);
+	for (uint32_t i = 0, c = 0; i < nz; i++) {
+		if (i && strcmp(*pn[i - 1], *pn[i]))
+			c++;
+		k->zone[pn[i] - names] = c;
+	}
+	for (uint32_t i = 0; i < nb && i < 256; i++) {
+		names[i] = t->band_names[i];
+		pn[i] = &names[i];
+	}
+	if (nb > 256)
+		nb = 256; /* bands are uint8_t, CDR_BAND_STAR not among them */
+	if (nb)
+		qsort(pn, nb, sizeof(*pn), cmp_name_ptr);
+	for (uint32_t i = 0, c = 0; i < nb; i++) {
+		if (i && strcmp(*pn[i - 1], *pn[i]))
+			c++;
+		k->band[pn[i] - names] = c;
+	}
+	free(ord);
+	free(names);
+	free(pn);
+	return 0;
+}
+
+/* Is bucket (rate row ra, zone za, band ba) before (rb, zb, bb) in
+ * taking order? 0: the same bucket. */
+static inline int key_cmp(const dear_rank *k, uint32_t ra, uint32_t za,
+			  uint32_t ba, uint32_t rb, uint32_t zb, uint32_t bb)
+{
+	za = za < k->t->nzones ? za : k->t->nzones;
+	zb = zb < k->t->nzones ? zb : k->t->nzones;
+	uint64_t x = (uint64_t)k->dear[ra] << 32 | k->zone[za];
+	uint64_t y = (uint64_t)k->dear[rb] << 32 | k->zone[zb];
 	if (x != y)
-		return x > y ? -1 : 1;
-	const char *za = a->zone < t->nzones ? t->zone_names[a->zone] : "*";
-	const char *zb = b->zone < t->nzones ? t->zone_names[b->zone] : "*";
-	int c = strcmp(za, zb);
-	if (c)
-		return c;
-	c = strcmp(t->band_names[a->band], t->band_names[b->band]);
-	if (c)
-		return c;
-	return (ra->line > rb->line) - (ra->line < rb->line);
+		return x < y ? -1 : 1;
+	x = (uint64_t)k->band[ba & 255] << 32 | k->line[ra];
+	y = (uint64_t)k->band[bb & 255] << 32 | k->line[rb];
+	return (x > y) - (x < y);
+}
+
+static inline int ent_cmp(const dear_rank *k, const cdr__bkent *a,
+			  const cdr__bkent *b)
+{
+	return key_cmp(k, a->rate_row, a->zone, a->band, b->rate_row, b->zone,
+		       b->band);
+}
+
+static int bk_cmp_q(const void *pa, const void *pb, void *ctx)
+{
+	const cdr__bucket *a = pa, *b = pb;
+	return key_cmp(ctx, a->rate_row, a->zone, a->band, b->rate_row,
+		       b->zone, b->band);
+}
+
+/* A row's few entries: insertion sort in taking order. */
+static void ent_sort(const dear_rank *k, cdr__bkent *e, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		cdr__bkent v = e[i];
+		size_t j = i;
+		for (; j && ent_cmp(k, &v, &e[j - 1]) < 0; j--)
+			e[j] = e[j - 1];
+		e[j] = v;
+	}
+}
+
+/* Scratch of cdr__acc_buckets: the buckets of one row, and for a row of
+ * many entries (a heavy caller: hundreds of thousands) an open-addressing
+ * index over them, sized by the buckets (few), not the entries. */
+typedef struct bk_scratch {
+	cdr__bucket *bk;
+	size_t n, cap;
+	uint32_t *slot; /* bucket index + 1, 0 empty */
+	uint32_t mask;
+} bk_scratch;
+
+/* u + v in the wrapping arithmetic of unsigned bucket sums (an entry is
+ * never INT64_MIN: bk_add keeps |units| <= INT64_MAX). */
+static inline u128 add_units(u128 u, int64_t v)
+{
+	return v >= 0 ? u + (uint64_t)v : u - (uint64_t)-v;
+}
+
+static int scratch_put(bk_scratch *s, uint32_t row, const cdr__bkent *e)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		cdr__bucket *nb = realloc(s->bk, cap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		s->bk = nb;
+		s->cap = cap;
+	}
+	s->bk[s->n++] = (cdr__bucket){row, e->rate_row, e->zone, e->band,
+				      add_units(0, e->units)};
+	return 0;
+}
+
+static uint32_t ent_hash(uint32_t rr, uint32_t z, uint32_t b)
+{
+	uint64_t h = ((uint64_t)rr << 32 | z) * 0x9E3779B97F4A7C15ULL;
+	h ^= (uint64_t)b * 0xC2B2AE3D27D4EB4FULL;
+	return (uint32_t)(h >> 32);
+}
+
+static int scratch_rehash(bk_scratch *s, uint32_t cap)
+{
+	uint32_t *ns = calloc(cap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	free(s->slot);
+	s->slot = ns;
+	s->mask = cap - 1;
+	for (size_t i = 0; i < s->n; i++) {
+		const cdr__bucket *b = &s->bk[i];
+		uint32_t j = ent_hash(b->rate_row, b->zone, b->band) & s->mask;
+		while (s->slot[j])
+			j = (j + 1) & s->mask;
+		s->slot[j] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+/* Coalesce a large row's entries through the index. */
+static int scratch_hash_row(bk_scratch *s, uint32_t row, const cdr__bkent *e,
+			    size_t n)
+{
+	int rc = s->slot ? 0 : scratch_rehash(s, 256);
+	if (!rc)
+		memset(s->slot, 0, ((size_t)s->mask + 1) * sizeof(*s->slot));
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint32_t j = ent_hash(e[i].rate_row, e[i].zone, e[i].band) &
+			     s->mask;
+		for (;; j = (j + 1) & s->mask) {
+			uint32_t b = s->slot[j];
+			if (!b) {
+				if ((rc = scratch_put(s, row, &e[i])))
+					break;
+				s->slot[j] = (uint32_t)s->n;
+				if (s->n * 2 > s->mask)
+					rc = scratch_rehash(s, (s->mask + 1) * 2);
+				break;
+			}
+			cdr__bucket *k = &s->bk[b - 1];
+			if (k->rate_row == e[i].rate_row && k->zone == e[i].zone &&
+			    k->band == e[i].band) {
+				k->units = add_units(k->units, e[i].units);
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
+int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx)
+{
+	const cdr_tariff *t = a->t;
+	const uint32_t nrows = t->nrows;
+	if (!a->bk_n)
+		return 0;
+	/* Counting sort by row: counts, end offsets, then scatter back to
+	 * front, so off[r] ends as the start of row r's entries. */
+	uint32_t *off = calloc((size_t)nrows + 1, sizeof(*off));
+	cdr__bkent *e = malloc(a->bk_n * sizeof(*e));
+	bk_scratch sc = {0};
+	dear_rank k;
+	int rc = off && e ? dear_init(&k, t) : -ENOMEM;
+	if (rc) {
+		free(off);
+		free(e);
+		return rc;
+	}
+	for (uint32_t c = 0; c < a->nchunks; c++)
+		for (uint32_t i = 0; i < a->chunks[c]->n; i++)
+			off[a->chunks[c]->e[i].row]++;
+	for (uint32_t r = 0, sum = 0; r <= nrows; r++)
+		off[r] = sum += off[r];
+	for (uint32_t c = 0; c < a->nchunks; c++)
+		for (uint32_t i = 0; i < a->chunks[c]->n; i++)
+			e[--off[a->chunks[c]->e[i].row]] = a->chunks[c]->e[i];
+
+	for (uint32_t r = 0; r < nrows && !rc; r++) {
+		size_t i = off[r], end = off[r + 1];
+		if (i == end)
+			continue;
+		sc.n = 0;
+		if (end - i > 32) {
+			/* Few buckets under many entries: coalesce, then order
+			 * the buckets. */
+			rc = scratch_hash_row(&sc, r, e + i, end - i);
+			if (!rc)
+				qsort_r(sc.bk, sc.n, sizeof(*sc.bk), bk_cmp_q, &k);
+		} else {
+			ent_sort(&k, e + i, end - i);
+			for (size_t j = i; j < end && !rc; j++)
+				if (j > i && !ent_cmp(&k, &e[j - 1], &e[j]))
+					sc.bk[sc.n - 1].units = add_units(
+						sc.bk[sc.n - 1].units, e[j].units);
+				else
+					rc = scratch_put(&sc, r, &e[j]);
+		}
+		/* Buckets whose entries cancel out (duplicates taken back)
+		 * are not buckets. */
+		size_t n = 0;
+		for (size_t j = 0; j < sc.n; j++)
+			if (sc.bk[j].units)
+				sc.bk[n++] = sc.bk[j];
+		if (!rc && n)
+			rc = fn(ctx, r, sc.bk, n);
+	}
+	dear_free(&k);
+	free(sc.bk);
+	free(sc.slot);
+	free(off);
+	free(e);
+	return rc;
 }
 
 static int allow_matches(const cdr_tariff *t, const cdr__allowance *al,
@@ -354,11 +626,24 @@ typedef struct acct_extra {
 	uint8_t present; /* a row overlaps the period: it gets a line */
 } acct_extra;
 
+typedef struct allow_ctx {
+	const cdr_tariff *t;
+	acct_extra *x;
+} allow_ctx;
+
+/* cdr__acc_buckets' callback: one row's credits into its account. */
+static int row_credit(void *ctx, uint32_t row, cdr__bucket *bk, size_t n)
+{
+	allow_ctx *c = ctx;
+	const cdr__sub_row *r = &c->t->rows[row];
+	c->x[r->account].allowance += row_allowance(c->t, r, bk, n);
+	return 0;
+}
+
 /*
  * The monthly charges, per subscriber row, into x[account]: recurring
- * fees, then allowances (buckets grouped by row: sorting by row first and
- * dearness second puts each row's buckets together, in taking order),
- * then outages, capped per row at that row's prorated plan fee - which is
+ * fees, then allowances (cdr__acc_buckets hands over each row's buckets
+ * in taking order), then outages, capped per row at that row's prorated plan fee - which is
  * why the prorated plan fee of every row is kept in plan_fee[].
  */
 static int compute_monthly(const cdr__acc *a, const cdr__period *p,
@@ -367,11 +652,9 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 	const cdr_tariff *t = a->t;
 	int64_t *plan_fee = calloc(t->nrows + 1, sizeof(int64_t));
 	i128 *outage = calloc(t->nrows + 1, sizeof(i128));
-	cdr__bucket *bk = malloc(((size_t)a->bk_n + 1) * sizeof(*bk));
-	if (!plan_fee || !outage || !bk) {
+	if (!plan_fee || !outage) {
 		free(plan_fee);
 		free(outage);
-		free(bk);
 		return -ENOMEM;
 	}
 
@@ -390,21 +673,12 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 					.fee_micros);
 	}
 
-	size_t n = 0;
-	for (uint32_t i = 0; i <= a->bk_mask; i++)
-		if (a->bk[i].row != BK_EMPTY && a->bk[i].units)
-			bk[n++] = a->bk[i];
-	/* qsort_r passes a non-const context: wrap the tariff pointer. */
-	dear_ctx ctx = {t};
-	if (n)
-		qsort_r(bk, n, sizeof(*bk), cmp_dear, &ctx);
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && bk[j].row == bk[i].row)
-			j++;
-		const cdr__sub_row *r = &t->rows[bk[i].row];
-		x[r->account].allowance += row_allowance(t, r, bk + i, j - i);
-		i = j;
+	allow_ctx ac = {t, x};
+	int rc = cdr__acc_buckets(a, row_credit, &ac);
+	if (rc) {
+		free(plan_fee);
+		free(outage);
+		return rc;
 	}
 
 	/* Outages: cut at the period's bounds and at the number's rows, each
@@ -419,7 +693,6 @@ static int compute_monthly(const cdr__acc *a, const cdr__period *p,
 
 	free(plan_fee);
 	free(outage);
-	free(bk);
 	return 0;
 }
 

@@ -197,6 +197,9 @@ struct cdr_tariff {
 	cdr__sub_row *rows;
 	uint32_t nrows;
 	uint32_t *row_pkgs;
+	/* [nrows]: bit s set when an allowance of the row's packages is of
+	 * service s; a record no allowance can match makes no bucket */
+	uint8_t *row_allow_svc;
 	char **accounts; /* sorted bytewise; includes "-" */
 	uint32_t naccounts;
 	uint32_t dash_account; /* index of "-" */
@@ -378,20 +381,44 @@ typedef struct cdr__bucket {
 	u128 units;
 } cdr__bucket;
 
+/* One record's (or split piece's) billed units for a bucket, signed: a
+ * duplicate taken back is an entry of its own with negative units. The
+ * log of them is appended to during the pass and sorted at the end. */
+typedef struct cdr__bkent {
+	uint32_t row, rate_row, zone;
+	uint8_t band, pad[3];
+	int64_t units;
+} cdr__bkent;
+
+#define CDR_BK_CHUNK 65536u /* entries per chunk of the log (1.5 MiB) */
+typedef struct cdr__bkchunk {
+	uint32_t n;
+	cdr__bkent e[];
+} cdr__bkchunk;
+
 /* One tariff's accumulators: per worker, then merged. */
 typedef struct cdr__acc {
 	const cdr_tariff *t;
 	cdr__acct *acct; /* [t->naccounts] */
 	cdr__wide *wide; /* [t->naccounts], made at the first overflow */
-	cdr__bucket *bk; /* open addressing; row == UINT32_MAX is empty */
-	uint32_t bk_mask, bk_n;
+	cdr__bkchunk **chunks; /* the allowance log; appended at the last */
+	uint32_t nchunks, chunks_cap;
+	size_t bk_n; /* entries in the log */
 } cdr__acc;
 
 int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);
 void cdr__acc_fini(cdr__acc *a);
 /* Add (sign +1) or take back (-1) one rated record. 0 or -ENOMEM. */
 int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign);
-int cdr__acc_merge(cdr__acc *into, const cdr__acc *from);
+/* Add from's sums into `into`; from's allowance log moves over whole
+ * (no entry is copied), so from keeps only its account sums. */
+int cdr__acc_merge(cdr__acc *into, cdr__acc *from);
+/* The allowance buckets of a merged accumulator, row by row: for each row
+ * with a bucket of nonzero units, fn(ctx, row, bk, n) with that row's
+ * buckets, dearest first (SPEC 7's taking order); fn may consume them.
+ * Rows come in increasing order. 0, -ENOMEM, or what fn returned. */
+typedef int (*cdr__bk_fn)(void *ctx, uint32_t row, cdr__bucket *bk, size_t n);
+int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx);
 /* Sum `f` of account `i`: the 64-bit part plus any overflow. */
 i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f);
 

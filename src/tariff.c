@@ -1664,6 +1664,25 @@ out:
 		t->subs[r->sub].nrows++;
 	}
 	t->nrows = nraw;
+	/* Which services each row's allowances cover (agg.c makes no bucket
+	 * for a record none of them can take from). */
+	t->row_allow_svc = malloc(nraw + 1);
+	if (!t->row_allow_svc) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (uint32_t i = 0; i < nraw; i++) {
+		const cdr__sub_row *r = &t->rows[i];
+		uint8_t m = 0;
+		for (uint32_t k = 0; k < r->npkg; k++) {
+			const cdr__package *pk =
+				&t->packages[t->row_pkgs[r->first_pkg + k]];
+			for (uint32_t j = 0; j < pk->nallow; j++)
+				m |= (uint8_t)(1u << t->allows[pk->first_allow + j]
+							 .service);
+		}
+		t->row_allow_svc[i] = m;
+	}
 	for (uint32_t i = 0; i < nnum; i++)
 		t->subs[i].num = nums[i];
 	t->nsubs = nnum;
@@ -2125,6 +2144,7 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->subs);
 	free(t->rows);
 	free(t->row_pkgs);
+	free(t->row_allow_svc);
 	free(t->accounts); /* names point into sub_text */
 	submap_free(t->sub_map);
 	free(t->outages);
