@@ -13,9 +13,11 @@
  * their cap; then one line per account with the columns rounded once.
  *
  * Sections: accumulators - buckets - recurring fees - allowances - outages
- * - totals (compute_monthly brings the three monthly parts together).
+ * - totals (account_line brings the three monthly parts together, per
+ * account, on up to two threads by account range).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,7 @@ static int log_push(cdr__acc *a, cdr__bkchunk *c)
 {
 	if (a->nchunks == a->chunks_cap) {
 		uint32_t cap = a->chunks_cap ? a->chunks_cap * 2 : 16;
-		cdr__bkchunk **n = realloc(a->chunks, cap * sizeof(*n));
+		cdr__bkchunk **n = realloc(a->chunks, cap * sizeof(cdr__bkchunk *));
 		if (!n)
 			return -ENOMEM;
 		a->chunks = n;
@@ -188,7 +190,7 @@ int cdr__acc_merge(cdr__acc *into, cdr__acc *from)
 		if (log_push(into, from->chunks[i])) {
 			/* the chunks not handed over stay with from */
 			memmove(from->chunks, from->chunks + i,
-				(from->nchunks - i) * sizeof(*from->chunks));
+				(from->nchunks - i) * sizeof(cdr__bkchunk *));
 			from->nchunks -= i;
 			return -ENOMEM;
 		}
@@ -281,6 +283,7 @@ static void dear_free(dear_rank *k)
 	free(k->dear);
 	free(k->line);
 	free(k->zone);
+	k->dear = k->line = k->zone = NULL;
 }
 
 static int dear_init(dear_rank *k, const cdr_tariff *t)
@@ -325,7 +328,7 @@ static int dear_init(dear_rank *k, const cdr_tariff *t)
 	}
 	qsort(pn, nz, sizeof(*pn), cmp_name_ptr);
 	for (uint32_t i = 0, c = 0; i < nz; i++) {
-		if (i && strcmp(*pn[i - 1], *pn[i]))
+		if (i && strcmp(*pn[i - 1], *pn[i]) != 0)
 			c++;
 		k->zone[pn[i] - names] = c;
 	}
@@ -338,7 +341,7 @@ static int dear_init(dear_rank *k, const cdr_tariff *t)
 	if (nb)
 		qsort(pn, nb, sizeof(*pn), cmp_name_ptr);
 	for (uint32_t i = 0, c = 0; i < nb; i++) {
-		if (i && strcmp(*pn[i - 1], *pn[i]))
+		if (i && strcmp(*pn[i - 1], *pn[i]) != 0)
 			c++;
 		k->band[pn[i] - names] = c;
 	}
@@ -467,6 +470,8 @@ static int scratch_hash_row(bk_scratch *s, uint32_t row, const cdr__bkent *e,
 					rc = scratch_rehash(s, (s->mask + 1) * 2);
 				break;
 			}
+			if (!s->bk)
+				return -EINVAL; /* a slot without its bucket */
 			cdr__bucket *k = &s->bk[b - 1];
 			if (k->rate_row == e[i].rate_row && k->zone == e[i].zone &&
 			    k->band == e[i].band) {
@@ -478,67 +483,99 @@ static int scratch_hash_row(bk_scratch *s, uint32_t row, const cdr__bkent *e,
 	return rc;
 }
 
-int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx)
-{
-	const cdr_tariff *t = a->t;
-	const uint32_t nrows = t->nrows;
-	if (!a->bk_n)
-		return 0;
-	/* Counting sort by row: counts, end offsets, then scatter back to
-	 * front, so off[r] ends as the start of row r's entries. */
-	uint32_t *off = calloc((size_t)nrows + 1, sizeof(*off));
-	cdr__bkent *e = malloc(a->bk_n * sizeof(*e));
-	bk_scratch sc = {0};
+/* The log, sorted once: entries counting-sorted by row. */
+typedef struct bk_rows {
+	uint32_t *off; /* [nrows + 1]: row r's entries e[off[r] .. off[r + 1]) */
+	cdr__bkent *e;
 	dear_rank k;
-	int rc = off && e ? dear_init(&k, t) : -ENOMEM;
+} bk_rows;
+
+static void bk_rows_free(bk_rows *b)
+{
+	free(b->off);
+	free(b->e);
+	b->off = NULL;
+	b->e = NULL;
+	dear_free(&b->k);
+}
+
+static int bk_rows_init(bk_rows *b, const cdr__acc *a)
+{
+	const uint32_t nrows = a->t->nrows;
+	memset(b, 0, sizeof(*b));
+	if (!a->bk_n)
+		return 0; /* off stays NULL: no row has an entry */
+	/* Counts, end offsets, then scatter back to front, so off[r] ends
+	 * as the start of row r's entries. */
+	b->off = calloc((size_t)nrows + 1, sizeof(*b->off));
+	b->e = malloc(a->bk_n * sizeof(*b->e));
+	int rc = b->off && b->e ? dear_init(&b->k, a->t) : -ENOMEM;
 	if (rc) {
-		free(off);
-		free(e);
+		bk_rows_free(b);
 		return rc;
 	}
 	for (uint32_t c = 0; c < a->nchunks; c++)
 		for (uint32_t i = 0; i < a->chunks[c]->n; i++)
-			off[a->chunks[c]->e[i].row]++;
+			b->off[a->chunks[c]->e[i].row]++;
 	for (uint32_t r = 0, sum = 0; r <= nrows; r++)
-		off[r] = sum += off[r];
+		b->off[r] = sum += b->off[r];
 	for (uint32_t c = 0; c < a->nchunks; c++)
 		for (uint32_t i = 0; i < a->chunks[c]->n; i++)
-			e[--off[a->chunks[c]->e[i].row]] = a->chunks[c]->e[i];
+			b->e[--b->off[a->chunks[c]->e[i].row]] = a->chunks[c]->e[i];
+	return 0;
+}
 
-	for (uint32_t r = 0; r < nrows && !rc; r++) {
-		size_t i = off[r], end = off[r + 1];
-		if (i == end)
-			continue;
-		sc.n = 0;
-		if (end - i > 32) {
-			/* Few buckets under many entries: coalesce, then order
-			 * the buckets. */
-			rc = scratch_hash_row(&sc, r, e + i, end - i);
-			if (!rc)
-				qsort_r(sc.bk, sc.n, sizeof(*sc.bk), bk_cmp_q, &k);
-		} else {
-			ent_sort(&k, e + i, end - i);
-			for (size_t j = i; j < end && !rc; j++)
-				if (j > i && !ent_cmp(&k, &e[j - 1], &e[j]))
-					sc.bk[sc.n - 1].units = add_units(
-						sc.bk[sc.n - 1].units, e[j].units);
-				else
-					rc = scratch_put(&sc, r, &e[j]);
-		}
-		/* Buckets whose entries cancel out (duplicates taken back)
-		 * are not buckets. */
-		size_t n = 0;
-		for (size_t j = 0; j < sc.n; j++)
-			if (sc.bk[j].units)
-				sc.bk[n++] = sc.bk[j];
-		if (!rc && n)
-			rc = fn(ctx, r, sc.bk, n);
+static uint32_t bk_rows_count(const bk_rows *b, uint32_t r)
+{
+	return b->off ? b->off[r + 1] - b->off[r] : 0;
+}
+
+/* Row r's buckets with units, in taking order, into s->bk[0 .. s->n).
+ * Each row's entries are its own: threads may take rows apart. */
+static int row_buckets(bk_rows *b, bk_scratch *s, uint32_t r)
+{
+	int rc = 0;
+	s->n = 0;
+	if (!bk_rows_count(b, r))
+		return 0;
+	size_t i = b->off[r], end = b->off[r + 1];
+	cdr__bkent *e = b->e;
+	if (end - i > 32) {
+		/* Few buckets under many entries: coalesce, then order the
+		 * buckets. */
+		rc = scratch_hash_row(s, r, e + i, end - i);
+		if (!rc)
+			qsort_r(s->bk, s->n, sizeof(*s->bk), bk_cmp_q, &b->k);
+	} else {
+		ent_sort(&b->k, e + i, end - i);
+		for (size_t j = i; j < end && !rc; j++)
+			if (j > i && !ent_cmp(&b->k, &e[j - 1], &e[j]))
+				s->bk[s->n - 1].units =
+					add_units(s->bk[s->n - 1].units, e[j].units);
+			else
+				rc = scratch_put(s, r, &e[j]);
 	}
-	dear_free(&k);
+	/* Buckets whose entries cancel out (duplicates taken back) are not
+	 * buckets. */
+	size_t n = 0;
+	for (size_t j = 0; j < s->n; j++)
+		if (s->bk[j].units)
+			s->bk[n++] = s->bk[j];
+	s->n = n;
+	return rc;
+}
+
+int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx)
+{
+	bk_rows b;
+	bk_scratch sc = {0};
+	int rc = bk_rows_init(&b, a);
+	for (uint32_t r = 0; !rc && b.off && r < a->t->nrows; r++)
+		if (!(rc = row_buckets(&b, &sc, r)) && sc.n)
+			rc = fn(ctx, r, sc.bk, sc.n);
+	bk_rows_free(&b);
 	free(sc.bk);
 	free(sc.slot);
-	free(off);
-	free(e);
 	return rc;
 }
 
@@ -586,20 +623,67 @@ static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
 
 /* ---- outages --------------------------------------------------------- */
 
+/* Credits keyed by row, then by account: outages are few, so a short
+ * list instead of an array over every row. */
+typedef struct credit {
+	uint32_t key;
+	i128 v;
+} credit;
+
+typedef struct credits {
+	credit *c;
+	size_t n, cap;
+} credits;
+
+static int credit_add(credits *l, uint32_t key, i128 v)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		credit *n = realloc(l->c, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		l->c = n;
+		l->cap = cap;
+	}
+	l->c[l->n++] = (credit){key, v};
+	return 0;
+}
+
+static int cmp_credit(const void *a, const void *b)
+{
+	uint32_t x = ((const credit *)a)->key, y = ((const credit *)b)->key;
+	return (x > y) - (x < y);
+}
+
+/* Sort by key and add up each key's credits. */
+static void credits_sum(credits *l)
+{
+	if (!l->n)
+		return;
+	qsort(l->c, l->n, sizeof(*l->c), cmp_credit);
+	size_t n = 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (n && l->c[n - 1].key == l->c[i].key)
+			l->c[n - 1].v += l->c[i].v;
+		else
+			l->c[n++] = l->c[i];
+	l->n = n;
+}
+
 /*
- * Credit one outage into outage[row] for every row of its number it meets.
+ * Credit one outage, per row, for every row of its number it meets.
  * A row is active from its `from` day's local 00:00 to the end of its `to`
  * day, so a line disconnected on the 23rd gets nothing for the 24th, and an
  * outage that began under a row ending before the period still credits its
  * part under the next row. Rows are few per number: a linear walk.
  */
-static void outage_parts(const cdr_tariff *t, const cdr__period *p,
-			 const cdr__outage *o, i128 *outage)
+static int outage_parts(const cdr_tariff *t, const cdr__period *p,
+			const cdr__outage *o, credits *outage)
 {
 	int64_t a0 = o->from_utc > p->start_utc ? o->from_utc : p->start_utc;
 	int64_t b0 = o->to_utc < p->end_utc ? o->to_utc : p->end_utc;
 	if (b0 <= a0)
-		return;
+		return 0;
 	const cdr__subscriber *s = &t->subs[o->sub];
 	for (uint32_t k = 0; k < s->nrows; k++) {
 		const uint32_t ri = s->first_row + k;
@@ -613,87 +697,162 @@ static void outage_parts(const cdr_tariff *t, const cdr__period *p,
 		if (b <= a)
 			continue;
 		int64_t fee = t->plans[r->plan].fee_micros;
-		outage[ri] += rnd((u128)fee * (uint64_t)(b - a),
-				  (u128)30 * 86400);
+		if (credit_add(outage, ri,
+			       rnd((u128)fee * (uint64_t)(b - a),
+				   (u128)30 * 86400)))
+			return -ENOMEM;
 	}
+	return 0;
 }
 
 /* ---- totals ---------------------------------------------------------- */
 
-/* What the month adds to an account beyond its records. */
-typedef struct acct_extra {
-	i128 allowance, recurring, outage;
-	uint8_t present; /* a row overlaps the period: it gets a line */
-} acct_extra;
-
-typedef struct allow_ctx {
+/*
+ * Everything the month needs, prepared once and then read by account
+ * ranges on several threads: the log sorted by row, each account's rows,
+ * and the outage credits per account (capped per row at the row's
+ * prorated plan fee). Each account's figures depend on its own rows
+ * only, so ranges of accounts rendered apart and put end to end are the
+ * bytes one thread would write.
+ */
+typedef struct month {
+	const cdr__acc *a;
 	const cdr_tariff *t;
-	acct_extra *x;
-} allow_ctx;
+	const cdr__period *p;
+	bk_rows b;
+	uint32_t *acc_off;  /* [naccounts + 1] */
+	uint32_t *acc_rows; /* account i: acc_rows[acc_off[i] .. acc_off[i+1]) */
+	credits out;	    /* by account */
+	i128 scale;	    /* micros per printed unit of the last place */
+	char period[16];
+	size_t period_n;
+} month;
 
-/* cdr__acc_buckets' callback: one row's credits into its account. */
-static int row_credit(void *ctx, uint32_t row, cdr__bucket *bk, size_t n)
+static void month_free(month *m)
 {
-	allow_ctx *c = ctx;
-	const cdr__sub_row *r = &c->t->rows[row];
-	c->x[r->account].allowance += row_allowance(c->t, r, bk, n);
-	return 0;
+	bk_rows_free(&m->b);
+	free(m->acc_off);
+	free(m->acc_rows);
+	free(m->out.c);
 }
 
-/*
- * The monthly charges, per subscriber row, into x[account]: recurring
- * fees, then allowances (cdr__acc_buckets hands over each row's buckets
- * in taking order), then outages, capped per row at that row's prorated plan fee - which is
- * why the prorated plan fee of every row is kept in plan_fee[].
- */
-static int compute_monthly(const cdr__acc *a, const cdr__period *p,
-			   acct_extra *x)
+static int row_in_period(const cdr__sub_row *r, const cdr__period *p)
+{
+	return r->from_day <= p->last_day && r->to_day >= p->first_day;
+}
+
+static int month_init(month *m, const cdr__acc *a, const cdr__period *p)
 {
 	const cdr_tariff *t = a->t;
-	int64_t *plan_fee = calloc(t->nrows + 1, sizeof(int64_t));
-	i128 *outage = calloc(t->nrows + 1, sizeof(i128));
-	if (!plan_fee || !outage) {
-		free(plan_fee);
-		free(outage);
-		return -ENOMEM;
+	memset(m, 0, sizeof(*m));
+	m->a = a;
+	m->t = t;
+	m->p = p;
+	m->scale = 1;
+	for (int i = t->decimals; i < 6; i++)
+		m->scale *= 10;
+	snprintf(m->period, sizeof(m->period), "%04d-%02d", p->year, p->month);
+	m->period_n = strlen(m->period);
+	int rc = bk_rows_init(&m->b, a);
+	m->acc_off = calloc((size_t)t->naccounts + 1, sizeof(*m->acc_off));
+	m->acc_rows = malloc(((size_t)t->nrows + 1) * sizeof(*m->acc_rows));
+	if (rc || !m->acc_off || !m->acc_rows) {
+		month_free(m);
+		return rc ? rc : -ENOMEM;
 	}
-
-	for (uint32_t i = 0; i < t->nrows; i++) {
-		const cdr__sub_row *r = &t->rows[i];
-		if (r->from_day > p->last_day || r->to_day < p->first_day)
-			continue;
-		acct_extra *e = &x[r->account];
-		e->present = 1;
-		plan_fee[i] = prorate(t, r, p, t->plans[r->plan].fee_micros);
-		e->recurring += plan_fee[i];
-		for (uint32_t k = 0; k < r->npkg; k++)
-			e->recurring += prorate(
-				t, r, p,
-				t->packages[t->row_pkgs[r->first_pkg + k]]
-					.fee_micros);
-	}
-
-	allow_ctx ac = {t, x};
-	int rc = cdr__acc_buckets(a, row_credit, &ac);
-	if (rc) {
-		free(plan_fee);
-		free(outage);
-		return rc;
-	}
+	/* Rows by account, in row order within an account. */
+	for (uint32_t i = 0; i < t->nrows; i++)
+		m->acc_off[t->rows[i].account + 1]++;
+	for (uint32_t i = 0; i < t->naccounts; i++)
+		m->acc_off[i + 1] += m->acc_off[i];
+	for (uint32_t i = 0; i < t->nrows; i++)
+		m->acc_rows[m->acc_off[t->rows[i].account]++] = i;
+	for (uint32_t i = t->naccounts; i > 0; i--)
+		m->acc_off[i] = m->acc_off[i - 1];
+	m->acc_off[0] = 0;
 
 	/* Outages: cut at the period's bounds and at the number's rows, each
 	 * part at its own row's plan fee and rounded on its own; a row's sum
-	 * is capped below. Seconds under no row credit nothing. */
-	for (uint32_t i = 0; i < t->noutages; i++)
-		outage_parts(t, p, &t->outages[i], outage);
-	for (uint32_t i = 0; i < t->nrows; i++)
-		if (outage[i])
-			x[t->rows[i].account].outage +=
-				outage[i] < plan_fee[i] ? outage[i] : plan_fee[i];
+	 * is capped at its prorated plan fee (0 for a row outside the
+	 * period). Seconds under no row credit nothing. */
+	credits rows = {0};
+	for (uint32_t i = 0; !rc && i < t->noutages; i++)
+		rc = outage_parts(t, p, &t->outages[i], &rows);
+	credits_sum(&rows);
+	for (size_t i = 0; !rc && i < rows.n; i++) {
+		const cdr__sub_row *r = &t->rows[rows.c[i].key];
+		i128 cap = row_in_period(r, p)
+				   ? prorate(t, r, p, t->plans[r->plan].fee_micros)
+				   : 0;
+		if (rows.c[i].v)
+			rc = credit_add(&m->out, r->account,
+					rows.c[i].v < cap ? rows.c[i].v : cap);
+	}
+	free(rows.c);
+	credits_sum(&m->out);
+	if (rc)
+		month_free(m);
+	return rc;
+}
 
-	free(plan_fee);
-	free(outage);
-	return 0;
+/*
+ * Account i's totals line as figures: 1 when it has one (a record, or a
+ * row overlapping the period), 0 when not, or -ENOMEM. Recurring fees,
+ * then allowances per row (its buckets in taking order), then the
+ * outage credit; each amount column rounded once from its micro sum,
+ * `total` the sum of the rounded columns. *oc is a cursor into m->out
+ * for accounts taken in increasing order.
+ */
+static int account_line(month *m, bk_scratch *sc, uint32_t i, size_t *oc,
+			cdr__figures *f)
+{
+	static const int qty[5] = {CDR_F_RECORDS, CDR_F_LATE, CDR_F_VOICE_S,
+				   CDR_F_SMS, CDR_F_DATA_B};
+	static const int charge[3] = {CDR_F_VOICE_C, CDR_F_SMS_C,
+				      CDR_F_DATA_C};
+	const cdr_tariff *t = m->t;
+	const cdr__period *p = m->p;
+	i128 allowance = 0, recurring = 0, outage = 0;
+	int present = 0;
+	for (uint32_t j = m->acc_off[i]; j < m->acc_off[i + 1]; j++) {
+		const uint32_t ri = m->acc_rows[j];
+		const cdr__sub_row *r = &t->rows[ri];
+		if (row_in_period(r, p)) {
+			present = 1;
+			recurring += prorate(t, r, p, t->plans[r->plan].fee_micros);
+			for (uint32_t k = 0; k < r->npkg; k++)
+				recurring += prorate(
+					t, r, p,
+					t->packages[t->row_pkgs[r->first_pkg + k]]
+						.fee_micros);
+		}
+		int rc = row_buckets(&m->b, sc, ri);
+		if (rc)
+			return rc;
+		if (sc->n)
+			allowance += row_allowance(t, r, sc->bk, sc->n);
+	}
+	while (*oc < m->out.n && m->out.c[*oc].key < i)
+		++*oc;
+	if (*oc < m->out.n && m->out.c[*oc].key == i)
+		outage = m->out.c[*oc].v;
+	if (!present && !cdr__acc_get(m->a, i, CDR_F_RECORDS))
+		return 0;
+	f->acct = t->accounts[i];
+	f->acct_n = strlen(f->acct);
+	for (int q = 0; q < 5; q++)
+		f->qty[q] = (u128)cdr__acc_get(m->a, i, qty[q]);
+	/* Rounded once, kept as the micros the printed figure is. */
+	for (int c = 0; c < 3; c++)
+		f->amt[c] = cdr__round_to_decimals(cdr__acc_get(m->a, i, charge[c]),
+						   t->decimals) *
+			    m->scale;
+	f->amt[3] = cdr__round_to_decimals(allowance, t->decimals) * m->scale;
+	f->amt[4] = cdr__round_to_decimals(recurring, t->decimals) * m->scale;
+	f->amt[5] = cdr__round_to_decimals(outage, t->decimals) * m->scale;
+	f->amt[6] = f->amt[0] + f->amt[1] + f->amt[2] - f->amt[3] + f->amt[4] -
+		    f->amt[5];
+	return 1;
 }
 
 typedef struct sbuf {
@@ -722,15 +881,127 @@ static void sb_put(sbuf *s, const char *p, size_t n)
 	s->n += n;
 }
 
-static void sb_u(sbuf *s, u128 v)
+/* One figures line, as the totals file prints it, straight into s. */
+static int sb_line(sbuf *s, const cdr__figures *r, const month *m)
 {
-	s->n += cdr__fmt_u128(s->b + s->n, v);
+	const i128 scale = m->scale;
+	const int dec = m->t->decimals;
+	int rc = sb_reserve(s, r->acct_n + 16 + (size_t)12 * 48);
+	if (rc || !s->b)
+		return rc ? rc : -ENOMEM;
+	char *o = s->b + s->n;
+	memcpy(o, r->acct, r->acct_n);
+	o += r->acct_n;
+	*o++ = ',';
+	memcpy(o, m->period, m->period_n);
+	o += m->period_n;
+	for (int k = 0; k < 5; k++) {
+		*o++ = ',';
+		o += r->qty[k] <= UINT64_MAX ? cdr__fmt_u64(o, (uint64_t)r->qty[k])
+					     : cdr__fmt_u128(o, r->qty[k]);
+	}
+	for (int k = 0; k < 7; k++) {
+		*o++ = ',';
+		/* amt is a multiple of scale: divide in 64 bits when it fits */
+		i128 v = r->amt[k] >= -INT64_MAX && r->amt[k] <= INT64_MAX
+				 ? (i128)((int64_t)r->amt[k] / (int64_t)scale)
+				 : r->amt[k] / scale;
+		o += cdr__fmt_scaled(o, v, dec);
+	}
+	*o++ = '\n';
+	s->n = (size_t)(o - s->b);
+	return 0;
 }
 
-static void sb_scaled(sbuf *s, i128 v, int dec)
+/* One thread's part: accounts [lo, hi), as figures or as text. */
+typedef struct month_job {
+	month *m;
+	uint32_t lo, hi;
+	int text;
+	cdr__figures *f; /* text == 0 */
+	size_t n;
+	sbuf s; /* text == 1 */
+	int rc;
+} month_job;
+
+static void *month_part(void *arg)
 {
-	s->b[s->n++] = ',';
-	s->n += cdr__fmt_scaled(s->b + s->n, v, dec);
+	month_job *j = arg;
+	bk_scratch sc = {0};
+	size_t oc = 0, cap = 0;
+	cdr__figures fig;
+	while (oc < j->m->out.n && j->m->out.c[oc].key < j->lo)
+		oc++;
+	for (uint32_t i = j->lo; i < j->hi && !j->rc; i++) {
+		int got = account_line(j->m, &sc, i, &oc, &fig);
+		if (got < 0) {
+			j->rc = got;
+		} else if (got && j->text) {
+			j->rc = sb_line(&j->s, &fig, j->m);
+		} else if (got) {
+			if (j->n == cap) {
+				cap = cap ? cap * 2 : 4096;
+				cdr__figures *nf = realloc(j->f, cap * sizeof(*nf));
+				if (!nf) {
+					j->rc = -ENOMEM;
+					break;
+				}
+				j->f = nf;
+			}
+			j->f[j->n++] = fig;
+		}
+	}
+	free(sc.bk);
+	free(sc.slot);
+	return NULL;
+}
+
+#define MONTH_MAX_THREADS 2
+
+/*
+ * Run the accounts in up to a->threads (at most 2) ranges of about equal
+ * work (rows and log entries), on that many threads; the ranges' results
+ * in order are what one thread would give.
+ */
+static int month_jobs(month *m, int text, month_job *j, int *nj)
+{
+	const cdr_tariff *t = m->t;
+	int n = m->a->threads > 1 ? MONTH_MAX_THREADS : 1;
+	uint32_t cut[MONTH_MAX_THREADS + 1] = {0};
+	cut[n] = t->naccounts;
+	if (n > 1) {
+		uint64_t total = (uint64_t)t->naccounts + t->nrows + m->a->bk_n,
+			 sum = 0;
+		uint32_t i = 0;
+		for (; i < t->naccounts && sum * 2 < total; i++) {
+			sum += 1;
+			for (uint32_t k = m->acc_off[i]; k < m->acc_off[i + 1]; k++)
+				sum += 1 + bk_rows_count(&m->b, m->acc_rows[k]);
+		}
+		cut[1] = i;
+	}
+	pthread_t th[MONTH_MAX_THREADS];
+	int started[MONTH_MAX_THREADS] = {0};
+	for (int k = 0; k < n; k++) {
+		j[k].m = m; /* the caller zeroed j */
+		j[k].lo = cut[k];
+		j[k].hi = cut[k + 1];
+		j[k].text = text;
+	}
+	for (int k = 1; k < n; k++)
+		started[k] = !pthread_create(&th[k], NULL, month_part, &j[k]);
+	month_part(&j[0]);
+	for (int k = 1; k < n; k++)
+		if (started[k])
+			pthread_join(th[k], NULL);
+		else
+			month_part(&j[k]);
+	*nj = n;
+	int rc = 0;
+	for (int k = 0; k < n; k++)
+		if (j[k].rc && !rc)
+			rc = j[k].rc;
+	return rc;
 }
 
 /*
@@ -742,48 +1013,32 @@ static void sb_scaled(sbuf *s, i128 v, int dec)
 int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
 			cdr__figures **rows, size_t *n)
 {
-	static const int qty[5] = {CDR_F_RECORDS, CDR_F_LATE, CDR_F_VOICE_S,
-				   CDR_F_SMS, CDR_F_DATA_B};
-	static const int charge[3] = {CDR_F_VOICE_C, CDR_F_SMS_C,
-				      CDR_F_DATA_C};
-	const cdr_tariff *t = a->t;
-	acct_extra *x = calloc(t->naccounts, sizeof(*x));
-	cdr__figures *f = malloc(((size_t)t->naccounts + 1) * sizeof(*f));
-	int rc = x && f ? compute_monthly(a, p, x) : -ENOMEM;
-	size_t k = 0;
-	i128 scale = 1;
-	for (int i = t->decimals; i < 6; i++)
-		scale *= 10;
-	for (uint32_t i = 0; !rc && i < t->naccounts; i++) {
-		if (!cdr__acc_get(a, i, CDR_F_RECORDS) && !x[i].present)
-			continue;
-		cdr__figures *r = &f[k++];
-		r->acct = t->accounts[i];
-		r->acct_n = strlen(r->acct);
-		for (int q = 0; q < 5; q++)
-			r->qty[q] = (u128)cdr__acc_get(a, i, qty[q]);
-		/* Rounded once, kept as the micros the printed figure is. */
-		for (int c = 0; c < 3; c++)
-			r->amt[c] = cdr__round_to_decimals(
-					    cdr__acc_get(a, i, charge[c]),
-					    t->decimals) *
-				    scale;
-		r->amt[3] = cdr__round_to_decimals(x[i].allowance, t->decimals) *
-			    scale;
-		r->amt[4] = cdr__round_to_decimals(x[i].recurring, t->decimals) *
-			    scale;
-		r->amt[5] = cdr__round_to_decimals(x[i].outage, t->decimals) *
-			    scale;
-		r->amt[6] = r->amt[0] + r->amt[1] + r->amt[2] - r->amt[3] +
-			    r->amt[4] - r->amt[5];
+	month m;
+	month_job j[MONTH_MAX_THREADS] = {{0}};
+	int nj = 0;
+	int rc = month_init(&m, a, p);
+	if (rc)
+		return rc;
+	rc = month_jobs(&m, 0, j, &nj);
+	size_t total = 0;
+	for (int k = 0; k < nj; k++)
+		total += j[k].n;
+	cdr__figures *f = rc ? NULL : malloc((total + 1) * sizeof(*f));
+	if (!rc && !f)
+		rc = -ENOMEM;
+	for (int k = 0, o = 0; k < nj; k++) {
+		if (f && j[k].n)
+			memcpy(f + o, j[k].f, j[k].n * sizeof(*f));
+		o += (int)j[k].n;
+		free(j[k].f);
 	}
-	free(x);
+	month_free(&m);
 	if (rc) {
 		free(f);
 		return rc;
 	}
 	*rows = f;
-	*n = k;
+	*n = total;
 	return 0;
 }
 
@@ -794,43 +1049,40 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		"account,period,records,late_records,voice_seconds,sms_count,"
 		"data_bytes,voice_charge,sms_charge,data_charge,"
 		"allowance_credit,recurring_charge,outage_credit,total\n";
-	const int dec = a->t->decimals;
-	cdr__figures *f;
-	size_t n;
-	sbuf s = {0};
-	char period[16];
-	int rc = cdr__totals_figures(a, p, &f, &n);
+	month m;
+	month_job j[MONTH_MAX_THREADS] = {{0}};
+	int nj = 0;
+	int rc = month_init(&m, a, p);
 	if (rc)
 		return rc;
-	i128 scale = 1;
-	for (int i = dec; i < 6; i++)
-		scale *= 10;
-	snprintf(period, sizeof(period), "%04d-%02d", p->year, p->month);
-	if ((rc = sb_reserve(&s, sizeof(header))))
-		goto out;
-	sb_put(&s, header, sizeof(header) - 1);
-	for (size_t i = 0; i < n; i++) {
-		const cdr__figures *r = &f[i];
-		if ((rc = sb_reserve(&s, r->acct_n + 16 + (size_t)12 * 48)))
-			goto out;
-		sb_put(&s, r->acct, r->acct_n);
-		s.b[s.n++] = ',';
-		sb_put(&s, period, strlen(period));
-		for (int k = 0; k < 5; k++) {
-			s.b[s.n++] = ',';
-			sb_u(&s, r->qty[k]);
-		}
-		for (int k = 0; k < 7; k++)
-			sb_scaled(&s, r->amt[k] / scale, dec);
-		s.b[s.n++] = '\n';
+	/* The first part's buffer starts with the header and takes the
+	 * others at its end (a realloc of a large block moves no bytes). */
+	j[0].s.b = malloc(4096);
+	j[0].s.cap = 4096;
+	if (!j[0].s.b) {
+		month_free(&m);
+		return -ENOMEM;
 	}
-out:
-	free(f);
-	if (rc) {
-		free(s.b);
+	memcpy(j[0].s.b, header, sizeof(header) - 1);
+	j[0].s.n = sizeof(header) - 1;
+	rc = month_jobs(&m, 1, j, &nj);
+	size_t total = 0;
+	for (int k = 0; k < nj; k++)
+		total += j[k].s.n;
+	if (!rc)
+		rc = sb_reserve(&j[0].s, total - j[0].s.n + 1);
+	for (int k = 1; k < nj; k++) {
+		if (!rc && j[k].s.n)
+			sb_put(&j[0].s, j[k].s.b, j[k].s.n);
+		free(j[k].s.b);
+	}
+	char *out = j[0].s.b;
+	if (rc)
+		free(out);
+	month_free(&m);
+	if (rc)
 		return rc;
-	}
-	*buf = s.b;
-	*len = s.n;
+	*buf = out;
+	*len = total;
 	return 0;
 }

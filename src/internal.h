@@ -273,6 +273,7 @@ i128 cdr__round_to_decimals(i128 micros, int decimals);
 /* Print a count of 10^-decimals units as a decimal. */
 size_t cdr__fmt_scaled(char *buf, i128 v, int decimals);
 size_t cdr__fmt_u128(char *buf, u128 v);
+size_t cdr__fmt_u64(char *buf, uint64_t v);
 
 /* ---- records (format.h, format_native.c) ----------------------------- */
 
@@ -404,6 +405,7 @@ typedef struct cdr__acc {
 	cdr__bkchunk **chunks; /* the allowance log; appended at the last */
 	uint32_t nchunks, chunks_cap;
 	size_t bk_n; /* entries in the log */
+	int threads; /* monthly charges and totals on up to 2 threads when > 1 */
 } cdr__acc;
 
 int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);

@@ -935,9 +935,12 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 	for (int k = 0; k < r->nt; k++) {
 		r->acc[k] = r->w[0].acc[k];
 		memset(&r->w[0].acc[k], 0, sizeof(r->w[0].acc[k]));
-		for (int i = 1; i < r->nw; i++)
+		for (int i = 1; i < r->nw; i++) {
 			if ((rc = cdr__acc_merge(&r->acc[k], &r->w[i].acc[k])))
 				goto oom;
+			cdr__acc_fini(&r->w[i].acc[k]); /* its sums are merged */
+		}
+		r->acc[k].threads = r->nw; /* monthly charges and totals too */
 	}
 	for (int i = 0; i < r->nw; i++) {
 		r->read += r->w[i].read;
@@ -947,6 +950,11 @@ int cdr_run_execute(cdr_run *r, char *err, size_t errlen)
 	}
 	double t1 = cdr__now();
 	rc = cdr__resolve_duplicates(r, &item, &rej, &dup);
+	/* The duplicate check's entries (16 bytes a record) are done with:
+	 * give them back before the monthly charges need memory. */
+	for (int i = 0; i < r->nw; i++)
+		for (unsigned p = 0; p < NPART; p++)
+			dvec_free(&r->w[i].part[p]);
 	r->dup_seconds = cdr__now() - t1;
 	if (rc) {
 		if (r->err)

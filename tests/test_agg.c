@@ -319,3 +319,89 @@ Test(agg, many_entries_of_a_row_coalesce_into_few_buckets)
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
 }
+
+/*
+ * Monthly charges and totals by account ranges on two threads: the
+ * same bytes and figures as one thread, whatever the cut (accounts with
+ * buckets, fees, an outage, and one without a line on either side).
+ */
+Test(agg, two_threads_render_the_bytes_of_one)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = tu_tariff();
+	tu_write(dir, "tariff.conf", "timezone = UTC\nproration = daily\n");
+	tu_write(dir, "bands.csv", "band,days,from,to\n"
+				   "peak,mon-fri,08:00,20:00\n"
+				   "idle,*,00:00,24:00\n");
+	tu_write(dir, "zones.csv", "prefix,zone\n1,home\n2,away\n");
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm,10\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m,voice,*,peak,0,0.6,60,60,60\n"
+		 "m,voice,*,idle,0,0.12,60,60,60\n"
+		 "m,sms,*,*,0,0.1,1,1,1\n");
+	tu_write(dir, "packages.csv",
+		 "package,monthly_fee,service,zone,band,amount\n"
+		 "talk,3,voice,*,*,90\n");
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "301,A,m,talk,2026-01-01,\n"
+		 "302,B,m,,2026-10-05,\n"
+		 "303,C,m,talk,2026-01-01,2026-10-10\n"
+		 "304,C,m,talk,2026-10-11,\n"
+		 "305,D,m,talk,2025-01-01,2025-12-31\n"
+		 "306,E,m,talk,2026-01-01,\n");
+	tu_write(dir, "outages.csv", "subscriber,from,to\n"
+				     "306,2026-10-02 00:00:00,2026-10-03 00:00:00\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cdr__period per;
+	cdr__period_init(&per, t, 2026, 10);
+	cdr__acc a;
+	cr_assert_eq(cdr__acc_init(&a, t), 0);
+	static const char *const lines[] = {
+		"1,301,voice,2026-10-12 10:00:00,100,70,0",
+		"2,301,voice,2026-10-12 21:00:00,200,200,0",
+		"3,302,sms,2026-10-12 10:00:00,100,0,0",
+		"4,303,voice,2026-10-05 10:00:00,100,30,0",
+		"5,304,voice,2026-10-20 10:00:00,200,300,0",
+		"6,306,voice,2026-10-20 22:00:00,100,61,0",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		cdr__rated x = rate_line(t, &per, lines[i]);
+		cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	}
+	char *one, *two;
+	size_t n1, n2, f1n, f2n;
+	cdr__figures *f1, *f2;
+	a.threads = 1;
+	cr_assert_eq(cdr__totals_render(&a, &per, &one, &n1), 0);
+	cr_assert_eq(cdr__totals_figures(&a, &per, &f1, &f1n), 0);
+	a.threads = 2;
+	cr_assert_eq(cdr__totals_render(&a, &per, &two, &n2), 0);
+	cr_assert_eq(cdr__totals_figures(&a, &per, &f2, &f2n), 0);
+	cr_assert_eq(n1, n2);
+	cr_assert_eq(memcmp(one, two, n1), 0, "%.*s\n---\n%.*s", (int)n1, one,
+		     (int)n2, two);
+	cr_assert_eq(f1n, 4, "A B C E (D: its row ended before the period): %zu",
+		     f1n);
+	cr_assert_eq(f2n, f1n);
+	for (size_t i = 0; i < f1n; i++) {
+		cr_assert_str_eq(f1[i].acct, f2[i].acct);
+		cr_assert_eq(memcmp(f1[i].amt, f2[i].amt, sizeof(f1[i].amt)), 0);
+		cr_assert_eq(memcmp(f1[i].qty, f2[i].qty, sizeof(f1[i].qty)), 0);
+	}
+	/* A: 70 s peak billed 120 s (0.6/60 x 120 = 1.20), 200 s idle billed
+	 * 240 s (0.48); talk's 90 s take peak first: 0.90. */
+	const char *want = "A,2026-10,2,0,360,0,0,1.68,0.00,0.00,0.90,13.00,"
+			   "0.00,13.78\n";
+	const char *line = (const char *)memchr(one, '\n', n1) + 1;
+	cr_assert_eq(memcmp(line, want, strlen(want)), 0, "%s", line);
+	free(one);
+	free(two);
+	free(f1);
+	free(f2);
+	cdr__acc_fini(&a);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
