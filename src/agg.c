@@ -46,6 +46,11 @@ void cdr__acc_fini(cdr__acc *a)
 	for (uint32_t i = 0; i < a->nchunks; i++)
 		free(a->chunks[i]);
 	free(a->chunks);
+	free(a->sealed_off);
+	free(a->sealed);
+	a->sealed_off = NULL;
+	a->sealed = NULL;
+	a->sealed_n = 0;
 	a->acct = NULL;
 	a->wide = NULL;
 	a->chunks = NULL;
@@ -186,6 +191,8 @@ int cdr__acc_merge(cdr__acc *into, cdr__acc *from)
 		for (int f = 0; f < CDR_NF; f++)
 			if (add_field(into, i, f, cdr__acc_get(from, i, f)))
 				return -ENOMEM;
+	if (from->sealed_off)
+		return -EINVAL; /* workers' logs are merged before sealing */
 	for (uint32_t i = 0; i < from->nchunks; i++) {
 		if (log_push(into, from->chunks[i])) {
 			/* the chunks not handed over stay with from */
@@ -483,20 +490,51 @@ static int scratch_hash_row(bk_scratch *s, uint32_t row, const cdr__bkent *e,
 	return rc;
 }
 
-/* The log, sorted once: entries counting-sorted by row. */
+/* The log, sorted once: entries counting-sorted by row. `own`: off and e
+ * were made here (else they are the accumulator's sealed log, read-only:
+ * already in taking order, so nothing is sorted in them). */
 typedef struct bk_rows {
 	uint32_t *off; /* [nrows + 1]: row r's entries e[off[r] .. off[r + 1]) */
 	cdr__bkent *e;
 	dear_rank k;
+	int own;
 } bk_rows;
 
 static void bk_rows_free(bk_rows *b)
 {
-	free(b->off);
-	free(b->e);
+	if (b->own) {
+		free(b->off);
+		free(b->e);
+	}
 	b->off = NULL;
 	b->e = NULL;
 	dear_free(&b->k);
+}
+
+/* The counting sort: counts, end offsets, then scatter back to front, so
+ * off[r] ends as the start of row r's entries. With `release`, each chunk
+ * is freed once scattered (a is being sealed). */
+static void bk_scatter(cdr__acc *a, const cdr__acc *ca, uint32_t *off,
+		       cdr__bkent *e)
+{
+	const uint32_t nrows = ca->t->nrows;
+	for (size_t i = 0; i < ca->sealed_n; i++)
+		off[ca->sealed[i].row]++;
+	for (uint32_t c = 0; c < ca->nchunks; c++)
+		for (uint32_t i = 0; i < ca->chunks[c]->n; i++)
+			off[ca->chunks[c]->e[i].row]++;
+	for (uint32_t r = 0, sum = 0; r <= nrows; r++)
+		off[r] = sum += off[r];
+	for (size_t i = 0; i < ca->sealed_n; i++)
+		e[--off[ca->sealed[i].row]] = ca->sealed[i];
+	for (uint32_t c = 0; c < ca->nchunks; c++) {
+		for (uint32_t i = 0; i < ca->chunks[c]->n; i++)
+			e[--off[ca->chunks[c]->e[i].row]] = ca->chunks[c]->e[i];
+		if (a) {
+			free(a->chunks[c]);
+			a->chunks[c] = NULL;
+		}
+	}
 }
 
 static int bk_rows_init(bk_rows *b, const cdr__acc *a)
@@ -505,8 +543,12 @@ static int bk_rows_init(bk_rows *b, const cdr__acc *a)
 	memset(b, 0, sizeof(*b));
 	if (!a->bk_n)
 		return 0; /* off stays NULL: no row has an entry */
-	/* Counts, end offsets, then scatter back to front, so off[r] ends
-	 * as the start of row r's entries. */
+	if (!a->nchunks && a->sealed_off) {
+		b->off = a->sealed_off;
+		b->e = a->sealed;
+		return 0;
+	}
+	b->own = 1;
 	b->off = calloc((size_t)nrows + 1, sizeof(*b->off));
 	b->e = malloc(a->bk_n * sizeof(*b->e));
 	int rc = b->off && b->e ? dear_init(&b->k, a->t) : -ENOMEM;
@@ -514,14 +556,7 @@ static int bk_rows_init(bk_rows *b, const cdr__acc *a)
 		bk_rows_free(b);
 		return rc;
 	}
-	for (uint32_t c = 0; c < a->nchunks; c++)
-		for (uint32_t i = 0; i < a->chunks[c]->n; i++)
-			b->off[a->chunks[c]->e[i].row]++;
-	for (uint32_t r = 0, sum = 0; r <= nrows; r++)
-		b->off[r] = sum += b->off[r];
-	for (uint32_t c = 0; c < a->nchunks; c++)
-		for (uint32_t i = 0; i < a->chunks[c]->n; i++)
-			b->e[--b->off[a->chunks[c]->e[i].row]] = a->chunks[c]->e[i];
+	bk_scatter(NULL, a, b->off, b->e);
 	return 0;
 }
 
@@ -530,17 +565,38 @@ static uint32_t bk_rows_count(const bk_rows *b, uint32_t r)
 	return b->off ? b->off[r + 1] - b->off[r] : 0;
 }
 
-/* Row r's buckets with units, in taking order, into s->bk[0 .. s->n).
- * Each row's entries are its own: threads may take rows apart. */
-static int row_buckets(bk_rows *b, bk_scratch *s, uint32_t r)
+/* Equal entries, one after the other, into the scratch buckets. */
+static int coalesce_sorted(const dear_rank *k, bk_scratch *s, uint32_t r,
+			   const cdr__bkent *e, size_t n)
 {
 	int rc = 0;
-	s->n = 0;
-	if (!bk_rows_count(b, r))
-		return 0;
-	size_t i = b->off[r], end = b->off[r + 1];
+	for (size_t j = 0; j < n && !rc; j++) {
+		const cdr__bucket *l = s->n ? &s->bk[s->n - 1] : NULL;
+		int same = j && l &&
+			   (k ? !ent_cmp(k, &e[j - 1], &e[j])
+			      : l->rate_row == e[j].rate_row &&
+					l->zone == e[j].zone && l->band == e[j].band);
+		if (same)
+			s->bk[s->n - 1].units =
+				add_units(s->bk[s->n - 1].units, e[j].units);
+		else
+			rc = scratch_put(s, r, &e[j]);
+	}
+	return rc;
+}
+
+/* Row r's buckets with units, in taking order, into s->bk[0 .. s->n).
+ * Each row's entries are its own: threads may take rows apart. */
+static int row_buckets_at(bk_rows *b, bk_scratch *s, uint32_t r, size_t i,
+			  size_t end)
+{
+	int rc = 0;
 	cdr__bkent *e = b->e;
-	if (end - i > 32) {
+	s->n = 0;
+	if (!b->own) {
+		/* sealed: in taking order already */
+		rc = coalesce_sorted(NULL, s, r, e + i, end - i);
+	} else if (end - i > 32) {
 		/* Few buckets under many entries: coalesce, then order the
 		 * buckets. */
 		rc = scratch_hash_row(s, r, e + i, end - i);
@@ -548,12 +604,7 @@ static int row_buckets(bk_rows *b, bk_scratch *s, uint32_t r)
 			qsort_r(s->bk, s->n, sizeof(*s->bk), bk_cmp_q, &b->k);
 	} else {
 		ent_sort(&b->k, e + i, end - i);
-		for (size_t j = i; j < end && !rc; j++)
-			if (j > i && !ent_cmp(&b->k, &e[j - 1], &e[j]))
-				s->bk[s->n - 1].units =
-					add_units(s->bk[s->n - 1].units, e[j].units);
-			else
-				rc = scratch_put(s, r, &e[j]);
+		rc = coalesce_sorted(&b->k, s, r, e + i, end - i);
 	}
 	/* Buckets whose entries cancel out (duplicates taken back) are not
 	 * buckets. */
@@ -562,6 +613,88 @@ static int row_buckets(bk_rows *b, bk_scratch *s, uint32_t r)
 		if (s->bk[j].units)
 			s->bk[n++] = s->bk[j];
 	s->n = n;
+	return rc;
+}
+
+static int row_buckets(bk_rows *b, bk_scratch *s, uint32_t r)
+{
+	s->n = 0;
+	if (!bk_rows_count(b, r))
+		return 0;
+	return row_buckets_at(b, s, r, b->off[r], b->off[r + 1]);
+}
+
+int cdr__acc_seal(cdr__acc *a)
+{
+	const uint32_t nrows = a->t->nrows;
+	if (!a->nchunks)
+		return 0;
+	bk_rows b;
+	bk_scratch sc = {0};
+	memset(&b, 0, sizeof(b));
+	b.own = 1;
+	b.off = calloc((size_t)nrows + 1, sizeof(*b.off));
+	b.e = malloc(a->bk_n * sizeof(*b.e));
+	int rc = b.off && b.e ? dear_init(&b.k, a->t) : -ENOMEM;
+	if (rc) {
+		bk_rows_free(&b);
+		return rc;
+	}
+	/* From here on nothing fails that loses entries: the chunks go as
+	 * they are read, and each row is rewritten in place, in front of
+	 * what is still to be read (a row never grows). */
+	bk_scatter(a, a, b.off, b.e);
+	free(a->chunks);
+	a->chunks = NULL;
+	a->nchunks = a->chunks_cap = 0;
+	free(a->sealed_off);
+	free(a->sealed);
+	size_t w = 0;
+	for (uint32_t r = 0; r < nrows; r++) {
+		size_t i = b.off[r], end = b.off[r + 1];
+		b.off[r] = (uint32_t)w;
+		if (i == end)
+			continue;
+		if (row_buckets_at(&b, &sc, r, i, end)) {
+			/* out of memory for the scratch: keep the row as it is,
+			 * unsorted - then it is not sealed either */
+			rc = -ENOMEM;
+			memmove(b.e + w, b.e + i, (end - i) * sizeof(*b.e));
+			w += end - i;
+			continue;
+		}
+		for (size_t k = 0; k < sc.n; k++) {
+			u128 u = sc.bk[k].units;
+			/* a bucket past int64 (never in practice) as several
+			 * entries; never more entries than the row had */
+			do {
+				uint64_t part = u > INT64_MAX ? INT64_MAX : (uint64_t)u;
+				b.e[w++] = (cdr__bkent){r, sc.bk[k].rate_row,
+							sc.bk[k].zone,
+							(uint8_t)sc.bk[k].band,
+							{0},
+							(int64_t)part};
+				u -= part;
+			} while (u);
+		}
+	}
+	b.off[nrows] = (uint32_t)w;
+	free(sc.bk);
+	free(sc.slot);
+	dear_free(&b.k);
+	cdr__bkent *shrunk = realloc(b.e, (w ? w : 1) * sizeof(*b.e));
+	a->sealed = shrunk ? shrunk : b.e;
+	a->sealed_off = b.off;
+	a->sealed_n = w;
+	a->bk_n = w;
+	if (rc) {
+		/* not in taking order: hand it back as a log to sort again */
+		a->sealed_off = NULL;
+		free(b.off);
+		a->bk_n = w;
+		rc = 0;
+		/* the entries stay in sealed[], read back by bk_scatter */
+	}
 	return rc;
 }
 

@@ -404,8 +404,15 @@ typedef struct cdr__acc {
 	cdr__wide *wide; /* [t->naccounts], made at the first overflow */
 	cdr__bkchunk **chunks; /* the allowance log; appended at the last */
 	uint32_t nchunks, chunks_cap;
-	size_t bk_n; /* entries in the log */
+	size_t bk_n; /* entries in the log (chunks and sealed) */
 	int threads; /* monthly charges and totals on up to 2 threads when > 1 */
+	/* The log once sealed: entries grouped by row (row r's are
+	 * sealed[sealed_off[r] .. sealed_off[r + 1])), each row's in taking
+	 * order with equal buckets added up; entries added later go to
+	 * chunks again. */
+	uint32_t *sealed_off;
+	cdr__bkent *sealed;
+	size_t sealed_n;
 } cdr__acc;
 
 int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);
@@ -420,6 +427,10 @@ int cdr__acc_merge(cdr__acc *into, cdr__acc *from);
  * buckets, dearest first (SPEC 7's taking order); fn may consume them.
  * Rows come in increasing order. 0, -ENOMEM, or what fn returned. */
 typedef int (*cdr__bk_fn)(void *ctx, uint32_t row, cdr__bucket *bk, size_t n);
+/* Sort the log into the sealed form and free its chunks as they are
+ * read: after the pass, so the monthly charges need no copy of it. The
+ * buckets are the same either way. 0 or -ENOMEM (the log unchanged). */
+int cdr__acc_seal(cdr__acc *a);
 int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx);
 /* Sum `f` of account `i`: the 64-bit part plus any overflow. */
 i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f);

@@ -146,7 +146,7 @@ struct cdr_run {
 	run_output item_out, rej_out;
 	cdr_outputs *own; /* of rejects_path/itemize_path, committed by
 			   * cdr_run_commit; NULL with opts.outputs */
-	double seconds, pass_seconds, dup_seconds;
+	double seconds, pass_seconds, dup_seconds, sums_seconds;
 	int executed;
 };
 

@@ -315,6 +315,28 @@ Test(agg, many_entries_of_a_row_coalesce_into_few_buckets)
 	cr_assert(seen.b[0].units == 29 * 60);
 	cr_assert_eq(seen.b[1].band, band_named(t, "idle"));
 	cr_assert(seen.b[1].units == 50 * 120);
+
+	/* Sealed: the same buckets from 2 entries, no chunk left; an entry
+	 * added after the seal (another take-back) still counts. */
+	cr_assert_eq(cdr__acc_seal(&a), 0);
+	cr_assert_eq(a.nchunks, 0);
+	cr_assert_eq(a.bk_n, 2);
+	bk_seen sealed = {0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &sealed), 0);
+	cr_assert_eq(sealed.n, 2);
+	cr_assert_eq(memcmp(sealed.b, seen.b, 2 * sizeof(seen.b[0])), 0);
+	cr_assert_eq(cdr__acc_add(&a, &id, -1), 0);
+	cr_assert_eq(a.bk_n, 3);
+	sealed = (bk_seen){0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &sealed), 0);
+	cr_assert_eq(sealed.n, 2);
+	cr_assert(sealed.b[0].units == 29 * 60);
+	cr_assert(sealed.b[1].units == 49 * 120);
+	cr_assert_eq(cdr__acc_seal(&a), 0);
+	cr_assert_eq(a.bk_n, 2);
+	sealed = (bk_seen){0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &sealed), 0);
+	cr_assert(sealed.b[1].units == 49 * 120);
 	cdr__acc_fini(&a);
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
@@ -386,6 +408,14 @@ Test(agg, two_threads_render_the_bytes_of_one)
 	cr_assert_eq(f1n, 4, "A B C E (D: its row ended before the period): %zu",
 		     f1n);
 	cr_assert_eq(f2n, f1n);
+	/* and sealed, at two threads: the same bytes again */
+	char *three;
+	size_t n3;
+	cr_assert_eq(cdr__acc_seal(&a), 0);
+	cr_assert_eq(cdr__totals_render(&a, &per, &three, &n3), 0);
+	cr_assert_eq(n3, n1);
+	cr_assert_eq(memcmp(one, three, n1), 0);
+	free(three);
 	for (size_t i = 0; i < f1n; i++) {
 		cr_assert_str_eq(f1[i].acct, f2[i].acct);
 		cr_assert_eq(memcmp(f1[i].amt, f2[i].amt, sizeof(f1[i].amt)), 0);
