@@ -41,8 +41,8 @@ int cdr__acc_init(cdr__acc *a, const cdr_tariff *t)
 
 void cdr__acc_fini(cdr__acc *a)
 {
-	free(a->acct);
-	free(a->wide);
+	cdr__free_huge(a->acct);
+	cdr__free_huge(a->wide);
 	for (uint32_t i = 0; i < a->nchunks; i++)
 		free(a->chunks[i]);
 	free(a->chunks);

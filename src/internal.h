@@ -249,8 +249,9 @@ int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 void cdr__escape_ctl(char *out, size_t size, const char *s);
 
 /* Zeroed memory for big random-access tables, on huge pages when the
- * kernel allows (mem.c); release with free(). */
+ * kernel allows (mem.c); release with cdr__free_huge (not free()). */
 void *cdr__calloc_huge(size_t n, size_t size);
+void cdr__free_huge(void *p);
 
 /* ---- money and numbers (money.c) ------------------------------------- */
 

@@ -174,7 +174,7 @@ static void submap_free(cdr__submap *m)
 	if (!m)
 		return;
 	for (unsigned i = 0; i < SUB_SHARDS; i++)
-		free(m->s[i]);
+		cdr__free_huge(m->s[i]);
 	free(m);
 }
 
@@ -210,7 +210,7 @@ static int submap_grow(cdr__submap *m, unsigned k)
 			j = (j + 1) & (cap - 1);
 		ns[j] = m->s[k][i];
 	}
-	free(m->s[k]);
+	cdr__free_huge(m->s[k]);
 	m->s[k] = ns;
 	m->mask[k] = cap - 1;
 	return 0;
@@ -2142,7 +2142,7 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->allows);
 	free(t->sub_text);
 	free(t->subs);
-	free(t->rows);
+	cdr__free_huge(t->rows);
 	free(t->row_pkgs);
 	free(t->row_allow_svc);
 	free(t->accounts); /* names point into sub_text */

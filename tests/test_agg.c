@@ -435,3 +435,27 @@ Test(agg, two_threads_render_the_bytes_of_one)
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
 }
+
+/* cdr__calloc_huge: zeroed, cache-line aligned, 2 MiB aligned when
+ * large, writable to the last byte, and given back by cdr__free_huge. */
+Test(agg, huge_tables_are_zeroed_aligned_and_freed)
+{
+	static const size_t sizes[] = {1, 64, 4096, ((size_t)4 << 20) - 1,
+				       (size_t)4 << 20, ((size_t)9 << 20) + 7};
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			size_t n = sizes[i];
+			unsigned char *p = cdr__calloc_huge(n, 1);
+			cr_assert_not_null(p);
+			cr_assert_eq((uintptr_t)p % 64, 0);
+			if (n >= ((size_t)4 << 20))
+				cr_assert_eq((uintptr_t)p % ((size_t)2 << 20), 0);
+			cr_assert_eq(p[0], 0);
+			cr_assert_eq(p[n / 2], 0);
+			cr_assert_eq(p[n - 1], 0);
+			memset(p, 0xab, n);
+			cdr__free_huge(p);
+		}
+	cr_assert_null(cdr__calloc_huge(SIZE_MAX / 2, 4), "overflow");
+	cdr__free_huge(NULL);
+}
