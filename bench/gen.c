@@ -147,6 +147,7 @@ enum {
 	KEY_CDR,	/* record contents */
 	KEY_DUP,	/* duplicate sources */
 	KEY_OUTAGE,
+	KEY_HEAVY,	/* --month packages: packages, dated rows (own stream) */
 };
 
 static uint64_t gen_key(uint64_t seed, unsigned use)
@@ -571,8 +572,35 @@ static char *dest_emergency(char *p, const struct zones *z, struct rng *r)
 enum plan { P_BASIC, P_STANDARD, P_PREMIUM, P_COUNT };
 static const char *const plan_name[P_COUNT] = { "basic", "standard", "premium" };
 
+/*
+ * --month packages: the month an operator with bundles bills. Most numbers
+ * hold 1-3 of seven packages (some of several allowance rows), about 1 in
+ * 10 changes plan inside the month (two dated rows), about 1 in 30 is
+ * inactive (its row ended before the period) and 1 in 50 is installed
+ * during it, and 2% of records come from numbers the tariff does not know.
+ * One account in four holds two numbers (~0.8 S accounts). All of it is
+ * drawn from its own stream (KEY_HEAVY), so the default month is
+ * byte-for-byte what it was.
+ */
+#define HEAVY_PACKAGE_PERMILLE 850	/* numbers with 1-3 packages */
+#define HEAVY_CHANGE_PERMILLE 100	/* plan change inside the month */
+#define HEAVY_INACTIVE_PERMILLE 33	/* row ended before the period */
+#define HEAVY_NEW_PERMILLE 20		/* installed during the period */
+#define HEAVY_UNKNOWN_PERMILLE 20	/* records from unknown numbers */
+#define HEAVY_SECOND_NUMBER_PERMILLE 250
+
+static const char *const heavy_pkg[] = {
+	"data10g", "data1g", "voice300", "local600", "idle1000", "sms200",
+	"intl30",
+};
+#define N_HEAVY_PKG (sizeof(heavy_pkg) / sizeof(heavy_pkg[0]))
+#define HEAVY_VOICE_PKG_FIRST 2	/* packages 2..4 and 6 hold voice */
+
 struct subs {
 	uint32_t n;
+	int heavy;		/* --month packages */
+	uint32_t n_mobile;	/* mobiles numbered; higher indexes unused */
+	uint64_t b_mobile;
 	/*
 	 * Numbers: in subscribers.csv row order until subs_zipf, then
 	 * shuffled into Zipf rank order, so the heavy callers are spread over
@@ -629,25 +657,55 @@ static void subs_number(char *num, uint32_t idx_mobile, uint32_t idx_fixed,
 	}
 }
 
+/* Up to three distinct packages for a number, into q; fixed lines only
+ * voice ones. */
+static char *heavy_packages(char *q, struct rng *h, int fixed)
+{
+	static const unsigned char fixed_pkg[] = { 2, 3, 4, 6 };
+	unsigned want = 1 + (unsigned)rng_below(h, 3), got = 0;
+	unsigned char have[3];
+
+	for (unsigned tries = 0; got < want && tries < 8; tries++) {
+		const unsigned char k = fixed
+			? fixed_pkg[rng_below(h, sizeof(fixed_pkg))]
+			: (unsigned char)rng_below(h, N_HEAVY_PKG);
+		unsigned j = 0;
+
+		while (j < got && have[j] != k)
+			j++;
+		if (j < got)
+			continue;
+		have[got++] = k;
+		if (got > 1)
+			*q++ = ';';
+		q = put(q, heavy_pkg[k], strlen(heavy_pkg[k]));
+	}
+	return q;
+}
+
 /* Writes subscribers.csv and fills s->num. */
 static void subs_build(struct subs *s, uint32_t n, uint64_t seed,
 		       const char *path)
 {
 	struct rng r = rng_at(gen_key(seed, KEY_SUBS), 0);
+	struct rng h = rng_at(gen_key(seed, KEY_HEAVY), 0);
 	const uint64_t b_mobile = rng_below(&r, (uint64_t)N_HOME3 * 100000000u);
 	const uint64_t b_fixed = rng_below(&r, 50000000u);
 	/* from dates: 2015-01-01 .. 2026-10-01 inclusive, days since 1970 */
 	const int64_t from_lo = 16436, from_hi = 20727;
+	const unsigned second = s->heavy ? HEAVY_SECOND_NUMBER_PERMILLE
+					 : SECOND_NUMBER_PERMILLE;
 	uint32_t n_mobile = 0, n_fixed = 0, account = 0;
 	struct out o;
 
 	s->n = n;
 	s->num = xcalloc(n, sizeof(*s->num));
+	s->b_mobile = b_mobile;
 	out_open(&o, path);
 	out_str(&o, "subscriber,account,plan,packages,from,to\n");
 	for (uint32_t i = 0; i < n; ) {
 		const unsigned take = (i + 1 < n &&
-			rng_below(&r, 1000) < SECOND_NUMBER_PERMILLE) ? 2 : 1;
+			rng_below(&r, 1000) < second) ? 2 : 1;
 
 		account++;
 		for (unsigned k = 0; k < take; k++, i++) {
@@ -656,9 +714,10 @@ static void subs_build(struct subs *s, uint32_t n, uint64_t seed,
 			const enum plan plan = p < 50 ? P_BASIC
 					     : p < 85 ? P_STANDARD : P_PREMIUM;
 			const int pkg = rng_below(&r, 1000) < PACKAGE_PERMILLE;
-			const int64_t from = (int64_t)rng_range(&r, (uint64_t)from_lo,
+			int64_t from = (int64_t)rng_range(&r, (uint64_t)from_lo,
 							(uint64_t)from_hi + 1);
-			char *q = out_begin(&o, 128);
+			int64_t to = -1, change = -1;
+			char *q = out_begin(&o, 256);
 
 			subs_number(s->num[i], n_mobile, n_fixed, fixed,
 				    b_mobile, b_fixed);
@@ -666,21 +725,49 @@ static void subs_build(struct subs *s, uint32_t n, uint64_t seed,
 				n_fixed++;
 			else
 				n_mobile++;
-			q = put(q, s->num[i], NUM_LEN);
-			q = PUTLIT(q, ",A");
-			q = fmt_fixed(q, account, 8);
-			*q++ = ',';
-			q = put(q, plan_name[plan], strlen(plan_name[plan]));
-			*q++ = ',';
-			/* Fixed lines do no data; no bundle for them. */
-			if (pkg && !fixed)
-				q = PUTLIT(q, "data10g");
-			*q++ = ',';
-			q = fmt_date(q, from);
-			q = PUTLIT(q, ",\n");
+			if (s->heavy) {
+				const uint64_t u = rng_below(&h, 1000);
+				if (u < HEAVY_CHANGE_PERMILLE)	/* 2nd..30th */
+					change = from_hi + (int64_t)rng_range(&h, 1, 30);
+				else if (u < HEAVY_CHANGE_PERMILLE +
+					 HEAVY_INACTIVE_PERMILLE)
+					to = (int64_t)rng_range(&h, (uint64_t)from_lo + 400,
+						(uint64_t)from_hi);
+				else if (u < HEAVY_CHANGE_PERMILLE +
+					 HEAVY_INACTIVE_PERMILLE + HEAVY_NEW_PERMILLE)
+					from = from_hi + (int64_t)rng_range(&h, 1, 30);
+				if (to >= 0 && from > to - 30)
+					from = to - 30;
+			}
+			for (int part = 0; part < (change >= 0 ? 2 : 1); part++) {
+				const enum plan pl = part ? (enum plan)((plan + 1) % P_COUNT)
+							  : plan;
+				q = put(q, s->num[i], NUM_LEN);
+				q = PUTLIT(q, ",A");
+				q = fmt_fixed(q, account, 8);
+				*q++ = ',';
+				q = put(q, plan_name[pl], strlen(plan_name[pl]));
+				*q++ = ',';
+				if (s->heavy) {
+					if (rng_below(&h, 1000) < HEAVY_PACKAGE_PERMILLE)
+						q = heavy_packages(q, &h, fixed);
+				} else if (pkg && !fixed) {
+					/* Fixed lines do no data; no bundle for them. */
+					q = PUTLIT(q, "data10g");
+				}
+				*q++ = ',';
+				q = fmt_date(q, part ? change : from);
+				*q++ = ',';
+				if (!part && change >= 0)
+					q = fmt_date(q, change - 1);
+				else if (to >= 0)
+					q = fmt_date(q, to);
+				*q++ = '\n';
+			}
 			out_end(&o, q);
 		}
 	}
+	s->n_mobile = n_mobile;
 	out_close(&o);
 }
 
@@ -838,7 +925,7 @@ static void write_outages(const char *dir, const struct subs *s, uint64_t seed)
 	out_close(&o);
 }
 
-static void write_tariff(const char *dir, const struct zones *z)
+static void write_tariff(const char *dir, const struct zones *z, int heavy)
 {
 	write_small(dir, "tariff.conf",
 		"# cdrate benchmark tariff, written by bench/gen.\n"
@@ -891,9 +978,21 @@ static void write_tariff(const char *dir, const struct zones *z)
 		"premium,voice,international,*,0,3.6,60,6,6,\n"
 		"premium,sms,*,*,0,0.05,1,1,1,\n"
 		"premium,data,*,*,0,0.03,1048576,1,1,\n");
-	write_small(dir, "packages.csv",
-		"package,monthly_fee,service,zone,band,amount\n"
-		"data10g,30,data,*,*,10737418240\n");
+	if (heavy)
+		write_small(dir, "packages.csv",
+			"package,monthly_fee,service,zone,band,amount\n"
+			"data10g,30,data,*,*,10737418240\n"
+			"data1g,10,data,*,*,1073741824\n"
+			"voice300,20,voice,*,*,18000\n"
+			"local600,15,voice,local,*,36000\n"
+			"idle1000,10,voice,*,idle,60000\n"
+			"sms200,5,sms,*,*,200\n"
+			"intl30,25,voice,international,*,1800\n"
+			"intl30,25,sms,international,*,20\n");
+	else
+		write_small(dir, "packages.csv",
+			"package,monthly_fee,service,zone,band,amount\n"
+			"data10g,30,data,*,*,10737418240\n");
 	write_zones(dir, z);
 }
 
@@ -970,6 +1069,7 @@ struct cdr_ctx {
 	const struct subs *subs;
 	const struct zones *zones;
 	uint64_t key;
+	uint64_t hkey;	/* --month packages: unknown callers */
 };
 
 /* Formats record i at p (GEN_REC_MAX bytes of room) and returns its end. */
@@ -994,7 +1094,18 @@ static char *cdr_format(char *p, const struct cdr_ctx *c, uint64_t i)
 	}
 	p += 8;
 	*p++ = ',';
-	p = put(p, c->subs->num[who], NUM_LEN);
+	struct rng h = rng_at(c->hkey, i);
+	if (c->subs->heavy && !subs_fixed(c->subs, who) &&
+	    rng_below(&h, 1000) < HEAVY_UNKNOWN_PERMILLE) {
+		/* A mobile numbered past the tariff's last: unknown. */
+		char unk[NUM_LEN];
+		subs_number(unk, c->subs->n_mobile +
+			    (uint32_t)rng_below(&h, 1000000), 0, 0,
+			    c->subs->b_mobile, 0);
+		p = put(p, unk, NUM_LEN);
+	} else {
+		p = put(p, c->subs->num[who], NUM_LEN);
+	}
 
 	const int fixed = subs_fixed(c->subs, who);
 	if (svc < 75 || fixed)
@@ -1159,7 +1270,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: %s --out DIR [--records N] [--subscribers S] [--files F]\n"
-"           [--prefixes P] [--seed X] [--dups K]\n"
+"           [--prefixes P] [--seed X] [--dups K] [--month plain|packages]\n"
 "\n"
 "Writes DIR/tariff/ (a complete tariff, SPEC section 4) and\n"
 "DIR/cdrs/part-000.csv ... (N native CSV records over 2026-10 in F files).\n"
@@ -1172,7 +1283,10 @@ static void usage(FILE *f)
 "                   ~140 (1000)\n"
 "  --seed X         any 64-bit number (1)\n"
 "  --dups K         K of the N records repeat another record's line,\n"
-"                   id included; K <= N/2 (0)\n",
+"                   id included; K <= N/2 (0)\n"
+"  --month M        plain (one data bundle, ~4%% of numbers) or packages\n"
+"                   (1-3 of 7 packages on 85%% of numbers, plan changes,\n"
+"                   inactive and unknown numbers, ~0.8 S accounts) (plain)\n",
 		gen_prog, GEN_MAX_FILES);
 }
 
@@ -1210,7 +1324,7 @@ static double now_seconds(void)
 
 int main(int argc, char **argv)
 {
-	const char *out = NULL;
+	const char *out = NULL, *month = "plain";
 	uint64_t records = 10000000, subscribers = 1000000, files = 4;
 	uint64_t prefixes = 1000, seed = 1, dups = 0;
 
@@ -1226,8 +1340,11 @@ int main(int argc, char **argv)
 			return 0;
 		}
 #define OPT(name) (len == sizeof(name) - 1 && memcmp(a, name, len) == 0)
+		const char **str = NULL;
 		if (OPT("--out"))
-			;
+			str = &out;
+		else if (OPT("--month"))
+			str = &month;
 		else if (OPT("--records"))
 			num = &records;
 		else if (OPT("--subscribers"))
@@ -1254,12 +1371,17 @@ int main(int argc, char **argv)
 		if (num)
 			*num = parse_u64(a, val);
 		else
-			out = val;
+			*str = val;
 		if (!eq)
 			i++;
 	}
 	if (!out || !*out) {
 		usage(stderr);
+		return 2;
+	}
+	if (strcmp(month, "plain") != 0 && strcmp(month, "packages") != 0) {
+		fprintf(stderr, "%s: --month is plain or packages, not %s\n",
+			gen_prog, month);
 		return 2;
 	}
 	if (subscribers < 1 || subscribers > GEN_MAX_SUBSCRIBERS ||
@@ -1285,9 +1407,10 @@ int main(int argc, char **argv)
 
 	struct zones z = { 0 };
 	zones_build(&z, prefixes);
-	write_tariff(tdir, &z);
+	write_tariff(tdir, &z, strcmp(month, "packages") == 0);
 
 	struct subs s = { 0 };
+	s.heavy = strcmp(month, "packages") == 0;
 	char spath[4096];
 	join(spath, tdir, "subscribers.csv");
 	subs_build(&s, (uint32_t)subscribers, seed, spath);
@@ -1295,7 +1418,8 @@ int main(int argc, char **argv)
 	write_outages(tdir, &s, seed);
 	const double t1 = now_seconds();
 
-	const struct cdr_ctx c = { &s, &z, gen_key(seed, KEY_CDR) };
+	const struct cdr_ctx c = { &s, &z, gen_key(seed, KEY_CDR),
+				   gen_key(seed, KEY_HEAVY + 1) };
 	const uint64_t bytes = write_cdrs(cdir, (unsigned)files, records, dups, &c);
 	const double t2 = now_seconds();
 	warn_strays(cdir, (unsigned)files);

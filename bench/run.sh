@@ -6,7 +6,8 @@
 # guards (bench-quick fails when it passes bench/quick-threshold).
 #
 # usage: bench/run.sh BUILD_DIR [quick]
-# env:   BENCH_DIR (/var/tmp/cdrate-bench), BENCH_RECORDS, BENCH_SUBS
+# env:   BENCH_DIR (/var/tmp/cdrate-bench), BENCH_RECORDS, BENCH_SUBS,
+#        BENCH_EXTRA=0 (the two months only), BENCH_CALLGRIND=0 (no valgrind)
 set -eu
 B=$1
 MODE=${2:-full}
@@ -54,37 +55,87 @@ rate_cmd() { # rate_cmd DATA THREADS
 
 DATA=$D/n$N-s$S
 gen "$DATA" --records "$N" --subscribers "$S"
-BYTES=$(cat "$DATA"/cdrs/* | wc -c)
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "data: $N records, $S subscribers, $BYTES bytes"
 
-FLOOR=$(median3 "$B/bench/floor" "$DATA/cdrs")
-echo "floor: $FLOOR s (newline count, read(2)), $(div "$BYTES" "$(echo "$FLOOR" | awk '{print $1 * 1e6}')") MB/s"
+# measure LABEL DATA: the floor and cdrate on one data set, in this run:
+# wall time at 2 and 1 threads (median of 3), records/s, MB/s, the ratio
+# to the floor, the stages of one more run, and peak RSS. Sets T2, FLOOR.
+measure() {
+	label=$1; data=$2
+	BYTES=$(cat "$data"/cdrs/* | wc -c)
+	echo "== $label: $N records, $S subscribers, $BYTES bytes"
+	FLOOR=$(median3 "$B/bench/floor" "$data/cdrs")
+	echo "floor: $FLOOR s (newline count, read(2)), $(div "$BYTES" "$(echo "$FLOOR" | awk '{print $1 * 1e6}')") MB/s"
+	for th in 2 1; do
+		T=$(median3 rate_cmd "$data" $th)
+		echo "rate, $th thread(s): $T s wall, $(div "$N" "$T") records/s, $(div "$BYTES" "$(echo "$T" | awk '{print $1 * 1e6}')") MB/s, $(div "$T" "$FLOOR")x floor"
+		[ $th = 2 ] && T2=$T
+	done
+	# Per stage, from cdrate's own summary of one more run.
+	rate_cmd "$data" 2 2>&1 >/dev/null | sed -n 's/^cdrate: stages: /stages (2 threads): /p'
+	PASS=$(rate_cmd "$data" 2 2>&1 >/dev/null | sed -n 's/.*read+parse+rate \([0-9.]*\) s.*/\1/p')
+	echo "rating pass alone (2 threads): $(div "$N" "$PASS") records/s"
+	if command -v /usr/bin/time >/dev/null 2>&1; then
+		RSS=$(/usr/bin/time -f %M "$CDR" rate --tariff "$data/tariff" --period 2026-10 \
+			--out "$D/out.csv" "$data/cdrs" 2>&1 >/dev/null | tail -1)
+		echo "peak RSS (2 threads): $((RSS / 1024)) MiB"
+	fi
+}
 
-for th in 2 1; do
-	T=$(median3 rate_cmd "$DATA" $th)
-	echo "rate, $th thread(s): $T s wall, $(div "$N" "$T") records/s, $(div "$BYTES" "$(echo "$T" | awk '{print $1 * 1e6}')") MB/s, $(div "$T" "$FLOOR")x floor"
-	[ $th = 2 ] && T2=$T
-done
-# Per stage, from cdrate's own summary of one more run.
+# callgrind_per_record DATA: instructions per record on a 1M-record slice
+# (the first 1M lines, 1 thread, --io read) less a run over an empty file
+# with the same tariff, which the load cannot move (BENCH_CALLGRIND=0
+# skips it: two valgrind runs of the tariff load take minutes).
+callgrind_per_record() {
+	data=$1
+	command -v valgrind >/dev/null || { echo "callgrind: valgrind not installed"; return 0; }
+	[ "${BENCH_CALLGRIND:-1}" = 0 ] && return 0
+	sl=$data/slice1m
+	if [ "$(cat "$sl/.stamp" 2>/dev/null)" != "$(cat "$data/.stamp")" ]; then
+		rm -rf "$sl"; mkdir -p "$sl/cdrs" "$sl/empty"
+		cat "$data"/cdrs/* | head -n 1000000 >"$sl/cdrs/slice.csv"
+		: >"$sl/empty/empty.csv"
+		cp "$data/.stamp" "$sl/.stamp"
+	fi
+	ir() {
+		valgrind --tool=callgrind --callgrind-out-file="$D/callgrind.out" \
+			"$CDR" rate --tariff "$data/tariff" --period 2026-10 --threads 1 \
+			--io read --out "$D/out-cg.csv" "$1" 2>&1 >/dev/null |
+			sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+	}
+	I1=$(ir "$sl/cdrs"); I0=$(ir "$sl/empty")
+	echo "callgrind, 1M-record slice, 1 thread: $I1 instructions, empty input $I0, $(echo "$I1 $I0" | awk '{ printf "%.0f", ($1 - $2) / 1e6 }') a record"
+}
+
+measure "plain month (one bundle)" "$DATA"
+T2_PLAIN=$T2; FLOOR_PLAIN=$FLOOR
 LOAD=$("$B/bench/loadbench" "$DATA/tariff" | cut -d= -f2)
-rate_cmd "$DATA" 2 2>&1 >/dev/null | sed -n 's/^cdrate: stages: /stages (2 threads): /p'
-PASS=$(rate_cmd "$DATA" 2 2>&1 >/dev/null | sed -n 's/.*read+parse+rate \([0-9.]*\) s.*/\1/p')
-echo "rating pass alone (2 threads): $(div "$N" "$PASS") records/s"
-if command -v /usr/bin/time >/dev/null 2>&1; then
-	RSS=$(/usr/bin/time -f %M "$CDR" rate --tariff "$DATA/tariff" --period 2026-10 \
-		--out "$D/out.csv" "$DATA/cdrs" 2>&1 >/dev/null | tail -1)
-	echo "peak RSS: $((RSS / 1024)) MiB"
-fi
 
 if [ "$MODE" = quick ]; then
-	RATIO=$(div "$T2" "$FLOOR")
+	RATIO=$(div "$T2_PLAIN" "$FLOOR_PLAIN")
 	LIMIT=$(cat "$ROOT/bench/quick-threshold")
 	if awk -v r="$RATIO" -v l="$LIMIT" 'BEGIN { exit !(r > l) }'; then
 		echo "bench-quick: FAIL: rate is ${RATIO}x the floor, above the committed ${LIMIT}x"
 		exit 1
 	fi
 	echo "bench-quick: ok: rate is ${RATIO}x the floor (threshold ${LIMIT}x)"
+	exit 0
+fi
+
+# The package-heavy month (gen --month packages) the same way, and
+# instructions per record on both.
+PKG=$D/pkg-n$N-s$S
+gen "$PKG" --records "$N" --subscribers "$S" --month packages
+measure "package-heavy month (gen --month packages)" "$PKG"
+echo "load: package-heavy tariff $("$B/bench/loadbench" "$PKG/tariff" | cut -d= -f2) s"
+callgrind_per_record "$DATA"
+callgrind_per_record "$PKG"
+T2=$T2_PLAIN; FLOOR=$FLOOR_PLAIN
+BYTES=$(cat "$DATA"/cdrs/* | wc -c)
+# BENCH_EXTRA=0: the two months only (no rerate, scaling, compressed or
+# Asterisk sections).
+if [ "${BENCH_EXTRA:-1}" = 0 ]; then
+	echo "load: $S subscribers $LOAD s"
 	exit 0
 fi
 

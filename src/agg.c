@@ -3,18 +3,21 @@
  *
  * Each worker owns one cdr__acc per tariff: a dense array of per-account
  * sums (an account index is an array index, so adding a record is a few
- * 128-bit adds) and a small hash of allowance buckets, filled only for rows
- * that hold packages. Workers merge once at the end; every sum is
- * commutative, so totals do not depend on thread count or input order.
+ * 64-bit adds) and an append-only log of allowance entries, one per
+ * record whose row holds an allowance of its service. Workers merge once
+ * at the end (the logs are handed over whole); every sum is commutative,
+ * so totals do not depend on thread count or input order.
  *
  * After the merge, totals_render works per subscriber row: recurring fees
  * with proration, package allowances (dearest first), outage credits with
  * their cap; then one line per account with the columns rounded once.
  *
  * Sections: accumulators - buckets - recurring fees - allowances - outages
- * - totals (compute_monthly brings the three monthly parts together).
+ * - totals (account_line brings the three monthly parts together, per
+ * account, on up to two threads by account range).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,26 +27,12 @@
 
 /* ---- accumulators ---------------------------------------------------- */
 
-#define BK_EMPTY UINT32_MAX
-
-static int bk_alloc(cdr__acc *a, uint32_t cap)
-{
-	a->bk = calloc(cap, sizeof(*a->bk));
-	if (!a->bk)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < cap; i++)
-		a->bk[i].row = BK_EMPTY;
-	a->bk_mask = cap - 1;
-	a->bk_n = 0;
-	return 0;
-}
-
 int cdr__acc_init(cdr__acc *a, const cdr_tariff *t)
 {
 	memset(a, 0, sizeof(*a));
 	a->t = t;
 	a->acct = cdr__calloc_huge(t->naccounts, sizeof(*a->acct));
-	if (!a->acct || bk_alloc(a, 64)) {
+	if (!a->acct) {
 		cdr__acc_fini(a);
 		return -ENOMEM;
 	}
@@ -52,68 +41,72 @@ int cdr__acc_init(cdr__acc *a, const cdr_tariff *t)
 
 void cdr__acc_fini(cdr__acc *a)
 {
-	free(a->acct);
-	free(a->wide);
-	free(a->bk);
+	cdr__free_huge(a->acct);
+	cdr__free_huge(a->wide);
+	for (uint32_t i = 0; i < a->nchunks; i++)
+		free(a->chunks[i]);
+	free(a->chunks);
+	free(a->sealed_off);
+	free(a->sealed);
+	a->sealed_off = NULL;
+	a->sealed = NULL;
+	a->sealed_n = 0;
 	a->acct = NULL;
 	a->wide = NULL;
-	a->bk = NULL;
+	a->chunks = NULL;
+	a->nchunks = a->chunks_cap = 0;
+	a->bk_n = 0;
 }
 
 /* ---- buckets --------------------------------------------------------- */
 
-static uint32_t bk_hash(uint32_t row, uint32_t rr, uint32_t z, uint32_t b)
+/*
+ * The pass only appends: one small entry per record (or split piece) to
+ * the worker's log, in chunks that are never copied or re-hashed. Merging
+ * workers hands the chunks over; the buckets are made once, at the end
+ * (cdr__acc_buckets): a counting sort by row, then each row's few entries
+ * sorted in taking order and coalesced. Every sum is commutative, so the
+ * buckets do not depend on the order entries arrived in.
+ */
+static int log_push(cdr__acc *a, cdr__bkchunk *c)
 {
-	uint64_t h = ((uint64_t)row << 32 | rr) * 0x9E3779B97F4A7C15ULL;
-	h ^= ((uint64_t)z << 8 | b) * 0xC2B2AE3D27D4EB4FULL;
-	return (uint32_t)(h >> 32);
-}
-
-static cdr__bucket *bk_slot(cdr__acc *a, uint32_t row, uint32_t rr,
-			    uint32_t z, uint32_t b)
-{
-	for (uint32_t i = bk_hash(row, rr, z, b) & a->bk_mask;;
-	     i = (i + 1) & a->bk_mask) {
-		cdr__bucket *k = &a->bk[i];
-		if (k->row == BK_EMPTY || (k->row == row && k->rate_row == rr &&
-					   k->zone == z && k->band == b))
-			return k;
+	if (a->nchunks == a->chunks_cap) {
+		uint32_t cap = a->chunks_cap ? a->chunks_cap * 2 : 16;
+		cdr__bkchunk **n = realloc(a->chunks, cap * sizeof(cdr__bkchunk *));
+		if (!n)
+			return -ENOMEM;
+		a->chunks = n;
+		a->chunks_cap = cap;
 	}
-}
-
-static int bk_grow(cdr__acc *a)
-{
-	cdr__bucket *old = a->bk;
-	uint32_t cap = (a->bk_mask + 1) * 2, n = a->bk_mask + 1;
-	if (bk_alloc(a, cap)) {
-		a->bk = old;
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		if (old[i].row != BK_EMPTY) {
-			*bk_slot(a, old[i].row, old[i].rate_row, old[i].zone,
-				 old[i].band) = old[i];
-			a->bk_n++;
-		}
-	free(old);
+	a->chunks[a->nchunks++] = c;
 	return 0;
 }
 
 static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
-		  uint32_t b, u128 units, int sign)
+		  uint32_t b, uint64_t units, int sign)
 {
-	if (a->bk_n * 2 >= a->bk_mask && bk_grow(a))
-		return -ENOMEM;
-	cdr__bucket *k = bk_slot(a, row, rr, z, b);
-	if (k->row == BK_EMPTY) {
-		k->row = row;
-		k->rate_row = rr;
-		k->zone = z;
-		k->band = b;
-		k->units = 0;
+	do {
+		cdr__bkchunk *c = a->nchunks ? a->chunks[a->nchunks - 1] : NULL;
+		if (!c || c->n == CDR_BK_CHUNK) {
+			c = malloc(sizeof(*c) + CDR_BK_CHUNK * sizeof(c->e[0]));
+			if (!c || log_push(a, c)) {
+				free(c);
+				return -ENOMEM;
+			}
+			c->n = 0;
+		}
+		/* Billed units stay below 3 * 10^12 (SPEC 3 and 4); a larger
+		 * figure is carried in several entries all the same. */
+		uint64_t u = units <= INT64_MAX ? units : INT64_MAX;
+		cdr__bkent *e = &c->e[c->n++];
+		e->row = row;
+		e->rate_row = rr;
+		e->zone = z;
+		e->band = (uint8_t)b;
+		e->units = sign > 0 ? (int64_t)u : -(int64_t)u;
 		a->bk_n++;
-	}
-	k->units = sign > 0 ? k->units + units : k->units - units;
+		units -= u;
+	} while (units);
 	return 0;
 }
 
@@ -183,7 +176,8 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 	if (rc)
 		return rc;
 	/* Only rows with packages can use a bucket; late records never do. */
-	if (x->late || x->rate_row < 0 || !x->has_pkgs)
+	if (x->late || x->rate_row < 0 || !x->has_pkgs ||
+	    !(a->t->row_allow_svc[x->row] >> x->service & 1))
 		return 0;
 	if (a->t->band_split && x->service == CDR_VOICE && x->quantity)
 		return bk_add_split(a, x, sign);
@@ -191,19 +185,28 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 		      x->band, x->quantity, sign);
 }
 
-int cdr__acc_merge(cdr__acc *into, const cdr__acc *from)
+int cdr__acc_merge(cdr__acc *into, cdr__acc *from)
 {
 	for (uint32_t i = 0; i < into->t->naccounts; i++)
 		for (int f = 0; f < CDR_NF; f++)
 			if (add_field(into, i, f, cdr__acc_get(from, i, f)))
 				return -ENOMEM;
-	for (uint32_t i = 0; i <= from->bk_mask; i++) {
-		const cdr__bucket *k = &from->bk[i];
-		if (k->row != BK_EMPTY &&
-		    bk_add(into, k->row, k->rate_row, k->zone, k->band,
-			   k->units, 1))
+	if (from->sealed_off)
+		return -EINVAL; /* workers' logs are merged before sealing */
+	for (uint32_t i = 0; i < from->nchunks; i++) {
+		if (log_push(into, from->chunks[i])) {
+			/* the chunks not handed over stay with from */
+			memmove(from->chunks, from->chunks + i,
+				(from->nchunks - i) * sizeof(cdr__bkchunk *));
+			from->nchunks -= i;
 			return -ENOMEM;
+		}
+		into->bk_n += from->chunks[i]->n;
 	}
+	free(from->chunks);
+	from->chunks = NULL;
+	from->nchunks = from->chunks_cap = 0;
+	from->bk_n = 0;
 	return 0;
 }
 
@@ -242,32 +245,471 @@ static int64_t prorate(const cdr_tariff *t, const cdr__sub_row *r,
 /* ---- allowances ------------------------------------------------------ */
 
 
-/* Dearest price per unit first; ties by zone, band (bytes), rate line. */
-typedef struct dear_ctx {
+/*
+ * SPEC 7's taking order within a row: dearest price per unit first, ties
+ * by zone, band (bytes), rate line. Each of the four is a rank computed
+ * once per run over the tariff's rate rows, zones and bands, so ordering
+ * a bucket costs a few integer compares (and the rank of a rate row's
+ * line, with its zone and band, names the bucket: equal keys are one
+ * bucket).
+ */
+typedef struct dear_rank {
 	const cdr_tariff *t;
-} dear_ctx;
+	uint32_t *dear; /* [nrates] dearness class, 0 dearest */
+	uint32_t *line; /* [nrates] rank of the rate row's line */
+	uint32_t *zone; /* [nzones + 1] rank of the zone's name, `*` at nzones */
+	uint32_t band[256];
+} dear_rank;
 
-static int cmp_dear(const void *pa, const void *pb, void *ctx)
+static int cmp_rate_dear(const void *pa, const void *pb, void *ctx)
 {
-	const cdr__bucket *a = pa, *b = pb;
-	const cdr_tariff *t = ((const dear_ctx *)ctx)->t;
-	if (a->row != b->row)
-		return a->row < b->row ? -1 : 1;
-	const cdr__rate_row *ra = &t->rates[a->rate_row],
-			    *rb = &t->rates[b->rate_row];
+	const cdr__rate_row *rates = ctx;
+	const cdr__rate_row *ra = &rates[*(const uint32_t *)pa],
+			    *rb = &rates[*(const uint32_t *)pb];
 	u128 x = (u128)(uint64_t)ra->price_micros * rb->unit;
 	u128 y = (u128)(uint64_t)rb->price_micros * ra->unit;
+	return (x < y) - (x > y);
+}
+
+static int cmp_rate_line(const void *pa, const void *pb, void *ctx)
+{
+	const cdr__rate_row *rates = ctx;
+	uint32_t la = rates[*(const uint32_t *)pa].line,
+		 lb = rates[*(const uint32_t *)pb].line;
+	return (la > lb) - (la < lb);
+}
+
+static int cmp_name_ptr(const void *pa, const void *pb)
+{
+	return strcmp(**(const char *const *const *)pa,
+		      **(const char *const *const *)pb);
+}
+
+static void dear_free(dear_rank *k)
+{
+	free(k->dear);
+	free(k->line);
+	free(k->zone);
+	k->dear = k->line = k->zone = NULL;
+}
+
+static int dear_init(dear_rank *k, const cdr_tariff *t)
+{
+	static const char star[] = "*";
+	memset(k, 0, sizeof(*k));
+	k->t = t;
+	uint32_t nr = t->nrates, nz = t->nzones + 1, nb = t->nbands;
+	uint32_t *ord = malloc(((size_t)(nr > nz ? nr : nz) + 1) * sizeof(*ord));
+	const char **names = malloc((size_t)(nz > nb ? nz : nb) * sizeof(*names));
+	const char ***pn = malloc((size_t)(nz > nb ? nz : nb + 1) * sizeof(*pn));
+	k->dear = malloc(((size_t)nr + 1) * sizeof(uint32_t));
+	k->line = malloc(((size_t)nr + 1) * sizeof(uint32_t));
+	k->zone = malloc((size_t)nz * sizeof(uint32_t));
+	if (!ord || !names || !pn || !k->dear || !k->line || !k->zone) {
+		free(ord);
+		free(names);
+		free(pn);
+		dear_free(k);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nr; i++)
+		ord[i] = i;
+	if (nr)
+		qsort_r(ord, nr, sizeof(*ord), cmp_rate_dear, t->rates);
+	for (uint32_t i = 0, c = 0; i < nr; i++) {
+		if (i && cmp_rate_dear(&ord[i - 1], &ord[i], t->rates))
+			c++;
+		k->dear[ord[i]] = c;
+	}
+	for (uint32_t i = 0; i < nr; i++)
+		ord[i] = i;
+	if (nr)
+		qsort_r(ord, nr, sizeof(*ord), cmp_rate_line, t->rates);
+	for (uint32_t i = 0; i < nr; i++)
+		k->line[ord[i]] = i;
+	/* Zone names, `*` for data's zone nzones; then band names. Equal
+	 * names (none in a loaded tariff) would share a rank. */
+	for (uint32_t i = 0; i < nz; i++) {
+		names[i] = i < t->nzones ? t->zone_names[i] : star;
+		pn[i] = &names[i];
+	}
+	qsort(pn, nz, sizeof(*pn), cmp_name_ptr);
+	for (uint32_t i = 0, c = 0; i < nz; i++) {
+		if (i && strcmp(*pn[i - 1], *pn[i]) != 0)
+			c++;
+		k->zone[pn[i] - names] = c;
+	}
+	for (uint32_t i = 0; i < nb && i < 256; i++) {
+		names[i] = t->band_names[i];
+		pn[i] = &names[i];
+	}
+	if (nb > 256)
+		nb = 256; /* bands are uint8_t, CDR_BAND_STAR not among them */
+	if (nb)
+		qsort(pn, nb, sizeof(*pn), cmp_name_ptr);
+	for (uint32_t i = 0, c = 0; i < nb; i++) {
+		if (i && strcmp(*pn[i - 1], *pn[i]) != 0)
+			c++;
+		k->band[pn[i] - names] = c;
+	}
+	free(ord);
+	free(names);
+	free(pn);
+	return 0;
+}
+
+/* Is bucket (rate row ra, zone za, band ba) before (rb, zb, bb) in
+ * taking order? 0: the same bucket. */
+static inline int key_cmp(const dear_rank *k, uint32_t ra, uint32_t za,
+			  uint32_t ba, uint32_t rb, uint32_t zb, uint32_t bb)
+{
+	za = za < k->t->nzones ? za : k->t->nzones;
+	zb = zb < k->t->nzones ? zb : k->t->nzones;
+	uint64_t x = (uint64_t)k->dear[ra] << 32 | k->zone[za];
+	uint64_t y = (uint64_t)k->dear[rb] << 32 | k->zone[zb];
 	if (x != y)
-		return x > y ? -1 : 1;
-	const char *za = a->zone < t->nzones ? t->zone_names[a->zone] : "*";
-	const char *zb = b->zone < t->nzones ? t->zone_names[b->zone] : "*";
-	int c = strcmp(za, zb);
-	if (c)
-		return c;
-	c = strcmp(t->band_names[a->band], t->band_names[b->band]);
-	if (c)
-		return c;
-	return (ra->line > rb->line) - (ra->line < rb->line);
+		return x < y ? -1 : 1;
+	x = (uint64_t)k->band[ba & 255] << 32 | k->line[ra];
+	y = (uint64_t)k->band[bb & 255] << 32 | k->line[rb];
+	return (x > y) - (x < y);
+}
+
+static inline int ent_cmp(const dear_rank *k, const cdr__bkent *a,
+			  const cdr__bkent *b)
+{
+	return key_cmp(k, a->rate_row, a->zone, a->band, b->rate_row, b->zone,
+		       b->band);
+}
+
+static int bk_cmp_q(const void *pa, const void *pb, void *ctx)
+{
+	const cdr__bucket *a = pa, *b = pb;
+	return key_cmp(ctx, a->rate_row, a->zone, a->band, b->rate_row,
+		       b->zone, b->band);
+}
+
+/* A row's few entries: insertion sort in taking order. */
+static void ent_sort(const dear_rank *k, cdr__bkent *e, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		cdr__bkent v = e[i];
+		size_t j = i;
+		for (; j && ent_cmp(k, &v, &e[j - 1]) < 0; j--)
+			e[j] = e[j - 1];
+		e[j] = v;
+	}
+}
+
+/* Scratch of cdr__acc_buckets: the buckets of one row, and for a row of
+ * many entries (a heavy caller: hundreds of thousands) an open-addressing
+ * index over them, sized by the buckets (few), not the entries. */
+typedef struct bk_scratch {
+	cdr__bucket *bk;
+	size_t n, cap;
+	uint32_t *slot; /* bucket index + 1, 0 empty */
+	uint32_t mask;
+} bk_scratch;
+
+/* u + v in the wrapping arithmetic of unsigned bucket sums (an entry is
+ * never INT64_MIN: bk_add keeps |units| <= INT64_MAX). */
+static inline u128 add_units(u128 u, int64_t v)
+{
+	return v >= 0 ? u + (uint64_t)v : u - (uint64_t)-v;
+}
+
+static int scratch_put(bk_scratch *s, uint32_t row, const cdr__bkent *e)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		cdr__bucket *nb = realloc(s->bk, cap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		s->bk = nb;
+		s->cap = cap;
+	}
+	s->bk[s->n++] = (cdr__bucket){row, e->rate_row, e->zone, e->band,
+				      add_units(0, e->units)};
+	return 0;
+}
+
+static uint32_t ent_hash(uint32_t rr, uint32_t z, uint32_t b)
+{
+	uint64_t h = ((uint64_t)rr << 32 | z) * 0x9E3779B97F4A7C15ULL;
+	h ^= (uint64_t)b * 0xC2B2AE3D27D4EB4FULL;
+	return (uint32_t)(h >> 32);
+}
+
+static int scratch_rehash(bk_scratch *s, uint32_t cap)
+{
+	uint32_t *ns = calloc(cap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	free(s->slot);
+	s->slot = ns;
+	s->mask = cap - 1;
+	for (size_t i = 0; i < s->n; i++) {
+		const cdr__bucket *b = &s->bk[i];
+		uint32_t j = ent_hash(b->rate_row, b->zone, b->band) & s->mask;
+		while (s->slot[j])
+			j = (j + 1) & s->mask;
+		s->slot[j] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+/* Coalesce a large row's entries through the index. */
+static int scratch_hash_row(bk_scratch *s, uint32_t row, const cdr__bkent *e,
+			    size_t n)
+{
+	int rc = s->slot ? 0 : scratch_rehash(s, 256);
+	if (!rc)
+		memset(s->slot, 0, ((size_t)s->mask + 1) * sizeof(*s->slot));
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint32_t j = ent_hash(e[i].rate_row, e[i].zone, e[i].band) &
+			     s->mask;
+		for (;; j = (j + 1) & s->mask) {
+			uint32_t b = s->slot[j];
+			if (!b) {
+				if ((rc = scratch_put(s, row, &e[i])))
+					break;
+				s->slot[j] = (uint32_t)s->n;
+				if (s->n * 2 > s->mask)
+					rc = scratch_rehash(s, (s->mask + 1) * 2);
+				break;
+			}
+			if (!s->bk)
+				return -EINVAL; /* a slot without its bucket */
+			cdr__bucket *k = &s->bk[b - 1];
+			if (k->rate_row == e[i].rate_row && k->zone == e[i].zone &&
+			    k->band == e[i].band) {
+				k->units = add_units(k->units, e[i].units);
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
+/* The log, sorted once: entries counting-sorted by row. `own`: off and e
+ * were made here (else they are the accumulator's sealed log, read-only:
+ * already in taking order, so nothing is sorted in them). */
+typedef struct bk_rows {
+	uint32_t *off; /* [nrows + 1]: row r's entries e[off[r] .. off[r + 1]) */
+	cdr__bkent *e;
+	dear_rank k;
+	int own;
+} bk_rows;
+
+static void bk_rows_free(bk_rows *b)
+{
+	if (b->own) {
+		free(b->off);
+		free(b->e);
+	}
+	b->off = NULL;
+	b->e = NULL;
+	dear_free(&b->k);
+}
+
+/* The counting sort: counts, end offsets, then scatter back to front, so
+ * off[r] ends as the start of row r's entries. With `release`, each chunk
+ * is freed once scattered (a is being sealed). */
+static void bk_scatter(cdr__acc *a, const cdr__acc *ca, uint32_t *off,
+		       cdr__bkent *e)
+{
+	const uint32_t nrows = ca->t->nrows;
+	for (size_t i = 0; i < ca->sealed_n; i++)
+		off[ca->sealed[i].row]++;
+	for (uint32_t c = 0; c < ca->nchunks; c++)
+		for (uint32_t i = 0; i < ca->chunks[c]->n; i++)
+			off[ca->chunks[c]->e[i].row]++;
+	for (uint32_t r = 0, sum = 0; r <= nrows; r++)
+		off[r] = sum += off[r];
+	for (size_t i = 0; i < ca->sealed_n; i++)
+		e[--off[ca->sealed[i].row]] = ca->sealed[i];
+	for (uint32_t c = 0; c < ca->nchunks; c++) {
+		for (uint32_t i = 0; i < ca->chunks[c]->n; i++)
+			e[--off[ca->chunks[c]->e[i].row]] = ca->chunks[c]->e[i];
+		if (a) {
+			free(a->chunks[c]);
+			a->chunks[c] = NULL;
+		}
+	}
+}
+
+static int bk_rows_init(bk_rows *b, const cdr__acc *a)
+{
+	const uint32_t nrows = a->t->nrows;
+	memset(b, 0, sizeof(*b));
+	if (!a->bk_n)
+		return 0; /* off stays NULL: no row has an entry */
+	if (!a->nchunks && a->sealed_off) {
+		b->off = a->sealed_off;
+		b->e = a->sealed;
+		return 0;
+	}
+	b->own = 1;
+	b->off = calloc((size_t)nrows + 1, sizeof(*b->off));
+	b->e = malloc(a->bk_n * sizeof(*b->e));
+	int rc = b->off && b->e ? dear_init(&b->k, a->t) : -ENOMEM;
+	if (rc) {
+		bk_rows_free(b);
+		return rc;
+	}
+	bk_scatter(NULL, a, b->off, b->e);
+	return 0;
+}
+
+static uint32_t bk_rows_count(const bk_rows *b, uint32_t r)
+{
+	return b->off ? b->off[r + 1] - b->off[r] : 0;
+}
+
+/* Equal entries, one after the other, into the scratch buckets. */
+static int coalesce_sorted(const dear_rank *k, bk_scratch *s, uint32_t r,
+			   const cdr__bkent *e, size_t n)
+{
+	int rc = 0;
+	for (size_t j = 0; j < n && !rc; j++) {
+		const cdr__bucket *l = s->n ? &s->bk[s->n - 1] : NULL;
+		int same = j && l &&
+			   (k ? !ent_cmp(k, &e[j - 1], &e[j])
+			      : l->rate_row == e[j].rate_row &&
+					l->zone == e[j].zone && l->band == e[j].band);
+		if (same)
+			s->bk[s->n - 1].units =
+				add_units(s->bk[s->n - 1].units, e[j].units);
+		else
+			rc = scratch_put(s, r, &e[j]);
+	}
+	return rc;
+}
+
+/* Row r's buckets with units, in taking order, into s->bk[0 .. s->n).
+ * Each row's entries are its own: threads may take rows apart. */
+static int row_buckets_at(bk_rows *b, bk_scratch *s, uint32_t r, size_t i,
+			  size_t end)
+{
+	int rc = 0;
+	cdr__bkent *e = b->e;
+	s->n = 0;
+	if (!b->own) {
+		/* sealed: in taking order already */
+		rc = coalesce_sorted(NULL, s, r, e + i, end - i);
+	} else if (end - i > 32) {
+		/* Few buckets under many entries: coalesce, then order the
+		 * buckets. */
+		rc = scratch_hash_row(s, r, e + i, end - i);
+		if (!rc)
+			qsort_r(s->bk, s->n, sizeof(*s->bk), bk_cmp_q, &b->k);
+	} else {
+		ent_sort(&b->k, e + i, end - i);
+		rc = coalesce_sorted(&b->k, s, r, e + i, end - i);
+	}
+	/* Buckets whose entries cancel out (duplicates taken back) are not
+	 * buckets. */
+	size_t n = 0;
+	for (size_t j = 0; j < s->n; j++)
+		if (s->bk[j].units)
+			s->bk[n++] = s->bk[j];
+	s->n = n;
+	return rc;
+}
+
+static int row_buckets(bk_rows *b, bk_scratch *s, uint32_t r)
+{
+	s->n = 0;
+	if (!bk_rows_count(b, r))
+		return 0;
+	return row_buckets_at(b, s, r, b->off[r], b->off[r + 1]);
+}
+
+int cdr__acc_seal(cdr__acc *a)
+{
+	const uint32_t nrows = a->t->nrows;
+	if (!a->nchunks)
+		return 0;
+	bk_rows b;
+	bk_scratch sc = {0};
+	memset(&b, 0, sizeof(b));
+	b.own = 1;
+	b.off = calloc((size_t)nrows + 1, sizeof(*b.off));
+	b.e = malloc(a->bk_n * sizeof(*b.e));
+	int rc = b.off && b.e ? dear_init(&b.k, a->t) : -ENOMEM;
+	if (rc) {
+		bk_rows_free(&b);
+		return rc;
+	}
+	/* From here on nothing fails that loses entries: the chunks go as
+	 * they are read, and each row is rewritten in place, in front of
+	 * what is still to be read (a row never grows). */
+	bk_scatter(a, a, b.off, b.e);
+	free(a->chunks);
+	a->chunks = NULL;
+	a->nchunks = a->chunks_cap = 0;
+	free(a->sealed_off);
+	free(a->sealed);
+	size_t w = 0;
+	for (uint32_t r = 0; r < nrows; r++) {
+		size_t i = b.off[r], end = b.off[r + 1];
+		b.off[r] = (uint32_t)w;
+		if (i == end)
+			continue;
+		if (row_buckets_at(&b, &sc, r, i, end)) {
+			/* out of memory for the scratch: keep the row as it is,
+			 * unsorted - then it is not sealed either */
+			rc = -ENOMEM;
+			memmove(b.e + w, b.e + i, (end - i) * sizeof(*b.e));
+			w += end - i;
+			continue;
+		}
+		for (size_t k = 0; k < sc.n; k++) {
+			u128 u = sc.bk[k].units;
+			/* a bucket past int64 (never in practice) as several
+			 * entries; never more entries than the row had */
+			do {
+				uint64_t part = u > INT64_MAX ? INT64_MAX : (uint64_t)u;
+				b.e[w++] = (cdr__bkent){r, sc.bk[k].rate_row,
+							sc.bk[k].zone,
+							(uint8_t)sc.bk[k].band,
+							{0},
+							(int64_t)part};
+				u -= part;
+			} while (u);
+		}
+	}
+	b.off[nrows] = (uint32_t)w;
+	free(sc.bk);
+	free(sc.slot);
+	dear_free(&b.k);
+	cdr__bkent *shrunk = realloc(b.e, (w ? w : 1) * sizeof(*b.e));
+	a->sealed = shrunk ? shrunk : b.e;
+	a->sealed_off = b.off;
+	a->sealed_n = w;
+	a->bk_n = w;
+	if (rc) {
+		/* not in taking order: hand it back as a log to sort again */
+		a->sealed_off = NULL;
+		free(b.off);
+		a->bk_n = w;
+		rc = 0;
+		/* the entries stay in sealed[], read back by bk_scatter */
+	}
+	return rc;
+}
+
+int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx)
+{
+	bk_rows b;
+	bk_scratch sc = {0};
+	int rc = bk_rows_init(&b, a);
+	for (uint32_t r = 0; !rc && b.off && r < a->t->nrows; r++)
+		if (!(rc = row_buckets(&b, &sc, r)) && sc.n)
+			rc = fn(ctx, r, sc.bk, sc.n);
+	bk_rows_free(&b);
+	free(sc.bk);
+	free(sc.slot);
+	return rc;
 }
 
 static int allow_matches(const cdr_tariff *t, const cdr__allowance *al,
@@ -314,20 +756,67 @@ static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
 
 /* ---- outages --------------------------------------------------------- */
 
+/* Credits keyed by row, then by account: outages are few, so a short
+ * list instead of an array over every row. */
+typedef struct credit {
+	uint32_t key;
+	i128 v;
+} credit;
+
+typedef struct credits {
+	credit *c;
+	size_t n, cap;
+} credits;
+
+static int credit_add(credits *l, uint32_t key, i128 v)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		credit *n = realloc(l->c, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		l->c = n;
+		l->cap = cap;
+	}
+	l->c[l->n++] = (credit){key, v};
+	return 0;
+}
+
+static int cmp_credit(const void *a, const void *b)
+{
+	uint32_t x = ((const credit *)a)->key, y = ((const credit *)b)->key;
+	return (x > y) - (x < y);
+}
+
+/* Sort by key and add up each key's credits. */
+static void credits_sum(credits *l)
+{
+	if (!l->n)
+		return;
+	qsort(l->c, l->n, sizeof(*l->c), cmp_credit);
+	size_t n = 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (n && l->c[n - 1].key == l->c[i].key)
+			l->c[n - 1].v += l->c[i].v;
+		else
+			l->c[n++] = l->c[i];
+	l->n = n;
+}
+
 /*
- * Credit one outage into outage[row] for every row of its number it meets.
+ * Credit one outage, per row, for every row of its number it meets.
  * A row is active from its `from` day's local 00:00 to the end of its `to`
  * day, so a line disconnected on the 23rd gets nothing for the 24th, and an
  * outage that began under a row ending before the period still credits its
  * part under the next row. Rows are few per number: a linear walk.
  */
-static void outage_parts(const cdr_tariff *t, const cdr__period *p,
-			 const cdr__outage *o, i128 *outage)
+static int outage_parts(const cdr_tariff *t, const cdr__period *p,
+			const cdr__outage *o, credits *outage)
 {
 	int64_t a0 = o->from_utc > p->start_utc ? o->from_utc : p->start_utc;
 	int64_t b0 = o->to_utc < p->end_utc ? o->to_utc : p->end_utc;
 	if (b0 <= a0)
-		return;
+		return 0;
 	const cdr__subscriber *s = &t->subs[o->sub];
 	for (uint32_t k = 0; k < s->nrows; k++) {
 		const uint32_t ri = s->first_row + k;
@@ -341,86 +830,162 @@ static void outage_parts(const cdr_tariff *t, const cdr__period *p,
 		if (b <= a)
 			continue;
 		int64_t fee = t->plans[r->plan].fee_micros;
-		outage[ri] += rnd((u128)fee * (uint64_t)(b - a),
-				  (u128)30 * 86400);
+		if (credit_add(outage, ri,
+			       rnd((u128)fee * (uint64_t)(b - a),
+				   (u128)30 * 86400)))
+			return -ENOMEM;
 	}
+	return 0;
 }
 
 /* ---- totals ---------------------------------------------------------- */
 
-/* What the month adds to an account beyond its records. */
-typedef struct acct_extra {
-	i128 allowance, recurring, outage;
-	uint8_t present; /* a row overlaps the period: it gets a line */
-} acct_extra;
-
 /*
- * The monthly charges, per subscriber row, into x[account]: recurring
- * fees, then allowances (buckets grouped by row: sorting by row first and
- * dearness second puts each row's buckets together, in taking order),
- * then outages, capped per row at that row's prorated plan fee - which is
- * why the prorated plan fee of every row is kept in plan_fee[].
+ * Everything the month needs, prepared once and then read by account
+ * ranges on several threads: the log sorted by row, each account's rows,
+ * and the outage credits per account (capped per row at the row's
+ * prorated plan fee). Each account's figures depend on its own rows
+ * only, so ranges of accounts rendered apart and put end to end are the
+ * bytes one thread would write.
  */
-static int compute_monthly(const cdr__acc *a, const cdr__period *p,
-			   acct_extra *x)
+typedef struct month {
+	const cdr__acc *a;
+	const cdr_tariff *t;
+	const cdr__period *p;
+	bk_rows b;
+	uint32_t *acc_off;  /* [naccounts + 1] */
+	uint32_t *acc_rows; /* account i: acc_rows[acc_off[i] .. acc_off[i+1]) */
+	credits out;	    /* by account */
+	i128 scale;	    /* micros per printed unit of the last place */
+	char period[16];
+	size_t period_n;
+} month;
+
+static void month_free(month *m)
+{
+	bk_rows_free(&m->b);
+	free(m->acc_off);
+	free(m->acc_rows);
+	free(m->out.c);
+}
+
+static int row_in_period(const cdr__sub_row *r, const cdr__period *p)
+{
+	return r->from_day <= p->last_day && r->to_day >= p->first_day;
+}
+
+static int month_init(month *m, const cdr__acc *a, const cdr__period *p)
 {
 	const cdr_tariff *t = a->t;
-	int64_t *plan_fee = calloc(t->nrows + 1, sizeof(int64_t));
-	i128 *outage = calloc(t->nrows + 1, sizeof(i128));
-	cdr__bucket *bk = malloc(((size_t)a->bk_n + 1) * sizeof(*bk));
-	if (!plan_fee || !outage || !bk) {
-		free(plan_fee);
-		free(outage);
-		free(bk);
-		return -ENOMEM;
+	memset(m, 0, sizeof(*m));
+	m->a = a;
+	m->t = t;
+	m->p = p;
+	m->scale = 1;
+	for (int i = t->decimals; i < 6; i++)
+		m->scale *= 10;
+	snprintf(m->period, sizeof(m->period), "%04d-%02d", p->year, p->month);
+	m->period_n = strlen(m->period);
+	int rc = bk_rows_init(&m->b, a);
+	m->acc_off = calloc((size_t)t->naccounts + 1, sizeof(*m->acc_off));
+	m->acc_rows = malloc(((size_t)t->nrows + 1) * sizeof(*m->acc_rows));
+	if (rc || !m->acc_off || !m->acc_rows) {
+		month_free(m);
+		return rc ? rc : -ENOMEM;
 	}
-
-	for (uint32_t i = 0; i < t->nrows; i++) {
-		const cdr__sub_row *r = &t->rows[i];
-		if (r->from_day > p->last_day || r->to_day < p->first_day)
-			continue;
-		acct_extra *e = &x[r->account];
-		e->present = 1;
-		plan_fee[i] = prorate(t, r, p, t->plans[r->plan].fee_micros);
-		e->recurring += plan_fee[i];
-		for (uint32_t k = 0; k < r->npkg; k++)
-			e->recurring += prorate(
-				t, r, p,
-				t->packages[t->row_pkgs[r->first_pkg + k]]
-					.fee_micros);
-	}
-
-	size_t n = 0;
-	for (uint32_t i = 0; i <= a->bk_mask; i++)
-		if (a->bk[i].row != BK_EMPTY && a->bk[i].units)
-			bk[n++] = a->bk[i];
-	/* qsort_r passes a non-const context: wrap the tariff pointer. */
-	dear_ctx ctx = {t};
-	if (n)
-		qsort_r(bk, n, sizeof(*bk), cmp_dear, &ctx);
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && bk[j].row == bk[i].row)
-			j++;
-		const cdr__sub_row *r = &t->rows[bk[i].row];
-		x[r->account].allowance += row_allowance(t, r, bk + i, j - i);
-		i = j;
-	}
+	/* Rows by account, in row order within an account. */
+	for (uint32_t i = 0; i < t->nrows; i++)
+		m->acc_off[t->rows[i].account + 1]++;
+	for (uint32_t i = 0; i < t->naccounts; i++)
+		m->acc_off[i + 1] += m->acc_off[i];
+	for (uint32_t i = 0; i < t->nrows; i++)
+		m->acc_rows[m->acc_off[t->rows[i].account]++] = i;
+	for (uint32_t i = t->naccounts; i > 0; i--)
+		m->acc_off[i] = m->acc_off[i - 1];
+	m->acc_off[0] = 0;
 
 	/* Outages: cut at the period's bounds and at the number's rows, each
 	 * part at its own row's plan fee and rounded on its own; a row's sum
-	 * is capped below. Seconds under no row credit nothing. */
-	for (uint32_t i = 0; i < t->noutages; i++)
-		outage_parts(t, p, &t->outages[i], outage);
-	for (uint32_t i = 0; i < t->nrows; i++)
-		if (outage[i])
-			x[t->rows[i].account].outage +=
-				outage[i] < plan_fee[i] ? outage[i] : plan_fee[i];
+	 * is capped at its prorated plan fee (0 for a row outside the
+	 * period). Seconds under no row credit nothing. */
+	credits rows = {0};
+	for (uint32_t i = 0; !rc && i < t->noutages; i++)
+		rc = outage_parts(t, p, &t->outages[i], &rows);
+	credits_sum(&rows);
+	for (size_t i = 0; !rc && i < rows.n; i++) {
+		const cdr__sub_row *r = &t->rows[rows.c[i].key];
+		i128 cap = row_in_period(r, p)
+				   ? prorate(t, r, p, t->plans[r->plan].fee_micros)
+				   : 0;
+		if (rows.c[i].v)
+			rc = credit_add(&m->out, r->account,
+					rows.c[i].v < cap ? rows.c[i].v : cap);
+	}
+	free(rows.c);
+	credits_sum(&m->out);
+	if (rc)
+		month_free(m);
+	return rc;
+}
 
-	free(plan_fee);
-	free(outage);
-	free(bk);
-	return 0;
+/*
+ * Account i's totals line as figures: 1 when it has one (a record, or a
+ * row overlapping the period), 0 when not, or -ENOMEM. Recurring fees,
+ * then allowances per row (its buckets in taking order), then the
+ * outage credit; each amount column rounded once from its micro sum,
+ * `total` the sum of the rounded columns. *oc is a cursor into m->out
+ * for accounts taken in increasing order.
+ */
+static int account_line(month *m, bk_scratch *sc, uint32_t i, size_t *oc,
+			cdr__figures *f)
+{
+	static const int qty[5] = {CDR_F_RECORDS, CDR_F_LATE, CDR_F_VOICE_S,
+				   CDR_F_SMS, CDR_F_DATA_B};
+	static const int charge[3] = {CDR_F_VOICE_C, CDR_F_SMS_C,
+				      CDR_F_DATA_C};
+	const cdr_tariff *t = m->t;
+	const cdr__period *p = m->p;
+	i128 allowance = 0, recurring = 0, outage = 0;
+	int present = 0;
+	for (uint32_t j = m->acc_off[i]; j < m->acc_off[i + 1]; j++) {
+		const uint32_t ri = m->acc_rows[j];
+		const cdr__sub_row *r = &t->rows[ri];
+		if (row_in_period(r, p)) {
+			present = 1;
+			recurring += prorate(t, r, p, t->plans[r->plan].fee_micros);
+			for (uint32_t k = 0; k < r->npkg; k++)
+				recurring += prorate(
+					t, r, p,
+					t->packages[t->row_pkgs[r->first_pkg + k]]
+						.fee_micros);
+		}
+		int rc = row_buckets(&m->b, sc, ri);
+		if (rc)
+			return rc;
+		if (sc->n)
+			allowance += row_allowance(t, r, sc->bk, sc->n);
+	}
+	while (*oc < m->out.n && m->out.c[*oc].key < i)
+		++*oc;
+	if (*oc < m->out.n && m->out.c[*oc].key == i)
+		outage = m->out.c[*oc].v;
+	if (!present && !cdr__acc_get(m->a, i, CDR_F_RECORDS))
+		return 0;
+	f->acct = t->accounts[i];
+	f->acct_n = strlen(f->acct);
+	for (int q = 0; q < 5; q++)
+		f->qty[q] = (u128)cdr__acc_get(m->a, i, qty[q]);
+	/* Rounded once, kept as the micros the printed figure is. */
+	for (int c = 0; c < 3; c++)
+		f->amt[c] = cdr__round_to_decimals(cdr__acc_get(m->a, i, charge[c]),
+						   t->decimals) *
+			    m->scale;
+	f->amt[3] = cdr__round_to_decimals(allowance, t->decimals) * m->scale;
+	f->amt[4] = cdr__round_to_decimals(recurring, t->decimals) * m->scale;
+	f->amt[5] = cdr__round_to_decimals(outage, t->decimals) * m->scale;
+	f->amt[6] = f->amt[0] + f->amt[1] + f->amt[2] - f->amt[3] + f->amt[4] -
+		    f->amt[5];
+	return 1;
 }
 
 typedef struct sbuf {
@@ -449,15 +1014,127 @@ static void sb_put(sbuf *s, const char *p, size_t n)
 	s->n += n;
 }
 
-static void sb_u(sbuf *s, u128 v)
+/* One figures line, as the totals file prints it, straight into s. */
+static int sb_line(sbuf *s, const cdr__figures *r, const month *m)
 {
-	s->n += cdr__fmt_u128(s->b + s->n, v);
+	const i128 scale = m->scale;
+	const int dec = m->t->decimals;
+	int rc = sb_reserve(s, r->acct_n + 16 + (size_t)12 * 48);
+	if (rc || !s->b)
+		return rc ? rc : -ENOMEM;
+	char *o = s->b + s->n;
+	memcpy(o, r->acct, r->acct_n);
+	o += r->acct_n;
+	*o++ = ',';
+	memcpy(o, m->period, m->period_n);
+	o += m->period_n;
+	for (int k = 0; k < 5; k++) {
+		*o++ = ',';
+		o += r->qty[k] <= UINT64_MAX ? cdr__fmt_u64(o, (uint64_t)r->qty[k])
+					     : cdr__fmt_u128(o, r->qty[k]);
+	}
+	for (int k = 0; k < 7; k++) {
+		*o++ = ',';
+		/* amt is a multiple of scale: divide in 64 bits when it fits */
+		i128 v = r->amt[k] >= -INT64_MAX && r->amt[k] <= INT64_MAX
+				 ? (i128)((int64_t)r->amt[k] / (int64_t)scale)
+				 : r->amt[k] / scale;
+		o += cdr__fmt_scaled(o, v, dec);
+	}
+	*o++ = '\n';
+	s->n = (size_t)(o - s->b);
+	return 0;
 }
 
-static void sb_scaled(sbuf *s, i128 v, int dec)
+/* One thread's part: accounts [lo, hi), as figures or as text. */
+typedef struct month_job {
+	month *m;
+	uint32_t lo, hi;
+	int text;
+	cdr__figures *f; /* text == 0 */
+	size_t n;
+	sbuf s; /* text == 1 */
+	int rc;
+} month_job;
+
+static void *month_part(void *arg)
 {
-	s->b[s->n++] = ',';
-	s->n += cdr__fmt_scaled(s->b + s->n, v, dec);
+	month_job *j = arg;
+	bk_scratch sc = {0};
+	size_t oc = 0, cap = 0;
+	cdr__figures fig;
+	while (oc < j->m->out.n && j->m->out.c[oc].key < j->lo)
+		oc++;
+	for (uint32_t i = j->lo; i < j->hi && !j->rc; i++) {
+		int got = account_line(j->m, &sc, i, &oc, &fig);
+		if (got < 0) {
+			j->rc = got;
+		} else if (got && j->text) {
+			j->rc = sb_line(&j->s, &fig, j->m);
+		} else if (got) {
+			if (j->n == cap) {
+				cap = cap ? cap * 2 : 4096;
+				cdr__figures *nf = realloc(j->f, cap * sizeof(*nf));
+				if (!nf) {
+					j->rc = -ENOMEM;
+					break;
+				}
+				j->f = nf;
+			}
+			j->f[j->n++] = fig;
+		}
+	}
+	free(sc.bk);
+	free(sc.slot);
+	return NULL;
+}
+
+#define MONTH_MAX_THREADS 2
+
+/*
+ * Run the accounts in up to a->threads (at most 2) ranges of about equal
+ * work (rows and log entries), on that many threads; the ranges' results
+ * in order are what one thread would give.
+ */
+static int month_jobs(month *m, int text, month_job *j, int *nj)
+{
+	const cdr_tariff *t = m->t;
+	int n = m->a->threads > 1 ? MONTH_MAX_THREADS : 1;
+	uint32_t cut[MONTH_MAX_THREADS + 1] = {0};
+	cut[n] = t->naccounts;
+	if (n > 1) {
+		uint64_t total = (uint64_t)t->naccounts + t->nrows + m->a->bk_n,
+			 sum = 0;
+		uint32_t i = 0;
+		for (; i < t->naccounts && sum * 2 < total; i++) {
+			sum += 1;
+			for (uint32_t k = m->acc_off[i]; k < m->acc_off[i + 1]; k++)
+				sum += 1 + bk_rows_count(&m->b, m->acc_rows[k]);
+		}
+		cut[1] = i;
+	}
+	pthread_t th[MONTH_MAX_THREADS];
+	int started[MONTH_MAX_THREADS] = {0};
+	for (int k = 0; k < n; k++) {
+		j[k].m = m; /* the caller zeroed j */
+		j[k].lo = cut[k];
+		j[k].hi = cut[k + 1];
+		j[k].text = text;
+	}
+	for (int k = 1; k < n; k++)
+		started[k] = !pthread_create(&th[k], NULL, month_part, &j[k]);
+	month_part(&j[0]);
+	for (int k = 1; k < n; k++)
+		if (started[k])
+			pthread_join(th[k], NULL);
+		else
+			month_part(&j[k]);
+	*nj = n;
+	int rc = 0;
+	for (int k = 0; k < n; k++)
+		if (j[k].rc && !rc)
+			rc = j[k].rc;
+	return rc;
 }
 
 /*
@@ -469,48 +1146,32 @@ static void sb_scaled(sbuf *s, i128 v, int dec)
 int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
 			cdr__figures **rows, size_t *n)
 {
-	static const int qty[5] = {CDR_F_RECORDS, CDR_F_LATE, CDR_F_VOICE_S,
-				   CDR_F_SMS, CDR_F_DATA_B};
-	static const int charge[3] = {CDR_F_VOICE_C, CDR_F_SMS_C,
-				      CDR_F_DATA_C};
-	const cdr_tariff *t = a->t;
-	acct_extra *x = calloc(t->naccounts, sizeof(*x));
-	cdr__figures *f = malloc(((size_t)t->naccounts + 1) * sizeof(*f));
-	int rc = x && f ? compute_monthly(a, p, x) : -ENOMEM;
-	size_t k = 0;
-	i128 scale = 1;
-	for (int i = t->decimals; i < 6; i++)
-		scale *= 10;
-	for (uint32_t i = 0; !rc && i < t->naccounts; i++) {
-		if (!cdr__acc_get(a, i, CDR_F_RECORDS) && !x[i].present)
-			continue;
-		cdr__figures *r = &f[k++];
-		r->acct = t->accounts[i];
-		r->acct_n = strlen(r->acct);
-		for (int q = 0; q < 5; q++)
-			r->qty[q] = (u128)cdr__acc_get(a, i, qty[q]);
-		/* Rounded once, kept as the micros the printed figure is. */
-		for (int c = 0; c < 3; c++)
-			r->amt[c] = cdr__round_to_decimals(
-					    cdr__acc_get(a, i, charge[c]),
-					    t->decimals) *
-				    scale;
-		r->amt[3] = cdr__round_to_decimals(x[i].allowance, t->decimals) *
-			    scale;
-		r->amt[4] = cdr__round_to_decimals(x[i].recurring, t->decimals) *
-			    scale;
-		r->amt[5] = cdr__round_to_decimals(x[i].outage, t->decimals) *
-			    scale;
-		r->amt[6] = r->amt[0] + r->amt[1] + r->amt[2] - r->amt[3] +
-			    r->amt[4] - r->amt[5];
+	month m;
+	month_job j[MONTH_MAX_THREADS] = {{0}};
+	int nj = 0;
+	int rc = month_init(&m, a, p);
+	if (rc)
+		return rc;
+	rc = month_jobs(&m, 0, j, &nj);
+	size_t total = 0;
+	for (int k = 0; k < nj; k++)
+		total += j[k].n;
+	cdr__figures *f = rc ? NULL : malloc((total + 1) * sizeof(*f));
+	if (!rc && !f)
+		rc = -ENOMEM;
+	for (int k = 0, o = 0; k < nj; k++) {
+		if (f && j[k].n)
+			memcpy(f + o, j[k].f, j[k].n * sizeof(*f));
+		o += (int)j[k].n;
+		free(j[k].f);
 	}
-	free(x);
+	month_free(&m);
 	if (rc) {
 		free(f);
 		return rc;
 	}
 	*rows = f;
-	*n = k;
+	*n = total;
 	return 0;
 }
 
@@ -521,43 +1182,40 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		"account,period,records,late_records,voice_seconds,sms_count,"
 		"data_bytes,voice_charge,sms_charge,data_charge,"
 		"allowance_credit,recurring_charge,outage_credit,total\n";
-	const int dec = a->t->decimals;
-	cdr__figures *f;
-	size_t n;
-	sbuf s = {0};
-	char period[16];
-	int rc = cdr__totals_figures(a, p, &f, &n);
+	month m;
+	month_job j[MONTH_MAX_THREADS] = {{0}};
+	int nj = 0;
+	int rc = month_init(&m, a, p);
 	if (rc)
 		return rc;
-	i128 scale = 1;
-	for (int i = dec; i < 6; i++)
-		scale *= 10;
-	snprintf(period, sizeof(period), "%04d-%02d", p->year, p->month);
-	if ((rc = sb_reserve(&s, sizeof(header))))
-		goto out;
-	sb_put(&s, header, sizeof(header) - 1);
-	for (size_t i = 0; i < n; i++) {
-		const cdr__figures *r = &f[i];
-		if ((rc = sb_reserve(&s, r->acct_n + 16 + (size_t)12 * 48)))
-			goto out;
-		sb_put(&s, r->acct, r->acct_n);
-		s.b[s.n++] = ',';
-		sb_put(&s, period, strlen(period));
-		for (int k = 0; k < 5; k++) {
-			s.b[s.n++] = ',';
-			sb_u(&s, r->qty[k]);
-		}
-		for (int k = 0; k < 7; k++)
-			sb_scaled(&s, r->amt[k] / scale, dec);
-		s.b[s.n++] = '\n';
+	/* The first part's buffer starts with the header and takes the
+	 * others at its end (a realloc of a large block moves no bytes). */
+	j[0].s.b = malloc(4096);
+	j[0].s.cap = 4096;
+	if (!j[0].s.b) {
+		month_free(&m);
+		return -ENOMEM;
 	}
-out:
-	free(f);
-	if (rc) {
-		free(s.b);
+	memcpy(j[0].s.b, header, sizeof(header) - 1);
+	j[0].s.n = sizeof(header) - 1;
+	rc = month_jobs(&m, 1, j, &nj);
+	size_t total = 0;
+	for (int k = 0; k < nj; k++)
+		total += j[k].s.n;
+	if (!rc)
+		rc = sb_reserve(&j[0].s, total - j[0].s.n + 1);
+	for (int k = 1; k < nj; k++) {
+		if (!rc && j[k].s.n)
+			sb_put(&j[0].s, j[k].s.b, j[k].s.n);
+		free(j[k].s.b);
+	}
+	char *out = j[0].s.b;
+	if (rc)
+		free(out);
+	month_free(&m);
+	if (rc)
 		return rc;
-	}
-	*buf = s.b;
-	*len = s.n;
+	*buf = out;
+	*len = total;
 	return 0;
 }

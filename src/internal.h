@@ -201,6 +201,9 @@ struct cdr_tariff {
 	cdr__sub_row *rows;
 	uint32_t nrows;
 	uint32_t *row_pkgs;
+	/* [nrows]: bit s set when an allowance of the row's packages is of
+	 * service s; a record no allowance can match makes no bucket */
+	uint8_t *row_allow_svc;
 	char **accounts; /* sorted bytewise; includes "-" */
 	uint32_t naccounts;
 	uint32_t dash_account; /* index of "-" */
@@ -275,8 +278,9 @@ static inline int32_t cdr__rate_find_inline(const cdr_tariff *t,
 void cdr__escape_ctl(char *out, size_t size, const char *s);
 
 /* Zeroed memory for big random-access tables, on huge pages when the
- * kernel allows (mem.c); release with free(). */
+ * kernel allows (mem.c); release with cdr__free_huge (not free()). */
 void *cdr__calloc_huge(size_t n, size_t size);
+void cdr__free_huge(void *p);
 
 /* ---- money and numbers (money.c) ------------------------------------- */
 
@@ -299,6 +303,7 @@ i128 cdr__round_to_decimals(i128 micros, int decimals);
 /* Print a count of 10^-decimals units as a decimal. */
 size_t cdr__fmt_scaled(char *buf, i128 v, int decimals);
 size_t cdr__fmt_u128(char *buf, u128 v);
+size_t cdr__fmt_u64(char *buf, uint64_t v);
 
 /* ---- records (format.h, format_native.c) ----------------------------- */
 
@@ -434,20 +439,56 @@ typedef struct cdr__bucket {
 	u128 units;
 } cdr__bucket;
 
+/* One record's (or split piece's) billed units for a bucket, signed: a
+ * duplicate taken back is an entry of its own with negative units. The
+ * log of them is appended to during the pass and sorted at the end. */
+typedef struct cdr__bkent {
+	uint32_t row, rate_row, zone;
+	uint8_t band, pad[3];
+	int64_t units;
+} cdr__bkent;
+
+#define CDR_BK_CHUNK 65536u /* entries per chunk of the log (1.5 MiB) */
+typedef struct cdr__bkchunk {
+	uint32_t n;
+	cdr__bkent e[];
+} cdr__bkchunk;
+
 /* One tariff's accumulators: per worker, then merged. */
 typedef struct cdr__acc {
 	const cdr_tariff *t;
 	cdr__acct *acct; /* [t->naccounts] */
 	cdr__wide *wide; /* [t->naccounts], made at the first overflow */
-	cdr__bucket *bk; /* open addressing; row == UINT32_MAX is empty */
-	uint32_t bk_mask, bk_n;
+	cdr__bkchunk **chunks; /* the allowance log; appended at the last */
+	uint32_t nchunks, chunks_cap;
+	size_t bk_n; /* entries in the log (chunks and sealed) */
+	int threads; /* monthly charges and totals on up to 2 threads when > 1 */
+	/* The log once sealed: entries grouped by row (row r's are
+	 * sealed[sealed_off[r] .. sealed_off[r + 1])), each row's in taking
+	 * order with equal buckets added up; entries added later go to
+	 * chunks again. */
+	uint32_t *sealed_off;
+	cdr__bkent *sealed;
+	size_t sealed_n;
 } cdr__acc;
 
 int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);
 void cdr__acc_fini(cdr__acc *a);
 /* Add (sign +1) or take back (-1) one rated record. 0 or -ENOMEM. */
 int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign);
-int cdr__acc_merge(cdr__acc *into, const cdr__acc *from);
+/* Add from's sums into `into`; from's allowance log moves over whole
+ * (no entry is copied), so from keeps only its account sums. */
+int cdr__acc_merge(cdr__acc *into, cdr__acc *from);
+/* The allowance buckets of a merged accumulator, row by row: for each row
+ * with a bucket of nonzero units, fn(ctx, row, bk, n) with that row's
+ * buckets, dearest first (SPEC 7's taking order); fn may consume them.
+ * Rows come in increasing order. 0, -ENOMEM, or what fn returned. */
+typedef int (*cdr__bk_fn)(void *ctx, uint32_t row, cdr__bucket *bk, size_t n);
+/* Sort the log into the sealed form and free its chunks as they are
+ * read: after the pass, so the monthly charges need no copy of it. The
+ * buckets are the same either way. 0 or -ENOMEM (the log unchanged). */
+int cdr__acc_seal(cdr__acc *a);
+int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx);
 /* Sum `f` of account `i`: the 64-bit part plus any overflow. */
 i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f);
 

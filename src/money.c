@@ -147,49 +147,76 @@ i128 cdr__round_to_decimals(i128 micros, int decimals)
 
 /* ---- printing -------------------------------------------------------- */
 
+static const char digits2[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233"
+	"34353637383940414243444546474849505152535455565758596061626364656667"
+	"6869707172737475767778798081828384858687888990919293949596979899";
+
+static unsigned ndigits(uint64_t v)
+{
+	unsigned n = 1;
+	while (v >= 10000) {
+		v /= 10000;
+		n += 4;
+	}
+	return n + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* v's decimal digits, exactly n of them (leading zeros when v is
+ * shorter), written back to front two at a time. */
+static void put_digits(char *buf, uint64_t v, unsigned n)
+{
+	char *p = buf + n;
+	while (n >= 2) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--p = digits2[d + 1];
+		*--p = digits2[d];
+		n -= 2;
+	}
+	if (n)
+		*--p = (char)('0' + (unsigned)(v % 10));
+}
+
+size_t cdr__fmt_u64(char *buf, uint64_t v)
+{
+	unsigned n = ndigits(v);
+	put_digits(buf, v, n);
+	return n;
+}
+
 size_t cdr__fmt_u128(char *buf, u128 v)
 {
-	char tmp[48];
-	size_t n = 0;
-	/* 128-bit division is a library call; nearly every figure fits in
-	 * 64 bits, so print those with native division. */
-	while (v > UINT64_MAX) {
-		tmp[n++] = (char)('0' + (unsigned)(v % 10));
-		v /= 10;
-	}
-	uint64_t w = (uint64_t)v;
-	do {
-		tmp[n++] = (char)('0' + (unsigned)(w % 10));
-		w /= 10;
-	} while (w);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	return n;
+	if (v <= UINT64_MAX)
+		return cdr__fmt_u64(buf, (uint64_t)v);
+	/* Past 64 bits: the low 19 digits in native division, the rest by
+	 * 128-bit division once (10^19 < 2^64 < 10^20). */
+	const uint64_t e19 = UINT64_C(10000000000000000000);
+	u128 hi = v / e19;
+	size_t n = cdr__fmt_u128(buf, hi);
+	put_digits(buf + n, (uint64_t)(v - hi * e19), 19);
+	return n + 19;
 }
 
 size_t cdr__fmt_scaled(char *buf, i128 v, int decimals)
 {
-	char digs[48];
-	size_t n, o = 0;
-	u128 a = v < 0 ? (u128)(-v) : (u128)v;
+	static const uint64_t pow10[7] = {1, 10, 100, 1000, 10000, 100000,
+					  1000000};
+	size_t o = 0;
+	u128 a = v < 0 ? -(u128)v : (u128)v;
 
 	if (v < 0)
 		buf[o++] = '-';
-	n = cdr__fmt_u128(digs, a);
-	if (decimals == 0) {
-		memcpy(buf + o, digs, n);
-		return o + n;
-	}
-	/* Left-pad to at least decimals+1 digits: 5 with 2 places is 0.05. */
-	size_t need = (size_t)decimals + 1, pad = n < need ? need - n : 0;
-	char full[64];
-	memset(full, '0', pad);
-	memcpy(full + pad, digs, n);
-	n += pad;
-	memcpy(buf + o, full, n - (size_t)decimals);
-	o += n - (size_t)decimals;
+	if (decimals == 0)
+		return o + cdr__fmt_u128(buf + o, a);
+	/* Whole units, then exactly `decimals` places: 5 with 2 places is
+	 * 0.05. In 64 bits unless the figure needs more. */
+	const uint64_t d = pow10[decimals];
+	u128 ip = a <= UINT64_MAX ? (u128)((uint64_t)a / d) : a / d;
+	uint64_t fp = (uint64_t)(a - ip * d);
+	o += cdr__fmt_u128(buf + o, ip);
 	buf[o++] = '.';
-	memcpy(buf + o, full + n - (size_t)decimals, (size_t)decimals);
+	put_digits(buf + o, fp, (unsigned)decimals);
 	return o + (size_t)decimals;
 }
 

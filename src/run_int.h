@@ -168,7 +168,7 @@ struct cdr_run {
 	uint32_t *rank; /* [nin] each input's place by path, bytewise */
 	cdr_outputs *own; /* of rejects_path/itemize_path, committed by
 			   * cdr_run_commit; NULL with opts.outputs */
-	double seconds, pass_seconds, dup_seconds;
+	double seconds, pass_seconds, dup_seconds, sums_seconds;
 	int executed;
 };
 

@@ -174,7 +174,7 @@ static void submap_free(cdr__submap *m)
 	if (!m)
 		return;
 	for (unsigned i = 0; i < SUB_SHARDS; i++)
-		free(m->s[i]);
+		cdr__free_huge(m->s[i]);
 	free(m);
 }
 
@@ -210,7 +210,7 @@ static int submap_grow(cdr__submap *m, unsigned k)
 			j = (j + 1) & (cap - 1);
 		ns[j] = m->s[k][i];
 	}
-	free(m->s[k]);
+	cdr__free_huge(m->s[k]);
 	m->s[k] = ns;
 	m->mask[k] = cap - 1;
 	return 0;
@@ -1719,6 +1719,25 @@ out:
 		t->subs[r->sub].nrows++;
 	}
 	t->nrows = nraw;
+	/* Which services each row's allowances cover (agg.c makes no bucket
+	 * for a record none of them can take from). */
+	t->row_allow_svc = malloc(nraw + 1);
+	if (!t->row_allow_svc) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (uint32_t i = 0; i < nraw; i++) {
+		const cdr__sub_row *r = &t->rows[i];
+		uint8_t m = 0;
+		for (uint32_t k = 0; k < r->npkg; k++) {
+			const cdr__package *pk =
+				&t->packages[t->row_pkgs[r->first_pkg + k]];
+			for (uint32_t j = 0; j < pk->nallow; j++)
+				m |= (uint8_t)(1u << t->allows[pk->first_allow + j]
+							 .service);
+		}
+		t->row_allow_svc[i] = m;
+	}
 	for (uint32_t i = 0; i < nnum; i++)
 		t->subs[i].num = nums[i];
 	t->nsubs = nnum;
@@ -2179,8 +2198,9 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->allows);
 	free(t->sub_text);
 	free(t->subs);
-	free(t->rows);
+	cdr__free_huge(t->rows);
 	free(t->row_pkgs);
+	free(t->row_allow_svc);
 	free(t->accounts); /* names point into sub_text */
 	submap_free(t->sub_map);
 	free(t->outages);

@@ -81,13 +81,30 @@ Test(agg, sums_leave_64_bits_exactly)
 	tu_rmdir(dir);
 }
 
-/* The bucket of (row, rate row, band) in a merged accumulator, or NULL. */
-static const cdr__bucket *bucket(const cdr__acc *a, uint32_t rr, uint32_t b)
+/* The buckets of an accumulator as cdr__acc_buckets hands them over. */
+typedef struct bk_seen {
+	cdr__bucket b[8];
+	size_t n;
+	uint32_t calls;
+} bk_seen;
+
+static int collect(void *ctx, uint32_t row, cdr__bucket *bk, size_t n)
 {
-	for (uint32_t i = 0; i <= a->bk_mask; i++)
-		if (a->bk[i].row != UINT32_MAX && a->bk[i].rate_row == rr &&
-		    a->bk[i].band == b)
-			return &a->bk[i];
+	bk_seen *s = ctx;
+	s->calls++;
+	for (size_t i = 0; i < n && s->n < 8; i++) {
+		cr_assert_eq(bk[i].row, row);
+		s->b[s->n++] = bk[i];
+	}
+	return 0;
+}
+
+/* The bucket of (rate row, band), or NULL. */
+static const cdr__bucket *bucket(const bk_seen *s, uint32_t rr, uint32_t b)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->b[i].rate_row == rr && s->b[i].band == b)
+			return &s->b[i];
 	return NULL;
 }
 
@@ -157,10 +174,15 @@ Test(agg, split_call_fills_a_bucket_per_band_and_is_taken_back_exactly)
 	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
 	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
 	cr_assert_eq(cdr__acc_add(&a, &x, -1), 0); /* a duplicate taken back */
-	cr_assert_eq(a.bk_n, 2);
-	const cdr__bucket *bp = bucket(&a, 0, peak), *bi = bucket(&a, 1, idle);
+	cr_assert_eq(a.bk_n, 6); /* two pieces a record, the take-back too */
+	bk_seen seen = {0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &seen), 0);
+	cr_assert_eq(seen.calls, 1);
+	cr_assert_eq(seen.n, 2);
+	const cdr__bucket *bp = bucket(&seen, 0, peak), *bi = bucket(&seen, 1, idle);
 	cr_assert(bp && bp->units == 600);
 	cr_assert(bi && bi->units == 600);
+	cr_assert(bp == &seen.b[0], "the dearer bucket (peak) comes first");
 	/* night takes only the idle piece: 0.12 x 600/60 = 1.20, not 6.00
 	 * (600 s at the start band's peak price). voice 7.30, credit 1.20,
 	 * total 6.10. */
@@ -175,7 +197,11 @@ Test(agg, split_call_fills_a_bucket_per_band_and_is_taken_back_exactly)
 	cr_assert_eq(memcmp(line, want, strlen(want)), 0);
 	free(buf);
 	cr_assert_eq(cdr__acc_add(&a, &x, -1), 0);
-	cr_assert(bp->units == 0 && bi->units == 0);
+	/* Every record taken back: the buckets are empty, so none is made. */
+	seen = (bk_seen){0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &seen), 0);
+	cr_assert_eq(seen.calls, 0);
+	cr_assert_eq(seen.n, 0);
 	cdr__acc_fini(&a);
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
@@ -231,4 +257,205 @@ Test(agg, outage_parts_follow_the_rows)
 	cdr__acc_fini(&a);
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
+}
+
+/*
+ * The log: a record whose row has no allowance of its service makes no
+ * entry; a row of many entries (past the insertion-sort size) is
+ * coalesced through the index into the same buckets, in taking order.
+ */
+Test(agg, many_entries_of_a_row_coalesce_into_few_buckets)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = tu_tariff();
+	tu_write(dir, "tariff.conf", "timezone = UTC\nproration = none\n");
+	tu_write(dir, "bands.csv", "band,days,from,to\n"
+				   "peak,mon-fri,08:00,20:00\n"
+				   "idle,*,00:00,24:00\n");
+	tu_write(dir, "zones.csv", "prefix,zone\n1,home\n2,away\n");
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm,0\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m,voice,*,peak,0,0.6,60,60,60\n"
+		 "m,voice,*,idle,0,0.12,60,60,60\n"
+		 "m,sms,*,*,0,0.1,1,1,1\n");
+	tu_write(dir, "packages.csv",
+		 "package,monthly_fee,service,zone,band,amount\n"
+		 "talk,0,voice,*,*,100000\n");
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "300,S,m,talk,2026-01-01,\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cdr__period per;
+	cdr__period_init(&per, t, 2026, 10);
+	cdr__acc a;
+	cr_assert_eq(cdr__acc_init(&a, t), 0);
+	cdr__rated sms = rate_line(t, &per, "s1,300,sms,2026-10-12 10:00:00,"
+					    "100,0,0");
+	cr_assert_eq(cdr__acc_add(&a, &sms, 1), 0);
+	cr_assert_eq(a.bk_n, 0, "no allowance takes sms: no entry");
+	/* 30 peak calls of 60 s to home, 50 idle of 120 s to away, one
+	 * peak call taken back: 81 entries of one row, 2 buckets. */
+	cdr__rated pk = rate_line(t, &per, "p,300,voice,2026-10-12 10:00:00,"
+					   "100,60,0");
+	cdr__rated id = rate_line(t, &per, "i,300,voice,2026-10-12 21:00:00,"
+					   "200,120,0");
+	for (int i = 0; i < 30; i++)
+		cr_assert_eq(cdr__acc_add(&a, &pk, 1), 0);
+	for (int i = 0; i < 50; i++)
+		cr_assert_eq(cdr__acc_add(&a, &id, 1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &pk, -1), 0);
+	cr_assert_eq(a.bk_n, 81);
+	bk_seen seen = {0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &seen), 0);
+	cr_assert_eq(seen.calls, 1);
+	cr_assert_eq(seen.n, 2);
+	cr_assert_eq(seen.b[0].band, band_named(t, "peak"), "dearest first");
+	cr_assert(seen.b[0].units == 29 * 60);
+	cr_assert_eq(seen.b[1].band, band_named(t, "idle"));
+	cr_assert(seen.b[1].units == 50 * 120);
+
+	/* Sealed: the same buckets from 2 entries, no chunk left; an entry
+	 * added after the seal (another take-back) still counts. */
+	cr_assert_eq(cdr__acc_seal(&a), 0);
+	cr_assert_eq(a.nchunks, 0);
+	cr_assert_eq(a.bk_n, 2);
+	bk_seen sealed = {0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &sealed), 0);
+	cr_assert_eq(sealed.n, 2);
+	cr_assert_eq(memcmp(sealed.b, seen.b, 2 * sizeof(seen.b[0])), 0);
+	cr_assert_eq(cdr__acc_add(&a, &id, -1), 0);
+	cr_assert_eq(a.bk_n, 3);
+	sealed = (bk_seen){0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &sealed), 0);
+	cr_assert_eq(sealed.n, 2);
+	cr_assert(sealed.b[0].units == 29 * 60);
+	cr_assert(sealed.b[1].units == 49 * 120);
+	cr_assert_eq(cdr__acc_seal(&a), 0);
+	cr_assert_eq(a.bk_n, 2);
+	sealed = (bk_seen){0};
+	cr_assert_eq(cdr__acc_buckets(&a, collect, &sealed), 0);
+	cr_assert(sealed.b[1].units == 49 * 120);
+	cdr__acc_fini(&a);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+/*
+ * Monthly charges and totals by account ranges on two threads: the
+ * same bytes and figures as one thread, whatever the cut (accounts with
+ * buckets, fees, an outage, and one without a line on either side).
+ */
+Test(agg, two_threads_render_the_bytes_of_one)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = tu_tariff();
+	tu_write(dir, "tariff.conf", "timezone = UTC\nproration = daily\n");
+	tu_write(dir, "bands.csv", "band,days,from,to\n"
+				   "peak,mon-fri,08:00,20:00\n"
+				   "idle,*,00:00,24:00\n");
+	tu_write(dir, "zones.csv", "prefix,zone\n1,home\n2,away\n");
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm,10\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m,voice,*,peak,0,0.6,60,60,60\n"
+		 "m,voice,*,idle,0,0.12,60,60,60\n"
+		 "m,sms,*,*,0,0.1,1,1,1\n");
+	tu_write(dir, "packages.csv",
+		 "package,monthly_fee,service,zone,band,amount\n"
+		 "talk,3,voice,*,*,90\n");
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "301,A,m,talk,2026-01-01,\n"
+		 "302,B,m,,2026-10-05,\n"
+		 "303,C,m,talk,2026-01-01,2026-10-10\n"
+		 "304,C,m,talk,2026-10-11,\n"
+		 "305,D,m,talk,2025-01-01,2025-12-31\n"
+		 "306,E,m,talk,2026-01-01,\n");
+	tu_write(dir, "outages.csv", "subscriber,from,to\n"
+				     "306,2026-10-02 00:00:00,2026-10-03 00:00:00\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cdr__period per;
+	cdr__period_init(&per, t, 2026, 10);
+	cdr__acc a;
+	cr_assert_eq(cdr__acc_init(&a, t), 0);
+	static const char *const lines[] = {
+		"1,301,voice,2026-10-12 10:00:00,100,70,0",
+		"2,301,voice,2026-10-12 21:00:00,200,200,0",
+		"3,302,sms,2026-10-12 10:00:00,100,0,0",
+		"4,303,voice,2026-10-05 10:00:00,100,30,0",
+		"5,304,voice,2026-10-20 10:00:00,200,300,0",
+		"6,306,voice,2026-10-20 22:00:00,100,61,0",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		cdr__rated x = rate_line(t, &per, lines[i]);
+		cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	}
+	char *one, *two;
+	size_t n1, n2, f1n, f2n;
+	cdr__figures *f1, *f2;
+	a.threads = 1;
+	cr_assert_eq(cdr__totals_render(&a, &per, &one, &n1), 0);
+	cr_assert_eq(cdr__totals_figures(&a, &per, &f1, &f1n), 0);
+	a.threads = 2;
+	cr_assert_eq(cdr__totals_render(&a, &per, &two, &n2), 0);
+	cr_assert_eq(cdr__totals_figures(&a, &per, &f2, &f2n), 0);
+	cr_assert_eq(n1, n2);
+	cr_assert_eq(memcmp(one, two, n1), 0, "%.*s\n---\n%.*s", (int)n1, one,
+		     (int)n2, two);
+	cr_assert_eq(f1n, 4, "A B C E (D: its row ended before the period): %zu",
+		     f1n);
+	cr_assert_eq(f2n, f1n);
+	/* and sealed, at two threads: the same bytes again */
+	char *three;
+	size_t n3;
+	cr_assert_eq(cdr__acc_seal(&a), 0);
+	cr_assert_eq(cdr__totals_render(&a, &per, &three, &n3), 0);
+	cr_assert_eq(n3, n1);
+	cr_assert_eq(memcmp(one, three, n1), 0);
+	free(three);
+	for (size_t i = 0; i < f1n; i++) {
+		cr_assert_str_eq(f1[i].acct, f2[i].acct);
+		cr_assert_eq(memcmp(f1[i].amt, f2[i].amt, sizeof(f1[i].amt)), 0);
+		cr_assert_eq(memcmp(f1[i].qty, f2[i].qty, sizeof(f1[i].qty)), 0);
+	}
+	/* A: 70 s peak billed 120 s (0.6/60 x 120 = 1.20), 200 s idle billed
+	 * 240 s (0.48); talk's 90 s take peak first: 0.90. */
+	const char *want = "A,2026-10,2,0,360,0,0,1.68,0.00,0.00,0.90,13.00,"
+			   "0.00,13.78\n";
+	const char *line = (const char *)memchr(one, '\n', n1) + 1;
+	cr_assert_eq(memcmp(line, want, strlen(want)), 0, "%s", line);
+	free(one);
+	free(two);
+	free(f1);
+	free(f2);
+	cdr__acc_fini(&a);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
+/* cdr__calloc_huge: zeroed, cache-line aligned, 2 MiB aligned when
+ * large, writable to the last byte, and given back by cdr__free_huge. */
+Test(agg, huge_tables_are_zeroed_aligned_and_freed)
+{
+	static const size_t sizes[] = {1, 64, 4096, ((size_t)4 << 20) - 1,
+				       (size_t)4 << 20, ((size_t)9 << 20) + 7};
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			size_t n = sizes[i];
+			unsigned char *p = cdr__calloc_huge(n, 1);
+			cr_assert_not_null(p);
+			cr_assert_eq((uintptr_t)p % 64, 0);
+			if (n >= ((size_t)4 << 20))
+				cr_assert_eq((uintptr_t)p % ((size_t)2 << 20), 0);
+			cr_assert_eq(p[0], 0);
+			cr_assert_eq(p[n / 2], 0);
+			cr_assert_eq(p[n - 1], 0);
+			memset(p, 0xab, n);
+			cdr__free_huge(p);
+		}
+	cr_assert_null(cdr__calloc_huge(SIZE_MAX / 2, 4), "overflow");
+	cdr__free_huge(NULL);
 }

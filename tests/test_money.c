@@ -99,6 +99,50 @@ Test(money, prints_beyond_64_bits)
 	cr_assert_str_eq(amt(v, 2), "1267650600228229401496703.21");
 }
 
+static const char *u128s(u128 v)
+{
+	static char b[64];
+	b[cdr__fmt_u128(b, v)] = '\0';
+	return b;
+}
+
+static const char *scaled(i128 v, int dec)
+{
+	static char b[64];
+	b[cdr__fmt_scaled(b, v, dec)] = '\0';
+	return b;
+}
+
+/* The 64-bit fast paths and where they hand over to 128 bits. */
+Test(money, prints_at_the_64_bit_edges)
+{
+	const u128 m64 = UINT64_MAX;
+	cr_assert_str_eq(u128s(0), "0");
+	cr_assert_str_eq(u128s(9), "9");
+	cr_assert_str_eq(u128s(10), "10");
+	cr_assert_str_eq(u128s(99999), "99999");
+	cr_assert_str_eq(u128s(100000), "100000");
+	cr_assert_str_eq(u128s(m64), "18446744073709551615");
+	cr_assert_str_eq(u128s(m64 + 1), "18446744073709551616");
+	/* low 19 digits zero-padded: 10^19 * 7 + 5 */
+	cr_assert_str_eq(u128s((u128)UINT64_C(10000000000000000000) * 7 + 5),
+			 "70000000000000000005");
+	cr_assert_str_eq(u128s(~(u128)0),
+			 "340282366920938463463374607431768211455");
+	char b[32];
+	cr_assert_eq(cdr__fmt_u64(b, 1234567890123ULL), 13);
+	cr_assert_eq(memcmp(b, "1234567890123", 13), 0);
+	cr_assert_str_eq(scaled(INT64_MAX, 2), "92233720368547758.07");
+	cr_assert_str_eq(scaled(-(i128)INT64_MAX, 2), "-92233720368547758.07");
+	cr_assert_str_eq(scaled((i128)INT64_MAX + 1, 2), "92233720368547758.08");
+	cr_assert_str_eq(scaled((i128)m64 + 1, 6), "18446744073709.551616");
+	cr_assert_str_eq(scaled(-((i128)m64 + 1), 3), "-18446744073709551.616");
+	cr_assert_str_eq(scaled(7, 6), "0.000007");
+	cr_assert_str_eq(scaled(-7, 1), "-0.7");
+	cr_assert_str_eq(scaled(-(i128)m64 * 1000, 0),
+			 "-18446744073709551615000");
+}
+
 Test(money, dates)
 {
 	int64_t d;

@@ -233,6 +233,9 @@ typedef struct cdr_run_stats {
 	uint64_t files[CDR_FORMAT_N]; /* inputs read per format */
 	uint64_t unplaced;    /* of files[NATIVE]: auto could not place them */
 	uint64_t files_by_comp[CDR_NCOMP]; /* inputs read, by compression */
+	double sums_seconds;  /* merging the workers' sums and sorting the
+				 allowance log (after the pass, in no other
+				 stage) */
 } cdr_run_stats;
 
 void cdr_run_stats_get(const cdr_run *r, cdr_run_stats *st);
