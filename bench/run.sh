@@ -72,7 +72,7 @@ measure() {
 		[ $th = 2 ] && T2=$T
 	done
 	# Per stage, from cdrate's own summary of one more run.
-	rate_cmd "$data" 2 2>&1 >/dev/null | sed -n 's/^cdrate: stages: /stages (2 threads): /p'
+	rate_cmd "$data" 2 2>&1 >/dev/null | sed -n 's/^cdrate: done in /stages (2 threads): done in /p'
 	PASS=$(rate_cmd "$data" 2 2>&1 >/dev/null | sed -n 's/.*read+parse+rate \([0-9.]*\) s.*/\1/p')
 	echo "rating pass alone (2 threads): $(div "$N" "$PASS") records/s"
 	if command -v /usr/bin/time >/dev/null 2>&1; then
@@ -143,7 +143,7 @@ RR=$(median3 "$CDR" rerate --tariff "$DATA/tariff" --new-tariff "$DATA/tariff" \
 	--period 2026-10 --out "$D/delta.csv" "$DATA/cdrs")
 echo "rerate, 2 threads: $RR s wall, $(div "$RR" "$T2")x a rate run"
 "$CDR" rerate --tariff "$DATA/tariff" --new-tariff "$DATA/tariff" --period 2026-10 \
-	--out "$D/delta.csv" "$DATA/cdrs" 2>&1 >/dev/null | sed -n 's/^cdrate: stages: /rerate stages: /p'
+	--out "$D/delta.csv" "$DATA/cdrs" 2>&1 >/dev/null | sed -n 's/^cdrate: done in /rerate stages: done in /p'
 
 SMALL=$D/n$N-s10000
 gen "$SMALL" --records "$N" --subscribers 10000
@@ -220,7 +220,7 @@ TA=$(median3 arate)
 echo "asterisk data: $AVOICE voice records as cdr_csv lines ($(div "$(cat "$AD"/*-Master.csv | wc -c)" "$AVOICE") bytes each), the rest native; $ABYTES bytes"
 echo "floor, asterisk files: wc -l $FA s, bench/floor $FB s"
 echo "rate, asterisk, 2 threads: $TA s wall, $(div "$N" "$TA") records/s, $(div "$TA" "$FA")x wc -l, $(div "$TA" "$FB")x bench/floor, $(div "$TA" "$T2")x the native run per record"
-arate 2>&1 >/dev/null | sed -n 's/^cdrate: stages: /stages (asterisk): /p'
+arate 2>&1 >/dev/null | sed -n 's/^cdrate: done in /stages (asterisk): done in /p'
 rate_cmd "$DATA" 2 2>/dev/null
 if cmp -s "$D/out.csv" "$D/out-asterisk.csv"; then
 	echo "asterisk totals: identical to the native run's"

@@ -743,9 +743,10 @@ static void summary(const cdr_run *r, const run_info *in)
 	double wall = now() - in->t_start;
 	fprintf(stderr,
 		"cdrate: done in %.3f s: tariff %.3f s, read+parse+rate "
-		"%.3f s, duplicates %.3f s, totals %.3f s, writing %.3f s\n",
-		wall, in->load, st.pass_seconds, st.dup_seconds, in->totals,
-		in->write);
+		"%.3f s, sums %.3f s, duplicates %.3f s, totals %.3f s, "
+		"writing %.3f s\n",
+		wall, in->load, st.pass_seconds, st.sums_seconds,
+		st.dup_seconds, in->totals, in->write);
 	fprintf(stderr, "cdrate: %llu records read, %llu rated, %llu rejected",
 		(unsigned long long)st.read, (unsigned long long)st.rated,
 		(unsigned long long)st.rejected);
@@ -878,9 +879,9 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 	fprintf(f, ",\"exit\":%d", in->exceeded ? EXIT_THRESHOLD : 0);
 	fprintf(f,
 		",\"seconds\":{\"wall\":%.6f,\"tariff\":%.6f,\"pass\":%.6f,"
-		"\"duplicates\":%.6f,\"totals\":%.6f}",
-		now() - in->t_start, in->load, st.pass_seconds, st.dup_seconds,
-		in->totals);
+		"\"sums\":%.6f,\"duplicates\":%.6f,\"totals\":%.6f}",
+		now() - in->t_start, in->load, st.pass_seconds, st.sums_seconds,
+		st.dup_seconds, in->totals);
 	fprintf(f,
 		",\"records\":{\"read\":%llu,\"rated\":%llu,\"rejected\":%llu,"
 		"\"unanswered\":%llu",
