@@ -7,6 +7,11 @@
 # a compressed file once more, or a stream's compressed bytes kept in the
 # spool). Corrupt or truncated data stops the run naming the file.
 # Skipped, and said so, when gzip or zstd is not installed.
+# Run on its own it would write under / (W unset): refuse.
+if [ -z "${W:-}" ] || [ ! -d "$W" ]; then
+	echo "tests/e2e/compressed.sh: source it from tests/e2e/run.sh" >&2
+	exit 2
+fi
 if command -v gzip >/dev/null && command -v zstd >/dev/null; then
 Z=$W/z
 mkdir "$Z" "$Z/gz" "$Z/zst" "$Z/mix"
