@@ -2422,6 +2422,21 @@ static const char *bname(const cdr_tariff *t, int32_t b)
 	return b < 0 ? "*" : t->band_names[b];
 }
 
+/* The band grid: one line a day type, its bands by local time. */
+static void put_band_grid(FILE *o, const cdr_tariff *t)
+{
+	for (int d = 0; d < CDR_NDAYTYPE; d++) {
+		fprintf(o, "  %-7s", day_names[d]);
+		for (uint32_t i = 0; i < t->nsegs[d]; i++) {
+			const cdr__band_seg *s = &t->segs[d][i];
+			fprintf(o, " %02d:%02d-%02d:%02d %s", s->from_min / 60,
+				s->from_min % 60, s->to_min / 60, s->to_min % 60,
+				t->band_names[s->band]);
+		}
+		fputc('\n', o);
+	}
+}
+
 int cdr_tariff_describe(const cdr_tariff *t, FILE *o)
 {
 	static const char *const split[] = {"start", "split"};
@@ -2436,16 +2451,7 @@ int cdr_tariff_describe(const cdr_tariff *t, FILE *o)
 		fprintf(o, "  %s%s\n", t->zone_names[z],
 			t->zone_free[z] ? " (free)" : "");
 	fprintf(o, "bands: %u\n", t->nbands);
-	for (int d = 0; d < CDR_NDAYTYPE; d++) {
-		fprintf(o, "  %-7s", day_names[d]);
-		for (uint32_t i = 0; i < t->nsegs[d]; i++) {
-			const cdr__band_seg *s = &t->segs[d][i];
-			fprintf(o, " %02d:%02d-%02d:%02d %s", s->from_min / 60,
-				s->from_min % 60, s->to_min / 60, s->to_min % 60,
-				t->band_names[s->band]);
-		}
-		fputc('\n', o);
-	}
+	put_band_grid(o, t);
 	fprintf(o, "holidays: %u\n", t->nholidays);
 	for (uint32_t i = 0; i < t->nholidays; i++) {
 		fputs("  ", o);
@@ -2657,16 +2663,7 @@ static void check_summary(const cdr_tariff *t, FILE *o)
 			t->zone_free[z] ? " (free)" : "");
 	fputs(t->nzones > 40 ? " ... (--list zones)\n" : "\n", o);
 	fputs("band grid (local time):\n", o);
-	for (int d = 0; d < CDR_NDAYTYPE; d++) {
-		fprintf(o, "  %-7s", day_names[d]);
-		for (uint32_t i = 0; i < t->nsegs[d]; i++) {
-			const cdr__band_seg *s = &t->segs[d][i];
-			fprintf(o, " %02d:%02d-%02d:%02d %s", s->from_min / 60,
-				s->from_min % 60, s->to_min / 60, s->to_min % 60,
-				t->band_names[s->band]);
-		}
-		fputc('\n', o);
-	}
+	put_band_grid(o, t);
 	fputs("plans:", o);
 	for (uint32_t i = 0; i < t->nplans && i < 40; i++) {
 		fprintf(o, " %s (", t->plans[i].name);
