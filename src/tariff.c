@@ -2422,6 +2422,18 @@ static const char *bname(const cdr_tariff *t, int32_t b)
 	return b < 0 ? "*" : t->band_names[b];
 }
 
+/* The tariff's directory and tariff.conf settings: two lines. */
+static void put_settings(FILE *o, const cdr_tariff *t)
+{
+	static const char *const split[] = {"start", "split"};
+	static const char *const pro[] = {"half_month", "daily", "none"};
+	fprintf(o, "tariff %s\n", t->dir);
+	fprintf(o, "  timezone %s, currency %s, decimals %d, band_split %s, "
+		   "proration %s\n",
+		cdr__tz_name(t->tz), t->currency, t->decimals,
+		split[t->band_split], pro[t->proration]);
+}
+
 /* The band grid: one line a day type, its bands by local time. */
 static void put_band_grid(FILE *o, const cdr_tariff *t)
 {
@@ -2439,13 +2451,7 @@ static void put_band_grid(FILE *o, const cdr_tariff *t)
 
 int cdr_tariff_describe(const cdr_tariff *t, FILE *o)
 {
-	static const char *const split[] = {"start", "split"};
-	static const char *const pro[] = {"half_month", "daily", "none"};
-	fprintf(o, "tariff %s\n", t->dir);
-	fprintf(o, "  timezone %s, currency %s, decimals %d, band_split %s, "
-		   "proration %s\n",
-		cdr__tz_name(t->tz), t->currency, t->decimals,
-		split[t->band_split], pro[t->proration]);
+	put_settings(o, t);
 	fprintf(o, "zones: %u (from %u prefixes)\n", t->nzones, t->nprefixes);
 	for (uint32_t z = 0; z < t->nzones; z++)
 		fprintf(o, "  %s%s\n", t->zone_names[z],
@@ -2640,13 +2646,7 @@ static int find_holes(const cdr_tariff *t, FILE *w)
 
 static void check_summary(const cdr_tariff *t, FILE *o)
 {
-	static const char *const split[] = {"start", "split"};
-	static const char *const pro[] = {"half_month", "daily", "none"};
-	fprintf(o, "tariff %s\n", t->dir);
-	fprintf(o, "  timezone %s, currency %s, decimals %d, band_split %s, "
-		   "proration %s\n",
-		cdr__tz_name(t->tz), t->currency, t->decimals,
-		split[t->band_split], pro[t->proration]);
+	put_settings(o, t);
 	uint32_t dated = 0;
 	for (uint32_t i = 0; i < t->nrates; i++)
 		dated += t->rates[i].from_day != CDR_DAY_NONE;
