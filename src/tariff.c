@@ -1874,6 +1874,19 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The four keys whose rows decide cell (plan p, service s, zone z, band
+ * b), most specific first: zone and band, zone, band, neither (z ==
+ * nzones is the cell of a zone-less record). NULL where a key has no rows. */
+static void cell_keys(const cdr_tariff *t, uint32_t p, unsigned s, uint32_t z,
+		      uint32_t b, const cdr__rate_key *key[4])
+{
+	uint32_t z1 = z == t->nzones ? 0 : z + 1;
+	key[0] = key_slot(t, p, s, z1, b + 1);
+	key[1] = key_slot(t, p, s, z1, 0);
+	key[2] = key_slot(t, p, s, 0, b + 1);
+	key[3] = key_slot(t, p, s, 0, 0);
+}
+
 /*
  * The usual tariff is small: then each cell's timeline of rows, resolved
  * ahead of time from the keys, makes a lookup one index and a short scan
@@ -1897,17 +1910,11 @@ static int resolve_cells(cdr_tariff *t)
 					/* The rows of the cell's four keys:
 					 * its answer changes only at their
 					 * from days. */
-					uint32_t z1 = z == t->nzones ? 0 : z + 1;
-					const uint32_t k[4][2] = {{z1, b + 1},
-								  {z1, 0},
-								  {0, b + 1},
-								  {0, 0}};
+					const cdr__rate_key *key[4];
+					cell_keys(t, p, s, z, b, key);
 					size_t n = 0;
-					for (int i = 0; i < 4; i++) {
-						const cdr__rate_key *key = key_slot(
-							t, p, s, k[i][0], k[i][1]);
-						n += key ? key->n : 0;
-					}
+					for (int i = 0; i < 4; i++)
+						n += key[i] ? key[i]->n : 0;
 					work += n;
 					most = n > most ? n : most;
 					if (work > work_limit)
@@ -1925,19 +1932,13 @@ static int resolve_cells(cdr_tariff *t)
 		for (unsigned s = 0; s < CDR_NSVC; s++)
 			for (uint32_t z = 0; z <= t->nzones; z++)
 				for (uint32_t b = 0; b < t->nbands; b++) {
-					uint32_t z1 = z == t->nzones ? 0 : z + 1;
-					const uint32_t k[4][2] = {{z1, b + 1},
-								  {z1, 0},
-								  {0, b + 1},
-								  {0, 0}};
+					const cdr__rate_key *key[4];
+					cell_keys(t, p, s, z, b, key);
 					size_t n = 0;
-					for (int i = 0; i < 4; i++) {
-						const cdr__rate_key *key = key_slot(
-							t, p, s, k[i][0], k[i][1]);
-						for (uint32_t j = 0; key && j < key->n; j++)
-							bp[n++] = t->steps[key->first + j]
+					for (int i = 0; i < 4; i++)
+						for (uint32_t j = 0; key[i] && j < key[i]->n; j++)
+							bp[n++] = t->steps[key[i]->first + j]
 									  .from_day;
-					}
 					qsort(bp, n, sizeof(*bp), cmp_i64);
 					t->cell_off[c++] = (uint32_t)o;
 					int32_t prev = -1;
