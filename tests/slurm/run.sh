@@ -18,8 +18,10 @@
 #     and that totals, rejects and itemize equal the single run's byte for
 #     byte;
 #  2. runs it again with split task 1 failing for good: the pipeline must
-#     fail with exit 4, name the missing part and the first failure, and
-#     write no totals.
+#     fail with exit 4, name the missing part and the failed task, and
+#     write no totals;
+#  3. submits that run again with --resume and no fault: split tasks 0 and
+#     2 (done) are skipped, task 1 runs, the totals equal the single run's.
 # Every daemon is stopped by its pid at the end, on failure too (trap);
 # processes still carrying this run's mark in their environment (job
 # steps) are killed by pid and make the test fail. KEEP=1 keeps the
@@ -45,6 +47,15 @@ MARK=cdrate-slurm-test-$$-$(basename "$W")
 ME=$(id -un)
 PIDS=
 say() { echo "slurm: $*"; }
+# bg CMD...: run CMD in the background and wait for it, so that a signal
+# to this script runs the cleanup at once (sh defers traps until a
+# foreground command ends); its status is CMD's.
+BGPID=
+bg() {
+	"$@" &
+	BGPID=$!
+	wait $BGPID
+}
 fail() { echo "slurm: FAIL: $*" >&2; exit 1; }
 
 # stop PID NAME: TERM, then KILL after 10 s.
@@ -70,6 +81,7 @@ marked() {
 cleanup() {
 	rc=$?
 	set +e
+	[ -n "$BGPID" ] && kill -TERM "$BGPID" 2>/dev/null
 	if [ -n "$PIDS" ]; then
 		scancel --user="$ME" >/dev/null 2>&1
 		i=0
@@ -97,7 +109,9 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 # ---- munge: its own key and socket
 mkdir -p "$W/munge" "$W/log" "$W/state" "$W/spool"
@@ -227,7 +241,7 @@ R=$W/run1
 mkdir -p "$R/out"
 T1=$(date +%s)
 # shellcheck disable=SC2086
-env CDRATE_SLURM_TEST="$MARK" CDRATE="$BIN" CDRATE_POLL=0.5 \
+bg env CDRATE_SLURM_TEST="$MARK" CDRATE="$BIN" CDRATE_POLL=0.5 \
 	CDRATE_FAIL_ONCE="dedup:1 rate:2:after" \
 	sh "$ROOT/contrib/slurm/cdrate-slurm" --dir "$R/work" --shards 4 --readers 3 \
 	$RATEOPTS --out "$R/out/totals.csv" --rejects "$R/out/rejects.csv" \
@@ -255,7 +269,7 @@ mkdir -p "$R/out"
 T1=$(date +%s)
 st=0
 # shellcheck disable=SC2086
-env CDRATE_SLURM_TEST="$MARK" CDRATE="$BIN" CDRATE_POLL=0.5 CDRATE_FAIL="split:1" \
+bg env CDRATE_SLURM_TEST="$MARK" CDRATE="$BIN" CDRATE_POLL=0.5 CDRATE_FAIL="split:1" \
 	sh "$ROOT/contrib/slurm/cdrate-slurm" --dir "$R/work" --shards 4 --readers 3 \
 	$RATEOPTS --out "$R/out/totals.csv" --wait "$@" >"$R/submit.out" 2>&1 || st=$?
 [ "$st" = 4 ] || { cat "$R/submit.out" >&2; fail "a failed split task: the pipeline exited $st, expected 4"; }
@@ -265,5 +279,22 @@ grep -q "missing split parts: 1 (of 0..2" "$R"/work/logs/dedup-*_0.log ||
 	fail "dedup does not name the missing split part"
 [ ! -e "$R/out/totals.csv" ] || fail "totals written by a failed pipeline"
 say "a split task failing for good: pipeline exit 4 in $(($(date +%s) - T1)) s, naming the part"
+
+# ---- 3: the cause gone, --resume finishes that run: done tasks skipped
+T1=$(date +%s)
+# shellcheck disable=SC2086
+bg env CDRATE_SLURM_TEST="$MARK" CDRATE="$BIN" CDRATE_POLL=0.5 \
+	sh "$ROOT/contrib/slurm/cdrate-slurm" --dir "$R/work" --shards 4 --readers 3 \
+	$RATEOPTS --out "$R/out/totals.csv" --resume --wait "$@" >"$R/resume.out" 2>&1 || {
+	cat "$R/resume.out" >&2; fail "--resume after the failure exited $?"
+}
+J=$(head -n 1 "$R/resume.out" | cut -d' ' -f1)
+for k in 0 2; do
+	grep -q "already done" "$R/work/logs/split-${J}_$k.log" ||
+		fail "--resume ran split part $k again ($R/work/logs/split-${J}_$k.log)"
+done
+grep -q "done (exit 0)" "$R/work/logs/split-${J}_1.log" || fail "--resume did not run split part 1"
+cmp "$W/ref/totals.csv" "$R/out/totals.csv" || fail "totals after --resume differ from the single run's"
+say "--resume: split parts 0 and 2 skipped, part 1 run, totals identical, in $(($(date +%s) - T1)) s"
 
 say "passed in $(($(date +%s) - T0)) s"
