@@ -21,7 +21,7 @@ LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps test unit e2e ref lint demo bench bench-quick asan tsan help clean check-symbols \
+.PHONY: all deps test unit e2e ref lint demo bench bench-quick bench-shard asan tsan help clean check-symbols \
         install uninstall install-check
 
 # Where `make install` puts things; DESTDIR is prepended to each (staged
@@ -41,6 +41,7 @@ help:
 	@echo "make test       unit suites (Criterion) and end-to-end goldens"
 	@echo "make bench      generate benchmark data and measure throughput"
 	@echo "make bench-quick  1M records; fails if rate/floor passes bench/quick-threshold"
+	@echo "make bench-shard  10M records through cdrate shard at N=4, against one rate run"
 	@echo "make asan       the tests again under ASan + UBSan"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (clang)"
 	@echo "make tsan       the threaded tests under TSan"
@@ -131,6 +132,11 @@ bench: all
 
 bench-quick: all
 	@sh bench/run.sh $(BUILD) quick
+
+# The 10M-record month through `cdrate shard` at N = 4 as a shell loop,
+# against one rate run (bench/shard.sh; bench/README.md "Sharded").
+bench-shard: all
+	@sh bench/shard.sh $(BUILD)
 
 # The library is static only; the .pc names its dependencies as Requires,
 # so `pkg-config --libs cdrate` is all a program needs to link.
