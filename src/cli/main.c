@@ -711,10 +711,9 @@ static double pct(uint64_t part, uint64_t whole)
  * --period; one reason taking most records is a wrong tariff or format.
  * Unanswered calls are a normal outcome of a switch and count for none.
  */
-static void judge(const cdr_run *r, run_info *in)
+static void judge_stats(const cdr_run_stats *stp, run_info *in)
 {
-	cdr_run_stats st;
-	cdr_run_stats_get(r, &st);
+	const cdr_run_stats st = *stp;
 	uint64_t base = st.read - st.unanswered;
 	uint64_t errors = st.rejected - st.unanswered;
 	const char *period = in->o->period;
@@ -761,6 +760,13 @@ static void judge(const cdr_run *r, run_info *in)
 			 "unanswered calls aside), past --max-rejects %s",
 			 (unsigned long long)errors, pct(errors, st.read),
 			 (unsigned long long)st.read, in->o->max_rejects);
+}
+
+static void judge(const cdr_run *r, run_info *in)
+{
+	cdr_run_stats st;
+	cdr_run_stats_get(r, &st);
+	judge_stats(&st, in);
 }
 
 /* The outputs as "--out t.csv, --rejects r.csv" (standard output named). */
@@ -1675,6 +1681,8 @@ static void shard_summary(const opts *o, const cdr_shard_result *res,
 			"cdrate: %llu records rejected; see --rejects FILE for "
 			"their lines and reasons\n",
 			(unsigned long long)st->rejected);
+	for (int i = 0; i < in->nwarn; i++)
+		fprintf(stderr, "cdrate: warning: %s\n", in->warn[i]);
 	if (in->exceeded)
 		fprintf(stderr, "cdrate: %s; outputs written, exit 3\n",
 			in->why);
@@ -1723,6 +1731,24 @@ static int shard_json(const opts *o, const cdr_shard_result *res,
 	}
 	fprintf(f, ",\"tariff\":{\"fingerprint\":\"xxh3-128:%s\"}",
 		res->tariff_fp);
+	fputs(",\"max_rejects\":", f);
+	if (in->max.set) {
+		fputs("{\"limit\":", f);
+		json_str(f, o->max_rejects);
+		fprintf(f, ",\"exceeded\":%s,\"why\":",
+			in->exceeded ? "true" : "false");
+		json_str(f, in->exceeded ? in->why : NULL);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fputs(",\"warnings\":[", f);
+	for (int w = 0; w < in->nwarn; w++) {
+		if (w)
+			fputc(',', f);
+		json_str(f, in->warn[w]);
+	}
+	fputc(']', f);
 	fprintf(f, ",\"inputs\":{\"files\":%u,\"bytes\":%llu,"
 		   "\"fingerprint\":\"xxh3-128:%s\"}",
 		res->ninputs, (unsigned long long)res->input_bytes,
@@ -1916,22 +1942,11 @@ static int cmd_shard(int argc, char **argv)
 		goto out;
 	}
 	in.have_ctl = !cdr_totals_control(tot, totn, res.decimals, &in.ctl);
-	/* judge() reads a run; the verdict of --max-rejects from the sums. */
-	if (in.max.set) {
-		uint64_t errors = res.st.rejected - res.st.unanswered;
-		if (in.max.percent)
-			in.exceeded = (unsigned __int128)errors * 100000000u >
-				      (unsigned __int128)in.max.n * res.st.read;
-		else
-			in.exceeded = errors > in.max.n;
-		if (in.exceeded)
-			snprintf(in.why, sizeof(in.why),
-				 "%llu records rejected (%.2f%% of %llu read, "
-				 "unanswered calls aside), past --max-rejects %s",
-				 (unsigned long long)errors,
-				 pct(errors, res.st.read),
-				 (unsigned long long)res.st.read, o.max_rejects);
-	}
+	char period[16];
+	snprintf(period, sizeof(period), "%04d-%02d", res.period_year,
+		 res.period_month);
+	o.period = period; /* the warnings name it */
+	judge_stats(&res.st, &in);
 	if (o.summary_json && shard_json(&o, &res, &in, &json, &jlen)) {
 		fprintf(stderr, "cdrate: out of memory\n");
 		rc = EXIT_BAD;
