@@ -966,7 +966,9 @@ static int sctx_load(const cdr_shard_opts *o, sctx *c, int heads, char *err,
 			return rc;
 	}
 	c->format = CDR_FORMAT_AUTO;
-	if (strcmp(c->id.format, "auto") &&
+	if (!strcmp(c->id.format, "map"))
+		c->format = CDR_FORMAT_MAP;
+	else if (strcmp(c->id.format, "auto") &&
 	    cdr_format_from_name(c->id.format, &c->format))
 		return fail(err, errlen, -EINVAL,
 			    "%s/split/part-0.ok: unknown format %s", o->dir,
