@@ -644,9 +644,19 @@ typedef struct splitter {
 } splitter;
 
 static int split_line(splitter *s, const char *p, size_t n, uint64_t line,
-		      char *err, size_t errlen)
+		      int ended, char *err, size_t errlen)
 {
 	if (!s->have_head) {
+		/* reader.c's check_head: a bare CR in a header, or in a first
+		 * line no \n ends within CDR_LINE_MAX, stops the run. */
+		int open_line = !ended || n > CDR_LINE_MAX;
+		size_t cn = n > CDR_LINE_MAX ? CDR_LINE_MAX : n;
+		if (((cn >= 3 && !memcmp(p, "id,", 3)) || open_line) &&
+		    memchr(p, '\r', cn))
+			return fail(err, errlen, -EINVAL,
+				    "%s: line ends are bare CR (\\r); cdrate "
+				    "reads \\n or \\r\\n",
+				    s->path);
 		/* The run checks the head of a cut first line only. */
 		size_t hn = n > CDR_LINE_MAX ? CDR_LINE_MAX : n;
 		char msg[CDR_ERR_MAX];
@@ -739,7 +749,8 @@ static int split_input(splitter *s, int *comp, char *err, size_t errlen)
 			if (n && b[e - 1] == '\r')
 				n--;
 			if (n)
-				rc = split_line(s, b + i, n, line, err, errlen);
+				rc = split_line(s, b + i, n, line, nl != NULL,
+						err, errlen);
 			line++;
 			i = nl ? e + 1 : have;
 		}
