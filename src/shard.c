@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -1591,20 +1592,135 @@ static int cmp_path_idx(const void *a, const void *b, void *arg)
 	return c ? c : (x > y) - (x < y);
 }
 
-/* Read each bucket's part `suffix`, sort its rows (the header once) and
- * hand back the text. kind: 0 totals, 1 rejects, 2 itemize. */
-static int merge_part(const cdr_shard_opts *o, sctx *c,
-		      const char *suffix, int kind, char **out, size_t *outn,
-		      char *err, size_t errlen)
+/* Where merged rows go: a buffer (the totals, which the caller adds up)
+ * or an output of the caller's set, a megabyte at a time. */
+typedef struct msink {
+	cdr_outputs *set;
+	int id; /* 0: the buffer is the result */
+	char *b;
+	size_t n, cap;
+} msink;
+
+static int sink_put(msink *k, const char *s, size_t n, char *err,
+		    size_t errlen)
 {
-	char **bufs = calloc((size_t)o->shards, sizeof(*bufs));
-	mrow *rows = NULL;
-	size_t nrows = 0, cap = 0, total = 0;
-	const char *head = NULL;
-	size_t head_n = 0;
+	if (k->id && k->n + n > k->cap && k->n) {
+		int rc = cdr_outputs_write(k->set, k->id, k->b, k->n, err, errlen);
+		k->n = 0;
+		if (rc)
+			return rc;
+	}
+	if (k->n + n > k->cap) {
+		size_t cap = k->cap ? k->cap : 1 << 20;
+		while (cap < k->n + n)
+			cap *= 2;
+		char *nb = realloc(k->b, cap + 1);
+		if (!nb)
+			return fail(err, errlen, -ENOMEM, "out of memory");
+		k->b = nb;
+		k->cap = cap;
+	}
+	memcpy(k->b + k->n, s, n);
+	k->n += n;
+	return 0;
+}
+
+/* One part being merged: the rest of its rows and the first of them. */
+typedef struct mcur {
+	const char *p, *e;
+	mrow row;
+} mcur;
+
+typedef struct mctx {
+	int kind; /* 0 totals, 1 rejects, 2 itemize */
+	const rankent *re;
+	uint32_t nre;
+} mctx;
+
+/* The input rank of a rejects row's file column. */
+static uint64_t rank_of(const mctx *x, const char *fs, size_t fn)
+{
+	size_t lo = 0, hi = x->nre;
+	while (lo < hi) { /* the first entry of that text */
+		size_t mid = lo + (hi - lo) / 2;
+		size_t mm = x->re[mid].n < fn ? x->re[mid].n : fn;
+		int cc = memcmp(x->re[mid].text, fs, mm);
+		if (!cc)
+			cc = x->re[mid].n < fn ? -1 : x->re[mid].n > fn ? 1 : 0;
+		if (cc < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < x->nre && x->re[lo].n == fn && !memcmp(x->re[lo].text, fs, fn)
+		       ? x->re[lo].rank
+		       : UINT64_MAX;
+}
+
+/* The next row of a part into m->row; 0 when it has none left. */
+static int mcur_next(mcur *m, const mctx *x)
+{
+	if (m->p >= m->e)
+		return 0;
+	const char *q = m->p;
+	const char *qe = memchr(q, '\n', (size_t)(m->e - q));
+	size_t rn = qe ? (size_t)(qe - q) + 1 : (size_t)(m->e - q);
+	mrow *r = &m->row;
+	r->s = q;
+	r->n = rn;
+	size_t body = qe ? rn - 1 : rn;
+	if (x->kind == 1) {
+		const char *fs;
+		size_t fn;
+		csv_field(q, body, 0, &fs, &fn);
+		r->rank = rank_of(x, fs, fn);
+		csv_field(q, body, 1, &fs, &fn);
+		r->line = strtoull(fs, NULL, 10);
+	} else {
+		csv_field(q, body, x->kind == 2 ? 1 : 0, &r->key, &r->key_n);
+	}
+	m->p = q + rn;
+	return 1;
+}
+
+static int mcur_less(const mcur *a, const mcur *b, int kind)
+{
+	return (kind == 1 ? cmp_rej(&a->row, &b->row)
+			  : cmp_key(&a->row, &b->row)) < 0;
+}
+
+static void heap_down(mcur **h, size_t n, size_t i, int kind)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < n && mcur_less(h[l], h[m], kind))
+			m = l;
+		if (l + 1 < n && mcur_less(h[l + 1], h[m], kind))
+			m = l + 1;
+		if (m == i)
+			return;
+		mcur *t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* k-way merge of every bucket's part `suffix` (each sorted, with its
+ * header) into the sink: the header once, then the rows in the single
+ * run's order. The parts are mapped, not read: memory stays small. */
+static int merge_part(const cdr_shard_opts *o, sctx *c, const char *suffix,
+		      int kind, msink *sink, char *err, size_t errlen)
+{
+	size_t np = (size_t)o->shards;
+	mcur *cur = calloc(np, sizeof(*cur));
+	mcur **heap = calloc(np, sizeof(*heap));
+	void **maps = calloc(np, sizeof(*maps));
+	size_t *lens = calloc(np, sizeof(*lens));
 	rankent *re = NULL;
 	uint32_t *order = NULL;
-	int rc = bufs ? 0 : -ENOMEM;
+	int rc = cur && heap && maps && lens ? 0 : -ENOMEM;
+	int have_head = 0;
 	if (!rc && kind == 1) {
 		/* The rejects sort by input path bytewise, equal paths by
 		 * place; rows name the path as its CSV text. */
@@ -1631,101 +1747,75 @@ static int merge_part(const cdr_shard_opts *o, sctx *c,
 		if (!rc)
 			qsort(re, c->l.n, sizeof(*re), cmp_rankent);
 	}
-	for (int k = 0; !rc && k < o->shards; k++) {
-		char *p = pathf("%s/rate/bucket-%d.%s", o->dir, k, suffix);
-		size_t n;
+	mctx x = {kind, re, c->l.n};
+	size_t nh = 0;
+	for (size_t k = 0; !rc && k < np; k++) {
+		char *p = pathf("%s/rate/bucket-%zu.%s", o->dir, k, suffix);
 		if (!p) {
 			rc = -ENOMEM;
 			break;
 		}
-		if ((rc = slurp(p, &bufs[k], &n))) {
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st)) {
 			rc = fail(err, errlen, CDR_SHARD_REFUSED, "%s: %s", p,
-				  strerror(-rc));
+				  strerror(errno));
+			if (fd >= 0)
+				close(fd);
 			free(p);
 			break;
 		}
 		free(p);
-		const char *b = bufs[k], *e = b + n;
-		const char *nl = memchr(b, '\n', n);
+		lens[k] = (size_t)st.st_size;
+		if (lens[k]) {
+			maps[k] = mmap(NULL, lens[k], PROT_READ, MAP_PRIVATE, fd, 0);
+			if (maps[k] == MAP_FAILED) {
+				maps[k] = NULL;
+				rc = fail(err, errlen, -errno, "%s: mmap: %s", suffix,
+					  strerror(errno));
+			}
+		}
+		close(fd);
+		if (rc || !lens[k])
+			continue;
+		const char *b = maps[k], *e = b + lens[k];
+		const char *nl = memchr(b, '\n', lens[k]);
 		if (!nl)
 			continue;
-		if (!head) {
-			head = b;
-			head_n = (size_t)(nl - b) + 1;
+		if (!have_head) {
+			have_head = 1;
+			rc = sink_put(sink, b, (size_t)(nl - b) + 1, err, errlen);
 		}
-		for (const char *q = nl + 1; q < e;) {
-			const char *qe = memchr(q, '\n', (size_t)(e - q));
-			size_t rn = qe ? (size_t)(qe - q) + 1 : (size_t)(e - q);
-			if (nrows == cap) {
-				cap = cap ? 2 * cap : 1024;
-				mrow *nr = realloc(rows, cap * sizeof(*nr));
-				if (!nr) {
-					rc = -ENOMEM;
-					break;
-				}
-				rows = nr;
-			}
-			mrow *m = &rows[nrows++];
-			*m = (mrow){q, rn, NULL, 0, 0, 0, (uint32_t)k, nrows};
-			const char *fs;
-			size_t fn;
-			if (kind == 0) {
-				csv_field(q, rn - 1, 0, &m->key, &m->key_n);
-			} else if (kind == 2) {
-				csv_field(q, rn - 1, 1, &m->key, &m->key_n);
-			} else {
-				csv_field(q, rn - 1, 0, &fs, &fn);
-				const rankent *hit = NULL;
-				size_t lo = 0, hi = c->l.n;
-				while (lo < hi) { /* the first entry of that text */
-					size_t mid = lo + (hi - lo) / 2;
-					size_t mm = re[mid].n < fn ? re[mid].n : fn;
-					int cc = memcmp(re[mid].text, fs, mm);
-					if (!cc)
-						cc = re[mid].n < fn ? -1
-						     : re[mid].n > fn ? 1 : 0;
-					if (cc < 0)
-						lo = mid + 1;
-					else
-						hi = mid;
-				}
-				if (lo < c->l.n && re[lo].n == fn &&
-				    !memcmp(re[lo].text, fs, fn))
-					hit = &re[lo];
-				m->rank = hit ? hit->rank : UINT64_MAX;
-				csv_field(q, rn - 1, 1, &fs, &fn);
-				m->line = strtoull(fs, NULL, 10);
-			}
-			total += rn;
-			q += rn;
-		}
+		cur[k] = (mcur){nl + 1, e, {0}};
+		cur[k].row.part = (uint32_t)k;
+		if (mcur_next(&cur[k], &x))
+			heap[nh++] = &cur[k];
 	}
-	if (!rc) {
-		qsort(rows, nrows, sizeof(*rows), kind == 1 ? cmp_rej : cmp_key);
-		char *t = malloc(total + head_n + 1);
-		if (!t)
-			rc = -ENOMEM;
-		else {
-			size_t at = 0;
-			if (head) {
-				memcpy(t, head, head_n);
-				at = head_n;
-			}
-			for (size_t i = 0; i < nrows; i++) {
-				memcpy(t + at, rows[i].s, rows[i].n);
-				at += rows[i].n;
-				/* A part's last row always ends in \n. */
-			}
-			*out = t;
-			*outn = at;
-		}
+	for (size_t i = nh; !rc && i-- > 0;)
+		heap_down(heap, nh, i, kind);
+	while (!rc && nh) {
+		mcur *m = heap[0];
+		rc = sink_put(sink, m->row.s, m->row.n, err, errlen);
+		if (!rc && m->row.s[m->row.n - 1] != '\n')
+			rc = sink_put(sink, "\n", 1, err, errlen);
+		if (!mcur_next(m, &x))
+			heap[0] = heap[--nh];
+		heap_down(heap, nh, 0, kind);
 	}
-	if (rc == -ENOMEM)
+	if (!rc && sink->id && sink->n) {
+		rc = cdr_outputs_write(sink->set, sink->id, sink->b, sink->n, err,
+				       errlen);
+		sink->n = 0;
+	}
+	if (rc == -ENOMEM && !err[0])
 		fail(err, errlen, rc, "out of memory");
-	for (int k = 0; bufs && k < o->shards; k++)
-		free(bufs[k]);
-	free(bufs);
-	free(rows);
+	for (size_t k = 0; maps && k < np; k++)
+		if (maps[k])
+			munmap(maps[k], lens[k]);
+	free(maps);
+	free(lens);
+	free(cur);
+	free(heap);
 	for (uint32_t i = 0; re && i < c->l.n; i++)
 		free(re[i].text);
 	free(re);
@@ -1837,22 +1927,24 @@ int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
 	snprintf(res->inputs_fp, sizeof(res->inputs_fp), "%s", c.id.inputs);
 	snprintf(res->tariff_fp, sizeof(res->tariff_fp), "%s", first.tariff);
 	sscanf(first.period, "%d-%d", &res->period_year, &res->period_month);
-	if ((rc = merge_part(o, &c, "totals", 0, totals, totals_len, err,
-			     errlen)))
+	msink tk = {0};
+	rc = merge_part(o, &c, "totals", 0, &tk, err, errlen);
+	*totals = tk.b;
+	*totals_len = tk.n;
+	if (rc)
 		goto out;
-	if (rejects_id) {
-		if ((rc = merge_part(o, &c, "rejects", 1, &buf, &n, err, errlen)))
-			goto out;
-		rc = cdr_outputs_write(set, rejects_id, buf, n, err, errlen);
-		free(buf);
-		buf = NULL;
-	}
-	if (!rc && itemize_id) {
-		if ((rc = merge_part(o, &c, "itemize", 2, &buf, &n, err, errlen)))
-			goto out;
-		rc = cdr_outputs_write(set, itemize_id, buf, n, err, errlen);
-		free(buf);
-		buf = NULL;
+	const struct {
+		int id;
+		const char *suffix;
+		int kind;
+	} more[2] = {{rejects_id, "rejects", 1}, {itemize_id, "itemize", 2}};
+	for (int i = 0; !rc && i < 2; i++) {
+		if (!more[i].id)
+			continue;
+		msink sk = {set, more[i].id, NULL, 0, 0};
+		rc = merge_part(o, &c, more[i].suffix, more[i].kind, &sk, err,
+				errlen);
+		free(sk.b);
 	}
 out:
 	if (rc) {
