@@ -92,10 +92,12 @@ static uint64_t get64(const unsigned char *b)
 	return v;
 }
 
-static uint32_t place(const void *key, size_t n, int shards)
+uint32_t cdr_shard_bucket(const void *key, size_t n, int shards)
 {
-	return (uint32_t)(XXH3_64bits(key, n) % (uint64_t)shards);
+	return (uint32_t)(XXH3_64bits_withSeed(key, n, 0) % (uint64_t)shards);
 }
+
+#define place cdr_shard_bucket
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -516,6 +516,11 @@ typedef struct cdr_shard_opts {
  * Outside errno's range. */
 #define CDR_SHARD_REFUSED (-100000)
 
+/* The bucket of a key, 0 <= b < shards: XXH3-64 (seed 0) of its n bytes
+ * mod shards. Fixed: the same on every machine and in every version that
+ * reads the same parts. */
+uint32_t cdr_shard_bucket(const void *key, size_t n, int shards);
+
 int cdr_shard_split(const cdr_shard_opts *o, char *err, size_t errlen);
 int cdr_shard_dedup(const cdr_shard_opts *o, char *err, size_t errlen);
 int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen);
