@@ -1287,15 +1287,160 @@ static int pad(FILE *f, uint64_t *at, uint64_t to)
 	return 0;
 }
 
-/* Input i again, holding only this bucket's lines (and a header), each at
- * its line number. A line that still ends in \r is ended \r\n, so the
- * reader drops that pair and keeps the \r. */
-static int rebuild(const char *path, const sinput *s, int header,
-		   const frec *r, size_t n, char *err, size_t errlen)
+/*
+ * The bucket's lines in (input, line) order without holding them: each
+ * dedup part is M runs in that order (split wrote each task's inputs in
+ * order, dedup kept the order), so the parts are mapped, cut into their
+ * runs and merged through a heap of the runs' heads.
+ */
+typedef struct fcur {
+	const unsigned char *p, *e; /* the rest of the run */
+	frec cur;
+} fcur;
+
+typedef struct fstream {
+	void **maps;
+	size_t *lens, nmaps;
+	fcur *c, **heap;
+	size_t nc, capc, nh;
+} fstream;
+
+static void fcur_load(fcur *c)
+{
+	c->cur = (frec){get32(c->p), get64(c->p + 4),
+			(const char *)c->p + 16, get32(c->p + 12), 0};
+	c->p += 16 + c->cur.n;
+}
+
+static int fcur_less(const fcur *a, const fcur *b)
+{
+	return cmp_frec(&a->cur, &b->cur) < 0;
+}
+
+static void fheap_down(fstream *fs, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < fs->nh && fcur_less(fs->heap[l], fs->heap[m]))
+			m = l;
+		if (l + 1 < fs->nh && fcur_less(fs->heap[l + 1], fs->heap[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		fcur *t = fs->heap[i];
+		fs->heap[i] = fs->heap[m];
+		fs->heap[m] = t;
+		i = m;
+	}
+}
+
+/* Map part `path` and add its runs. */
+static int fstream_add(fstream *fs, const char *path, uint32_t ninputs,
+		       char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail(err, errlen, CDR_SHARD_REFUSED, "%s: %s", path,
+			    strerror(e));
+	}
+	size_t len = (size_t)st.st_size;
+	void *m = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	close(fd);
+	if (m == MAP_FAILED)
+		return fail(err, errlen, -errno, "%s: mmap: %s", path,
+			    strerror(errno));
+	fs->maps[fs->nmaps] = m;
+	fs->lens[fs->nmaps++] = len;
+	const unsigned char *b = m;
+	uint32_t pin = 0;
+	uint64_t pline = 0;
+	for (size_t o = 0; o < len;) {
+		const unsigned char *h = b + o;
+		if (len - o < 16 || get32(h + 12) > len - o - 16 ||
+		    get32(h) >= ninputs)
+			return fail(err, errlen, -EINVAL,
+				    "%s: damaged at byte %zu", path, o);
+		uint32_t in = get32(h);
+		uint64_t line = get64(h + 4);
+		if (!o || in < pin || (in == pin && line <= pline)) {
+			if (fs->nc == fs->capc) {
+				size_t cap = fs->capc ? 2 * fs->capc : 64;
+				fcur *nc = realloc(fs->c, cap * sizeof(*nc));
+				if (!nc)
+					return fail(err, errlen, -ENOMEM,
+						    "out of memory");
+				fs->c = nc;
+				fs->capc = cap;
+			}
+			if (o) /* the run before, in this part, ends here */
+				fs->c[fs->nc - 1].e = h;
+			fs->c[fs->nc++] = (fcur){h, b + len, {0}};
+		}
+		pin = in;
+		pline = line;
+		o += 16 + get32(h + 12);
+	}
+	return 0;
+}
+
+/* After every part is added: the heap of the runs' first lines. */
+static int fstream_start(fstream *fs)
+{
+	fs->heap = malloc((fs->nc ? fs->nc : 1) * sizeof(*fs->heap));
+	if (!fs->heap)
+		return -ENOMEM;
+	for (size_t i = 0; i < fs->nc; i++) {
+		fcur_load(&fs->c[i]);
+		fs->heap[fs->nh++] = &fs->c[i];
+	}
+	for (size_t i = fs->nh; i-- > 0;)
+		fheap_down(fs, i);
+	return 0;
+}
+
+/* The next line in order, or NULL. Valid until the stream is closed. */
+static const frec *fstream_peek(const fstream *fs)
+{
+	return fs->nh ? &fs->heap[0]->cur : NULL;
+}
+
+static void fstream_pop(fstream *fs)
+{
+	fcur *c = fs->heap[0];
+	if (c->p < c->e)
+		fcur_load(c);
+	else
+		fs->heap[0] = fs->heap[--fs->nh];
+	fheap_down(fs, 0);
+}
+
+static void fstream_close(fstream *fs)
+{
+	for (size_t i = 0; i < fs->nmaps; i++)
+		if (fs->maps[i])
+			munmap(fs->maps[i], fs->lens[i]);
+	free(fs->maps);
+	free(fs->lens);
+	free(fs->c);
+	free(fs->heap);
+	memset(fs, 0, sizeof(*fs));
+}
+
+/* Input i again, holding only this bucket's lines (the stream's next of
+ * input i) and its header, each at its line number. A line that still
+ * ends in \r is ended \r\n, so the reader drops that pair and keeps the
+ * \r. */
+static int rebuild(const char *path, uint32_t i, const sinput *s, int header,
+		   fstream *fs, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "we");
 	if (!f)
 		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
 	uint64_t at = 1;
 	int bad = 0;
 	if (header)
@@ -1303,15 +1448,15 @@ static int rebuild(const char *path, const sinput *s, int header,
 		       fwrite(s->head, 1, s->head_n, f) != s->head_n ||
 		       (s->head_n && s->head[s->head_n - 1] == '\r' &&
 			putc('\r', f) == EOF);
-	for (size_t i = 0; !bad && i < n; i++) {
-		if (header && r[i].line == s->head_line)
-			continue; /* not written by split; never here */
-		if (at > r[i].line)
+	const frec *r;
+	for (; !bad && (r = fstream_peek(fs)) && r->in == i; fstream_pop(fs)) {
+		if (at > r->line) { /* a line twice, or the header's */
 			bad = 1;
-		bad |= pad(f, &at, r[i].line) ||
-		       fwrite(r[i].s, 1, r[i].n, f) != r[i].n ||
-		       (r[i].n && r[i].s[r[i].n - 1] == '\r' &&
-			putc('\r', f) == EOF);
+			break;
+		}
+		bad |= pad(f, &at, r->line) ||
+		       fwrite(r->s, 1, r->n, f) != r->n ||
+		       (r->n && r->s[r->n - 1] == '\r' && putc('\r', f) == EOF);
 	}
 	bad |= putc('\n', f) == EOF;
 	if (fclose(f) || bad)
@@ -1344,7 +1489,7 @@ static size_t totals_filter(char *b, size_t n, int k, int shards)
 int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 {
 	sctx c;
-	fset f = {0};
+	fstream fs = {0};
 	cdr_run *r = NULL;
 	cdr_outputs *set = NULL;
 	char *mk = NULL, *work = NULL, *tot = NULL, *stats = NULL, *m = NULL;
@@ -1371,14 +1516,19 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 		       : -ENOMEM;
 		free(p);
 	}
+	fs.maps = calloc((size_t)o->shards, sizeof(*fs.maps));
+	fs.lens = calloc((size_t)o->shards, sizeof(*fs.lens));
+	if (!rc && (!fs.maps || !fs.lens))
+		rc = fail(err, errlen, -ENOMEM, "out of memory");
 	for (int k = 0; !rc && k < o->shards; k++) {
 		char *p = pathf("%s/dedup/bucket-%d.%d.lines", o->dir, k, o->bucket);
-		rc = p ? fset_load(&f, p, c.l.n, err, errlen) : -ENOMEM;
+		rc = p ? fstream_add(&fs, p, c.l.n, err, errlen) : -ENOMEM;
 		free(p);
 	}
+	if (!rc && fstream_start(&fs))
+		rc = fail(err, errlen, -ENOMEM, "out of memory");
 	if (rc)
 		goto out;
-	qsort(f.r, f.n, sizeof(*f.r), cmp_frec);
 	/* The rebuilt inputs, in a directory of this task's own. */
 	work = pathf("%s/rate/work-%d.%ld", o->dir, o->bucket, (long)getpid());
 	paths = calloc(c.l.n ? c.l.n : 1, sizeof(*paths));
@@ -1390,11 +1540,8 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 		rc = fail(err, errlen, -errno, "%s: %s", work, strerror(errno));
 		goto out;
 	}
-	for (uint32_t i = 0, at = 0; !rc && i < c.l.n; i++) {
+	for (uint32_t i = 0; !rc && i < c.l.n; i++) {
 		const sinput *s = &c.l.in[i];
-		uint32_t e = at;
-		while (e < f.n && f.r[e].in == i)
-			e++;
 		int header = 0;
 		if (s->has_head) {
 			cdr__fmt fm;
@@ -1411,9 +1558,9 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 			rc = fail(err, errlen, -ENOMEM, "out of memory");
 			break;
 		}
-		rc = rebuild(paths[i], s, header, f.r + at, e - at, err, errlen);
-		at = e;
+		rc = rebuild(paths[i], i, s, header, &fs, err, errlen);
 	}
+	fstream_close(&fs); /* the lines are in the rebuilt inputs now */
 	if (rc || (rc = cdr_outputs_create(&set))) {
 		if (rc == -ENOMEM)
 			fail(err, errlen, rc, "out of memory");
@@ -1495,7 +1642,7 @@ out:
 	free(paths);
 	free(work);
 	sctx_free(&c);
-	fset_free(&f);
+	fstream_close(&fs);
 	free(mk);
 	free(tot);
 	free(stats);
