@@ -283,8 +283,8 @@ typedef struct frec {
 } frec;
 
 typedef struct fset {
-	char **bufs;
-	size_t nbufs;
+	char **bufs; /* the parts, mapped */
+	size_t *lens, nbufs;
 	frec *r;
 	size_t n, cap;
 } fset;
@@ -292,19 +292,34 @@ typedef struct fset {
 static int fset_load(fset *f, const char *path, uint32_t ninputs, char *err,
 		     size_t errlen)
 {
-	char *b;
-	size_t len;
-	int rc = slurp(path, &b, &len);
-	if (rc)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
 		return fail(err, errlen, CDR_SHARD_REFUSED, "%s: %s", path,
-			    strerror(-rc));
+			    strerror(e));
+	}
+	size_t len = (size_t)st.st_size;
+	char *b = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	close(fd);
+	if (b == MAP_FAILED)
+		return fail(err, errlen, -errno, "%s: mmap: %s", path,
+			    strerror(errno));
 	char **nb = realloc(f->bufs, (f->nbufs + 1) * sizeof(*nb));
-	if (!nb) {
-		free(b);
+	size_t *nl = nb ? realloc(f->lens, (f->nbufs + 1) * sizeof(*nl)) : NULL;
+	if (nb)
+		f->bufs = nb;
+	if (nl)
+		f->lens = nl;
+	if (!nb || !nl) {
+		if (b)
+			munmap(b, len);
 		return fail(err, errlen, -ENOMEM, "out of memory");
 	}
-	f->bufs = nb;
-	f->bufs[f->nbufs++] = b;
+	f->bufs[f->nbufs] = b;
+	f->lens[f->nbufs++] = len;
 	for (size_t o = 0; o < len;) {
 		const unsigned char *h = (const unsigned char *)b + o;
 		if (len - o < 16 || get32(h + 12) > len - o - 16 ||
@@ -330,8 +345,10 @@ static int fset_load(fset *f, const char *path, uint32_t ninputs, char *err,
 static void fset_free(fset *f)
 {
 	for (size_t i = 0; i < f->nbufs; i++)
-		free(f->bufs[i]);
+		if (f->bufs[i])
+			munmap(f->bufs[i], f->lens[i]);
 	free(f->bufs);
+	free(f->lens);
 	free(f->r);
 	memset(f, 0, sizeof(*f));
 }
