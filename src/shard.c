@@ -1995,6 +1995,12 @@ void cdr_shard_result_free(cdr_shard_result *res)
 		free(*p);
 	free(res->unplaced);
 	res->unplaced = NULL;
+	for (uint32_t i = 0; res->input_paths && i < res->ninputs; i++)
+		free(res->input_paths[i]);
+	free(res->input_paths);
+	free(res->input_sizes);
+	res->input_paths = NULL;
+	res->input_sizes = NULL;
 }
 
 int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
@@ -2088,8 +2094,20 @@ int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
 	}
 	if (rc)
 		goto out;
-	for (uint32_t i = 0; i < c.l.n; i++)
+	res->input_paths = calloc(c.l.n ? c.l.n : 1, sizeof(char *));
+	res->input_sizes = calloc(c.l.n ? c.l.n : 1, sizeof(uint64_t));
+	if (!res->input_paths || !res->input_sizes) {
+		rc = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < c.l.n; i++) {
 		res->input_bytes += c.l.in[i].size;
+		res->input_sizes[i] = c.l.in[i].size;
+		if (!(res->input_paths[i] = strdup(c.l.in[i].path))) {
+			rc = fail(err, errlen, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	snprintf(res->inputs_fp, sizeof(res->inputs_fp), "%s", c.id.inputs);
 	snprintf(res->tariff_fp, sizeof(res->tariff_fp), "%s", first.tariff);
 	sscanf(first.period, "%d-%d", &res->period_year, &res->period_month);

@@ -537,6 +537,8 @@ typedef struct cdr_shard_result {
 	int period_year, period_month;
 	char **unplaced;	/* inputs auto could not place, NULL-ended;
 				   freed by cdr_shard_result_free */
+	char **input_paths;	/* [ninputs]: each input as named */
+	uint64_t *input_sizes;	/* [ninputs]: its bytes as stored */
 } cdr_shard_result;
 
 /*

@@ -1704,6 +1704,7 @@ static int shard_json(const opts *o, const cdr_shard_result *res,
 	json_str(f, period);
 	fprintf(f, ",\"exit\":%d,\"shards\":%s", in->exceeded ? EXIT_THRESHOLD : 0,
 		o->shards);
+	fprintf(f, ",\"seconds\":{\"wall\":%.6f}", now() - in->t_start);
 	fprintf(f,
 		",\"records\":{\"read\":%llu,\"rated\":%llu,\"rejected\":%llu,"
 		"\"unanswered\":%llu",
@@ -1749,11 +1750,27 @@ static int shard_json(const opts *o, const cdr_shard_result *res,
 		json_str(f, in->warn[w]);
 	}
 	fputc(']', f);
-	fprintf(f, ",\"inputs\":{\"files\":%u,\"bytes\":%llu,"
-		   "\"fingerprint\":\"xxh3-128:%s\"}",
-		res->ninputs, (unsigned long long)res->input_bytes,
-		res->inputs_fp);
-	fputs("}\n", f);
+	fputs(",\"inputs\":{\"files\":[", f);
+	for (uint32_t i = 0; i < res->ninputs; i++) {
+		fputs(i ? ",{\"path\":" : "{\"path\":", f);
+		json_str(f, res->input_paths[i]);
+		fprintf(f, ",\"bytes\":%llu}",
+			(unsigned long long)res->input_sizes[i]);
+	}
+	fprintf(f, "],\"bytes\":%llu,\"fingerprint\":\"xxh3-128:%s\"}",
+		(unsigned long long)res->input_bytes, res->inputs_fp);
+	const struct {
+		const char *key, *path;
+	} outs[] = {{"out", o->out ? o->out : "-"},
+		    {"rejects", o->rejects},
+		    {"itemize", o->itemize},
+		    {"summary_json", o->summary_json}};
+	fputs(",\"outputs\":{", f);
+	for (size_t k = 0; k < sizeof(outs) / sizeof(*outs); k++) {
+		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);
+		json_str(f, outs[k].path);
+	}
+	fputs("}}\n", f);
 	return fclose(f) ? -ENOMEM : 0;
 }
 

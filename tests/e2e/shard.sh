@@ -143,13 +143,25 @@ compare() {
 	same "$2/i.csv" "$ONE/i.csv" "$1: itemize"
 	sumlines "$2/err" >"$2/sum"
 	same "$2/sum" "$ONE/sum" "$1: summary counts and control totals"
+	# The JSON's keys a merge knows hold the single run's values.
+	python3 - "$ONE/s.json" "$2/s.json" <<'PY' && ok || bad "$1: summary JSON"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+keys = ["period", "exit", "records", "rejected_by_reason", "accounts",
+        "control_totals", "inputs", "max_rejects", "warnings"]
+diff = [k for k in keys if a.get(k) != b.get(k)]
+diff += [] if a["tariff"]["fingerprint"] == b["tariff"]["fingerprint"] else ["tariff"]
+if diff or b["command"] != "shard merge":
+    print("differ:", diff, file=sys.stderr)
+    sys.exit(1)
+PY
 }
 
 single() {
 	mkdir -p "$ONE"
 	"$BIN" rate --tariff "$T" --period $P --subscribers "$SUBS" $SPLIT_OPTS $RATE_OPTS \
 		-o "$ONE/t.csv" --rejects "$ONE/r.csv" --itemize "$ONE/i.csv" \
-		$INPUTS 2>"$ONE/err"
+		--summary-json "$ONE/s.json" $INPUTS 2>"$ONE/err"
 	sumlines "$ONE/err" >"$ONE/sum"
 }
 
