@@ -4,7 +4,8 @@
  * line, long lines, spooling, the head check), dedup.c (duplicate
  * resolution) and outputs.c (rejects and itemize rows, their details and
  * their sorted files; explain.c borrows its details and local times).
- * Private to those; nothing else includes it.
+ * Private to those, and to shard.c, whose dedup stage parses and rates
+ * lines as the pass does (cdr__parse_rec); nothing else includes it.
  *
  * Map: sizes and the location encoding - inputs and chunks - per-worker
  * state - the run object - helpers each side calls (run.c) - the parse
