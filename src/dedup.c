@@ -182,7 +182,7 @@ static int reopen(cdr_run *r, uint32_t idx, int *fd)
 {
 	const input *in = &r->in[idx];
 	struct stat st;
-	*fd = cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
+	*fd = cdr__sys_table.open(cdr__in_open_path(in), O_RDONLY | O_CLOEXEC, 0);
 	if (*fd < 0)
 		return cdr__run_err(r, -errno, "%s: cannot reopen: %s", in->path,
 			       strerror(errno));

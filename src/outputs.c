@@ -607,7 +607,7 @@ static int lines_back(cdr_run *r, const lvec *ct, const uint64_t *locs,
 			open_idx = idx;
 			fd = in->spool_fd >= 0
 				     ? in->spool_fd
-				     : cdr__sys_table.open(in->path,
+				     : cdr__sys_table.open(cdr__in_open_path(in),
 							   O_RDONLY | O_CLOEXEC, 0);
 			if (fd < 0) {
 				rc = -errno;

@@ -108,7 +108,7 @@ static int head_scan(cdr_run *r, input *in, const char *p, size_t n,
 			len--;
 		if (len) {
 			*first = 0;
-			return check_head(r, in, p + i, len, !nl);
+			return in->head ? 0 : check_head(r, in, p + i, len, !nl);
 		}
 		i = e + 1;
 	}
@@ -153,7 +153,7 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 	input *in = &r->in[idx];
 	int is_stdin = !strcmp(in->path, "-");
 	int fd = is_stdin ? STDIN_FILENO
-			  : cdr__sys_table.open(in->path, O_RDONLY | O_CLOEXEC, 0);
+			  : cdr__sys_table.open(cdr__in_open_path(in), O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return cdr__run_err(r, -errno, "%s: cannot open: %s", in->path,
 			       strerror(errno));
@@ -217,11 +217,24 @@ static int read_input(cdr_run *r, cdr__backend *be, uint32_t idx,
 					 ? CDR_FORMAT_NATIVE
 					 : r->o.format);
 	set_norms(r, in);
+	int first = 1;
+	/* A head given with the input settles its format instead of its own
+	 * first line (a shard's rebuilt input: cdr_run_add_input_as);
+	 * head_scan then only finds where the file's first line is. */
+	if (in->head) {
+		rc = check_head(r, in, in->head, in->head_n, 0);
+		if (rc) {
+			cdr__source_close(&src);
+			if (!is_stdin)
+				close(fd);
+			return rc;
+		}
+	}
 	uint64_t lines = 0; /* '\n's before the next chunk, when counted */
 	uint64_t off = 0;   /* offset of the next fresh byte, decoded */
 	uint64_t raw_seen = 0; /* src.raw_off already counted in prog_raw */
 	size_t carry_n = 0;
-	int skipping = 0, first = 1;
+	int skipping = 0;
 
 	for (;;) {
 		char *b = cdr__run_buf_get(r);

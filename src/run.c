@@ -697,6 +697,40 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
+			 const char *head, size_t head_n, char *err,
+			 size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st)) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	r->known_bytes += (uint64_t)st.st_size;
+	int rc = add_path(r, name);
+	input *in = rc ? NULL : &r->in[r->nin - 1];
+	if (in && !(in->open_path = strdup(path)))
+		rc = -ENOMEM;
+	if (in && !rc && head) {
+		in->head = malloc(head_n + 1);
+		if (!in->head)
+			rc = -ENOMEM;
+		else {
+			memcpy(in->head, head, head_n);
+			in->head[head_n] = '\0';
+			in->head_n = head_n;
+		}
+	}
+	if (rc)
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	return rc;
+}
+
 /* Inputs by path, bytewise (equal paths by place): the rejects' order. */
 static int cmp_rank(const void *a, const void *b, void *run)
 {
@@ -1062,6 +1096,8 @@ void cdr_run_free(cdr_run *r)
 	free(r->q);
 	for (uint32_t i = 0; i < r->nin; i++) {
 		free(r->in[i].path);
+		free(r->in[i].open_path);
+		free(r->in[i].head);
 		if (r->in[i].spool_owner)
 			close(r->in[i].spool_fd);
 	}

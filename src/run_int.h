@@ -4,7 +4,8 @@
  * line, long lines, spooling, the head check), dedup.c (duplicate
  * resolution) and outputs.c (rejects and itemize rows, their details and
  * their sorted files; explain.c borrows its details and local times).
- * Private to those; nothing else includes it.
+ * Private to those, and to shard.c, whose dedup stage parses and rates
+ * lines as the pass does (cdr__parse_rec); nothing else includes it.
  *
  * Map: sizes and the location encoding - inputs and chunks - per-worker
  * state - the run object - helpers each side calls (run.c) - the parse
@@ -38,7 +39,14 @@
 /* ---- inputs ---------------------------------------------------------- */
 
 typedef struct input {
-	char *path; /* "-" for standard input */
+	char *path; /* "-" for standard input; the name outputs show */
+	/* Where the bytes are when not at `path` (cdr_run_add_input_as: a
+	 * shard's rebuilt input), else NULL. */
+	char *open_path;
+	/* The first non-empty line the format is settled from, when given
+	 * (cdr_run_add_input_as), else NULL: the input's own. */
+	char *head;
+	size_t head_n;
 	/* Its format, settled by the reader from its first non-empty line
 	 * before any chunk of it is queued (so workers read it unlocked). */
 	cdr__fmt fmt;
@@ -59,6 +67,12 @@ typedef struct input {
 	struct timespec mtime;
 	uint8_t comp; /* CDR_COMP_*, once read */
 } input;
+
+/* The path an input's bytes are read from. */
+static inline const char *cdr__in_open_path(const input *in)
+{
+	return in->open_path ? in->open_path : in->path;
+}
 
 typedef struct chunk {
 	char *buf;

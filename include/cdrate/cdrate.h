@@ -195,6 +195,19 @@ void cdr_run_free(cdr_run *r);
 int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen);
 
 /*
+ * Add the regular file `path` as an input named `name` in every output
+ * (the rejects' file column, FILE:LINE itemize ids, messages), whose
+ * format is settled from `head` (head_n bytes: the first non-empty line
+ * of the input it stands for) when head is not NULL, rather than from its
+ * own first line. For inputs rebuilt from another run's lines, as the
+ * shard stages do (cdrate shard rate): with each line at its original
+ * line number (blank lines between), they give that run's outputs.
+ */
+int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
+			 const char *head, size_t head_n, char *err,
+			 size_t errlen);
+
+/*
  * Read and rate everything and resolve duplicates. The rejects/itemize
  * files are complete but still under temporary names: the caller writes
  * its totals, then commits, so that a failure anywhere leaves no output at
@@ -456,6 +469,88 @@ int cdr_write_file_atomic(const char *path, const void *buf, size_t len,
  * nothing: the kernel drops them with the process, even after SIGKILL.
  */
 void cdr_cleanup_temps(void);
+
+/* ---- shards: one run over many machines (cdrate shard) --------------- */
+
+/*
+ * The four stages of a sharded run (README "Shards"), each a pure function
+ * of its inputs and parts under `dir`, every file written by temp +
+ * rename and its marker last, so a task may be rerun:
+ *
+ *   cdr_shard_split  reader task part/parts: its share of the inputs, each
+ *                    line to the id bucket of its duplicate key
+ *   cdr_shard_dedup  id bucket `bucket`: duplicates meet; each key's lines
+ *                    to the account bucket of the account its kept line
+ *                    is charged to
+ *   cdr_shard_rate   account bucket `bucket`: a run over its lines, the
+ *                    totals of its accounts, its rejects and itemize
+ *   cdr_shard_merge  the final outputs from every rate bucket's parts
+ *
+ * Placement: bucket = XXH3-64 (seed 0) of the key bytes (an account's
+ * name) mod shards.
+ */
+typedef struct cdr_shard_opts {
+	const char *dir;
+	int shards;		/* N, >= 1 */
+	int part, parts;	/* split: task part of parts */
+	int bucket;		/* dedup, rate: 0 <= bucket < shards */
+	/* split: the inputs as given (directories expand to their regular
+	 * files by name, as cdr_run_add_input) and the format asked for. */
+	const char *const *inputs;
+	int ninputs;
+	cdr_format format;
+	const char *map_path;	/* for CDR_FORMAT_MAP */
+	/* dedup, rate: the tariff, its fingerprint and the period. */
+	cdr_tariff *tariff;
+	const char *tariff_fp;	/* cdr_tariff_fingerprint's hex */
+	int period_year, period_month;
+	const char *input_timezone;
+	int threads;		/* rate */
+	cdr_io io;		/* rate */
+	int itemize;		/* rate: write the itemize part */
+	FILE *log;		/* notes; NULL: none */
+} cdr_shard_opts;
+
+/* Returned when a stage's parts are missing or belong to another run
+ * (another N, M, tariff, period or input list): the message names which.
+ * Outside errno's range. */
+#define CDR_SHARD_REFUSED (-100000)
+
+/* The bucket of a key, 0 <= b < shards: XXH3-64 (seed 0) of its n bytes
+ * mod shards. Fixed: the same on every machine and in every version that
+ * reads the same parts. */
+uint32_t cdr_shard_bucket(const void *key, size_t n, int shards);
+
+int cdr_shard_split(const cdr_shard_opts *o, char *err, size_t errlen);
+int cdr_shard_dedup(const cdr_shard_opts *o, char *err, size_t errlen);
+int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen);
+
+/* What the merge found: the summary's figures, as a single run's. */
+typedef struct cdr_shard_result {
+	cdr_run_stats st;	/* counts, reasons, files by format and
+				   compression (times are zero) */
+	uint32_t ninputs;
+	uint64_t input_bytes;
+	char inputs_fp[CDR_FINGERPRINT_HEX];
+	char tariff_fp[CDR_FINGERPRINT_HEX];
+	int decimals;		/* of the totals */
+	int period_year, period_month;
+	char **unplaced;	/* inputs auto could not place, NULL-ended;
+				   freed by cdr_shard_result_free */
+	char **input_paths;	/* [ninputs]: each input as named */
+	uint64_t *input_sizes;	/* [ninputs]: its bytes as stored */
+} cdr_shard_result;
+
+/*
+ * Merge every rate bucket's parts: the totals (rendered into *totals,
+ * caller frees), and the rejects and itemize into outputs `rejects_id`
+ * and `itemize_id` of the caller's open set `set` (0: not written; an
+ * itemize asked for needs rate's itemize parts). The caller commits.
+ */
+int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
+		    int itemize_id, char **totals, size_t *totals_len,
+		    cdr_shard_result *res, char *err, size_t errlen);
+void cdr_shard_result_free(cdr_shard_result *res);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 #define EXIT_BAD 1
 #define EXIT_USAGE 2
 #define EXIT_THRESHOLD 3 /* past --max-rejects; diff --exit-code: moved */
+#define EXIT_PARTS 4	 /* shard: parts missing or of another run */
 
 /* ---- usage ----------------------------------------------------------- */
 
@@ -38,11 +39,13 @@ static const char usage_main[] =
 	"  rerate  rate under an old and a new tariff, write what moved\n"
 	"  diff    compare two totals files\n"
 	"  explain rate one record step by step: why this price, or reject\n"
+	"  shard   rate past one machine: split, dedup, rate, merge stages\n"
 	"\n"
 	"cdrate help COMMAND (or cdrate COMMAND --help) shows a command's\n"
 	"options; cdrate --version (-V) the version. Exit status: 0 done,\n"
 	"1 bad input that stopped the run, 2 usage error, 3 past\n"
-	"--max-rejects (outputs written) or diff --exit-code found moves.\n";
+	"--max-rejects (outputs written) or diff --exit-code found moves;\n"
+	"4 (shard) parts missing or made by another run.\n";
 
 static const char usage_rate[] =
 	"usage: cdrate rate --tariff DIR --period YYYY-MM [--subscribers FILE]\n"
@@ -104,6 +107,48 @@ static const char usage_diff[] =
 	"  account moved (1 stays bad input).\n";
 
 /* The command a usage text is of: "rate" from "usage: cdrate rate ...". */
+static const char usage_shard[] =
+	"usage: cdrate shard split --dir DIR --shards N --part k/M [--format FMT]\n"
+	"                          INPUT...\n"
+	"       cdrate shard dedup --dir DIR --shards N --bucket k --tariff DIR\n"
+	"                          --period YYYY-MM [--subscribers FILE]\n"
+	"                          [--input-timezone NAME]\n"
+	"       cdrate shard rate  --dir DIR --shards N --bucket k --tariff DIR\n"
+	"                          --period YYYY-MM [--subscribers FILE]\n"
+	"                          [--input-timezone NAME] [--threads N]\n"
+	"                          [--io uring|read] [--itemize]\n"
+	"       cdrate shard merge --dir DIR --shards N [-o|--out FILE]\n"
+	"                          [--rejects FILE] [--itemize FILE]\n"
+	"                          [--summary-json FILE] [--max-rejects N|P%]\n"
+	"\n"
+	"One `cdrate rate` cut into tasks any scheduler can run (Slurm array,\n"
+	"Kubernetes Indexed Job); together they write exactly its outputs.\n"
+	"Indices are 0-based. Every task reads and writes under --dir only,\n"
+	"by temp + rename, its marker last; a task may be rerun.\n"
+	"\n"
+	"  split   reader task k of M: inputs j with j mod M == k (the same\n"
+	"          INPUT list to every task), each line to the id bucket of\n"
+	"          its duplicate key; marker DIR/split/part-k.ok\n"
+	"  dedup   id bucket k: needs every split part; duplicates resolved,\n"
+	"          each id's lines to its account's bucket;\n"
+	"          marker DIR/dedup/bucket-k.ok\n"
+	"  rate    account bucket k: needs every dedup bucket; its totals,\n"
+	"          rejects (and with --itemize itemize) parts;\n"
+	"          marker DIR/rate/bucket-k.ok\n"
+	"  merge   needs every rate bucket; the final outputs and summary, as\n"
+	"          cdrate rate writes them\n"
+	"\n"
+	"  --dir DIR      the parts (shared by every task)\n"
+	"  --shards N     buckets, 1..4096, the same for every stage\n"
+	"  --part k/M     split: this task k of M reader tasks\n"
+	"  --bucket k     dedup, rate: 0 <= k < N\n"
+	"  other options as for cdrate rate (cdrate help rate)\n"
+	"\n"
+	"Bucket of a key: XXH3-64 (seed 0) of its bytes, mod N. Exit status:\n"
+	"0 done, 1 bad input, 2 usage error, 3 past --max-rejects (merge;\n"
+	"outputs written), 4 parts missing or made by another run (another\n"
+	"N, M, format, tariff, period or input list).\n";
+
 static int usage_cmd(const char *usage, const char **name)
 {
 	const char *p = strstr(usage, "cdrate ");
@@ -143,6 +188,7 @@ typedef struct opts {
 	const char *out, *rejects, *itemize, *old_out, *new_out, *io;
 	const char *threads, *format, *input_tz, *summary_json;
 	const char *max_rejects, *list;
+	const char *dir, *shards, *part, *bucket; /* shard */
 	const char *line, *subscriber, *destination, *start; /* explain */
 	const char *duration, *volume, *service;
 	int all, exit_code; /* flags */
@@ -172,6 +218,8 @@ static const optdef optdefs[] = {
 	OPT("--destination", destination), OPT("--start", start),
 	OPT("--duration", duration),	   OPT("--volume", volume),
 	OPT("--service", service),
+	OPT("--dir", dir),		   OPT("--shards", shards),
+	OPT("--part", part),		   OPT("--bucket", bucket),
 	FLAG("--all", all),		   FLAG("--exit-code", exit_code),
 };
 #define NOPTDEFS (sizeof(optdefs) / sizeof(*optdefs))
@@ -663,10 +711,9 @@ static double pct(uint64_t part, uint64_t whole)
  * --period; one reason taking most records is a wrong tariff or format.
  * Unanswered calls are a normal outcome of a switch and count for none.
  */
-static void judge(const cdr_run *r, run_info *in)
+static void judge_stats(const cdr_run_stats *stp, run_info *in)
 {
-	cdr_run_stats st;
-	cdr_run_stats_get(r, &st);
+	const cdr_run_stats st = *stp;
 	uint64_t base = st.read - st.unanswered;
 	uint64_t errors = st.rejected - st.unanswered;
 	const char *period = in->o->period;
@@ -713,6 +760,13 @@ static void judge(const cdr_run *r, run_info *in)
 			 "unanswered calls aside), past --max-rejects %s",
 			 (unsigned long long)errors, pct(errors, st.read),
 			 (unsigned long long)st.read, in->o->max_rejects);
+}
+
+static void judge(const cdr_run *r, run_info *in)
+{
+	cdr_run_stats st;
+	cdr_run_stats_get(r, &st);
+	judge_stats(&st, in);
 }
 
 /* The outputs as "--out t.csv, --rejects r.csv" (standard output named). */
@@ -1532,6 +1586,408 @@ static int cmd_explain(int argc, char **argv)
 
 /* ---- main ------------------------------------------------------------ */
 
+/* ---- shard ------------------------------------------------------------- */
+
+/* A non-negative decimal below `lim`; -1 when it is not one. */
+static int small_num(const char *s, int lim)
+{
+	char *end;
+	if (!s || !*s || *s < '0' || *s > '9')
+		return -1;
+	long v = strtol(s, &end, 10);
+	return *end || v < 0 || v >= lim ? -1 : (int)v;
+}
+
+/* A library result as an exit status, its message on standard error. */
+static int shard_exit(int rc, const char *err)
+{
+	if (!rc)
+		return 0;
+	fprintf(stderr, "cdrate: %s\n", err);
+	return rc == CDR_SHARD_REFUSED ? EXIT_PARTS : EXIT_BAD;
+}
+
+/* merge's summary on standard error: a single run's lines, from the
+ * parts' counts (no stage times: each task reports its own). */
+static void shard_summary(const opts *o, const cdr_shard_result *res,
+			  const run_info *in)
+{
+	const cdr_run_stats *st = &res->st;
+	fprintf(stderr, "cdrate: merged %s shards in %.3f s\n", o->shards,
+		now() - in->t_start);
+	fprintf(stderr, "cdrate: %llu records read, %llu rated, %llu rejected",
+		(unsigned long long)st->read, (unsigned long long)st->rated,
+		(unsigned long long)st->rejected);
+	if (in->have_ctl)
+		fprintf(stderr, ", %llu late", (unsigned long long)in->ctl.late);
+	fputc('\n', stderr);
+	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
+		if (st->by_reason[i] &&
+		    strcmp(cdr_reason_name(i), "unanswered") != 0)
+			fprintf(stderr, "cdrate:   %-24s %llu\n",
+				cdr_reason_name(i),
+				(unsigned long long)st->by_reason[i]);
+	if (st->unanswered)
+		fprintf(stderr,
+			"cdrate: %llu unanswered (not billable), %llu "
+			"rejected as errors\n",
+			(unsigned long long)st->unanswered,
+			(unsigned long long)(st->rejected - st->unanswered));
+	const char *sep = "cdrate: files by format: ";
+	for (int f = CDR_FORMAT_NATIVE; f < CDR_FORMAT_N; f++)
+		if (st->files[f]) {
+			fprintf(stderr, "%s%llu %s", sep,
+				(unsigned long long)st->files[f],
+				cdr_format_name((cdr_format)f));
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		fputc('\n', stderr);
+	sep = "cdrate: files by compression: ";
+	for (int c = 0; c < CDR_NCOMP; c++)
+		if (st->files_by_comp[c]) {
+			fprintf(stderr, "%s%llu %s", sep,
+				(unsigned long long)st->files_by_comp[c],
+				cdr_comp_name(c));
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		fputc('\n', stderr);
+	for (char **p = res->unplaced; p && *p; p++)
+		fprintf(stderr,
+			"cdrate: %s: format not recognised, read as native\n",
+			*p);
+	if (in->have_ctl) {
+		fprintf(stderr, "cdrate: %llu accounts written\n",
+			(unsigned long long)in->ctl.accounts);
+		fputs("cdrate: control totals:", stderr);
+		for (int i = 0; i < CDR_MONEY_COLUMNS; i++)
+			fprintf(stderr, "%s %s %s", i ? "," : "",
+				cdr_money_column(i), in->ctl.money[i]);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "cdrate: tariff fingerprint xxh3-128:%s\n",
+		res->tariff_fp);
+	fprintf(stderr,
+		"cdrate: inputs: %u files, %llu bytes, fingerprint "
+		"xxh3-128:%s\n",
+		res->ninputs, (unsigned long long)res->input_bytes,
+		res->inputs_fp);
+	char outs[1024];
+	outputs_named(o, outs, sizeof(outs));
+	fprintf(stderr, "cdrate: wrote %s\n", outs);
+	if (st->rejected && !o->rejects)
+		fprintf(stderr,
+			"cdrate: %llu records rejected; see --rejects FILE for "
+			"their lines and reasons\n",
+			(unsigned long long)st->rejected);
+	for (int i = 0; i < in->nwarn; i++)
+		fprintf(stderr, "cdrate: warning: %s\n", in->warn[i]);
+	if (in->exceeded)
+		fprintf(stderr, "cdrate: %s; outputs written, exit 3\n",
+			in->why);
+}
+
+/* The summary JSON of a merge: the keys of rate's that a merge knows. */
+static int shard_json(const opts *o, const cdr_shard_result *res,
+		      const run_info *in, char **buf, size_t *len)
+{
+	const cdr_run_stats *st = &res->st;
+	FILE *f = open_memstream(buf, len);
+	if (!f)
+		return -ENOMEM;
+	char period[16];
+	snprintf(period, sizeof(period), "%04d-%02d", res->period_year,
+		 res->period_month);
+	fprintf(f, "{\"cdrate\":\"%s\",\"command\":\"shard merge\",\"period\":",
+		CDR_VERSION_STRING);
+	json_str(f, period);
+	fprintf(f, ",\"exit\":%d,\"shards\":%s", in->exceeded ? EXIT_THRESHOLD : 0,
+		o->shards);
+	fprintf(f, ",\"seconds\":{\"wall\":%.6f}", now() - in->t_start);
+	fprintf(f,
+		",\"records\":{\"read\":%llu,\"rated\":%llu,\"rejected\":%llu,"
+		"\"unanswered\":%llu",
+		(unsigned long long)st->read, (unsigned long long)st->rated,
+		(unsigned long long)st->rejected,
+		(unsigned long long)st->unanswered);
+	if (in->have_ctl)
+		fprintf(f, ",\"late\":%llu", (unsigned long long)in->ctl.late);
+	fputs("},\"rejected_by_reason\":{", f);
+	const char *sep = "";
+	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
+		if (st->by_reason[i]) {
+			fprintf(f, "%s\"%s\":%llu", sep, cdr_reason_name(i),
+				(unsigned long long)st->by_reason[i]);
+			sep = ",";
+		}
+	fputs("}", f);
+	if (in->have_ctl) {
+		fprintf(f, ",\"accounts\":%llu,\"control_totals\":{",
+			(unsigned long long)in->ctl.accounts);
+		for (int i = 0; i < CDR_MONEY_COLUMNS; i++)
+			fprintf(f, "%s\"%s\":\"%s\"", i ? "," : "",
+				cdr_money_column(i), in->ctl.money[i]);
+		fputc('}', f);
+	}
+	fprintf(f, ",\"tariff\":{\"fingerprint\":\"xxh3-128:%s\"}",
+		res->tariff_fp);
+	fputs(",\"max_rejects\":", f);
+	if (in->max.set) {
+		fputs("{\"limit\":", f);
+		json_str(f, o->max_rejects);
+		fprintf(f, ",\"exceeded\":%s,\"why\":",
+			in->exceeded ? "true" : "false");
+		json_str(f, in->exceeded ? in->why : NULL);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fputs(",\"warnings\":[", f);
+	for (int w = 0; w < in->nwarn; w++) {
+		if (w)
+			fputc(',', f);
+		json_str(f, in->warn[w]);
+	}
+	fputc(']', f);
+	fputs(",\"inputs\":{\"files\":[", f);
+	for (uint32_t i = 0; i < res->ninputs; i++) {
+		fputs(i ? ",{\"path\":" : "{\"path\":", f);
+		json_str(f, res->input_paths[i]);
+		fprintf(f, ",\"bytes\":%llu}",
+			(unsigned long long)res->input_sizes[i]);
+	}
+	fprintf(f, "],\"bytes\":%llu,\"fingerprint\":\"xxh3-128:%s\"}",
+		(unsigned long long)res->input_bytes, res->inputs_fp);
+	const struct {
+		const char *key, *path;
+	} outs[] = {{"out", o->out ? o->out : "-"},
+		    {"rejects", o->rejects},
+		    {"itemize", o->itemize},
+		    {"summary_json", o->summary_json}};
+	fputs(",\"outputs\":{", f);
+	for (size_t k = 0; k < sizeof(outs) / sizeof(*outs); k++) {
+		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);
+		json_str(f, outs[k].path);
+	}
+	fputs("}}\n", f);
+	return fclose(f) ? -ENOMEM : 0;
+}
+
+static int cmd_shard(int argc, char **argv)
+{
+	static const char *const a_split[] = {"--dir", "--shards", "--part",
+					      "--format", NULL};
+	static const char *const a_dedup[] = {
+		"--dir", "--shards", "--bucket", "--tariff", "--period",
+		"--subscribers", "--input-timezone", NULL};
+	static const char *const a_rate[] = {
+		"--dir", "--shards", "--bucket", "--tariff", "--period",
+		"--subscribers", "--input-timezone", "--threads", "--io", NULL};
+	static const char *const a_merge[] = {
+		"--dir", "--shards", "--out", "--rejects", "--itemize",
+		"--summary-json", "--max-rejects", NULL};
+	if (argc < 1)
+		return usage_error(usage_shard, "shard needs a stage: split, "
+						"dedup, rate or merge", NULL);
+	const char *stage = argv[0];
+	if (!strcmp(stage, "--help") || !strcmp(stage, "-h")) {
+		fputs(usage_shard, stdout);
+		return 0;
+	}
+	int which = !strcmp(stage, "split")   ? 0
+		    : !strcmp(stage, "dedup") ? 1
+		    : !strcmp(stage, "rate")  ? 2
+		    : !strcmp(stage, "merge") ? 3
+					      : -1;
+	if (which < 0)
+		return usage_error(usage_shard, "unknown shard stage", stage);
+	const char *const *allowed[] = {a_split, a_dedup, a_rate, a_merge};
+	/* shard rate's --itemize names no file: it writes a part. */
+	int itemize = 0, n = 0;
+	char **av = calloc((size_t)argc, sizeof(*av));
+	if (!av)
+		return EXIT_BAD;
+	for (int i = 1; i < argc; i++)
+		if (which == 2 && !strcmp(argv[i], "--itemize"))
+			itemize = 1;
+		else
+			av[n++] = argv[i];
+	opts o;
+	run_info in = {.cmd = "shard", .o = &o, .t_start = now(), .nt = 1};
+	cdr_shard_opts so;
+	cdr_tariff *t = NULL;
+	cdr_colmap *map = NULL;
+	cdr_outputs *set = NULL;
+	cdr_shard_result res;
+	char err[CDR_ERR_MAX], *tot = NULL, *json = NULL;
+	size_t totn = 0, jlen = 0;
+	memset(&res, 0, sizeof(res));
+	memset(&so, 0, sizeof(so));
+	int rc = parse_opts(n, av, &o, usage_shard, allowed[which]);
+	if (rc)
+		goto out;
+	if (!o.dir) {
+		rc = usage_error(usage_shard, "--dir is required", NULL);
+		goto out;
+	}
+	so.dir = o.dir;
+	so.log = stderr;
+	so.itemize = itemize;
+	if ((so.shards = small_num(o.shards, 4097)) < 1) {
+		rc = usage_error(usage_shard, "--shards must be 1..4096, not",
+				 o.shards ? o.shards : "(none)");
+		goto out;
+	}
+	if (which == 0) {
+		const char *sl = o.part ? strchr(o.part, '/') : NULL;
+		char kb[16];
+		if (sl && (size_t)(sl - o.part) < sizeof(kb)) {
+			memcpy(kb, o.part, (size_t)(sl - o.part));
+			kb[sl - o.part] = '\0';
+			so.parts = small_num(sl + 1, 100001);
+			so.part = small_num(kb, so.parts > 0 ? so.parts : 1);
+		}
+		if (!sl || so.parts < 1 || so.part < 0) {
+			rc = usage_error(usage_shard,
+					 "--part must be k/M with 0 <= k < M, not",
+					 o.part ? o.part : "(none)");
+			goto out;
+		}
+		if (!o.ninputs) {
+			rc = usage_error(usage_shard, "no INPUT given", NULL);
+			goto out;
+		}
+		so.inputs = (const char *const *)o.inputs;
+		so.ninputs = o.ninputs;
+		if (o.format && !strncmp(o.format, "map:", 4)) {
+			so.format = CDR_FORMAT_MAP;
+			so.map_path = o.format + 4;
+			/* A bad map is a usage error, as for rate. */
+			if (cdr_colmap_load(&map, so.map_path, err, sizeof(err))) {
+				fprintf(stderr, "cdrate: %s\n", err);
+				see_help(usage_shard);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+		} else if (o.format && strcmp(o.format, "auto") != 0 &&
+			   cdr_format_from_name(o.format, &so.format)) {
+			rc = usage_error(usage_shard,
+					 "--format must be auto, native, asterisk, "
+					 "asterisk-custom, freeswitch or map:FILE, "
+					 "not",
+					 o.format);
+			goto out;
+		}
+		rc = shard_exit(cdr_shard_split(&so, err, sizeof(err)), err);
+		goto out;
+	}
+	if (which == 1 || which == 2) {
+		if ((so.bucket = small_num(o.bucket, so.shards)) < 0) {
+			rc = usage_error(usage_shard,
+					 "--bucket must be 0 <= k < N, not",
+					 o.bucket ? o.bucket : "(none)");
+			goto out;
+		}
+		if (!o.tariff || !o.period) {
+			rc = usage_error(usage_shard,
+					 o.tariff ? "--period is required"
+						  : "--tariff is required",
+					 NULL);
+			goto out;
+		}
+		if (parse_period(o.period, &so.period_year, &so.period_month)) {
+			rc = usage_error(usage_shard,
+					 "--period must be YYYY-MM, not", o.period);
+			goto out;
+		}
+		if (o.threads) {
+			char *end;
+			long v = strtol(o.threads, &end, 10);
+			if (*end || v < 1 || v > 256) {
+				rc = usage_error(usage_shard,
+						 "--threads must be 1..256, not",
+						 o.threads);
+				goto out;
+			}
+			so.threads = (int)v;
+		} else {
+			long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+			so.threads = ncpu > 0 ? (int)ncpu : 1;
+		}
+		if (o.io && strcmp(o.io, "uring") != 0 && strcmp(o.io, "read") != 0) {
+			rc = usage_error(usage_shard,
+					 "--io must be uring or read, not", o.io);
+			goto out;
+		}
+		so.io = o.io && !strcmp(o.io, "read") ? CDR_IO_READ : CDR_IO_URING;
+		so.input_timezone = o.input_tz;
+		if ((rc = load(o.tariff, o.subscribers, &t)) ||
+		    (rc = fingerprint(o.tariff, o.subscribers, &in, 0)))
+			goto out;
+		so.tariff = t;
+		so.tariff_fp = in.fp[0];
+		rc = which == 1 ? cdr_shard_dedup(&so, err, sizeof(err))
+				: cdr_shard_rate(&so, err, sizeof(err));
+		if (rc && o.input_tz && (rc == -ENOENT || rc == -EINVAL) &&
+		    strstr(err, o.input_tz)) {
+			fprintf(stderr, "cdrate: --input-timezone: %s\n", err);
+			see_help(usage_shard);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		rc = shard_exit(rc, err);
+		goto out;
+	}
+	/* merge */
+	int ids[O_N];
+	if ((rc = check_common(&o, usage_shard, &in)) ||
+	    (rc = outputs_prepare(&o, 0, 0, &set, ids)))
+		goto out;
+	if ((rc = cdr_outputs_protect(set, "the shard directory", o.dir, err,
+				      sizeof(err)))) {
+		fprintf(stderr, "cdrate: %s\n", err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((rc = outputs_open(set)))
+		goto out;
+	rc = cdr_shard_merge(&so, set, ids[O_REJECTS], ids[O_ITEMIZE], &tot,
+			     &totn, &res, err, sizeof(err));
+	if (rc) {
+		rc = shard_exit(rc, err);
+		goto out;
+	}
+	in.have_ctl = !cdr_totals_control(tot, totn, res.decimals, &in.ctl);
+	char period[16];
+	snprintf(period, sizeof(period), "%04d-%02d", res.period_year,
+		 res.period_month);
+	o.period = period; /* the warnings name it */
+	judge_stats(&res.st, &in);
+	if (o.summary_json && shard_json(&o, &res, &in, &json, &jlen)) {
+		fprintf(stderr, "cdrate: out of memory\n");
+		rc = EXIT_BAD;
+		goto out;
+	}
+	int wids[2] = {ids[O_OUT], ids[O_JSON]};
+	char *wbufs[2] = {tot, json};
+	size_t wlens[2] = {totn, jlen};
+	if ((rc = outputs_commit(set, wids, wbufs, wlens, 2)))
+		goto out;
+	shard_summary(&o, &res, &in);
+	rc = in.exceeded ? EXIT_THRESHOLD : 0;
+out:
+	free(av);
+	free(tot);
+	free(json);
+	cdr_shard_result_free(&res);
+	cdr_outputs_free(set);
+	cdr_colmap_free(map);
+	cdr_tariff_free(t);
+	free(o.inputs);
+	return rc < 0 ? 0 : rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1540,7 +1996,8 @@ int main(int argc, char **argv)
 		    {"check", usage_check},
 		    {"rerate", usage_rerate},
 		    {"diff", usage_diff},
-		    {"explain", usage_explain}};
+		    {"explain", usage_explain},
+		    {"shard", usage_shard}};
 	if (argc < 2) {
 		fputs(usage_main, stderr);
 		return EXIT_USAGE;
@@ -1578,6 +2035,8 @@ int main(int argc, char **argv)
 		return cmd_diff(argc - 2, argv + 2);
 	if (!strcmp(cmd, "explain"))
 		return cmd_explain(argc - 2, argv + 2);
+	if (!strcmp(cmd, "shard"))
+		return cmd_shard(argc - 2, argv + 2);
 	fprintf(stderr, "cdrate: unknown command '%s'\n", cmd);
 	see_help(usage_main);
 	return EXIT_USAGE;
