@@ -1764,7 +1764,8 @@ static void *finish_group(void *arg)
 }
 
 /* Newlines in n bytes, eight at a time: a byte of x is zero exactly where
- * the top bit of ~(((x & 7f..) + 7f..) | x | 7f..) is set. */
+ * the top bit of ~(((x & 7f..) + 7f..) | x | 7f..) is set; the multiply
+ * adds those eight bits up. */
 static uint32_t count_nl(const char *s, size_t n)
 {
 	const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, nls = 0x0a0a0a0a0a0a0a0aull;
@@ -1774,7 +1775,8 @@ static uint32_t count_nl(const char *s, size_t n)
 		uint64_t x;
 		memcpy(&x, s + i, 8);
 		x ^= nls;
-		k += (uint32_t)__builtin_popcountll(~(((x & lo7) + lo7) | x | lo7));
+		uint64_t z = ~(((x & lo7) + lo7) | x | lo7) >> 7; /* 0/1 a byte */
+		k += (uint32_t)((z * 0x0101010101010101ull) >> 56);
 	}
 	for (; i < n; i++)
 		k += s[i] == '\n';
