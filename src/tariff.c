@@ -642,7 +642,7 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 	cdr_tariff *t = L->t;
 	char path[4096], *data = NULL;
 	size_t len = 0;
-	const char *tzname = "UTC";
+	const char *tz_name = "UTC";
 	char tzbuf[256];
 
 	snprintf(path, sizeof(path), "%s/tariff.conf", t->dir);
@@ -678,7 +678,7 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 		char *k = trim(s), *v = trim(eq + 1);
 		if (!strcmp(k, "timezone")) {
 			snprintf(tzbuf, sizeof(tzbuf), "%s", v);
-			tzname = tzbuf;
+			tz_name = tzbuf;
 			tz_line = line;
 		} else if (!strcmp(k, "currency")) {
 			if (!*v || strlen(v) >= sizeof(t->currency)) {
@@ -736,7 +736,7 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 	if (rc)
 		return rc;
 	char msg[CDR_ERR_MAX];
-	rc = cdr__tz_load(&t->tz, tzname, msg, sizeof(msg));
+	rc = cdr__tz_load(&t->tz, tz_name, msg, sizeof(msg));
 	if (rc)
 		return fail(L, "tariff.conf", tz_line, "timezone", "%s", msg);
 	return 0;
