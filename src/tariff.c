@@ -1763,6 +1763,81 @@ static void *finish_group(void *arg)
 	return NULL;
 }
 
+/* Step 3: subscribers numbered (which 0) and accounts ranked (which 1),
+ * each on its thread. */
+typedef struct sub_step3 {
+	int which;
+	cdr_tariff *t;
+	raw_row *raw;
+	uint32_t nraw;
+	const sub_group *G;
+	uint32_t *const *gidx;
+	uint32_t *rank; /* [accounts of half 0, then of half 1] */
+} sub_step3;
+
+static void number_subs(sub_step3 *S)
+{
+	cdr_tariff *t = S->t;
+	uint32_t nnum = 0;
+	for (uint32_t i = 0; i < S->nraw; i++) {
+		raw_row *w = &S->raw[i];
+		uint32_t s = S->G[w->num_h >> 63].sub[i];
+		unsigned k = (unsigned)(w->num_h >> (64 - SUB_SHARD_BITS));
+		if (s & SUB_FIRST) {
+			S->gidx[k][s & ~SUB_FIRST] = nnum;
+			t->subs[nnum++].num = w->num;
+		}
+		w->r.sub = S->gidx[k][s & ~SUB_FIRST];
+		t->subs[w->r.sub].nrows++;
+	}
+	t->nsubs = nnum;
+}
+
+/* Accounts ranked bytewise: the two halves' sorted lists merged, "-"
+ * (free calls from numbers without an active row) included. */
+static void rank_accounts(sub_step3 *S)
+{
+	static char dash[] = "-";
+	cdr_tariff *t = S->t;
+	const sub_group *G = S->G;
+	unsigned dg = (unsigned)(XXH3_64bits(dash, 1) >> 63);
+	int32_t dloc = map_get(G[dg].amap, (const char *const *)G[dg].accts,
+			       dash, 1);
+	uint32_t *rk[2] = {S->rank, S->rank + G[0].nacct};
+	uint32_t i0 = 0, i1 = 0, r = 0;
+	int dash_left = dloc < 0;
+	while (i0 < G[0].nacct || i1 < G[1].nacct || dash_left) {
+		char *a = i0 < G[0].nacct ? G[0].accts[G[0].order[i0]] : NULL;
+		char *b = i1 < G[1].nacct ? G[1].accts[G[1].order[i1]] : NULL;
+		int src = a ? 0 : 1;
+		char *best = a ? a : b;
+		if (a && b && strcmp(b, a) < 0)
+			src = 1, best = b;
+		if (dash_left && (!best || strcmp(dash, best) < 0)) {
+			t->dash_account = r;
+			t->accounts[r++] = dash;
+			dash_left = 0;
+			continue;
+		}
+		uint32_t loc = src ? G[1].order[i1++] : G[0].order[i0++];
+		if (src == (int)dg && (int32_t)loc == dloc)
+			t->dash_account = r;
+		rk[src][loc] = r;
+		t->accounts[r++] = best;
+	}
+	t->naccounts = r;
+}
+
+static void *step3(void *arg)
+{
+	sub_step3 *S = arg;
+	if (S->which)
+		rank_accounts(S);
+	else
+		number_subs(S);
+	return NULL;
+}
+
 /* Newlines in n bytes, eight at a time: a byte of x is zero exactly where
  * the top bit of ~(((x & 7f..) + 7f..) | x | 7f..) is set; the multiply
  * adds those eight bits up. */
@@ -1797,7 +1872,6 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 {
 	static const char *const cols[] = {"subscriber", "account", "plan",
 					   "packages",	 "from",    "to"};
-	static char dash[] = "-";
 	cdr_tariff *t = L->t;
 	const unsigned threads = load_threads();
 	csv c;
@@ -1899,13 +1973,17 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 	if ((rc = G[0].rc) || (rc = G[1].rc))
 		goto done;
 
-	/* 3. Subscribers numbered in the order their first rows come. */
+	/* 3. Subscribers numbered in the order their first rows come, and
+	 * the accounts ranked, at once. */
 	uint32_t nloc = 0;
 	for (unsigned k = 0; k < SUB_SHARDS; k++)
 		nloc += G[k >= SUB_SHARDS / 2].nloc[k];
+	uint32_t na = G[0].nacct + G[1].nacct;
 	gidx_all = malloc(((size_t)nloc + 1) * sizeof(uint32_t));
 	t->subs = calloc((size_t)nloc + 1, sizeof(*t->subs));
-	if (!gidx_all || !t->subs) {
+	rank = malloc(((size_t)na + 1) * sizeof(uint32_t));
+	t->accounts = malloc(((size_t)na + 1) * sizeof(char *));
+	if (!gidx_all || !t->subs || !rank || !t->accounts) {
 		rc = -ENOMEM;
 		goto done;
 	}
@@ -1913,58 +1991,12 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 		gidx[k] = gidx_all + o;
 		o += G[k >= SUB_SHARDS / 2].nloc[k];
 	}
-	for (uint32_t i = 0; i < nraw; i++) {
-		raw_row *w = &raw[i];
-		uint32_t s = G[w->num_h >> 63].sub[i];
-		unsigned k = (unsigned)(w->num_h >> (64 - SUB_SHARD_BITS));
-		if (s & SUB_FIRST) {
-			gidx[k][s & ~SUB_FIRST] = nnum;
-			t->subs[nnum++].num = w->num;
-		}
-		w->r.sub = gidx[k][s & ~SUB_FIRST];
-		t->subs[w->r.sub].nrows++;
-	}
-	t->nsubs = nnum;
-
-	/* Accounts ranked bytewise: the two halves' sorted lists merged,
-	 * "-" (free calls from numbers without an active row) included. */
-	uint32_t na = G[0].nacct + G[1].nacct;
-	unsigned dg = (unsigned)(XXH3_64bits(dash, 1) >> 63);
-	int32_t dloc = map_get(G[dg].amap, (const char *const *)G[dg].accts,
-			       dash, 1);
-	rank = malloc(((size_t)na + 1) * sizeof(uint32_t));
-	t->accounts = malloc(((size_t)na + 1) * sizeof(char *));
-	if (!rank || !t->accounts) {
-		rc = -ENOMEM;
-		goto done;
-	}
+	sub_step3 S[2] = {{.which = 0, .t = t, .raw = raw, .nraw = nraw,
+			   .G = G, .gidx = gidx},
+			  {.which = 1, .t = t, .G = G, .rank = rank}};
+	run_two(threads, step3, &S[0], &S[1]);
+	nnum = t->nsubs;
 	uint32_t *rk[2] = {rank, rank + G[0].nacct};
-	uint32_t i0 = 0, i1 = 0, r = 0;
-	int dash_left = dloc < 0;
-	while (i0 < G[0].nacct || i1 < G[1].nacct || dash_left) {
-		char *a = i0 < G[0].nacct ? G[0].accts[G[0].order[i0]] : NULL;
-		char *b = i1 < G[1].nacct ? G[1].accts[G[1].order[i1]] : NULL;
-		int src = a ? 0 : 1;
-		char *best = a ? a : b;
-		if (a && b && strcmp(b, a) < 0)
-			src = 1, best = b;
-		if (dash_left && (!best || strcmp(dash, best) < 0)) {
-			t->dash_account = r;
-			t->accounts[r++] = dash;
-			dash_left = 0;
-			continue;
-		}
-		uint32_t loc = src ? G[1].order[i1++] : G[0].order[i0++];
-		if (src == (int)dg && (int32_t)loc == dloc)
-			t->dash_account = r;
-		rk[src][loc] = r;
-		t->accounts[r++] = best;
-	}
-	t->naccounts = r;
-	for (uint32_t i = 0; i < nraw; i++) {
-		unsigned g = (unsigned)(raw[i].account_h >> 63);
-		raw[i].r.account = rk[g][G[g].acct[i]];
-	}
 
 	/* Rows by subscriber (a counting sort, file order kept), then first
 	 * day; overlaps are errors. */
@@ -1980,7 +2012,10 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 	}
 	for (uint32_t i = 0; i < nraw; i++) {
 		cdr__subscriber *s = &t->subs[raw[i].r.sub];
-		t->rows[s->first_row + s->nrows++] = raw[i].r;
+		unsigned g = (unsigned)(raw[i].account_h >> 63);
+		cdr__sub_row *rw = &t->rows[s->first_row + s->nrows++];
+		*rw = raw[i].r;
+		rw->account = rk[g][G[g].acct[i]];
 	}
 	for (uint32_t s = 0; s < nnum; s++) {
 		cdr__sub_row *rw = &t->rows[t->subs[s].first_row];
