@@ -282,6 +282,11 @@ void cdr__escape_ctl(char *out, size_t size, const char *s);
 void *cdr__calloc_huge(size_t n, size_t size);
 void cdr__free_huge(void *p);
 
+/* Threads cdr_tariff_load uses for subscribers.csv: 0 (the default) is
+ * two on a machine with two cores or more, else 1 or 2 as set (tests
+ * compare the two; the tariff loaded is the same). */
+extern unsigned cdr__tariff_threads;
+
 /* ---- money and numbers (money.c) ------------------------------------- */
 
 /* Parse a decimal amount ("0.07", "18", "1.5"; at most 6 decimals, below

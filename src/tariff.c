@@ -34,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "civil.h"
@@ -178,13 +180,22 @@ static void submap_free(cdr__submap *m)
 	free(m);
 }
 
-static cdr__submap *submap_new(uint32_t expect)
+/*
+ * Shards sized for cnt[k] numbers at most (the rows that hash there), for
+ * the shards with want[k] set (the others stay NULL, for another thread's
+ * part of the table): the load stays at or below 3/4, so a load never
+ * grows a shard, and the table is half the size of one kept under 1/2
+ * (a 1M-number table: 128 MiB of slots instead of 256, every page of
+ * them faulted in by the load).
+ */
+static cdr__submap *submap_sized(const uint32_t cnt[SUB_SHARDS], unsigned lo,
+				 unsigned hi)
 {
 	cdr__submap *m = calloc(1, sizeof(*m));
-	uint32_t cap = 16;
-	while (cap < expect / SUB_SHARDS * 2 + 16)
-		cap <<= 1;
-	for (unsigned k = 0; m && k < SUB_SHARDS; k++) {
+	for (unsigned k = lo; m && k < hi; k++) {
+		uint32_t cap = 16;
+		while (cap < cnt[k] + cnt[k] / 2 + 16)
+			cap <<= 1;
 		m->s[k] = cdr__calloc_huge(cap, sizeof(subslot));
 		m->mask[k] = cap - 1;
 		if (!m->s[k]) {
@@ -217,11 +228,11 @@ static int submap_grow(cdr__submap *m, unsigned k)
 }
 
 /*
- * While loading, a slot maps the number to its subscriber index (kept in
- * first_row, with nrows 1 marking the slot used); submap_finish turns that
- * into the row range. Returns the index, new (== next) or existing, or -1
- * when out of memory. The packed key makes the comparison exact without
- * touching the number's text.
+ * While loading, a slot maps the number to its index within its shard
+ * (kept in first_row, with nrows 1 marking the slot used); submap_finish
+ * turns that into the row range. Returns the index, new (== next) or
+ * existing, or -1 when out of memory. The packed key makes the comparison
+ * exact without touching the number's text.
  */
 static int64_t submap_intern(cdr__submap *m, const char *num, size_t len,
 			     uint64_t h, uint32_t next)
@@ -229,7 +240,8 @@ static int64_t submap_intern(cdr__submap *m, const char *num, size_t len,
 	uint64_t k0, k1;
 	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
 	sub_key(num, len, &k0, &k1);
-	if ((m->n[k] + 1) * 2 > m->mask[k] && submap_grow(m, k))
+	if ((uint64_t)(m->n[k] + 1) * 4 > (uint64_t)(m->mask[k] + 1) * 3 &&
+	    submap_grow(m, k))
 		return -1;
 	uint32_t j = (uint32_t)h & m->mask[k];
 	for (;; j = (j + 1) & m->mask[k]) {
@@ -249,17 +261,18 @@ static int64_t submap_intern(cdr__submap *m, const char *num, size_t len,
 	return next;
 }
 
-static void submap_finish(cdr__submap *m, const cdr__subscriber *subs,
-			  const cdr__sub_row *rows)
+/* Shards lo..hi-1: each slot's shard index to its subscriber (gidx[k]),
+ * then to the row range and the first row's fields. */
+static void submap_finish(cdr__submap *m, unsigned lo, unsigned hi,
+			  uint32_t *const gidx[SUB_SHARDS],
+			  const cdr__subscriber *subs, const cdr__sub_row *rows)
 {
-	if (!m)
-		return;
-	for (unsigned k = 0; k < SUB_SHARDS; k++)
+	for (unsigned k = lo; k < hi; k++)
 		for (uint32_t j = 0; j <= m->mask[k]; j++) {
 			subslot *sl = &m->s[k][j];
 			if (!sl->nrows)
 				continue;
-			const cdr__subscriber *sub = &subs[sl->first_row];
+			const cdr__subscriber *sub = &subs[gidx[k][sl->first_row]];
 			const cdr__sub_row *r = &rows[sub->first_row];
 			sl->first_row = sub->first_row;
 			sl->nrows = sub->nrows;
@@ -283,6 +296,7 @@ typedef struct csv {
 	int nf;
 	int bad_quote; /* the row has a quote that does not close */
 	char *f[MAXF];
+	size_t fl[MAXF]; /* their lengths */
 	const char *const *cols; /* header names */
 	int ncols, min_cols;
 } csv;
@@ -462,7 +476,11 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Next non-empty line split into fields; 1 = row, 0 = end of file. */
+/*
+ * Next non-empty line split into fields; 1 = row, 0 = end of file. Blanks
+ * around fields and at the end of the line are cut (written as NULs); each
+ * field's length is kept beside it, so no caller measures it again.
+ */
 static int csv_line(csv *c)
 {
 	while (c->pos < c->len) {
@@ -474,8 +492,11 @@ static int csv_line(csv *c)
 		if (n && s[n - 1] == '\r')
 			n--;
 		s[n] = '\0';
-		if (n == 0 || !strcmp(trim(s), ""))
+		while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+			s[--n] = '\0';
+		if (n == 0)
 			continue;
+		char *const end = s + n;
 		c->nf = 0;
 		c->bad_quote = 0;
 		for (char *p = s;;) {
@@ -484,10 +505,14 @@ static int csv_line(csv *c)
 			while (*p == ' ' || *p == '\t')
 				p++;
 			if (*p != '"') {
-				char *comma = strchr(p, ',');
+				char *comma = memchr(p, ',', (size_t)(end - p));
+				char *fe = comma ? comma : end;
 				if (comma)
 					*comma = '\0';
-				c->f[c->nf++] = trim(p);
+				while (fe > p && (fe[-1] == ' ' || fe[-1] == '\t'))
+					*--fe = '\0';
+				c->fl[c->nf] = (size_t)(fe - p);
+				c->f[c->nf++] = p;
 				if (!comma)
 					break;
 				p = comma + 1;
@@ -518,6 +543,7 @@ static int csv_line(csv *c)
 				*w++ = *p++;
 			int more = *p == ',';
 			*w = '\0';
+			c->fl[c->nf] = (size_t)(w - start);
 			c->f[c->nf++] = start;
 			if (!more)
 				break;
@@ -601,8 +627,10 @@ static int csv_row(ld *L, csv *c)
 		return fail(L, c->name, c->line, NULL,
 			    "expected %d columns, found %d", c->ncols,
 			    c->nf > MAXF ? MAXF : c->nf);
-	for (int i = c->nf; i < c->ncols; i++)
+	for (int i = c->nf; i < c->ncols; i++) {
 		c->f[i] = (char *)"";
+		c->fl[i] = 0;
+	}
 	return 1;
 }
 
@@ -614,7 +642,7 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 	cdr_tariff *t = L->t;
 	char path[4096], *data = NULL;
 	size_t len = 0;
-	const char *tzname = "UTC";
+	const char *tz_name = "UTC";
 	char tzbuf[256];
 
 	snprintf(path, sizeof(path), "%s/tariff.conf", t->dir);
@@ -650,7 +678,7 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 		char *k = trim(s), *v = trim(eq + 1);
 		if (!strcmp(k, "timezone")) {
 			snprintf(tzbuf, sizeof(tzbuf), "%s", v);
-			tzname = tzbuf;
+			tz_name = tzbuf;
 			tz_line = line;
 		} else if (!strcmp(k, "currency")) {
 			if (!*v || strlen(v) >= sizeof(t->currency)) {
@@ -708,7 +736,7 @@ static int load_conf(ld *L, char **free_zones, uint32_t *free_line)
 	if (rc)
 		return rc;
 	char msg[CDR_ERR_MAX];
-	rc = cdr__tz_load(&t->tz, tzname, msg, sizeof(msg));
+	rc = cdr__tz_load(&t->tz, tz_name, msg, sizeof(msg));
 	if (rc)
 		return fail(L, "tariff.conf", tz_line, "timezone", "%s", msg);
 	return 0;
@@ -1419,6 +1447,52 @@ static int load_packages(ld *L, cdr__map **kmap, char ***knames,
 
 /* ---- subscribers ----------------------------------------------------- */
 
+/*
+ * subscribers.csv is the one large file of a tariff (a row per number and
+ * period: millions), so its load is cut in two and run on two threads:
+ *
+ *   1. parse: the rows in two halves of the file (cut at a line end near
+ *      the middle, the second half's line numbers counted on from the
+ *      first's), each row checked as before, its number and account
+ *      hashed. Each half stops at its first error; the first half's
+ *      error, if any, is the file's first and is the one reported;
+ *   2. intern: numbers by the top bit of their hash (shards 0-7 and
+ *      8-15) and accounts by the top bit of theirs, each thread taking
+ *      the rows of its half of both tables, in file order;
+ *   3. number each subscriber in the order its first row appears (one
+ *      pass in file order), rank the accounts bytewise (each thread sorts
+ *      its names, unless they came sorted, and the two lists are merged),
+ *      and place the rows by subscriber with a counting sort (rows of one
+ *      number, few, ordered by first day);
+ *   4. finish each half of the number table on its thread.
+ *
+ * The cut, the halves of the tables and every order are the same whatever
+ * the number of threads (cdr__tariff_threads; one runs the halves one
+ * after the other), so the tariff loaded is identical byte for byte.
+ */
+
+unsigned cdr__tariff_threads;
+
+static unsigned load_threads(void)
+{
+	if (cdr__tariff_threads)
+		return cdr__tariff_threads > 1 ? 2 : 1;
+	return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+}
+
+/* fn(a0) here and fn(a1) on a second thread when there are two (or one
+ * after the other when a thread cannot be had): the result is the same. */
+static void run_two(unsigned threads, void *(*fn)(void *), void *a0, void *a1)
+{
+	pthread_t th;
+	int two = threads > 1 && pthread_create(&th, NULL, fn, a1) == 0;
+	fn(a0);
+	if (two)
+		pthread_join(th, NULL);
+	else
+		fn(a1);
+}
+
 /* Order account indexes by their names (qsort_r context: the names). */
 static int cmp_name_idx(const void *a, const void *b, void *names)
 {
@@ -1427,9 +1501,12 @@ static int cmp_name_idx(const void *a, const void *b, void *names)
 }
 
 typedef struct raw_row {
-	cdr__sub_row r;
-	char *num, *account; /* into the file's text, until interned */
-	uint32_t num_len, account_len;
+	cdr__sub_row r; /* sub and account set from the interning below */
+	char *num, *account; /* into the file's text */
+	uint16_t num_len;
+	uint8_t new_run; /* the account differs from the row before's */
+	uint8_t pad;
+	uint32_t account_len;
 	uint64_t num_h, account_h;
 } raw_row;
 
@@ -1445,21 +1522,349 @@ static void submap_prefetch(const cdr__submap *m, uint64_t h)
 	__builtin_prefetch(&m->s[k][(uint32_t)h & m->mask[k]]);
 }
 
-static int cmp_row(const void *a, const void *b)
+/* One half of the file being parsed (step 1). */
+typedef struct sub_part {
+	ld L; /* its own message buffer: the halves fail independently */
+	char err[CDR_ERR_MAX];
+	csv c; /* the file's csv, limited to the half */
+	raw_row *raw;
+	uint32_t nraw, cap;
+	uint32_t *pkgs; /* the rows' packages, first_pkg into this */
+	uint32_t npk, pkcap;
+	const cdr__map *pmap, *kmap;
+	char *const *plan_names, *const *pkg_names;
+	int rc;
+} sub_part;
+
+static void *parse_part(void *arg)
 {
-	const cdr__sub_row *x = &((const raw_row *)a)->r;
-	const cdr__sub_row *y = &((const raw_row *)b)->r;
-	if (x->sub != y->sub)
-		return x->sub < y->sub ? -1 : 1;
-	return (x->from_day > y->from_day) - (x->from_day < y->from_day);
+	sub_part *P = arg;
+	csv *c = &P->c;
+	ld *L = &P->L;
+	int32_t last_plan = -1;
+	const char *last_account = NULL;
+	int rc;
+	while ((rc = csv_row(L, c)) > 0) {
+		raw_row w;
+		memset(&w, 0, sizeof(w));
+		char *num = c->f[0];
+		size_t nl = c->fl[0];
+		if (*num == '+')
+			num++, nl--;
+		int ok = nl > 0 && nl <= 32;
+		for (size_t i = 0; ok && i < nl; i++)
+			ok = num[i] >= '0' && num[i] <= '9';
+		if (!ok) {
+			rc = fail(L, c->name, c->line, "subscriber",
+				  "bad number '%s' (digits, optional leading "
+				  "'+')", c->f[0]);
+			break;
+		}
+		if (!*c->f[1]) {
+			rc = fail(L, c->name, c->line, "account", "empty account");
+			break;
+		}
+		/* Plans are few and rows repeat them: the last one first. */
+		int32_t plan = last_plan >= 0 &&
+					       !strcmp(P->plan_names[last_plan], c->f[2])
+				       ? last_plan
+				       : map_get(P->pmap,
+						 (const char *const *)P->plan_names,
+						 c->f[2], c->fl[2]);
+		if (plan < 0) {
+			rc = fail(L, c->name, c->line, "plan",
+				  "unknown plan '%s'", c->f[2]);
+			break;
+		}
+		last_plan = plan;
+		w.r.plan = (uint32_t)plan;
+		w.r.first_pkg = P->npk;
+		for (char *p = c->f[3]; *p;) {
+			char *e = strchr(p, ';');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			int32_t k = P->kmap ? map_get(P->kmap,
+						      (const char *const *)
+							      P->pkg_names,
+						      p, n)
+					    : -1;
+			if (k < 0) {
+				rc = fail(L, c->name, c->line, "packages",
+					  "unknown package '%.*s'", (int)n, p);
+				goto out;
+			}
+			for (uint32_t i = w.r.first_pkg; i < P->npk; i++)
+				if (P->pkgs[i] == (uint32_t)k) {
+					rc = fail(L, c->name, c->line,
+						  "packages",
+						  "package '%.*s' listed twice",
+						  (int)n, p);
+					goto out;
+				}
+			if (P->npk == P->pkcap) {
+				P->pkcap = P->pkcap ? P->pkcap * 2 : 64;
+				uint32_t *np = realloc(P->pkgs,
+						       P->pkcap * sizeof(*np));
+				if (!np) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				P->pkgs = np;
+			}
+			P->pkgs[P->npk++] = (uint32_t)k;
+			if (!e)
+				break;
+			p = e + 1;
+		}
+		w.r.npkg = P->npk - w.r.first_pkg;
+		if (cdr__parse_date(c->f[4], c->fl[4], &w.r.from_day)) {
+			rc = fail(L, c->name, c->line, "from",
+				  "bad date '%s' (YYYY-MM-DD)", c->f[4]);
+			break;
+		}
+		w.r.to_day = CDR_DAY_OPEN;
+		if (*c->f[5] &&
+		    cdr__parse_date(c->f[5], c->fl[5], &w.r.to_day)) {
+			rc = fail(L, c->name, c->line, "to",
+				  "bad date '%s' (YYYY-MM-DD or empty)",
+				  c->f[5]);
+			break;
+		}
+		if (w.r.to_day < w.r.from_day) {
+			rc = fail(L, c->name, c->line, "to",
+				  "last day %s is before first day %s",
+				  c->f[5], c->f[4]);
+			break;
+		}
+		w.r.line = c->line;
+		/* Numbers and accounts point into the file's text, which the
+		 * tariff keeps: no copy per row. */
+		w.num = num;
+		w.num_len = (uint16_t)nl;
+		w.account = c->f[1];
+		w.account_len = (uint32_t)c->fl[1];
+		w.new_run = !last_account || strcmp(last_account, w.account);
+		last_account = w.account;
+		w.num_h = XXH3_64bits(w.num, nl);
+		w.account_h = XXH3_64bits(w.account, w.account_len);
+		assert(P->nraw < P->cap); /* a row a line at most */
+		P->raw[P->nraw++] = w;
+	}
+out:
+	P->rc = rc < 0 ? rc : 0;
+	return NULL;
+}
+
+/* One half of the number and account tables (steps 2 and 4). */
+typedef struct sub_group {
+	unsigned g; /* numbers and accounts whose hash has top bit g */
+	const raw_row *raw;
+	uint32_t nraw;
+	cdr__submap *nmap; /* shards 8g..8g+7 */
+	uint32_t *sub;	   /* [nraw]: the row's index in its shard, FIRST */
+	uint32_t nloc[SUB_SHARDS]; /* numbers in each shard */
+	cdr__map *amap;
+	char **accts;
+	uint32_t nacct;
+	uint32_t *acct;	 /* [nraw]: the row's account, local index */
+	uint32_t *order; /* local account indexes in bytewise order */
+	/* step 4 */
+	uint32_t *const *gidx;
+	const cdr__subscriber *subs;
+	const cdr__sub_row *rows;
+	int rc;
+} sub_group;
+
+#define SUB_FIRST 0x80000000u /* the number's first row */
+
+static void *intern_group(void *arg)
+{
+	sub_group *G = arg;
+	const raw_row *raw = G->raw;
+	const uint64_t g = G->g;
+	uint32_t last = UINT32_MAX, batch[32];
+	for (uint32_t i = 0; i < G->nraw && !G->rc;) {
+		/* Up to 32 of this half's rows, their slots fetched together:
+		 * each new name is a cache miss on its table slot. */
+		unsigned nb = 0;
+		for (; i < G->nraw && nb < 32; i++) {
+			const raw_row *w = &raw[i];
+			int n = w->num_h >> 63 == g, a = w->account_h >> 63 == g;
+			if (n)
+				submap_prefetch(G->nmap, w->num_h);
+			if (a)
+				map_prefetch(G->amap, w->account_h);
+			if (n || a)
+				batch[nb++] = i;
+		}
+		for (unsigned b = 0; b < nb; b++) {
+			uint32_t j = batch[b];
+			const raw_row *w = &raw[j];
+			if (w->num_h >> 63 == g) {
+				unsigned k = (unsigned)(w->num_h >>
+							(64 - SUB_SHARD_BITS));
+				int64_t s = submap_intern(G->nmap, w->num,
+							  w->num_len, w->num_h,
+							  G->nloc[k]);
+				if (s < 0) {
+					G->rc = -ENOMEM;
+					break;
+				}
+				G->sub[j] = (uint32_t)s;
+				if (s == G->nloc[k])
+					G->sub[j] |= SUB_FIRST, G->nloc[k]++;
+			}
+			if (w->account_h >> 63 == g) {
+				/* Rows of one account usually come together:
+				 * no lookup when it repeats the last one. */
+				int32_t a = last != UINT32_MAX &&
+						    !strcmp(G->accts[last],
+							    w->account)
+						    ? (int32_t)last
+						    : intern_h(&G->accts, &G->nacct,
+							       &G->amap, w->account,
+							       w->account_len,
+							       w->account_h,
+							       w->account);
+				if (a < 0) {
+					G->rc = -ENOMEM;
+					break;
+				}
+				last = (uint32_t)a;
+				G->acct[j] = (uint32_t)a;
+			}
+		}
+	}
+	if (G->rc)
+		return NULL;
+	/* This half's accounts in bytewise order; files often list them
+	 * sorted already (then one pass of comparisons). */
+	G->order = malloc(((size_t)G->nacct + 1) * sizeof(uint32_t));
+	if (!G->order) {
+		G->rc = -ENOMEM;
+		return NULL;
+	}
+	int sorted = 1;
+	for (uint32_t i = 0; i < G->nacct; i++) {
+		G->order[i] = i;
+		if (i && sorted && strcmp(G->accts[i - 1], G->accts[i]) > 0)
+			sorted = 0;
+	}
+	if (!sorted)
+		qsort_r(G->order, G->nacct, sizeof(*G->order), cmp_name_idx,
+			G->accts);
+	return NULL;
+}
+
+static void *finish_group(void *arg)
+{
+	sub_group *G = arg;
+	submap_finish(G->nmap, G->g * SUB_SHARDS / 2, (G->g + 1) * SUB_SHARDS / 2,
+		      G->gidx, G->subs, G->rows);
+	return NULL;
+}
+
+/* Step 3: subscribers numbered (which 0) and accounts ranked (which 1),
+ * each on its thread. */
+typedef struct sub_step3 {
+	int which;
+	cdr_tariff *t;
+	raw_row *raw;
+	uint32_t nraw;
+	const sub_group *G;
+	uint32_t *const *gidx;
+	uint32_t *rank; /* [accounts of half 0, then of half 1] */
+} sub_step3;
+
+static void number_subs(sub_step3 *S)
+{
+	cdr_tariff *t = S->t;
+	uint32_t nnum = 0;
+	for (uint32_t i = 0; i < S->nraw; i++) {
+		raw_row *w = &S->raw[i];
+		uint32_t s = S->G[w->num_h >> 63].sub[i];
+		unsigned k = (unsigned)(w->num_h >> (64 - SUB_SHARD_BITS));
+		if (s & SUB_FIRST) {
+			S->gidx[k][s & ~SUB_FIRST] = nnum;
+			t->subs[nnum++].num = w->num;
+		}
+		w->r.sub = S->gidx[k][s & ~SUB_FIRST];
+		t->subs[w->r.sub].nrows++;
+	}
+	t->nsubs = nnum;
+}
+
+/* Accounts ranked bytewise: the two halves' sorted lists merged, "-"
+ * (free calls from numbers without an active row) included. */
+static void rank_accounts(sub_step3 *S)
+{
+	static char dash[] = "-";
+	cdr_tariff *t = S->t;
+	const sub_group *G = S->G;
+	unsigned dg = (unsigned)(XXH3_64bits(dash, 1) >> 63);
+	int32_t dloc = map_get(G[dg].amap, (const char *const *)G[dg].accts,
+			       dash, 1);
+	uint32_t *rk[2] = {S->rank, S->rank + G[0].nacct};
+	uint32_t i0 = 0, i1 = 0, r = 0;
+	int dash_left = dloc < 0;
+	while (i0 < G[0].nacct || i1 < G[1].nacct || dash_left) {
+		char *a = i0 < G[0].nacct ? G[0].accts[G[0].order[i0]] : NULL;
+		char *b = i1 < G[1].nacct ? G[1].accts[G[1].order[i1]] : NULL;
+		int src = a ? 0 : 1;
+		char *best = a ? a : b;
+		if (a && b && strcmp(b, a) < 0)
+			src = 1, best = b;
+		if (dash_left && (!best || strcmp(dash, best) < 0)) {
+			t->dash_account = r;
+			t->accounts[r++] = dash;
+			dash_left = 0;
+			continue;
+		}
+		uint32_t loc = src ? G[1].order[i1++] : G[0].order[i0++];
+		if (src == (int)dg && (int32_t)loc == dloc)
+			t->dash_account = r;
+		rk[src][loc] = r;
+		t->accounts[r++] = best;
+	}
+	t->naccounts = r;
+}
+
+static void *step3(void *arg)
+{
+	sub_step3 *S = arg;
+	if (S->which)
+		rank_accounts(S);
+	else
+		number_subs(S);
+	return NULL;
+}
+
+/* Newlines in n bytes, eight at a time: a byte of x is zero exactly where
+ * the top bit of ~(((x & 7f..) + 7f..) | x | 7f..) is set; the multiply
+ * adds those eight bits up. */
+static uint32_t count_nl(const char *s, size_t n)
+{
+	const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, nls = 0x0a0a0a0a0a0a0a0aull;
+	uint32_t k = 0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, s + i, 8);
+		x ^= nls;
+		uint64_t z = ~(((x & lo7) + lo7) | x | lo7) >> 7; /* 0/1 a byte */
+		k += (uint32_t)((z * 0x0101010101010101ull) >> 56);
+	}
+	for (; i < n; i++)
+		k += s[i] == '\n';
+	return k;
 }
 
 /*
- * subscribers.csv: parse every row (errors name line and column), then
- * intern numbers and accounts in prefetched batches, rank the accounts
- * bytewise, sort rows by number and first day (overlaps are errors, a
- * row starting the day after the previous one ends is a plan change at
- * both ends), and finish the subscriber table with each number's rows.
+ * subscribers.csv: parse every row (errors name line and column), intern
+ * numbers and accounts, rank the accounts bytewise, place rows by number
+ * and first day (overlaps are errors, a row starting the day after the
+ * previous one ends is a plan change at both ends), and finish the
+ * subscriber table with each number's rows. The steps are described at
+ * the top of this section.
  */
 static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 			    char *const *plan_names, const cdr__map *kmap,
@@ -1468,288 +1873,234 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 	static const char *const cols[] = {"subscriber", "account", "plan",
 					   "packages",	 "from",    "to"};
 	cdr_tariff *t = L->t;
+	const unsigned threads = load_threads();
 	csv c;
+	sub_part P[2];
+	sub_group G[2];
 	raw_row *raw = NULL;
-	uint32_t nraw = 0, cap = 0, npk = 0, pkcap = 0;
-	char **nums = NULL, **accts = NULL;
-	uint32_t nnum = 0, nacct = 0;
-	cdr__map *amap = NULL;
-	cdr__submap *nmap = NULL;
-	uint32_t last_acct = 0, nums_cap = 0;
+	uint32_t *gidx_all = NULL, *rank = NULL, *gidx[SUB_SHARDS];
+	uint32_t nraw = 0, nnum = 0;
+	memset(P, 0, sizeof(P));
+	memset(G, 0, sizeof(G));
 	int rc = csv_open(L, &c, path ? path : "subscribers.csv", path, 1, cols,
 			  6, 6);
-	if (!rc) {
-		/* Size the maps for every line up front: growing them means
-		 * hashing every name again, which was most of a 1M-row load. */
-		uint32_t lines = 16;
-		for (const char *p = c.data + c.pos;
-		     (p = memchr(p, '\n', c.len - (size_t)(p - c.data)));
-		     p++)
-			lines++;
-		nmap = submap_new(lines);
-		amap = map_new(lines);
-		if (!nmap || !amap)
-			rc = -ENOMEM;
+	if (rc)
+		return rc;
+
+	/* 1. Parse the two halves. */
+	size_t mid = c.pos + (c.len - c.pos) / 2;
+	const char *nl = memchr(c.data + mid, '\n', c.len - mid);
+	size_t cut = nl ? (size_t)(nl - c.data) + 1 : c.len;
+	uint32_t n0 = count_nl(c.data + c.pos, cut - c.pos);
+	uint32_t n1 = count_nl(c.data + cut, c.len - cut);
+	raw = malloc(((size_t)n0 + n1 + 2) * sizeof(*raw));
+	if (!raw) {
+		rc = -ENOMEM;
+		goto done;
 	}
-	if (!rc)
-		while ((rc = csv_row(L, &c)) > 0) {
-		raw_row w;
-		memset(&w, 0, sizeof(w));
-		char *num = c.f[0];
-		if (*num == '+')
-			num++;
-		size_t nl = strlen(num);
-		int ok = nl > 0 && nl <= 32;
-		for (size_t i = 0; ok && i < nl; i++)
-			ok = num[i] >= '0' && num[i] <= '9';
-		if (!ok) {
-			rc = fail(L, c.name, c.line, "subscriber",
-				  "bad number '%s' (digits, optional leading "
-				  "'+')", c.f[0]);
-			break;
-		}
-		if (!*c.f[1]) {
-			rc = fail(L, c.name, c.line, "account", "empty account");
-			break;
-		}
-		int32_t plan = map_get(pmap, (const char *const *)plan_names,
-				       c.f[2], strlen(c.f[2]));
-		if (plan < 0) {
-			rc = fail(L, c.name, c.line, "plan",
-				  "unknown plan '%s'", c.f[2]);
-			break;
-		}
-		w.r.plan = (uint32_t)plan;
-		w.r.first_pkg = npk;
-		for (char *p = c.f[3]; *p;) {
-			char *e = strchr(p, ';');
-			size_t n = e ? (size_t)(e - p) : strlen(p);
-			int32_t k = kmap ? map_get(kmap,
-						   (const char *const *)pkg_names,
-						   p, n)
-					 : -1;
-			if (k < 0) {
-				rc = fail(L, c.name, c.line, "packages",
-					  "unknown package '%.*s'", (int)n, p);
-				goto out;
-			}
-			for (uint32_t i = w.r.first_pkg; i < npk; i++)
-				if (t->row_pkgs[i] == (uint32_t)k) {
-					rc = fail(L, c.name, c.line, "packages",
-						  "package '%.*s' listed twice",
-						  (int)n, p);
-					goto out;
-				}
-			if (npk == pkcap) {
-				pkcap = pkcap ? pkcap * 2 : 64;
-				uint32_t *np = realloc(t->row_pkgs,
-						       pkcap * sizeof(*np));
-				if (!np) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				t->row_pkgs = np;
-			}
-			t->row_pkgs[npk++] = (uint32_t)k;
-			if (!e)
-				break;
-			p = e + 1;
-		}
-		w.r.npkg = npk - w.r.first_pkg;
-		if (cdr__parse_date(c.f[4], strlen(c.f[4]), &w.r.from_day)) {
-			rc = fail(L, c.name, c.line, "from",
-				  "bad date '%s' (YYYY-MM-DD)", c.f[4]);
-			break;
-		}
-		w.r.to_day = CDR_DAY_OPEN;
-		if (*c.f[5] &&
-		    cdr__parse_date(c.f[5], strlen(c.f[5]), &w.r.to_day)) {
-			rc = fail(L, c.name, c.line, "to",
-				  "bad date '%s' (YYYY-MM-DD or empty)", c.f[5]);
-			break;
-		}
-		if (w.r.to_day < w.r.from_day) {
-			rc = fail(L, c.name, c.line, "to",
-				  "last day %s is before first day %s", c.f[5],
-				  c.f[4]);
-			break;
-		}
-		w.r.line = c.line;
-		/* Numbers and accounts point into the file's text, which the
-		 * tariff keeps: no copy per row. Interned below, in batches. */
-		w.num = num;
-		w.num_len = (uint32_t)nl;
-		w.account = c.f[1];
-		w.account_len = (uint32_t)strlen(c.f[1]);
-		if (nraw == cap) {
-			cap = cap ? cap * 2 : 1024;
-			raw_row *nr = realloc(raw, cap * sizeof(*nr));
-			if (!nr) {
-				rc = -ENOMEM;
-				break;
-			}
-			raw = nr;
-		}
-		raw[nraw++] = w;
+	for (int h = 0; h < 2; h++) {
+		sub_part *p = &P[h];
+		p->L = (ld){.t = t,
+			    .err = p->err,
+			    .errlen = L->errlen < CDR_ERR_MAX ? L->errlen
+							      : CDR_ERR_MAX,
+			    .file = L->file};
+		p->c = c;
+		p->raw = h ? raw + n0 + 1 : raw;
+		p->cap = h ? n1 + 1 : n0 + 1;
+		p->pmap = pmap;
+		p->kmap = kmap;
+		p->plan_names = plan_names;
+		p->pkg_names = pkg_names;
 	}
-out:
+	P[0].c.len = cut;
+	P[1].c.pos = cut;
+	P[1].c.line = c.line + n0;
+	run_two(threads, parse_part, &P[0], &P[1]);
 	t->sub_text = c.data; /* the numbers and accounts point into it */
 	c.data = NULL;
-	if (rc < 0)
-		goto done;
-
-	/*
-	 * Numbers and accounts to dense indexes. Each new name costs a cache
-	 * miss on its table slot, so a batch's slots are prefetched together
-	 * before they are probed (1M rows: most of the load time otherwise).
-	 */
-	for (uint32_t i = 0; i < nraw && !rc; i += 32) {
-		uint32_t e = nraw - i < 32 ? nraw : i + 32;
-		for (uint32_t j = i; j < e; j++) {
-			raw_row *w = &raw[j];
-			w->num_h = XXH3_64bits(w->num, w->num_len);
-			w->account_h = XXH3_64bits(w->account, w->account_len);
-			submap_prefetch(nmap, w->num_h);
-			map_prefetch(amap, w->account_h);
+	for (int h = 0; h < 2; h++)
+		if (P[h].rc) {
+			rc = P[h].rc;
+			if (L->errlen && P[h].err[0])
+				memcpy(L->err, P[h].err, strlen(P[h].err) + 1);
+			goto done;
 		}
-		for (uint32_t j = i; j < e; j++) {
-			raw_row *w = &raw[j];
-			int64_t s = submap_intern(nmap, w->num, w->num_len,
-						  w->num_h, nnum);
-			if (s == nnum) {
-				if (nnum == nums_cap) {
-					nums_cap = nums_cap ? nums_cap * 2 : 1024;
-					char **nn = realloc(nums, nums_cap *
-									  sizeof(*nn));
-					if (!nn) {
-						rc = -ENOMEM;
-						break;
-					}
-					nums = nn;
-				}
-				nums[nnum++] = w->num;
-			}
-			/* Rows of one account usually come together: no
-			 * lookup when it repeats the previous row's. */
-			int32_t a = nacct && !strcmp(accts[last_acct], w->account)
-					    ? (int32_t)last_acct
-					    : intern_h(&accts, &nacct, &amap,
-						       w->account, w->account_len,
-						       w->account_h, w->account);
-			if (s < 0 || a < 0) {
-				rc = -ENOMEM;
-				break;
-			}
-			last_acct = (uint32_t)a;
-			w->r.sub = (uint32_t)s;
-			w->r.account = (uint32_t)a;
+	/* The second half's rows after the first's, packages likewise. */
+	if (P[1].nraw && P[0].nraw < n0 + 1)
+		memmove(raw + P[0].nraw, P[1].raw, P[1].nraw * sizeof(*raw));
+	nraw = P[0].nraw + P[1].nraw;
+	if (P[1].npk) {
+		uint32_t *np = realloc(P[0].pkgs, ((size_t)P[0].npk + P[1].npk) *
+							  sizeof(*np));
+		if (!np) {
+			rc = -ENOMEM;
+			goto done;
+		}
+		memcpy(np + P[0].npk, P[1].pkgs, P[1].npk * sizeof(*np));
+		for (uint32_t i = P[0].nraw; i < nraw; i++)
+			raw[i].r.first_pkg += P[0].npk;
+		P[0].pkgs = np;
+	}
+	t->row_pkgs = P[0].pkgs;
+	P[0].pkgs = NULL;
+
+	/* 2. Intern each half of the numbers and of the accounts, the
+	 * tables sized from the rows that hash there (accounts: the rows
+	 * whose account differs from the row before's, at least as many as
+	 * the distinct accounts). */
+	uint32_t cnt[SUB_SHARDS] = {0}, runs[2] = {0};
+	for (uint32_t i = 0; i < nraw; i++) {
+		cnt[raw[i].num_h >> (64 - SUB_SHARD_BITS)]++;
+		runs[raw[i].account_h >> 63] += raw[i].new_run;
+	}
+	for (unsigned g = 0; g < 2; g++) {
+		sub_group *q = &G[g];
+		q->g = g;
+		q->raw = raw;
+		q->nraw = nraw;
+		q->nmap = submap_sized(cnt, g * SUB_SHARDS / 2,
+				       (g + 1) * SUB_SHARDS / 2);
+		q->amap = map_new(runs[g]);
+		q->sub = malloc(((size_t)nraw + 1) * sizeof(uint32_t));
+		q->acct = malloc(((size_t)nraw + 1) * sizeof(uint32_t));
+		if (!q->nmap || !q->amap || !q->sub || !q->acct) {
+			rc = -ENOMEM;
+			goto done;
 		}
 	}
-	if (rc < 0)
+	run_two(threads, intern_group, &G[0], &G[1]);
+	if ((rc = G[0].rc) || (rc = G[1].rc))
 		goto done;
 
-	/* Dense account indexes in bytewise order, "-" included for free
-	 * calls from numbers without an active row. */
-	static char dash[] = "-";
-	if (intern_as(&accts, &nacct, &amap, dash, dash) < 0) {
+	/* 3. Subscribers numbered in the order their first rows come, and
+	 * the accounts ranked, at once. */
+	uint32_t nloc = 0;
+	for (unsigned k = 0; k < SUB_SHARDS; k++)
+		nloc += G[k >= SUB_SHARDS / 2].nloc[k];
+	uint32_t na = G[0].nacct + G[1].nacct;
+	gidx_all = malloc(((size_t)nloc + 1) * sizeof(uint32_t));
+	t->subs = calloc((size_t)nloc + 1, sizeof(*t->subs));
+	rank = malloc(((size_t)na + 1) * sizeof(uint32_t));
+	t->accounts = malloc(((size_t)na + 1) * sizeof(char *));
+	if (!gidx_all || !t->subs || !rank || !t->accounts) {
 		rc = -ENOMEM;
 		goto done;
 	}
-	uint32_t *order = malloc(nacct * sizeof(uint32_t));
-	uint32_t *rank = malloc(nacct * sizeof(uint32_t));
-	char **sorted = malloc(nacct * sizeof(char *));
-	if (!order || !rank || !sorted) {
-		free(order);
-		free(rank);
-		free(sorted);
-		rc = -ENOMEM;
-		goto done;
+	for (unsigned k = 0, o = 0; k < SUB_SHARDS; k++) {
+		gidx[k] = gidx_all + o;
+		o += G[k >= SUB_SHARDS / 2].nloc[k];
 	}
-	for (uint32_t i = 0; i < nacct; i++)
-		order[i] = i;
-	qsort_r(order, nacct, sizeof(*order), cmp_name_idx, accts);
-	for (uint32_t i = 0; i < nacct; i++) {
-		rank[order[i]] = i;
-		sorted[i] = accts[order[i]];
-	}
-	t->accounts = sorted;
-	t->naccounts = nacct;
-	t->dash_account = rank[nacct - 1]; /* "-" was interned last */
-	for (uint32_t i = 0; i < nraw; i++)
-		raw[i].r.account = rank[raw[i].r.account];
-	free(order);
-	free(rank);
-	free(accts);
-	accts = NULL;
+	sub_step3 S[2] = {{.which = 0, .t = t, .raw = raw, .nraw = nraw,
+			   .G = G, .gidx = gidx},
+			  {.which = 1, .t = t, .G = G, .rank = rank}};
+	run_two(threads, step3, &S[0], &S[1]);
+	nnum = t->nsubs;
+	uint32_t *rk[2] = {rank, rank + G[0].nacct};
 
-	/* Rows by subscriber, then first day; overlaps are errors. */
-	if (nraw)
-		qsort(raw, nraw, sizeof(*raw), cmp_row);
-	t->rows = cdr__calloc_huge(nraw + 1, sizeof(*t->rows));
-	t->subs = calloc(nnum + 1, sizeof(*t->subs));
-	if (!t->rows || !t->subs) {
+	/* Rows by subscriber (a counting sort, file order kept), then first
+	 * day; overlaps are errors. */
+	t->rows = cdr__calloc_huge((size_t)nraw + 1, sizeof(*t->rows));
+	if (!t->rows) {
 		rc = -ENOMEM;
 		goto done;
+	}
+	for (uint32_t s = 0, o = 0; s < nnum; s++) {
+		t->subs[s].first_row = o;
+		o += t->subs[s].nrows;
+		t->subs[s].nrows = 0;
 	}
 	for (uint32_t i = 0; i < nraw; i++) {
-		cdr__sub_row *r = &t->rows[i];
-		*r = raw[i].r;
-		if (i && r->sub == t->rows[i - 1].sub) {
-			cdr__sub_row *prev = &t->rows[i - 1];
-			if (prev->to_day >= r->from_day) {
-				rc = fail(L, c.name, r->line > prev->line
-							   ? r->line
-							   : prev->line,
-					  "from",
-					  "rows of subscriber %s overlap (lines "
-					  "%u and %u)",
-					  nums[r->sub], prev->line, r->line);
-				goto done;
-			}
-			/* A plan change only within one account: a number
-			 * passed to another account the next day is a
-			 * disconnection for the old one and an installation
-			 * for the new one. */
-			if (prev->to_day + 1 == r->from_day &&
-			    prev->account == r->account)
-				prev->change_end = r->change_start = 1;
-		} else {
-			t->subs[r->sub].first_row = i;
+		cdr__subscriber *s = &t->subs[raw[i].r.sub];
+		unsigned g = (unsigned)(raw[i].account_h >> 63);
+		cdr__sub_row *rw = &t->rows[s->first_row + s->nrows++];
+		*rw = raw[i].r;
+		rw->account = rk[g][G[g].acct[i]];
+	}
+	for (uint32_t s = 0; s < nnum; s++) {
+		cdr__sub_row *rw = &t->rows[t->subs[s].first_row];
+		for (uint32_t i = 1; i < t->subs[s].nrows; i++) {
+			cdr__sub_row x = rw[i];
+			uint32_t j = i;
+			for (; j && rw[j - 1].from_day > x.from_day; j--)
+				rw[j] = rw[j - 1];
+			rw[j] = x;
 		}
-		t->subs[r->sub].nrows++;
+	}
+	for (uint32_t i = 1; i < nraw; i++) {
+		cdr__sub_row *r1 = &t->rows[i], *prev = &t->rows[i - 1];
+		if (r1->sub != prev->sub)
+			continue;
+		if (prev->to_day >= r1->from_day) {
+			rc = fail(L, c.name,
+				  r1->line > prev->line ? r1->line : prev->line,
+				  "from",
+				  "rows of subscriber %s overlap (lines %u and "
+				  "%u)",
+				  t->subs[r1->sub].num, prev->line, r1->line);
+			goto done;
+		}
+		/* A plan change only within one account: a number passed to
+		 * another account the next day is a disconnection for the old
+		 * one and an installation for the new one. */
+		if (prev->to_day + 1 == r1->from_day &&
+		    prev->account == r1->account)
+			prev->change_end = r1->change_start = 1;
 	}
 	t->nrows = nraw;
 	/* Which services each row's allowances cover (agg.c makes no bucket
 	 * for a record none of them can take from). */
-	t->row_allow_svc = malloc(nraw + 1);
+	t->row_allow_svc = malloc((size_t)nraw + 1);
 	if (!t->row_allow_svc) {
 		rc = -ENOMEM;
 		goto done;
 	}
 	for (uint32_t i = 0; i < nraw; i++) {
-		const cdr__sub_row *r = &t->rows[i];
+		const cdr__sub_row *rw = &t->rows[i];
 		uint8_t m = 0;
-		for (uint32_t k = 0; k < r->npkg; k++) {
+		for (uint32_t k = 0; k < rw->npkg; k++) {
 			const cdr__package *pk =
-				&t->packages[t->row_pkgs[r->first_pkg + k]];
+				&t->packages[t->row_pkgs[rw->first_pkg + k]];
 			for (uint32_t j = 0; j < pk->nallow; j++)
 				m |= (uint8_t)(1u << t->allows[pk->first_allow + j]
 							 .service);
 		}
 		t->row_allow_svc[i] = m;
 	}
-	for (uint32_t i = 0; i < nnum; i++)
-		t->subs[i].num = nums[i];
-	t->nsubs = nnum;
-	submap_finish(nmap, t->subs, t->rows);
+
+	/* 4. Each half of the number table gets its rows. */
+	for (unsigned g = 0; g < 2; g++) {
+		G[g].gidx = gidx;
+		G[g].subs = t->subs;
+		G[g].rows = t->rows;
+	}
+	run_two(threads, finish_group, &G[0], &G[1]);
+	cdr__submap *nmap = calloc(1, sizeof(*nmap));
+	if (!nmap) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (unsigned k = 0; k < SUB_SHARDS; k++) {
+		cdr__submap *from = G[k >= SUB_SHARDS / 2].nmap;
+		nmap->s[k] = from->s[k];
+		nmap->mask[k] = from->mask[k];
+		nmap->n[k] = from->n[k];
+		from->s[k] = NULL;
+	}
 	t->sub_map = nmap;
-	nmap = NULL;
 done:
 	csv_close(&c);
-	free(nums);
-	free(accts);
-	submap_free(nmap);
-	map_free(amap);
+	for (int h = 0; h < 2; h++) {
+		free(P[h].pkgs);
+		submap_free(G[h].nmap);
+		map_free(G[h].amap);
+		free(G[h].accts);
+		free(G[h].sub);
+		free(G[h].acct);
+		free(G[h].order);
+	}
+	free(gidx_all);
+	free(rank);
 	free(raw);
 	return rc < 0 ? rc : 0;
 }

@@ -601,3 +601,166 @@ Test(tariff, out_of_memory_names_the_file)
 	tu_rmdir(dir);
 }
 #endif
+
+/* ---- subscribers.csv on one thread and on two ----------------------- */
+
+/*
+ * A subscribers.csv with what the two-thread load must put back together:
+ * accounts out of order and repeated far apart, numbers with rows in both
+ * halves of the file (one a plan change), packages, blank lines, a number
+ * with a '+', and "-" as a real account.
+ */
+static char *big_subs(unsigned n, const char *extra)
+{
+	size_t cap = (size_t)n * 80 + 4096, o = 0;
+	char *s = malloc(cap);
+	cr_assert_not_null(s);
+	o += (size_t)snprintf(s + o, cap - o,
+			      "subscriber,account,plan,packages,from,to\n");
+	for (unsigned i = 0; i < n; i++) {
+		unsigned a = (i * 7919u) % (n / 3 + 1); /* out of order */
+		if (i % 97 == 5)
+			o += (size_t)snprintf(s + o, cap - o, "\n  \n");
+		o += (size_t)snprintf(s + o, cap - o,
+				      "%s139%08u,%s%u,%s,%s,2025-01-01,%s\n",
+				      i % 11 ? "" : "+", i, i == 17 ? "-" : "K",
+				      a, i % 3 ? "m18" : "f25",
+				      i % 5 ? "" : "d1", i % 13 ? "" : "2026-10-09");
+	}
+	/* second rows, at the end: a plan change the day after (same
+	 * account) or a new account */
+	for (unsigned i = 0; i < n; i += 13)
+		o += (size_t)snprintf(s + o, cap - o,
+				      "139%08u,%s%u,m18,,2026-10-10,\n", i,
+				      i % 2 ? "N" : "K", (i * 7919u) % (n / 3 + 1));
+	if (extra)
+		o += (size_t)snprintf(s + o, cap - o, "%s", extra);
+	return s;
+}
+
+static char *check_list(const cdr_tariff *t)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	cdr_tariff_check(t, CDR_CHECK_SUBSCRIBERS, f, f);
+	fclose(f);
+	return buf;
+}
+
+static cdr_tariff *load_with(const char *dir, unsigned threads)
+{
+	cdr__tariff_threads = threads;
+	cdr_tariff *t = tu_load(dir, err);
+	cdr__tariff_threads = 0;
+	return t;
+}
+
+static void write_pkg_tariff(const char *dir, const char *subs)
+{
+	tu_write(dir, "packages.csv",
+		 "package,monthly_fee,service,zone,band,amount\n"
+		 "d1,5,data,*,*,1048576\n");
+	tu_write(dir, "subscribers.csv", subs);
+}
+
+Test(tariff, subscribers_same_on_one_and_two_threads)
+{
+	char *dir = tu_tariff();
+	char *subs = big_subs(20000, NULL);
+	write_pkg_tariff(dir, subs);
+	free(subs);
+	cdr_tariff *a = load_with(dir, 1), *b = load_with(dir, 2);
+	cr_assert_not_null(a, "%s", err);
+	cr_assert_not_null(b, "%s", err);
+	cr_assert_eq(a->nsubs, b->nsubs);
+	cr_assert_eq(a->nrows, b->nrows);
+	cr_assert_eq(a->naccounts, b->naccounts);
+	cr_assert_eq(a->dash_account, b->dash_account);
+	cr_assert_str_eq(a->accounts[a->dash_account], "-");
+	for (uint32_t i = 0; i < a->naccounts; i++) {
+		cr_assert_str_eq(a->accounts[i], b->accounts[i]);
+		if (i)
+			cr_assert_lt(strcmp(a->accounts[i - 1], a->accounts[i]), 0);
+	}
+	for (uint32_t i = 0; i < a->nsubs; i++) {
+		cr_assert_str_eq(a->subs[i].num, b->subs[i].num);
+		cr_assert_eq(a->subs[i].first_row, b->subs[i].first_row);
+		cr_assert_eq(a->subs[i].nrows, b->subs[i].nrows);
+	}
+	/* subscribers numbered in the order of their first rows */
+	cr_assert_str_eq(a->subs[0].num, "13900000000");
+	cr_assert_str_eq(a->subs[11].num, "13900000011"); /* '+' dropped */
+	size_t npk = 0;
+	for (uint32_t i = 0; i < a->nrows; i++) {
+		const cdr__sub_row *x = &a->rows[i], *y = &b->rows[i];
+		cr_assert(x->sub == y->sub && x->account == y->account &&
+			  x->plan == y->plan && x->first_pkg == y->first_pkg &&
+			  x->npkg == y->npkg && x->from_day == y->from_day &&
+			  x->to_day == y->to_day && x->line == y->line &&
+			  x->change_start == y->change_start &&
+			  x->change_end == y->change_end,
+			  "row %u", i);
+		cr_assert_eq(a->row_allow_svc[i], b->row_allow_svc[i]);
+		npk += x->npkg;
+	}
+	cr_assert_eq(npk, 4000);
+	cr_assert_eq(memcmp(a->row_pkgs, b->row_pkgs, npk * sizeof(uint32_t)), 0);
+	/* lookups through the number table */
+	for (unsigned i = 0; i < 20000; i += 7) {
+		char num[16];
+		snprintf(num, sizeof(num), "139%08u", i);
+		int32_t sa = cdr__sub_lookup(a, num, 11), sb = cdr__sub_lookup(b, num, 11);
+		cr_assert_geq(sa, 0);
+		cr_assert_eq(sa, sb);
+		cr_assert_str_eq(a->subs[sa].num, num);
+	}
+	char *la = check_list(a), *lb = check_list(b);
+	cr_assert_str_eq(la, lb);
+	free(la);
+	free(lb);
+	cdr_tariff_free(a);
+	cdr_tariff_free(b);
+	tu_rmdir(dir);
+}
+
+Test(tariff, subscribers_errors_in_either_half)
+{
+	char *dir = tu_tariff();
+	tu_write(dir, "packages.csv",
+		 "package,monthly_fee,service,zone,band,amount\n"
+		 "d1,5,data,*,*,1048576\n");
+	/* the header, 20000 rows, 414 blank lines, 1539 second rows: the error
+	 * row is line 21955, in the second half (as before the load had two) */
+	char *subs = big_subs(20000, "13912345678,Z,nope,,2025-01-01,\n");
+	tu_write(dir, "subscribers.csv", subs);
+	for (unsigned th = 1; th <= 2; th++) {
+		cr_assert_null(load_with(dir, th));
+		cr_assert_str_eq(err, "subscribers.csv:21955: column plan: "
+				      "unknown plan 'nope'");
+	}
+	/* an error in each half: the first half's is the file's first */
+	char *p = strstr(subs, "13900000100,");
+	cr_assert_not_null(p);
+	memcpy(p, "1390000010x,", 12);
+	tu_write(dir, "subscribers.csv", subs);
+	for (unsigned th = 1; th <= 2; th++) {
+		cr_assert_null(load_with(dir, th));
+		cr_assert_str_eq(err, "subscribers.csv:104: column subscriber: "
+				      "bad number '1390000010x' (digits, "
+				      "optional leading '+')");
+	}
+	free(subs);
+	/* rows of one number in both halves that overlap */
+	subs = big_subs(20000, "13900000001,K1,m18,,2026-10-01,\n");
+	tu_write(dir, "subscribers.csv", subs);
+	free(subs);
+	for (unsigned th = 1; th <= 2; th++) {
+		cr_assert_null(load_with(dir, th));
+		cr_assert_str_eq(err, "subscribers.csv:21955: column from: rows "
+				      "of subscriber 13900000001 overlap (lines "
+				      "3 and 21955)");
+	}
+	tu_rmdir(dir);
+}
