@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakdown.h"
 #include "civil.h"
 #include "internal.h"
 
@@ -56,6 +57,8 @@ void cdr__acc_fini(cdr__acc *a)
 	a->chunks = NULL;
 	a->nchunks = a->chunks_cap = 0;
 	a->bk_n = 0;
+	cdr__bd_free(a->bd);
+	a->bd = NULL;
 }
 
 /* ---- buckets --------------------------------------------------------- */
@@ -166,6 +169,8 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 	static const int charge_f[CDR_NSVC] = {CDR_F_VOICE_C, CDR_F_SMS_C,
 					       CDR_F_DATA_C};
 	int rc = add_field(a, i, CDR_F_RECORDS, s);
+	if (a->bd && !rc)
+		rc = cdr__bd_add(a->bd, x, sign);
 	if (!rc && x->late)
 		rc = add_field(a, i, CDR_F_LATE, s);
 	if (!rc && x->quantity)
@@ -193,6 +198,8 @@ int cdr__acc_merge(cdr__acc *into, cdr__acc *from)
 				return -ENOMEM;
 	if (from->sealed_off)
 		return -EINVAL; /* workers' logs are merged before sealing */
+	if (into->bd && from->bd && cdr__bd_merge(into->bd, from->bd))
+		return -ENOMEM;
 	for (uint32_t i = 0; i < from->nchunks; i++) {
 		if (log_push(into, from->chunks[i])) {
 			/* the chunks not handed over stay with from */
@@ -729,7 +736,7 @@ static int allow_matches(const cdr_tariff *t, const cdr__allowance *al,
  * are not in the buckets, so they are never credited.
  */
 static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
-			  cdr__bucket *bk, size_t n)
+			  cdr__bucket *bk, size_t n, cdr__take_fn fn, void *ctx)
 {
 	i128 credit = 0;
 	for (uint32_t k = 0; k < r->npkg; k++) {
@@ -743,15 +750,37 @@ static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
 				u128 take = bk[i].units < left ? bk[i].units
 							       : left;
 				const cdr__rate_row *rr = &t->rates[bk[i].rate_row];
-				credit += (i128)cdr__div_round(
+				i128 c = (i128)cdr__div_round(
 					(u128)(uint64_t)rr->price_micros * take,
 					rr->unit);
+				credit += c;
+				if (fn)
+					fn(ctx, &bk[i], c);
 				bk[i].units -= take;
 				left -= take;
 			}
 		}
 	}
 	return credit;
+}
+
+typedef struct takes_ctx {
+	const cdr_tariff *t;
+	cdr__take_fn fn;
+	void *ctx;
+} takes_ctx;
+
+static int takes_row(void *arg, uint32_t row, cdr__bucket *bk, size_t n)
+{
+	takes_ctx *c = arg;
+	row_allowance(c->t, &c->t->rows[row], bk, n, c->fn, c->ctx);
+	return 0;
+}
+
+int cdr__acc_takes(const cdr__acc *a, cdr__take_fn fn, void *ctx)
+{
+	takes_ctx c = {a->t, fn, ctx};
+	return cdr__acc_buckets(a, takes_row, &c);
 }
 
 /* ---- outages --------------------------------------------------------- */
@@ -963,7 +992,8 @@ static int account_line(month *m, bk_scratch *sc, uint32_t i, size_t *oc,
 		if (rc)
 			return rc;
 		if (sc->n)
-			allowance += row_allowance(t, r, sc->bk, sc->n);
+			allowance += row_allowance(t, r, sc->bk, sc->n, NULL,
+						   NULL);
 	}
 	while (*oc < m->out.n && m->out.c[*oc].key < i)
 		++*oc;

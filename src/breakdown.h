@@ -1,0 +1,126 @@
+/*
+ * breakdown.h - the run's breakdowns (breakdown.c) and the HTML report
+ * drawn from them (report.c). Private to the library.
+ *
+ * A cdr__bd rides on one tariff's cdr__acc (agg.c) when --breakdown or
+ * --report asked for it, and is NULL otherwise: cdr__acc_add then pays one
+ * test of a pointer. Its sums are commutative like the accumulators', so
+ * the breakdown does not depend on thread count or input order.
+ */
+#ifndef CDR_BREAKDOWN_H
+#define CDR_BREAKDOWN_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+/* One (service, plan, zone, band) cell of the hash table. */
+typedef struct cdr__bdcell {
+	uint64_t key; /* 0: empty slot; else cell_key() */
+	int64_t records, late;
+	i128 qty, charge, allow;
+} cdr__bdcell;
+
+#define CDR_BD_SAMPLES 3    /* sample lines kept per reject reason */
+#define CDR_BD_SAMPLE_MAX 200 /* bytes of a sample line kept */
+#define CDR_BD_DAYS 33	    /* 31 days of the period, earlier, later */
+
+typedef struct cdr__bdsample {
+	uint64_t order; /* (input's rank by path) << 44 | offset; 0: unused */
+	uint16_t n;
+	char line[CDR_BD_SAMPLE_MAX];
+} cdr__bdsample;
+
+typedef struct cdr__bd {
+	const cdr_tariff *t;
+	const cdr__period *p;
+	cdr__bdcell *cells;
+	uint32_t ncells, cap; /* cap a power of two */
+	uint32_t nband;	      /* t->nbands + 1: the last is `*` */
+	int64_t *hour_rec;    /* [24 * nband] local hour x band */
+	i128 *hour_chg;
+	int64_t day_rec[CDR_BD_DAYS];
+	i128 day_chg[CDR_BD_DAYS];
+	uint32_t nin;
+	int64_t *rej_in; /* [nin] rejects by input */
+	int64_t nsample[CDR_NREASON];
+	cdr__bdsample sample[CDR_NREASON][CDR_BD_SAMPLES];
+} cdr__bd;
+
+/* A breakdown for tariff t over period p and nin inputs; NULL: no memory. */
+cdr__bd *cdr__bd_new(const cdr_tariff *t, const cdr__period *p, uint32_t nin);
+void cdr__bd_free(cdr__bd *b);
+/* A rated record added (sign +1) or taken back (-1). 0 or -ENOMEM. */
+int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign);
+/* A rejected line of input `in`; order sorts the samples (smallest kept). */
+void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
+		    const char *line, size_t n);
+/* A rated line taken back as a duplicate: one more reject of its input. */
+void cdr__bd_dup(cdr__bd *b, uint32_t in, uint64_t order, const char *line,
+		 size_t n);
+/* from's sums into into. 0 or -ENOMEM. */
+int cdr__bd_merge(cdr__bd *into, const cdr__bd *from);
+
+/* ---- rows: what the CSV prints and the report draws ------------------- */
+
+enum {
+	CDR_BV_RECORDS,
+	CDR_BV_LATE,
+	CDR_BV_QTY,
+	CDR_BV_CHARGE, /* money: counts of 10^-decimals */
+	CDR_BV_ALLOW,
+	CDR_BV_RECURRING,
+	CDR_BV_OUTAGE,
+	CDR_BV_N
+};
+
+enum {
+	CDR_BK_TABLE,
+	CDR_BK_SERVICE,
+	CDR_BK_PLAN,
+	CDR_BK_ZONE,
+	CDR_BK_BAND,
+	CDR_BK_KEY,
+	CDR_BK_N
+};
+
+typedef struct cdr__bdrow {
+	const char *k[CDR_BK_N]; /* raw text, "" when empty */
+	i128 v[2][CDR_BV_N];	 /* [0] the side shown, [1] the old side */
+	uint8_t has[2];		 /* the row exists on that side */
+} cdr__bdrow;
+
+typedef struct cdr__bdrows {
+	cdr__bdrow *row;
+	size_t n, cap;
+	char *arena; /* the key texts */
+	size_t an, acap;
+	int decimals, sides; /* sides 2: rerate (v[1] the old tariff) */
+	const char *currency;
+	/* Figures per account of each side (for the report), in micros. */
+	cdr__figures *fig[2];
+	size_t nfig[2];
+	/* Samples of each reject reason (side 0: the shown side). */
+	const cdr__bd *bd;
+} cdr__bdrows;
+
+/* One tariff's side of a run: its merged accumulator (with its bd), its
+ * period and its counts by reason. */
+typedef struct cdr__bdside {
+	const cdr__acc *acc;
+	const cdr__period *per;
+	const uint64_t *by_reason; /* [CDR_NREASON] */
+} cdr__bdside;
+/* The rows of the run's breakdown, sorted bytewise by the key columns:
+ * side[0] the side shown, side[1] (nsides 2) the old side of a rerate.
+ * paths[nin] name the inputs. */
+int cdr__bd_rows(const cdr__bdside *side, int nsides,
+		 const char *const *paths, uint32_t nin, cdr__bdrows *out);
+void cdr__bd_rows_free(cdr__bdrows *rows);
+/* The CSV of rows. */
+int cdr__bd_csv(const cdr__bdrows *rows, char **buf, size_t *len);
+/* The HTML page of rows (report.c). */
+int cdr__report_html(const cdr__bdrows *rows, const char *const *summary,
+		     int nsummary, char **buf, size_t *len);
+
+#endif
