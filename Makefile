@@ -92,6 +92,8 @@ e2e: $(BUILD)/cdrate
 	@sh tests/e2e/formats.sh $(BUILD)/cdrate
 	@sh tests/e2e/invariance.sh $(BUILD)/cdrate
 	@sh tests/e2e/cli.sh $(BUILD)/cdrate
+	@sh tests/e2e/breakdown.sh $(BUILD)/cdrate
+	@sh tests/e2e/report.sh $(BUILD)/cdrate
 
 # The independent Python reference (tests/ref) on its hand-worked cases
 # and on seeded random tariffs and CDRs, compared with cdrate.

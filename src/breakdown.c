@@ -468,6 +468,8 @@ int cdr__bd_rows(const cdr__bdside *side, int nsides,
 	o->decimals = side[0].acc->t->decimals;
 	o->currency = side[0].acc->t->currency;
 	o->bd = side[0].acc->bd;
+	o->year = side[0].per->year;
+	o->month = side[0].per->month;
 	int rc = 0;
 	for (int s = 0; !rc && s < nsides; s++)
 		rc = side_rows(&side[s], s, paths, nin, o, &o->fig[s],

@@ -96,6 +96,7 @@ typedef struct cdr__bdrows {
 	char *arena; /* the key texts */
 	size_t an, acap;
 	int decimals, sides; /* sides 2: rerate (v[1] the old tariff) */
+	int year, month;     /* the period of the side shown */
 	const char *currency;
 	/* Figures per account of each side (for the report), in micros. */
 	cdr__figures *fig[2];

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "breakdown.h"
+#include "civil.h"
 
 /* ---- text -------------------------------------------------------------- */
 
@@ -489,33 +490,52 @@ static void sec_hours_days(rep *p)
 	hb_s(&p->h, "<h2>Traffic by local hour of day</h2>\n");
 	vbars(p, hr, 24, nseg, seg, "local hour of day (start of the record)",
 	      "records", 0, 1);
-	/* Days: the period's, with days of no record shown empty. */
+	/* Days: late records (before the period) first, then every day of
+	 * the period, those without a record shown empty. */
 	int nd = 0;
-	static char dnames[33][12];
+	static const char *const tail[2] = {"late", "after"};
+	char dnames[31][4];
 	memset(dy, 0, sizeof(dy));
-	for (size_t i = 0; i < rows->n && nd < 33; i++) {
-		const cdr__bdrow *r = &rows->row[i];
-		if (!is(r, "day"))
-			continue;
-		snprintf(dnames[nd], sizeof(dnames[nd]), "%s",
-			 strlen(r->k[CDR_BK_KEY]) == 10 ? r->k[CDR_BK_KEY] + 8
-							: r->k[CDR_BK_KEY]);
-		dy[nd].name = dnames[nd];
-		dy[nd].v = r->v[0][CDR_BV_RECORDS];
-		dy[nd].seg[0] = r->v[0][CDR_BV_CHARGE];
-		nd++;
+	int ndays = (int)cdr__days_in_month(rows->year, (unsigned)rows->month);
+	for (int pass = 0; pass < 3; pass++) {
+		int to = pass == 1 ? ndays : 1;
+		for (int d = 0; d < to; d++) {
+			char key[16];
+			if (pass == 1)
+				snprintf(key, sizeof(key), "%04d-%02d-%02d",
+					 rows->year, rows->month, d + 1);
+			else
+				snprintf(key, sizeof(key), "%s",
+					 pass ? "later" : "earlier");
+			const cdr__bdrow *r = NULL;
+			for (size_t i = 0; i < rows->n && !r; i++)
+				if (is(&rows->row[i], "day") &&
+				    !strcmp(rows->row[i].k[CDR_BK_KEY], key))
+					r = &rows->row[i];
+			if (!r && pass != 1)
+				continue;
+			if (pass == 1) {
+				snprintf(dnames[d], sizeof(dnames[d]), "%d", d + 1);
+				dy[nd].name = dnames[d];
+			} else {
+				dy[nd].name = tail[pass / 2];
+			}
+			dy[nd].v = r ? r->v[0][CDR_BV_RECORDS] : 0;
+			dy[nd].seg[0] = r ? r->v[0][CDR_BV_CHARGE] : 0;
+			nd++;
+		}
 	}
 	if (!nd)
 		return;
 	hb_s(&p->h, "<h2>Records and charge by day</h2>\n");
-	vbars(p, dy, nd, 0, NULL, "local day of the start (earlier: late "
-				  "records)", "records", 0, 1);
+	vbars(p, dy, nd, 0, NULL, "local day of the month (late: records of "
+				  "an earlier period)", "records", 0, 1);
 	for (int i = 0; i < nd; i++)
 		dy[i].v = dy[i].seg[0];
 	char axis[64];
 	snprintf(axis, sizeof(axis), "charge (%s)", p->cur);
-	vbars(p, dy, nd, 0, NULL, "local day of the start (earlier: late "
-				  "records)", axis, 1, 1);
+	vbars(p, dy, nd, 0, NULL, "local day of the month (late: records of "
+				  "an earlier period)", axis, 1, 1);
 	/* The same figures as a table, two columns of days. */
 	hb_s(&p->h, "<table><tr><th>day</th><th class=n>records</th>"
 		    "<th class=n>charge</th></tr>");

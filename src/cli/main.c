@@ -48,6 +48,7 @@ static const char usage_rate[] =
 	"usage: cdrate rate --tariff DIR --period YYYY-MM [--subscribers FILE]\n"
 	"                   [-o|--out FILE] [--rejects FILE] [--itemize FILE]\n"
 	"                   [--summary-json FILE] [--max-rejects N|P%]\n"
+	"                   [--breakdown FILE] [--report FILE.html]\n"
 	"                   [--threads N] [--io uring|read] [--format FMT]\n"
 	"                   [--input-timezone NAME] INPUT...\n"
 	"\n"
@@ -60,6 +61,13 @@ static const char usage_rate[] =
 	"  --rejects FILE   rejected lines, each with its reason\n"
 	"  --itemize FILE   one line per rated record\n"
 	"  --summary-json FILE  the summary as one JSON object\n"
+	"  --breakdown FILE the run broken down (CSV): charge, allowance\n"
+	"                   credit and records per service, plan, zone and\n"
+	"                   band; rounding and monthly lines that make it add\n"
+	"                   up to the totals; records by local hour and day;\n"
+	"                   rejects by reason and by input\n"
+	"  --report FILE    the same as one self-contained HTML page (charts\n"
+	"                   in inline SVG, no script), for a mail or a browser\n"
 	"  --max-rejects N|P%  more rejects (unanswered calls aside) than N,\n"
 	"                   or than P% of the records read: outputs are\n"
 	"                   still written, the run exits 3\n"
@@ -93,7 +101,11 @@ static const char usage_rerate[] =
 	"account),\n"
 	"  its last column `change`: changed, added, removed, unchanged.\n"
 	"  --rejects and --itemize describe the new side; --exit-code: exit\n"
-	"  3 when any account moved.\n";
+	"  3 when any account moved.\n"
+	"  --breakdown FILE  the new side's breakdown, the old side's\n"
+	"                   figures in old_* columns\n"
+	"  --report FILE    its page, with accounts up and down, a histogram\n"
+	"                   of the deltas and the top movers both ways\n";
 
 static const char usage_diff[] =
 	"usage: cdrate diff OLD_TOTALS NEW_TOTALS [-o|--out FILE] [--all]\n"
