@@ -315,6 +315,8 @@ static void vbars(rep *p, const item *it, int n, int nseg,
 			"<text x=%d y=%d class=lab>", x, y, palette[(size_t)s % NPAL],
 		     x + 16, y + 11);
 		hb_t(h, segname[s]);
+		if (!strcmp(segname[s], "*"))
+			hb_s(h, " (free zone)");
 		hb_s(h, "</text>");
 	}
 	hb_s(h, "</svg>\n");
