@@ -739,7 +739,8 @@ static void outputs_named(const opts *o, char *b, size_t n)
 	} outs[] = {{"--out", o->out ? o->out : "-"}, {"--rejects", o->rejects},
 		    {"--itemize", o->itemize}, {"--old-out", o->old_out},
 		    {"--new-out", o->new_out},
-		    {"--summary-json", o->summary_json}};
+		    {"--summary-json", o->summary_json},
+		    {"--breakdown", o->breakdown}, {"--report", o->report}};
 	size_t k = 0;
 	b[0] = '\0';
 	for (size_t i = 0; i < sizeof(outs) / sizeof(*outs) && k < n; i++)
@@ -966,7 +967,8 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 	} outs[] = {{"out", in->o->out ? in->o->out : "-"},
 		    {"rejects", in->o->rejects}, {"itemize", in->o->itemize},
 		    {"old_out", in->o->old_out}, {"new_out", in->o->new_out},
-		    {"summary_json", in->o->summary_json}};
+		    {"summary_json", in->o->summary_json},
+		    {"breakdown", in->o->breakdown}, {"report", in->o->report}};
 	fputs(",\"outputs\":{", f);
 	for (size_t k = 0; k < sizeof(outs) / sizeof(*outs); k++) {
 		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);

@@ -32,6 +32,7 @@ expect_rc 0 "demo with --breakdown and --report" rate_demo -o "$W/t.csv" \
 	--itemize "$W/i.csv" --rejects "$W/r.csv" --breakdown "$W/b.csv" \
 	--report "$W/r.html" "$DEMO/cdrs"
 same "$W/t.csv" "$DEMO/expected/totals.csv" "totals unchanged by --breakdown"
+err_has "--breakdown $W/b.csv, --report $W/r.html" "the summary names both outputs"
 check "demo breakdown reconciles" "$W/b.csv" "$W/t.csv" --itemize "$W/i.csv" \
 	--rejects "$W/r.csv"
 # A hand-checked line of the demo (fixtures/demo/WORKED.md): A1002's
