@@ -1081,7 +1081,8 @@ typedef struct month_job {
 	month *m;
 	uint32_t lo, hi;
 	int text;
-	cdr__figures *f; /* text == 0 */
+	int keep;	 /* text == 1: the figures too (a breakdown's) */
+	cdr__figures *f; /* text == 0, or keep */
 	size_t n;
 	sbuf s; /* text == 1 */
 	int rc;
@@ -1099,9 +1100,11 @@ static void *month_part(void *arg)
 		int got = account_line(j->m, &sc, i, &oc, &fig);
 		if (got < 0) {
 			j->rc = got;
-		} else if (got && j->text) {
+		} else if (got && j->text && !j->keep) {
 			j->rc = sb_line(&j->s, &fig, j->m);
 		} else if (got) {
+			if (j->text && (j->rc = sb_line(&j->s, &fig, j->m)))
+				break;
 			if (j->n == cap) {
 				cap = cap ? cap * 2 : 4096;
 				cdr__figures *nf = realloc(j->f, cap * sizeof(*nf));
@@ -1150,6 +1153,7 @@ static int month_jobs(month *m, int text, month_job *j, int *nj)
 		j[k].lo = cut[k];
 		j[k].hi = cut[k + 1];
 		j[k].text = text;
+		j[k].keep = text && m->a->bd && !m->a->bd->fig;
 	}
 	for (int k = 1; k < n; k++)
 		started[k] = !pthread_create(&th[k], NULL, month_part, &j[k]);
@@ -1200,6 +1204,11 @@ int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
 		free(f);
 		return rc;
 	}
+	/* A breakdown keeps a copy (breakdown.h). */
+	if (a->bd && !a->bd->fig && (a->bd->fig = malloc((total + 1) * sizeof(*f)))) {
+		memcpy(a->bd->fig, f, total * sizeof(*f));
+		a->bd->nfig = total;
+	}
 	*rows = f;
 	*n = total;
 	return 0;
@@ -1238,6 +1247,24 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		if (!rc && j[k].s.n)
 			sb_put(&j[0].s, j[k].s.b, j[k].s.n);
 		free(j[k].s.b);
+	}
+	/* A breakdown keeps the figures (breakdown.h), all parts in order. */
+	if (j[0].keep) {
+		size_t nf = 0;
+		for (int k = 0; k < nj; k++)
+			nf += j[k].n;
+		cdr__figures *f = rc ? NULL : malloc((nf + 1) * sizeof(*f));
+		for (int k = 0, o = 0; f && k < nj; k++) {
+			if (j[k].n)
+				memcpy(f + o, j[k].f, j[k].n * sizeof(*f));
+			o += (int)j[k].n;
+		}
+		for (int k = 0; k < nj; k++)
+			free(j[k].f);
+		if (f) {
+			a->bd->fig = f;
+			a->bd->nfig = nf;
+		}
 	}
 	char *out = j[0].s.b;
 	if (rc)

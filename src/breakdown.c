@@ -39,6 +39,9 @@ cdr__bd *cdr__bd_new(const cdr_tariff *t, const cdr__period *p, uint32_t nin)
 	b->t = t;
 	b->p = p;
 	b->nband = t->nbands + 1;
+	b->nplans = t->nplans;
+	b->local0 = p->first_day * 86400;
+	b->span = (uint64_t)(p->last_day - p->first_day + 1) * 86400;
 	b->cap = 64;
 	b->cells = calloc(b->cap, sizeof(*b->cells));
 	b->hour_rec = calloc((size_t)24 * b->nband, sizeof(*b->hour_rec));
@@ -60,16 +63,11 @@ void cdr__bd_free(cdr__bd *b)
 	free(b->hour_rec);
 	free(b->hour_chg);
 	free(b->rej_in);
+	free(b->fig);
 	free(b);
 }
 
-/* Never 0 (the empty slot): the service is stored plus one. */
-static uint64_t cell_key(uint32_t svc, uint32_t plan, uint32_t zone,
-			 uint32_t band)
-{
-	return (uint64_t)plan << 34 | (uint64_t)(zone & 0xffffffu) << 10 |
-	       (uint64_t)(band & 0xffu) << 2 | (svc + 1);
-}
+#define cell_key cdr__bd_key
 
 static cdr__bdcell *cell_at(cdr__bd *b, uint64_t key);
 
@@ -95,8 +93,7 @@ static int cells_grow(cdr__bd *b)
 /* The cell of key, made when new; NULL only when the table is full. */
 static cdr__bdcell *cell_at(cdr__bd *b, uint64_t key)
 {
-	uint64_t h = key * 0x9e3779b97f4a7c15ull;
-	uint32_t m = b->cap - 1, i = (uint32_t)(h >> 32) & m;
+	uint32_t m = b->cap - 1, i = cdr__bd_slot(key, b->cap);
 	for (;; i = (i + 1) & m) {
 		cdr__bdcell *c = &b->cells[i];
 		if (c->key == key)
@@ -131,7 +128,7 @@ static uint32_t band_ix(const cdr__bd *b, uint32_t band)
 	return band < b->t->nbands ? band : b->t->nbands;
 }
 
-int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
+int cdr__bd_add_slow(cdr__bd *b, const cdr__rated *x, int sign)
 {
 	const cdr_tariff *t = b->t;
 	cdr__bdcell *c = cell_get(b, cell_key(x->service, rec_plan(t, x->row),
@@ -306,7 +303,7 @@ static void take_cb(void *ctx, const cdr__bucket *b, i128 credit)
 
 /* One side's rows into o (as side s). */
 static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
-		     uint32_t nin, cdr__bdrows *o, cdr__figures **figp,
+		     uint32_t nin, cdr__bdrows *o, const cdr__figures **figp,
 		     size_t *nfigp)
 {
 	const cdr__acc *a = sd->acc;
@@ -327,11 +324,20 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 		return -ENOMEM;
 	bd->nin = keep_nin;
 
-	/* The totals file's columns, as printed, summed over accounts. */
-	cdr__figures *f;
-	size_t nf;
-	if ((rc = cdr__totals_figures(a, sd->per, &f, &nf)))
-		return rc;
+	/* The totals file's columns, as printed, summed over accounts: the
+	 * figures agg.c kept when it made the totals or the delta, else
+	 * made now (and kept). */
+	if (!bd->fig) {
+		cdr__figures *tmp;
+		size_t ntmp;
+		if ((rc = cdr__totals_figures(a, sd->per, &tmp, &ntmp)))
+			return rc;
+		free(tmp);
+		if (!bd->fig)
+			return -ENOMEM;
+	}
+	const cdr__figures *f = bd->fig;
+	size_t nf = bd->nfig;
 	*figp = f;
 	*nfigp = nf;
 	i128 scale = 1;
@@ -455,8 +461,6 @@ void cdr__bd_rows_free(cdr__bdrows *o)
 {
 	free(o->row);
 	free(o->arena);
-	free(o->fig[0]);
-	free(o->fig[1]);
 	memset(o, 0, sizeof(*o));
 }
 

@@ -37,6 +37,9 @@ typedef struct cdr__bd {
 	cdr__bdcell *cells;
 	uint32_t ncells, cap; /* cap a power of two */
 	uint32_t nband;	      /* t->nbands + 1: the last is `*` */
+	uint32_t nplans;      /* t->nplans: the plan of a record without a row */
+	int64_t local0;	      /* the period's first local midnight (naive) */
+	uint64_t span;	      /* its length in seconds */
 	int64_t *hour_rec;    /* [24 * nband] local hour x band */
 	i128 *hour_chg;
 	int64_t day_rec[CDR_BD_DAYS];
@@ -45,13 +48,62 @@ typedef struct cdr__bd {
 	int64_t *rej_in; /* [nin] rejects by input */
 	int64_t nsample[CDR_NREASON];
 	cdr__bdsample sample[CDR_NREASON][CDR_BD_SAMPLES];
+	/* The totals' figures per account, kept by agg.c when it makes them
+	 * for the totals or the delta, so the breakdown need not make them
+	 * again; NULL until then. */
+	cdr__figures *fig;
+	size_t nfig;
 } cdr__bd;
 
 /* A breakdown for tariff t over period p and nin inputs; NULL: no memory. */
 cdr__bd *cdr__bd_new(const cdr_tariff *t, const cdr__period *p, uint32_t nin);
 void cdr__bd_free(cdr__bd *b);
 /* A rated record added (sign +1) or taken back (-1). 0 or -ENOMEM. */
-int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign);
+int cdr__bd_add_slow(cdr__bd *b, const cdr__rated *x, int sign);
+
+/* The cell key: never 0 (the empty slot), the service stored plus one. */
+static inline uint64_t cdr__bd_key(uint32_t svc, uint32_t plan, uint32_t zone,
+				   uint32_t band)
+{
+	return (uint64_t)plan << 34 | (uint64_t)(zone & 0xffffffu) << 10 |
+	       (uint64_t)(band & 0xffu) << 2 | (svc + 1);
+}
+
+static inline uint32_t cdr__bd_slot(uint64_t key, uint32_t cap)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+/*
+ * cdr__bd_add_slow's common case, inlined into cdr__acc_add: a record
+ * added (not taken back) whose cell sits in its first slot and whose
+ * start is a local day of the period. Anything else takes the slow path,
+ * which does the same sums.
+ */
+static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
+{
+	const uint32_t band = x->band < b->nband - 1 ? x->band : b->nband - 1;
+	const uint64_t key = cdr__bd_key(
+		x->service, x->row >= 0 ? b->t->rows[x->row].plan : b->nplans,
+		x->zone, band);
+	cdr__bdcell *c = &b->cells[cdr__bd_slot(key, b->cap)];
+	const uint64_t t = (uint64_t)(x->start_utc +
+				      cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
+				      b->local0);
+	if (sign < 0 || c->key != key || t >= b->span)
+		return cdr__bd_add_slow(b, x, sign);
+	c->records++;
+	c->late += x->late;
+	c->qty += x->quantity;
+	c->charge += x->charge_micros;
+	const uint32_t day = (uint32_t)(t / 86400);
+	const size_t h = (size_t)(t % 86400 / 3600) * b->nband + band;
+	b->hour_rec[h]++;
+	b->hour_chg[h] += x->charge_micros;
+	b->day_rec[day]++;
+	b->day_chg[day] += x->charge_micros;
+	return 0;
+}
 /* A rejected line of input `in`; order sorts the samples (smallest kept). */
 void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 		    const char *line, size_t n);
@@ -98,8 +150,9 @@ typedef struct cdr__bdrows {
 	int decimals, sides; /* sides 2: rerate (v[1] the old tariff) */
 	int year, month;     /* the period of the side shown */
 	const char *currency;
-	/* Figures per account of each side (for the report), in micros. */
-	cdr__figures *fig[2];
+	/* Figures per account of each side (for the report), in micros;
+	 * the sides' bd own them. */
+	const cdr__figures *fig[2];
 	size_t nfig[2];
 	/* Samples of each reject reason (side 0: the shown side). */
 	const cdr__bd *bd;

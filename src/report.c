@@ -619,15 +619,22 @@ static void sec_top(rep *p)
 {
 	hb *h = &p->h;
 	const cdr__bdrows *rows = p->rows;
-	size_t n = rows->nfig[0];
-	const cdr__figures **f = malloc((n ? n : 1) * sizeof(*f));
-	if (!f) {
-		h->oom = 1;
-		return;
+	/* The 20 largest by one pass (insertion into a short list): a sort
+	 * of every account would cost more than the rest of the page. */
+	enum { TOP = 20 };
+	const cdr__figures *f[TOP];
+	size_t n = 0;
+	for (size_t i = 0; i < rows->nfig[0]; i++) {
+		const cdr__figures *x = &rows->fig[0][i];
+		if (n == TOP && cmp_fig_total(&x, &f[TOP - 1]) >= 0)
+			continue;
+		size_t at = n < TOP ? n++ : TOP - 1;
+		while (at > 0 && cmp_fig_total(&x, &f[at - 1]) < 0) {
+			f[at] = f[at - 1];
+			at--;
+		}
+		f[at] = x;
 	}
-	for (size_t i = 0; i < n; i++)
-		f[i] = &rows->fig[0][i];
-	qsort(f, n, sizeof(*f), cmp_fig_total);
 	static const char *const cols[7] = {
 		"voice", "sms", "data", "allowance", "recurring", "outage",
 		"total"};
@@ -650,7 +657,6 @@ static void sec_top(rep *p)
 		hb_s(h, "</tr>");
 	}
 	hb_s(h, "</table>\n");
-	free(f);
 }
 
 /* The breakdown table itself: every cell row, then the lines that make

@@ -1074,25 +1074,23 @@ static int bd_rows(const cdr_run *r, cdr__bdrows *rows)
 	return rc;
 }
 
-int cdr_run_breakdown(const cdr_run *r, char **buf, size_t *len)
+int cdr_run_breakdown(const cdr_run *r, char **csv, size_t *csv_len,
+		      const char *const *summary, int nsummary, char **html,
+		      size_t *html_len)
 {
 	cdr__bdrows rows;
 	int rc = bd_rows(r, &rows);
 	if (rc)
 		return rc;
-	rc = cdr__bd_csv(&rows, buf, len);
-	cdr__bd_rows_free(&rows);
-	return rc;
-}
-
-int cdr_run_report(const cdr_run *r, const char *const *summary,
-		   int nsummary, char **buf, size_t *len)
-{
-	cdr__bdrows rows;
-	int rc = bd_rows(r, &rows);
-	if (rc)
-		return rc;
-	rc = cdr__report_html(&rows, summary, nsummary, buf, len);
+	if (csv)
+		rc = cdr__bd_csv(&rows, csv, csv_len);
+	if (!rc && html) {
+		rc = cdr__report_html(&rows, summary, nsummary, html, html_len);
+		if (rc && csv) {
+			free(*csv);
+			*csv = NULL;
+		}
+	}
 	cdr__bd_rows_free(&rows);
 	return rc;
 }

@@ -1177,13 +1177,16 @@ static int breakdowns(const cdr_run *r, const run_info *in, bd_out *b)
 {
 	const opts *o = in->o;
 	int rc = 0;
-	if (o->breakdown)
-		rc = cdr_run_breakdown(r, &b->csv, &b->csv_n);
-	if (!rc && o->report) {
+	const char *kv[24];
+	int n = 0;
+	/* Its buffers outlive the call below: declared out here. */
+	char fp[2][CDR_FINGERPRINT_HEX + 64], ifp[CDR_FINGERPRINT_HEX];
+	char period[16], nread[32], nrated[32], nrej[32], nin[32];
+	if (!o->breakdown && !o->report)
+		return 0;
+	if (o->report) {
 		cdr_run_stats st;
 		cdr_run_stats_get(r, &st);
-		char fp[2][CDR_FINGERPRINT_HEX + 64], ifp[CDR_FINGERPRINT_HEX];
-		char period[16], nread[32], nrated[32], nrej[32], nin[32];
 		cdr_run_fingerprint(r, ifp);
 		uint32_t files = 0;
 		while (cdr_run_input(r, files, NULL, NULL))
@@ -1200,8 +1203,6 @@ static int breakdowns(const cdr_run *r, const run_info *in, bd_out *b)
 			 (unsigned long long)st.rejected,
 			 (unsigned long long)st.unanswered);
 		snprintf(nin, sizeof(nin), "%u files", files);
-		const char *kv[24];
-		int n = 0;
 		kv[n++] = "command";
 		kv[n++] = in->cmd;
 		kv[n++] = "period";
@@ -1228,8 +1229,9 @@ static int breakdowns(const cdr_run *r, const run_info *in, bd_out *b)
 		kv[n++] = nrej;
 		kv[n++] = "cdrate";
 		kv[n++] = CDR_VERSION_STRING;
-		rc = cdr_run_report(r, kv, n / 2, &b->html, &b->html_n);
 	}
+	rc = cdr_run_breakdown(r, o->breakdown ? &b->csv : NULL, &b->csv_n, kv,
+			       n / 2, o->report ? &b->html : NULL, &b->html_n);
 	if (rc) {
 		fprintf(stderr, "cdrate: breakdown: %s\n", strerror(-rc));
 		return EXIT_BAD;
