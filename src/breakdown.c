@@ -44,11 +44,15 @@ cdr__bd *cdr__bd_new(const cdr_tariff *t, const cdr__period *p, uint32_t nin)
 	b->span = (uint64_t)(p->last_day - p->first_day + 1) * 86400;
 	b->cap = 64;
 	b->cells = calloc(b->cap, sizeof(*b->cells));
+	b->nhp = (uint32_t)(b->span / 3600);
+	b->hp_rec = calloc((size_t)b->nhp * b->nband, sizeof(*b->hp_rec));
+	b->hp_chg = calloc((size_t)b->nhp * b->nband, sizeof(*b->hp_chg));
 	b->hour_rec = calloc((size_t)24 * b->nband, sizeof(*b->hour_rec));
 	b->hour_chg = calloc((size_t)24 * b->nband, sizeof(*b->hour_chg));
 	b->nin = nin;
 	b->rej_in = calloc(nin ? nin : 1, sizeof(*b->rej_in));
-	if (!b->cells || !b->hour_rec || !b->hour_chg || !b->rej_in) {
+	if (!b->cells || !b->hour_rec || !b->hour_chg || !b->rej_in ||
+	    !b->hp_rec || !b->hp_chg) {
 		cdr__bd_free(b);
 		return NULL;
 	}
@@ -62,6 +66,8 @@ void cdr__bd_free(cdr__bd *b)
 	free(b->cells);
 	free(b->hour_rec);
 	free(b->hour_chg);
+	free(b->hp_rec);
+	free(b->hp_chg);
 	free(b->rej_in);
 	free(b->fig);
 	free(b);
@@ -144,10 +150,18 @@ int cdr__bd_add_slow(cdr__bd *b, const cdr__rated *x, int sign)
 	int64_t day = cdr__floor_div(local, 86400);
 	int64_t hour = (local - day * 86400) / 3600;
 	size_t h = (size_t)hour * b->nband + band_ix(b, x->band);
+	int64_t d = day - b->p->first_day;
+	if (d >= 0 && d <= b->p->last_day - b->p->first_day) {
+		/* in the period: the hour of the period, as the fast path */
+		size_t hp = ((size_t)d * 24 + (size_t)hour) * b->nband +
+			    band_ix(b, x->band);
+		b->hp_rec[hp] += sign;
+		b->hp_chg[hp] += sign * x->charge_micros;
+		return 0;
+	}
 	b->hour_rec[h] += sign;
 	b->hour_chg[h] += sign * x->charge_micros;
-	int64_t d = day - b->p->first_day;
-	size_t di = d < 0 ? CDR_BD_DAYS - 2 : d > 30 ? CDR_BD_DAYS - 1 : (size_t)d;
+	size_t di = d < 0 ? CDR_BD_DAYS - 2 : CDR_BD_DAYS - 1;
 	b->day_rec[di] += sign;
 	b->day_chg[di] += sign * x->charge_micros;
 	return 0;
@@ -203,6 +217,10 @@ int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
 	for (size_t i = 0; i < (size_t)24 * into->nband; i++) {
 		into->hour_rec[i] += from->hour_rec[i];
 		into->hour_chg[i] += from->hour_chg[i];
+	}
+	for (size_t i = 0; i < (size_t)into->nhp * into->nband; i++) {
+		into->hp_rec[i] += from->hp_rec[i];
+		into->hp_chg[i] += from->hp_chg[i];
 	}
 	for (int i = 0; i < CDR_BD_DAYS; i++) {
 		into->day_rec[i] += from->day_rec[i];
@@ -346,7 +364,9 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 	i128 tot[7] = {0};
 	for (size_t i = 0; i < nf; i++)
 		for (int c = 0; c < 7; c++)
-			tot[c] += f[i].amt[c] / scale;
+			tot[c] += f[i].amt[c]; /* each a multiple of scale */
+	for (int c = 0; c < 7; c++)
+		tot[c] /= scale;
 
 	i128 cells_chg[CDR_NSVC] = {0}, cells_allow = 0;
 	for (uint32_t i = 0; i < bd->cap; i++) {
@@ -394,6 +414,20 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 		r->v[s][CDR_BV_RECURRING] = tot[4];
 		r->v[s][CDR_BV_OUTAGE] = tot[5];
 	}
+	/* The hours of the period folded into hours of day and days (the
+	 * bd is done with: this runs once, cdr__bd_rows being called once
+	 * per run; a second call finds hp already folded and empty). */
+	for (uint32_t hp = 0; hp < bd->nhp; hp++)
+		for (uint32_t b = 0; b < bd->nband; b++) {
+			size_t i = (size_t)hp * bd->nband + b;
+			size_t hd = (size_t)(hp % 24) * bd->nband + b;
+			bd->hour_rec[hd] += bd->hp_rec[i];
+			bd->hour_chg[hd] += bd->hp_chg[i];
+			bd->day_rec[hp / 24] += bd->hp_rec[i];
+			bd->day_chg[hp / 24] += bd->hp_chg[i];
+			bd->hp_rec[i] = 0;
+			bd->hp_chg[i] = 0;
+		}
 	/* Local hour x band. */
 	for (uint32_t h = 0; h < 24; h++)
 		for (uint32_t b = 0; b < bd->nband; b++) {

@@ -40,7 +40,14 @@ typedef struct cdr__bd {
 	uint32_t nplans;      /* t->nplans: the plan of a record without a row */
 	int64_t local0;	      /* the period's first local midnight (naive) */
 	uint64_t span;	      /* its length in seconds */
-	int64_t *hour_rec;    /* [24 * nband] local hour x band */
+	/* Records and charge by local hour of the period x band, [nhp *
+	 * nband] (the pass's one index), and by local hour of day x band,
+	 * [24 * nband], of records outside the period (late ones), which
+	 * also go to day_rec/day_chg; both folded together at the end. */
+	int64_t *hp_rec;
+	i128 *hp_chg;
+	uint32_t nhp;
+	int64_t *hour_rec;
 	i128 *hour_chg;
 	int64_t day_rec[CDR_BD_DAYS];
 	i128 day_chg[CDR_BD_DAYS];
@@ -96,12 +103,9 @@ static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
 	c->late += x->late;
 	c->qty += x->quantity;
 	c->charge += x->charge_micros;
-	const uint32_t day = (uint32_t)(t / 86400);
-	const size_t h = (size_t)(t % 86400 / 3600) * b->nband + band;
-	b->hour_rec[h]++;
-	b->hour_chg[h] += x->charge_micros;
-	b->day_rec[day]++;
-	b->day_chg[day] += x->charge_micros;
+	const size_t h = (size_t)(t / 3600) * b->nband + band;
+	b->hp_rec[h]++;
+	b->hp_chg[h] += x->charge_micros;
 	return 0;
 }
 /* A rejected line of input `in`; order sorts the samples (smallest kept). */
