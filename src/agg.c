@@ -138,7 +138,8 @@ static int bk_add_split(cdr__acc *a, const cdr__rated *x, int sign)
 
 /* Add d to sum f of account i: in 64 bits when it stays there, else
  * in the wide table (made on first use). */
-static int add_field(cdr__acc *a, uint32_t i, int f, i128 d)
+static inline __attribute__((always_inline)) int
+add_field(cdr__acc *a, uint32_t i, int f, i128 d)
 {
 	int64_t *v = &a->acct[i].f[f], r;
 	if (d >= INT64_MIN && d <= INT64_MAX &&
