@@ -42,6 +42,14 @@ cdr__bd *cdr__bd_new(const cdr_tariff *t, const cdr__period *p, uint32_t nin)
 	b->nplans = t->nplans;
 	b->local0 = p->first_day * 86400;
 	b->span = (uint64_t)(p->last_day - p->first_day + 1) * 86400;
+	/* One offset from the first midnight to the end of the period? Then
+	 * an instant is in the period's local days exactly when it is in
+	 * [utc0, utc0 + span), its local time utc - utc0 + local0. */
+	int32_t off = cdr__tz_offset_at(t->tz, p->start_utc);
+	b->utc0 = b->local0 - off;
+	b->fixed = b->utc0 == p->start_utc &&
+		   cdr__tz_next_change(t->tz, p->start_utc) >=
+			   b->utc0 + (int64_t)b->span;
 	b->cap = 64;
 	b->cells = calloc(b->cap, sizeof(*b->cells));
 	b->nhp = (uint32_t)(b->span / 3600);

@@ -40,6 +40,10 @@ typedef struct cdr__bd {
 	uint32_t nplans;      /* t->nplans: the plan of a record without a row */
 	int64_t local0;	      /* the period's first local midnight (naive) */
 	uint64_t span;	      /* its length in seconds */
+	/* The zone keeps one offset over the whole period (no DST change
+	 * in it): then local0 is the instant utc0 and no lookup is needed. */
+	int fixed;
+	int64_t utc0;
 	/* Records and charge by local hour of the period x band, [nhp *
 	 * nband] (the pass's one index), and by local hour of day x band,
 	 * [24 * nband], of records outside the period (late ones), which
@@ -94,7 +98,9 @@ static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
 		x->service, x->row >= 0 ? b->t->rows[x->row].plan : b->nplans,
 		x->zone, band);
 	cdr__bdcell *c = &b->cells[cdr__bd_slot(key, b->cap)];
-	const uint64_t t = (uint64_t)(x->start_utc +
+	const uint64_t t =
+		b->fixed ? (uint64_t)(x->start_utc - b->utc0)
+			 : (uint64_t)(x->start_utc +
 				      cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
 				      b->local0);
 	if (sign < 0 || c->key != key || t >= b->span)

@@ -15,7 +15,8 @@ cdrate's code (README, "Breakdown CSV"):
   * the hour and day tables hold every rated record once;
   * with --itemize: each cell's records, quantity and charge equal the
     itemize rows of its (service, plan, zone, band) (charge: their exact
-    micro sum rounded half up once);
+    micro sum rounded half up once); the hour and day rows equal the
+    itemize rows by band and local hour of their start, and by local day;
   * with --rejects: reject_reason and reject_file both count its rows, per
     reason and per file.
 --old checks the old_* columns of a rerate breakdown instead.
@@ -155,6 +156,31 @@ if "--itemize" in opt:
     for k, r in cells.items():
         if k not in agg and int(v(r, "records")):
             fail("cell %r has records the itemize file lacks" % (k,))
+    # hours and days from the itemize rows' local start: records exactly,
+    # charge as each row's exact sum rounded once
+    period = tots[0]["period"] if tots else None
+    hours = defaultdict(lambda: [0, Decimal(0)])
+    days = defaultdict(lambda: [0, Decimal(0)])
+    for it in items:
+        day, hms = it["start"].split(" ")
+        hk = (it["band"], hms[:2])
+        dk = day if period and day.startswith(period + "-") else "earlier"
+        if not it["start"].startswith(period) and day > period:
+            dk = "later"
+        hours[hk][0] += 1
+        hours[hk][1] += Decimal(it["charge"])
+        days[dk][0] += 1
+        days[dk][1] += Decimal(it["charge"])
+    got_h = {(r["band"], r["key"]): (int(v(r, "records")), v(r, "charge"))
+             for r in rows if r["table"] == "hour" and int(v(r, "records"))}
+    got_d = {r["key"]: (int(v(r, "records")), v(r, "charge"))
+             for r in rows if r["table"] == "day" and int(v(r, "records"))}
+    want_h = {k: (n, c.quantize(q, rounding=ROUND_HALF_UP)) for k, (n, c) in hours.items()}
+    want_d = {k: (n, c.quantize(q, rounding=ROUND_HALF_UP)) for k, (n, c) in days.items()}
+    if got_h != want_h:
+        fail("hour rows differ from itemize: %r" % sorted(set(got_h.items()) ^ set(want_h.items()))[:5])
+    if got_d != want_d:
+        fail("day rows differ from itemize: %r" % sorted(set(got_d.items()) ^ set(want_d.items()))[:5])
 
 if "--rejects" in opt:
     rh, rejs = read(opt["--rejects"])
