@@ -1250,7 +1250,10 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		free(j[k].s.b);
 	}
 	/* A breakdown keeps the figures (breakdown.h), all parts in order. */
-	if (j[0].keep) {
+	if (j[0].keep && nj == 1 && !rc) {
+		a->bd->fig = j[0].f; /* one part: as it is */
+		a->bd->nfig = j[0].n;
+	} else if (j[0].keep) {
 		size_t nf = 0;
 		for (int k = 0; k < nj; k++)
 			nf += j[k].n;
