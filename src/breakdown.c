@@ -291,7 +291,7 @@ static cdr__bdrow *row_new(cdr__bdrows *o, int s, const char *const *k)
 		const char *v = k[i] ? k[i] : "";
 		if (arena_put(o, v, strlen(v), &at))
 			return NULL;
-		r->k[i] = (const char *)(uintptr_t)(at + 1); /* fixed up later */
+		r->ko[i] = at; /* r->k[i] once the arena stops moving */
 	}
 	r->has[s] = 1;
 	o->n++;
@@ -526,7 +526,7 @@ int cdr__bd_rows(const cdr__bdside *side, int nsides,
 	}
 	for (size_t i = 0; i < o->n; i++)
 		for (int k = 0; k < CDR_BK_N; k++)
-			o->row[i].k[k] = o->arena + ((uintptr_t)o->row[i].k[k] - 1);
+			o->row[i].k[k] = o->arena + o->row[i].ko[k];
 	qsort(o->row, o->n, sizeof(*o->row), cmp_row);
 	/* A rerate: rows of equal keys from the two sides become one. */
 	size_t n = 0;
@@ -574,14 +574,18 @@ static char *sb_room(sbuf *s, size_t more)
 	return s->b + s->n;
 }
 
-static void sb_puts(sbuf *s, const char *p)
+static void sb_put(sbuf *s, const char *p, size_t n)
 {
-	size_t n = strlen(p);
 	char *o = sb_room(s, n);
 	if (o) {
 		memcpy(o, p, n);
 		s->n += n;
 	}
+}
+
+static void sb_puts(sbuf *s, const char *p)
+{
+	sb_put(s, p, strlen(p));
 }
 
 /* A CSV field: quoted (quotes doubled) when it holds , " or a line end. */

@@ -148,6 +148,7 @@ enum {
 
 typedef struct cdr__bdrow {
 	const char *k[CDR_BK_N]; /* raw text, "" when empty */
+	size_t ko[CDR_BK_N];	 /* where k[i] is in the arena */
 	i128 v[2][CDR_BV_N];	 /* [0] the side shown, [1] the old side */
 	uint8_t has[2];		 /* the row exists on that side */
 } cdr__bdrow;

@@ -366,7 +366,7 @@ static int group(const cdr__bdrows *rows, const char *table, int kc, int c,
 		if (!is(r, table))
 			continue;
 		int j = 0;
-		while (j < n && strcmp(it[j].name, r->k[kc]))
+		while (j < n && strcmp(it[j].name, r->k[kc]) != 0)
 			j++;
 		if (j == n) {
 			if (n == max)
@@ -423,9 +423,9 @@ static void sec_summary(rep *p, const char *const *kv, int nkv)
 	hb_s(h, "</div>\n<table>");
 	for (int i = 0; i < nkv; i++) {
 		hb_s(h, "<tr><th>");
-		hb_t(h, kv[2 * i]);
+		hb_t(h, kv[2 * (size_t)i]);
 		hb_s(h, "</th><td>");
-		hb_t(h, kv[2 * i + 1]);
+		hb_t(h, kv[2 * (size_t)i + 1]);
 		hb_s(h, "</td></tr>");
 	}
 	hb_s(h, "</table>\n");
@@ -477,13 +477,13 @@ static void sec_hours_days(rep *p)
 		if (!is(r, "hour"))
 			continue;
 		int s = 0;
-		while (s < nseg && strcmp(seg[s], r->k[CDR_BK_BAND]))
+		while (s < nseg && strcmp(seg[s], r->k[CDR_BK_BAND]) != 0)
 			s++;
 		if (s == nseg && nseg < 16)
 			seg[nseg++] = r->k[CDR_BK_BAND];
 		if (s == 16)
 			s = 15;
-		int hh = atoi(r->k[CDR_BK_KEY]);
+		long hh = strtol(r->k[CDR_BK_KEY], NULL, 10);
 		if (hh < 0 || hh > 23)
 			continue;
 		hr[hh].seg[s] += r->v[0][CDR_BV_RECORDS];
@@ -848,8 +848,8 @@ int cdr__report_html(const cdr__bdrows *rows, const char *const *summary,
 	hb *h = &p.h;
 	const char *period = "";
 	for (int i = 0; i < nsummary; i++)
-		if (!strcmp(summary[2 * i], "period"))
-			period = summary[2 * i + 1];
+		if (!strcmp(summary[2 * (size_t)i], "period"))
+			period = summary[2 * (size_t)i + 1];
 	hb_s(h, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
 		"<meta name=viewport content=\"width=device-width\">"
 		"<title>cdrate run report ");
