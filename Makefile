@@ -22,6 +22,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
 .PHONY: all deps test unit e2e ref lint demo bench bench-quick bench-shard asan tsan help clean check-symbols \
+        report-shot \
         install uninstall install-check
 
 # Where `make install` puts things; DESTDIR is prepended to each (staged
@@ -38,6 +39,8 @@ all: deps $(BUILD)/cdrate
 help:
 	@echo "make            build $(BUILD)/cdrate and $(BUILD)/libcdrate.a"
 	@echo "make demo       rate the bundled fixtures, print the totals"
+	@echo "make report-shot  the demo's --report page in chromium (the browser"
+	@echo "                check of make test), its screenshot into fixtures/"
 	@echo "make test       unit suites (Criterion) and end-to-end goldens"
 	@echo "make bench      generate benchmark data and measure throughput"
 	@echo "make bench-quick  1M records; fails if rate/floor passes bench/quick-threshold"
@@ -94,6 +97,8 @@ e2e: $(BUILD)/cdrate
 	@sh tests/e2e/invariance.sh $(BUILD)/cdrate
 	@sh tests/e2e/cli.sh $(BUILD)/cdrate
 	@sh tests/e2e/shard.sh $(BUILD)/cdrate
+	@sh tests/e2e/breakdown.sh $(BUILD)/cdrate
+	@sh tests/e2e/report.sh $(BUILD)/cdrate
 
 # The independent Python reference (tests/ref) on its hand-worked cases
 # and on seeded random tariffs and CDRs, compared with cdrate.
@@ -110,6 +115,11 @@ test: all unit e2e install-check ref fuzz-replay check-symbols
 
 demo: all
 	@$(BUILD)/cdrate rate --tariff fixtures/demo/tariff --period 2026-10 fixtures/demo/cdrs
+
+# The README's screenshot of the demo month's report, through the same
+# browser check as make test (fails without chromium).
+report-shot: all
+	@REQUIRE_BROWSER=1 sh tests/e2e/report.sh $(BUILD)/cdrate fixtures/report-demo.png
 
 check-symbols: $(BUILD)/libcdrate.a
 	@bad=$$(nm -g --defined-only $(BUILD)/libcdrate.a | awk 'NF==3 {print $$3}' | grep -v '^cdr_' || true); \

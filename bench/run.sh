@@ -88,6 +88,7 @@ measure() {
 # skips it: two valgrind runs of the tariff load take minutes).
 callgrind_per_record() {
 	data=$1
+	shift # the rest: more options of rate (the breakdown's)
 	command -v valgrind >/dev/null || { echo "callgrind: valgrind not installed"; return 0; }
 	[ "${BENCH_CALLGRIND:-1}" = 0 ] && return 0
 	sl=$data/slice1m
@@ -100,11 +101,13 @@ callgrind_per_record() {
 	ir() {
 		valgrind --tool=callgrind --callgrind-out-file="$D/callgrind.out" \
 			"$CDR" rate --tariff "$data/tariff" --period 2026-10 --threads 1 \
-			--io read --out "$D/out-cg.csv" "$1" 2>&1 >/dev/null |
+			--io read --out "$D/out-cg.csv" $CG_EXTRA "$1" 2>&1 >/dev/null |
 			sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
 	}
+	CG_EXTRA="$*"
 	I1=$(ir "$sl/cdrs"); I0=$(ir "$sl/empty")
-	echo "callgrind, 1M-record slice, 1 thread: $I1 instructions, empty input $I0, $(echo "$I1 $I0" | awk '{ printf "%.0f", ($1 - $2) / 1e6 }') a record"
+	echo "callgrind, 1M-record slice, 1 thread${CG_EXTRA:+, $CG_EXTRA}: $I1 instructions, empty input $I0, $(echo "$I1 $I0" | awk '{ printf "%.0f", ($1 - $2) / 1e6 }') a record"
+	CG_EXTRA=
 }
 
 measure "plain month (one bundle)" "$DATA"
@@ -130,6 +133,17 @@ measure "package-heavy month (gen --month packages)" "$PKG"
 echo "load: package-heavy tariff $("$B/bench/loadbench" "$PKG/tariff" | cut -d= -f2) s"
 callgrind_per_record "$DATA"
 callgrind_per_record "$PKG"
+# --breakdown and --report (issue 12): the plain month again with both, in
+# wall time against the run above and in instructions on the same slice;
+# the totals must not move.
+BDW=$(median3 "$CDR" rate --tariff "$DATA/tariff" --period 2026-10 --threads 2 \
+	--out "$D/out-bd.csv" --breakdown "$D/breakdown.csv" --report "$D/report.html" \
+	"$DATA/cdrs")
+echo "rate --breakdown --report, 2 threads: $BDW s wall, $(div "$BDW" "$T2_PLAIN")x the plain run"
+rate_cmd "$DATA" 2 2>/dev/null
+cmp -s "$D/out.csv" "$D/out-bd.csv" && echo "breakdown totals: identical" ||
+	echo "breakdown totals: DIFFER from the plain run's"
+callgrind_per_record "$DATA" --breakdown "$D/breakdown-cg.csv" --report "$D/report-cg.html"
 T2=$T2_PLAIN; FLOOR=$FLOOR_PLAIN
 BYTES=$(cat "$DATA"/cdrs/* | wc -c)
 # BENCH_EXTRA=0: the two months only (no rerate, scaling, compressed or

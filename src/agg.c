@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakdown.h"
 #include "civil.h"
 #include "internal.h"
 
@@ -56,6 +57,8 @@ void cdr__acc_fini(cdr__acc *a)
 	a->chunks = NULL;
 	a->nchunks = a->chunks_cap = 0;
 	a->bk_n = 0;
+	cdr__bd_free(a->bd);
+	a->bd = NULL;
 }
 
 /* ---- buckets --------------------------------------------------------- */
@@ -135,7 +138,8 @@ static int bk_add_split(cdr__acc *a, const cdr__rated *x, int sign)
 
 /* Add d to sum f of account i: in 64 bits when it stays there, else
  * in the wide table (made on first use). */
-static int add_field(cdr__acc *a, uint32_t i, int f, i128 d)
+static inline __attribute__((always_inline)) int
+add_field(cdr__acc *a, uint32_t i, int f, i128 d)
 {
 	int64_t *v = &a->acct[i].f[f], r;
 	if (d >= INT64_MIN && d <= INT64_MAX &&
@@ -166,6 +170,8 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 	static const int charge_f[CDR_NSVC] = {CDR_F_VOICE_C, CDR_F_SMS_C,
 					       CDR_F_DATA_C};
 	int rc = add_field(a, i, CDR_F_RECORDS, s);
+	if (a->bd && !rc)
+		rc = cdr__bd_add(a->bd, x, sign);
 	if (!rc && x->late)
 		rc = add_field(a, i, CDR_F_LATE, s);
 	if (!rc && x->quantity)
@@ -193,6 +199,8 @@ int cdr__acc_merge(cdr__acc *into, cdr__acc *from)
 				return -ENOMEM;
 	if (from->sealed_off)
 		return -EINVAL; /* workers' logs are merged before sealing */
+	if (into->bd && from->bd && cdr__bd_merge(into->bd, from->bd))
+		return -ENOMEM;
 	for (uint32_t i = 0; i < from->nchunks; i++) {
 		if (log_push(into, from->chunks[i])) {
 			/* the chunks not handed over stay with from */
@@ -729,7 +737,7 @@ static int allow_matches(const cdr_tariff *t, const cdr__allowance *al,
  * are not in the buckets, so they are never credited.
  */
 static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
-			  cdr__bucket *bk, size_t n)
+			  cdr__bucket *bk, size_t n, cdr__take_fn fn, void *ctx)
 {
 	i128 credit = 0;
 	for (uint32_t k = 0; k < r->npkg; k++) {
@@ -743,15 +751,37 @@ static i128 row_allowance(const cdr_tariff *t, const cdr__sub_row *r,
 				u128 take = bk[i].units < left ? bk[i].units
 							       : left;
 				const cdr__rate_row *rr = &t->rates[bk[i].rate_row];
-				credit += (i128)cdr__div_round(
+				i128 c = (i128)cdr__div_round(
 					(u128)(uint64_t)rr->price_micros * take,
 					rr->unit);
+				credit += c;
+				if (fn)
+					fn(ctx, &bk[i], c);
 				bk[i].units -= take;
 				left -= take;
 			}
 		}
 	}
 	return credit;
+}
+
+typedef struct takes_ctx {
+	const cdr_tariff *t;
+	cdr__take_fn fn;
+	void *ctx;
+} takes_ctx;
+
+static int takes_row(void *arg, uint32_t row, cdr__bucket *bk, size_t n)
+{
+	takes_ctx *c = arg;
+	row_allowance(c->t, &c->t->rows[row], bk, n, c->fn, c->ctx);
+	return 0;
+}
+
+int cdr__acc_takes(const cdr__acc *a, cdr__take_fn fn, void *ctx)
+{
+	takes_ctx c = {a->t, fn, ctx};
+	return cdr__acc_buckets(a, takes_row, &c);
 }
 
 /* ---- outages --------------------------------------------------------- */
@@ -963,7 +993,8 @@ static int account_line(month *m, bk_scratch *sc, uint32_t i, size_t *oc,
 		if (rc)
 			return rc;
 		if (sc->n)
-			allowance += row_allowance(t, r, sc->bk, sc->n);
+			allowance += row_allowance(t, r, sc->bk, sc->n, NULL,
+						   NULL);
 	}
 	while (*oc < m->out.n && m->out.c[*oc].key < i)
 		++*oc;
@@ -1051,7 +1082,8 @@ typedef struct month_job {
 	month *m;
 	uint32_t lo, hi;
 	int text;
-	cdr__figures *f; /* text == 0 */
+	int keep;	 /* text == 1: the figures too (a breakdown's) */
+	cdr__figures *f; /* text == 0, or keep */
 	size_t n;
 	sbuf s; /* text == 1 */
 	int rc;
@@ -1069,9 +1101,11 @@ static void *month_part(void *arg)
 		int got = account_line(j->m, &sc, i, &oc, &fig);
 		if (got < 0) {
 			j->rc = got;
-		} else if (got && j->text) {
+		} else if (got && j->text && !j->keep) {
 			j->rc = sb_line(&j->s, &fig, j->m);
 		} else if (got) {
+			if (j->text && (j->rc = sb_line(&j->s, &fig, j->m)))
+				break;
 			if (j->n == cap) {
 				cap = cap ? cap * 2 : 4096;
 				cdr__figures *nf = realloc(j->f, cap * sizeof(*nf));
@@ -1120,6 +1154,7 @@ static int month_jobs(month *m, int text, month_job *j, int *nj)
 		j[k].lo = cut[k];
 		j[k].hi = cut[k + 1];
 		j[k].text = text;
+		j[k].keep = text && m->a->bd && !m->a->bd->fig;
 	}
 	for (int k = 1; k < n; k++)
 		started[k] = !pthread_create(&th[k], NULL, month_part, &j[k]);
@@ -1170,6 +1205,11 @@ int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
 		free(f);
 		return rc;
 	}
+	/* A breakdown keeps a copy (breakdown.h). */
+	if (a->bd && !a->bd->fig && (a->bd->fig = malloc((total + 1) * sizeof(*f)))) {
+		memcpy(a->bd->fig, f, total * sizeof(*f));
+		a->bd->nfig = total;
+	}
 	*rows = f;
 	*n = total;
 	return 0;
@@ -1208,6 +1248,27 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		if (!rc && j[k].s.n)
 			sb_put(&j[0].s, j[k].s.b, j[k].s.n);
 		free(j[k].s.b);
+	}
+	/* A breakdown keeps the figures (breakdown.h), all parts in order. */
+	if (j[0].keep && nj == 1 && !rc) {
+		a->bd->fig = j[0].f; /* one part: as it is */
+		a->bd->nfig = j[0].n;
+	} else if (j[0].keep) {
+		size_t nf = 0;
+		for (int k = 0; k < nj; k++)
+			nf += j[k].n;
+		cdr__figures *f = rc ? NULL : malloc((nf + 1) * sizeof(*f));
+		for (int k = 0, o = 0; f && k < nj; k++) {
+			if (j[k].n)
+				memcpy(f + o, j[k].f, j[k].n * sizeof(*f));
+			o += (int)j[k].n;
+		}
+		for (int k = 0; k < nj; k++)
+			free(j[k].f);
+		if (f) {
+			a->bd->fig = f;
+			a->bd->nfig = nf;
+		}
 	}
 	char *out = j[0].s.b;
 	if (rc)

@@ -28,6 +28,7 @@
 
 #include "format.h"
 #include "internal.h"
+#include "breakdown.h"
 #include "run_int.h"
 #include "source.h"
 #include "sys.h"
@@ -665,6 +666,11 @@ static int undo_duplicate(cdr_run *r, const cextract *cx, int k0, int k1,
 		cdr__rate_record(r->t[k], &r->per[k], &rec, utc[k], &x);
 		r->by_reason[k][x.reason]--;
 		r->by_reason[k][CDR_R_DUPLICATE]++;
+		/* A rated line becomes a reject of its input; a rejected
+		 * one was counted as one when it was read. */
+		if (x.reason == CDR_OK && r->acc[k].bd)
+			cdr__bd_dup(r->acc[k].bd, (uint32_t)(loc >> LOC_OFF_BITS),
+				    cdr__loc_order(r, loc), line, n);
 		if (x.reason == CDR_OK)
 			rc = cdr__acc_add(&r->acc[k], &x, -1);
 	}

@@ -475,6 +475,9 @@ typedef struct cdr__acc {
 	uint32_t *sealed_off;
 	cdr__bkent *sealed;
 	size_t sealed_n;
+	/* The breakdown (breakdown.h) when one was asked for, else NULL;
+	 * the accumulator frees it and merges it with its own sums. */
+	struct cdr__bd *bd;
 } cdr__acc;
 
 int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);
@@ -494,6 +497,11 @@ typedef int (*cdr__bk_fn)(void *ctx, uint32_t row, cdr__bucket *bk, size_t n);
  * buckets are the same either way. 0 or -ENOMEM (the log unchanged). */
 int cdr__acc_seal(cdr__acc *a);
 int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx);
+/* Every allowance take of a merged accumulator, as the totals make them
+ * (SPEC 7): fn(ctx, bucket taken from, credit in micros, rounded on its
+ * own). The credits of a row's takes add up to its allowance credit. */
+typedef void (*cdr__take_fn)(void *ctx, const cdr__bucket *b, i128 credit);
+int cdr__acc_takes(const cdr__acc *a, cdr__take_fn fn, void *ctx);
 /* Sum `f` of account `i`: the 64-bit part plus any overflow. */
 i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f);
 

@@ -51,6 +51,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "breakdown.h"
 #include "civil.h"
 #include "format.h"
 #include "internal.h"
@@ -239,8 +240,12 @@ static int reject_for(worker *w, int k0, int k1, const input *in,
 		      const char *line, size_t n, int reason, uint64_t loc,
 		      uint64_t rel)
 {
-	for (int k = k0; k < k1; k++)
+	for (int k = k0; k < k1; k++) {
 		w->by_reason[k][reason]++;
+		if (w->acc[k].bd)
+			cdr__bd_reject(w->acc[k].bd, (uint32_t)(loc >> LOC_OFF_BITS),
+				       cdr__loc_order(w->r, loc), reason, line, n);
+	}
 	int it = w->r->o.itemize_tariff;
 	return it >= k0 && it < k1 ? emit_reject(w, in, line, n, reason, loc,
 						 rel, NULL, NULL)
@@ -407,6 +412,11 @@ stage_add(worker *w, batch *b, int k0, int k1)
 			w->by_reason[k][x->reason]++;
 			if (x->reason == CDR_OK && cdr__acc_add(&w->acc[k], x, 1))
 				return -ENOMEM;
+			if (x->reason != CDR_OK && w->acc[k].bd)
+				cdr__bd_reject(w->acc[k].bd,
+					       (uint32_t)(b->loc[i] >> LOC_OFF_BITS),
+					       cdr__loc_order(r, b->loc[i]),
+					       x->reason, p, n);
 			if (k != r->o.itemize_tariff)
 				continue;
 			if (x->reason != CDR_OK) {
@@ -801,9 +811,14 @@ static int setup_workers(cdr_run *r, char *err, size_t errlen)
 		if ((w->item.fd >= 0 && !(w->item.b = malloc(OUTBUF))) ||
 		    (w->rej.fd >= 0 && !(w->rej.b = malloc(OUTBUF))))
 			goto oom;
-		for (int k = 0; k < r->nt; k++)
+		for (int k = 0; k < r->nt; k++) {
 			if (cdr__acc_init(&w->acc[k], r->t[k]))
 				goto oom;
+			if (r->o.breakdown &&
+			    !(w->acc[k].bd = cdr__bd_new(r->t[k], &r->per[k],
+							 r->nin)))
+				goto oom;
+		}
 	}
 	return 0;
 oom:
@@ -1068,6 +1083,49 @@ int cdr_run_delta(const cdr_run *r, int all, char **out, size_t *out_len,
 	}
 	free(j[0].rows);
 	free(j[1].rows);
+	return rc;
+}
+
+/* The rows of the breakdown: the new side first (tariff nt - 1). */
+static int bd_rows(const cdr_run *r, cdr__bdrows *rows)
+{
+	if (!r->executed || !r->acc[0].acct || !r->acc[0].bd)
+		return -EINVAL;
+	cdr__bdside side[2];
+	for (int s = 0; s < r->nt; s++) {
+		int k = r->nt - 1 - s;
+		if (!r->acc[k].bd)
+			return -EINVAL;
+		side[s] = (cdr__bdside){&r->acc[k], &r->per[k], r->by_reason[k]};
+	}
+	const char **paths = malloc((r->nin ? r->nin : 1) * sizeof(*paths));
+	if (!paths)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < r->nin; i++)
+		paths[i] = r->in[i].path;
+	int rc = cdr__bd_rows(side, r->nt, paths, r->nin, rows);
+	free(paths);
+	return rc;
+}
+
+int cdr_run_breakdown(const cdr_run *r, char **csv, size_t *csv_len,
+		      const char *const *summary, int nsummary, char **html,
+		      size_t *html_len)
+{
+	cdr__bdrows rows;
+	int rc = bd_rows(r, &rows);
+	if (rc)
+		return rc;
+	if (csv)
+		rc = cdr__bd_csv(&rows, csv, csv_len);
+	if (!rc && html) {
+		rc = cdr__report_html(&rows, summary, nsummary, html, html_len);
+		if (rc && csv) {
+			free(*csv);
+			*csv = NULL;
+		}
+	}
+	cdr__bd_rows_free(&rows);
 	return rc;
 }
 

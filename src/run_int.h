@@ -196,6 +196,14 @@ typedef struct skipset {
 	size_t nl, lcap;
 } skipset;
 
+/* Where the line at loc sorts among the run's lines: its input's rank by
+ * path, then its offset (the order breakdown samples are kept in). */
+static inline uint64_t cdr__loc_order(const cdr_run *r, uint64_t loc)
+{
+	return (uint64_t)r->rank[loc >> LOC_OFF_BITS] << LOC_OFF_BITS |
+	       (loc & (((uint64_t)1 << LOC_OFF_BITS) - 1));
+}
+
 /* ---- run.c: what the reader and the duplicate check call -------------- */
 
 /* Record the run's first failure and wake every thread; returns rc. */

@@ -178,6 +178,9 @@ typedef struct cdr_run_opts {
 	/* IANA zone of naive stamps in the inputs; NULL: each tariff's own.
 	 * An unknown zone fails cdr_run_create with -ENOENT. */
 	const char *input_timezone;
+	/* Nonzero: collect the breakdowns (cdr_run_breakdown, cdr_run_report)
+	 * during the pass; zero costs the pass nothing. */
+	int breakdown;
 } cdr_run_opts;
 
 typedef struct cdr_run cdr_run;
@@ -303,6 +306,22 @@ const char *cdr_reason_name(int i);
  * the caller frees. Byte-identical for the same inputs and tariff.
  */
 int cdr_run_totals(const cdr_run *r, int k, char **buf, size_t *len);
+
+/*
+ * The breakdowns of a run made with opts.breakdown, after cdr_run_execute
+ * (README, "Breakdown and report"), into malloc'd buffers the caller
+ * frees; either output may be NULL (not made).
+ * *csv: the breakdown CSV, of tariff 0 for rate; for a two-tariff run
+ * the new side (tariff 1) with the old side's figures in old_* columns.
+ * *html: the run report, one self-contained HTML page (inline CSS and
+ * SVG, no script) of the same figures, headed by `nsummary` name/value
+ * pairs summary[2 * i], summary[2 * i + 1].
+ * Byte-identical for the same inputs and tariffs. 0, -EINVAL (no
+ * breakdown collected) or -ENOMEM.
+ */
+int cdr_run_breakdown(const cdr_run *r, char **csv, size_t *csv_len,
+		      const char *const *summary, int nsummary, char **html,
+		      size_t *html_len);
 
 /* The money columns of a totals file, voice_charge ... total. */
 #define CDR_MONEY_COLUMNS 7

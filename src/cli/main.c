@@ -51,6 +51,7 @@ static const char usage_rate[] =
 	"usage: cdrate rate --tariff DIR --period YYYY-MM [--subscribers FILE]\n"
 	"                   [-o|--out FILE] [--rejects FILE] [--itemize FILE]\n"
 	"                   [--summary-json FILE] [--max-rejects N|P%]\n"
+	"                   [--breakdown FILE] [--report FILE.html]\n"
 	"                   [--threads N] [--io uring|read] [--format FMT]\n"
 	"                   [--input-timezone NAME] INPUT...\n"
 	"\n"
@@ -63,6 +64,13 @@ static const char usage_rate[] =
 	"  --rejects FILE   rejected lines, each with its reason\n"
 	"  --itemize FILE   one line per rated record\n"
 	"  --summary-json FILE  the summary as one JSON object\n"
+	"  --breakdown FILE the run broken down (CSV): charge, allowance\n"
+	"                   credit and records per service, plan, zone and\n"
+	"                   band; rounding and monthly lines that make it add\n"
+	"                   up to the totals; records by local hour and day;\n"
+	"                   rejects by reason and by input\n"
+	"  --report FILE    the same as one self-contained HTML page (charts\n"
+	"                   in inline SVG, no script), for a mail or a browser\n"
 	"  --max-rejects N|P%  more rejects (unanswered calls aside) than N,\n"
 	"                   or than P% of the records read: outputs are\n"
 	"                   still written, the run exits 3\n"
@@ -96,7 +104,11 @@ static const char usage_rerate[] =
 	"account),\n"
 	"  its last column `change`: changed, added, removed, unchanged.\n"
 	"  --rejects and --itemize describe the new side; --exit-code: exit\n"
-	"  3 when any account moved.\n";
+	"  3 when any account moved.\n"
+	"  --breakdown FILE  the new side's breakdown, the old side's\n"
+	"                   figures in old_* columns\n"
+	"  --report FILE    its page, with accounts up and down, a histogram\n"
+	"                   of the deltas and the top movers both ways\n";
 
 static const char usage_diff[] =
 	"usage: cdrate diff OLD_TOTALS NEW_TOTALS [-o|--out FILE] [--all]\n"
@@ -187,7 +199,7 @@ typedef struct opts {
 	const char *tariff, *new_tariff, *period, *subscribers;
 	const char *out, *rejects, *itemize, *old_out, *new_out, *io;
 	const char *threads, *format, *input_tz, *summary_json;
-	const char *max_rejects, *list;
+	const char *max_rejects, *list, *breakdown, *report;
 	const char *dir, *shards, *part, *bucket; /* shard */
 	const char *line, *subscriber, *destination, *start; /* explain */
 	const char *duration, *volume, *service;
@@ -214,6 +226,7 @@ static const optdef optdefs[] = {
 	OPT("--input-timezone", input_tz),
 	OPT("--summary-json", summary_json),
 	OPT("--max-rejects", max_rejects), OPT("--list", list),
+	OPT("--breakdown", breakdown),	   OPT("--report", report),
 	OPT("--line", line),		   OPT("--subscriber", subscriber),
 	OPT("--destination", destination), OPT("--start", start),
 	OPT("--duration", duration),	   OPT("--volume", volume),
@@ -436,7 +449,8 @@ static void fill_std_fds(void)
 /* ---- outputs ---------------------------------------------------------- */
 
 /* Ids of a command's outputs in its cdr_outputs set (0: not written). */
-enum { O_OUT, O_REJECTS, O_ITEMIZE, O_OLD, O_NEW, O_JSON, O_N };
+enum { O_OUT, O_REJECTS, O_ITEMIZE, O_OLD, O_NEW, O_JSON, O_BREAKDOWN,
+       O_REPORT, O_N };
 
 /*
  * The outputs of rate, rerate (rerate) or diff (diff), checked against
@@ -457,6 +471,8 @@ static int outputs_prepare(const opts *o, int rerate, int diff,
 		{O_OLD, "--old-out", rerate ? o->old_out : NULL},
 		{O_NEW, "--new-out", rerate ? o->new_out : NULL},
 		{O_JSON, "--summary-json", diff ? NULL : o->summary_json},
+		{O_BREAKDOWN, "--breakdown", diff ? NULL : o->breakdown},
+		{O_REPORT, "--report", diff ? NULL : o->report},
 	};
 	int rc = cdr_outputs_create(set);
 	memset(ids, 0, O_N * sizeof(*ids));
@@ -777,7 +793,8 @@ static void outputs_named(const opts *o, char *b, size_t n)
 	} outs[] = {{"--out", o->out ? o->out : "-"}, {"--rejects", o->rejects},
 		    {"--itemize", o->itemize}, {"--old-out", o->old_out},
 		    {"--new-out", o->new_out},
-		    {"--summary-json", o->summary_json}};
+		    {"--summary-json", o->summary_json},
+		    {"--breakdown", o->breakdown}, {"--report", o->report}};
 	size_t k = 0;
 	b[0] = '\0';
 	for (size_t i = 0; i < sizeof(outs) / sizeof(*outs) && k < n; i++)
@@ -1004,7 +1021,8 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 	} outs[] = {{"out", in->o->out ? in->o->out : "-"},
 		    {"rejects", in->o->rejects}, {"itemize", in->o->itemize},
 		    {"old_out", in->o->old_out}, {"new_out", in->o->new_out},
-		    {"summary_json", in->o->summary_json}};
+		    {"summary_json", in->o->summary_json},
+		    {"breakdown", in->o->breakdown}, {"report", in->o->report}};
 	fputs(",\"outputs\":{", f);
 	for (size_t k = 0; k < sizeof(outs) / sizeof(*outs); k++) {
 		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);
@@ -1150,6 +1168,7 @@ static int run_inputs(const opts *o, cdr_tariff *const *ts, int nt,
 				   o->format);
 	}
 	ro.input_timezone = o->input_tz;
+	ro.breakdown = o->breakdown || o->report;
 	ro.itemize_tariff = nt - 1;
 	ro.log = stderr;
 	ro.progress = 0; /* the CLI's own ticker draws it (progress_on) */
@@ -1197,6 +1216,80 @@ static int check_common(const opts *o, const char *usage, run_info *in)
 				   "--max-rejects must be a count N or a "
 				   "percentage P% (0-100), not",
 				   o->max_rejects);
+	return 0;
+}
+
+/* --breakdown and --report, rendered when asked for. */
+typedef struct bd_out {
+	char *csv, *html;
+	size_t csv_n, html_n;
+} bd_out;
+
+/* The report's head: what the summary says, without the times (the page
+ * is the same bytes for the same run). */
+static int breakdowns(const cdr_run *r, const run_info *in, bd_out *b)
+{
+	const opts *o = in->o;
+	int rc = 0;
+	const char *kv[24];
+	int n = 0;
+	/* Its buffers outlive the call below: declared out here. */
+	char fp[2][CDR_FINGERPRINT_HEX + 64], ifp[CDR_FINGERPRINT_HEX];
+	char period[16], nread[32], nrated[32], nrej[32], nin[32];
+	if (!o->breakdown && !o->report)
+		return 0;
+	if (o->report) {
+		cdr_run_stats st;
+		cdr_run_stats_get(r, &st);
+		cdr_run_fingerprint(r, ifp);
+		uint32_t files = 0;
+		while (cdr_run_input(r, files, NULL, NULL))
+			files++;
+		for (int k = 0; k < in->nt; k++)
+			snprintf(fp[k], sizeof(fp[k]), "%u files, xxh3-128:%s",
+				 in->fp_files[k], in->fp[k]);
+		snprintf(period, sizeof(period), "%s", o->period);
+		snprintf(nread, sizeof(nread), "%llu",
+			 (unsigned long long)st.read);
+		snprintf(nrated, sizeof(nrated), "%llu",
+			 (unsigned long long)st.rated);
+		snprintf(nrej, sizeof(nrej), "%llu (%llu unanswered)",
+			 (unsigned long long)st.rejected,
+			 (unsigned long long)st.unanswered);
+		snprintf(nin, sizeof(nin), "%u files", files);
+		kv[n++] = "command";
+		kv[n++] = in->cmd;
+		kv[n++] = "period";
+		kv[n++] = period;
+		kv[n++] = in->nt > 1 ? "old tariff" : "tariff";
+		kv[n++] = o->tariff;
+		kv[n++] = in->nt > 1 ? "old tariff fingerprint" : "tariff fingerprint";
+		kv[n++] = fp[0];
+		if (in->nt > 1) {
+			kv[n++] = "new tariff";
+			kv[n++] = o->new_tariff;
+			kv[n++] = "new tariff fingerprint";
+			kv[n++] = fp[1];
+		}
+		kv[n++] = "inputs";
+		kv[n++] = nin;
+		kv[n++] = "inputs fingerprint";
+		kv[n++] = ifp;
+		kv[n++] = "records read";
+		kv[n++] = nread;
+		kv[n++] = "records rated";
+		kv[n++] = nrated;
+		kv[n++] = "records rejected";
+		kv[n++] = nrej;
+		kv[n++] = "cdrate";
+		kv[n++] = CDR_VERSION_STRING;
+	}
+	rc = cdr_run_breakdown(r, o->breakdown ? &b->csv : NULL, &b->csv_n, kv,
+			       n / 2, o->report ? &b->html : NULL, &b->html_n);
+	if (rc) {
+		fprintf(stderr, "cdrate: breakdown: %s\n", strerror(-rc));
+		return EXIT_BAD;
+	}
 	return 0;
 }
 
@@ -1255,7 +1348,8 @@ static int cmd_rate(int argc, char **argv)
 	static const char *const allowed[] = {
 		"--tariff", "--period",	 "--subscribers", "--out", "--rejects",
 		"--itemize", "--threads", "--io",	  "--format",
-		"--input-timezone", "--summary-json", "--max-rejects", NULL};
+		"--input-timezone", "--summary-json", "--max-rejects",
+		"--breakdown", "--report", NULL};
 	opts o;
 	run_info in = {.cmd = "rate", .o = &o, .t_start = now(), .nt = 1};
 	cdr_tariff *t = NULL;
@@ -1264,6 +1358,7 @@ static int cmd_rate(int argc, char **argv)
 	int ids[O_N];
 	char *buf = NULL, *json = NULL;
 	size_t len, jlen = 0;
+	bd_out bd = {0};
 	int rc = parse_opts(argc, argv, &o, usage_rate, allowed);
 	if (rc)
 		goto out;
@@ -1306,12 +1401,14 @@ static int cmd_rate(int argc, char **argv)
 		rc = EXIT_BAD;
 		goto out;
 	}
+	if ((rc = breakdowns(r, &in, &bd)))
+		goto out;
 	t0 = now();
 	/* Totals, rejects, itemize and the summary together, or none. */
-	int wids[2] = {ids[O_OUT], ids[O_JSON]};
-	char *wbufs[2] = {buf, json};
-	size_t wlens[2] = {len, jlen};
-	if ((rc = outputs_commit(set, wids, wbufs, wlens, 2)))
+	int wids[4] = {ids[O_OUT], ids[O_JSON], ids[O_BREAKDOWN], ids[O_REPORT]};
+	char *wbufs[4] = {buf, json, bd.csv, bd.html};
+	size_t wlens[4] = {len, jlen, bd.csv_n, bd.html_n};
+	if ((rc = outputs_commit(set, wids, wbufs, wlens, 4)))
 		goto out;
 	in.write = now() - t0;
 	summary(r, &in);
@@ -1319,6 +1416,8 @@ static int cmd_rate(int argc, char **argv)
 out:
 	free(buf);
 	free(json);
+	free(bd.csv);
+	free(bd.html);
 	release(r, t, NULL);
 	cdr_outputs_free(set);
 	free_map();
@@ -1405,7 +1504,7 @@ static int cmd_rerate(int argc, char **argv)
 		"--out",     "--rejects",    "--itemize", "--threads",
 		"--io",	     "--old-out",    "--new-out", "--format",
 		"--input-timezone", "--summary-json", "--max-rejects", "--all",
-		"--exit-code", NULL};
+		"--exit-code", "--breakdown", "--report", NULL};
 	opts o;
 	run_info in = {.cmd = "rerate", .o = &o, .t_start = now(), .nt = 2};
 	cdr_tariff *t[2] = {NULL, NULL};
@@ -1414,6 +1513,7 @@ static int cmd_rerate(int argc, char **argv)
 	int ids[O_N];
 	char *tot[2] = {NULL, NULL}, *delta = NULL, *json = NULL;
 	size_t len[2] = {0, 0}, dlen, jlen = 0;
+	bd_out bd = {0};
 	int rc = parse_opts(argc, argv, &o, usage_rerate, allowed);
 	if (rc)
 		goto out;
@@ -1474,11 +1574,14 @@ static int cmd_rerate(int argc, char **argv)
 		rc = EXIT_BAD;
 		goto out;
 	}
+	if ((rc = breakdowns(r, &in, &bd)))
+		goto out;
 	t0 = now();
-	int wids[4] = {ids[O_OLD], ids[O_NEW], ids[O_OUT], ids[O_JSON]};
-	char *wbufs[4] = {tot[0], tot[1], delta, json};
-	size_t wlens[4] = {len[0], len[1], dlen, jlen};
-	if ((rc = outputs_commit(set, wids, wbufs, wlens, 4)))
+	int wids[6] = {ids[O_OLD], ids[O_NEW], ids[O_OUT], ids[O_JSON],
+		       ids[O_BREAKDOWN], ids[O_REPORT]};
+	char *wbufs[6] = {tot[0], tot[1], delta, json, bd.csv, bd.html};
+	size_t wlens[6] = {len[0], len[1], dlen, jlen, bd.csv_n, bd.html_n};
+	if ((rc = outputs_commit(set, wids, wbufs, wlens, 6)))
 		goto out;
 	in.write = now() - t0;
 	summary(r, &in);
@@ -1488,6 +1591,8 @@ out:
 	free(tot[1]);
 	free(delta);
 	free(json);
+	free(bd.csv);
+	free(bd.html);
 	release(r, t[0], t[1]);
 	cdr_outputs_free(set);
 	free_map();
