@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -308,6 +309,9 @@ static __attribute__((noinline)) int
 stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 {
 	cdr_run *r = w->r;
+	/* A shard's rebuilt input: FILE:LINE ids take the original line
+	 * numbers from its map (only when lines are counted: line0). */
+	const input *lin = b->line0 && b->in->lmap ? b->in : NULL;
 	for (int i = 0; i < b->n; i++) {
 		cdr__rec *rec = &b->rec[i];
 		uint32_t bit = 1u << i;
@@ -326,7 +330,9 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 		b->status[i] = cdr__parse_rec(r, b->in, k0, k1, b->line[i],
 					 b->len[i], rec,
 					 b->scratch + (size_t)i * SCRATCH_REC,
-					 b->lineno[i], b->utc[i]);
+					 lin ? cdr__in_line(lin, b->lineno[i])
+					     : b->lineno[i],
+					 b->utc[i]);
 		if (b->status[i] != CDR_OK)
 			continue;
 		/* The duplicate key is the line's as read, the same for each
@@ -698,8 +704,8 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 }
 
 int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
-			 const char *head, size_t head_n, char *err,
-			 size_t errlen)
+			 const char *head, size_t head_n,
+			 const char *line_map, char *err, size_t errlen)
 {
 	struct stat st;
 	if (stat(path, &st)) {
@@ -725,6 +731,27 @@ int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
 			in->head[head_n] = '\0';
 			in->head_n = head_n;
 		}
+	}
+	if (in && !rc && line_map) {
+		/* Line n of `path` is line lmap[n - 1] of `name`. */
+		int fd = open(line_map, O_RDONLY | O_CLOEXEC);
+		struct stat ms;
+		if (fd < 0 || fstat(fd, &ms)) {
+			rc = -errno;
+			path = line_map;
+		} else if (ms.st_size) {
+			void *m = mmap(NULL, (size_t)ms.st_size, PROT_READ,
+				       MAP_PRIVATE, fd, 0);
+			if (m == MAP_FAILED) {
+				rc = -errno;
+				path = line_map;
+			} else {
+				in->lmap = m;
+				in->lmap_n = (size_t)ms.st_size / sizeof(uint64_t);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
 	}
 	if (rc)
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
@@ -1097,6 +1124,9 @@ void cdr_run_free(cdr_run *r)
 	for (uint32_t i = 0; i < r->nin; i++) {
 		free(r->in[i].path);
 		free(r->in[i].open_path);
+		if (r->in[i].lmap)
+			munmap(r->in[i].lmap,
+			       r->in[i].lmap_n * sizeof(uint64_t));
 		free(r->in[i].head);
 		if (r->in[i].spool_owner)
 			close(r->in[i].spool_fd);

@@ -43,6 +43,13 @@ typedef struct input {
 	/* Where the bytes are when not at `path` (cdr_run_add_input_as: a
 	 * shard's rebuilt input), else NULL. */
 	char *open_path;
+	/* With open_path, when it holds only some of the input's lines
+	 * (a shard's bucket): line n of open_path is line lmap[n - 1] of
+	 * the input, mapped from a file of lmap_n native uint64s. Applied
+	 * where a line number leaves the run: FILE:LINE ids (run.c), the
+	 * rejects' and duplicates' lines (outputs.c). */
+	uint64_t *lmap; /* mapped read-only */
+	size_t lmap_n;
 	/* The first non-empty line the format is settled from, when given
 	 * (cdr_run_add_input_as), else NULL: the input's own. */
 	char *head;
@@ -67,6 +74,12 @@ typedef struct input {
 	struct timespec mtime;
 	uint8_t comp; /* CDR_COMP_*, once read */
 } input;
+
+/* The input's own number of line l of the file read. */
+static inline uint64_t cdr__in_line(const input *in, uint64_t l)
+{
+	return in->lmap && l && l <= in->lmap_n ? in->lmap[l - 1] : l;
+}
 
 /* The path an input's bytes are read from. */
 static inline const char *cdr__in_open_path(const input *in)

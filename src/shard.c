@@ -19,9 +19,11 @@
  *          Groups whose kept line is rejected, and lines that do not
  *          parse, stay in bucket k.
  *   rate   account bucket k: its lines are put back into copies of their
- *          inputs at their own line numbers (blank lines between, which a
- *          run skips but counts), read by an ordinary run under the
- *          inputs' names and heads (cdr_run_add_input_as). The run finds
+ *          inputs (only its lines, in order, after the input's header)
+ *          with a map of their line numbers in the input, read by an
+ *          ordinary run under the inputs' names, heads and line maps
+ *          (cdr_run_add_input_as), so a task writes and reads bytes in
+ *          proportion to its bucket, not the month. The run finds
  *          the same duplicates (a key's lines are all here), so its
  *          rejects and itemize are the single run's rows of these lines;
  *          its totals are kept for the accounts of bucket k only (every
@@ -1295,15 +1297,6 @@ static int cmp_frec(const void *a, const void *b)
 	return (x->line > y->line) - (x->line < y->line);
 }
 
-/* Newlines up to line `to` from line `*at`. */
-static int pad(FILE *f, uint64_t *at, uint64_t to)
-{
-	for (; *at < to; (*at)++)
-		if (putc('\n', f) == EOF)
-			return -1;
-	return 0;
-}
-
 /*
  * The bucket's lines in (input, line) order without holding them: each
  * dedup part is M runs in that order (split wrote each task's inputs in
@@ -1447,36 +1440,59 @@ static void fstream_close(fstream *fs)
 	memset(fs, 0, sizeof(*fs));
 }
 
-/* Input i again, holding only this bucket's lines (the stream's next of
- * input i) and its header, each at its line number. A line that still
- * ends in \r is ended \r\n, so the reader drops that pair and keeps the
- * \r. */
-static int rebuild(const char *path, uint32_t i, const sinput *s, int header,
-		   fstream *fs, char *err, size_t errlen)
+/* One line of a rebuilt input, and its line number to the map. A line
+ * that still ends in \r is ended \r\n, so the reader drops that pair
+ * and keeps the \r. */
+static int rebuild_line(FILE *f, FILE *mf, const char *s, size_t n,
+			uint64_t line)
 {
-	FILE *f = fopen(path, "we");
-	if (!f)
-		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	return fwrite(s, 1, n, f) != n ||
+	       (n && s[n - 1] == '\r' && putc('\r', f) == EOF) ||
+	       putc('\n', f) == EOF ||
+	       fwrite(&line, sizeof(line), 1, mf) != 1;
+}
+
+/* Input i again, holding only this bucket's lines (the stream's next of
+ * input i) after its header, in their order, and at mpath the map of
+ * their line numbers in the input (cdr_run_add_input_as): the task's
+ * bytes follow its bucket, not the month. */
+static int rebuild(const char *path, const char *mpath, uint32_t i,
+		   const sinput *s, int header, fstream *fs, char *err,
+		   size_t errlen)
+{
+	FILE *f = fopen(path, "we"), *mf = fopen(mpath, "we");
+	if (!f || !mf) {
+		int e = errno;
+		if (f)
+			fclose(f);
+		if (mf)
+			fclose(mf);
+		return fail(err, errlen, -e, "%s: %s", f ? mpath : path,
+			    strerror(e));
+	}
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	uint64_t at = 1;
-	int bad = 0;
-	if (header)
-		bad |= pad(f, &at, s->head_line) ||
-		       fwrite(s->head, 1, s->head_n, f) != s->head_n ||
-		       (s->head_n && s->head[s->head_n - 1] == '\r' &&
-			putc('\r', f) == EOF);
+	setvbuf(mf, NULL, _IOFBF, 1 << 16);
+	uint64_t at = 0; /* the last line number written */
+	int bad = 0, any = 0;
+	if (header) {
+		bad |= rebuild_line(f, mf, s->head, s->head_n, s->head_line);
+		at = s->head_line;
+		any = 1;
+	}
 	const frec *r;
 	for (; !bad && (r = fstream_peek(fs)) && r->in == i; fstream_pop(fs)) {
-		if (at > r->line) { /* a line twice, or the header's */
+		if (at >= r->line) { /* a line twice, or the header's */
 			bad = 1;
 			break;
 		}
-		bad |= pad(f, &at, r->line) ||
-		       fwrite(r->s, 1, r->n, f) != r->n ||
-		       (r->n && r->s[r->n - 1] == '\r' && putc('\r', f) == EOF);
+		bad |= rebuild_line(f, mf, r->s, r->n, r->line);
+		at = r->line;
+		any = 1;
 	}
-	bad |= putc('\n', f) == EOF;
-	if (fclose(f) || bad)
+	if (!any) /* no line of the bucket: a blank one, as the run expects */
+		bad |= putc('\n', f) == EOF;
+	int cf = fclose(f), cm = fclose(mf);
+	if (cf || cm || bad)
 		return fail(err, errlen, -EIO, "%s: cannot write", path);
 	return 0;
 }
@@ -1510,7 +1526,7 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 	cdr_run *r = NULL;
 	cdr_outputs *set = NULL;
 	char *mk = NULL, *work = NULL, *tot = NULL, *stats = NULL, *m = NULL;
-	char **paths = NULL;
+	char **paths = NULL, **mpaths = NULL;
 	size_t totn = 0, statn = 0, mn;
 	ident id;
 	err[0] = '\0';
@@ -1549,7 +1565,8 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 	/* The rebuilt inputs, in a directory of this task's own. */
 	work = pathf("%s/rate/work-%d.%ld", o->dir, o->bucket, (long)getpid());
 	paths = calloc(c.l.n ? c.l.n : 1, sizeof(*paths));
-	if (!work || !paths) {
+	mpaths = calloc(c.l.n ? c.l.n : 1, sizeof(*mpaths));
+	if (!work || !paths || !mpaths) {
 		rc = fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1571,11 +1588,13 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 			}
 			header = fm.header;
 		}
-		if (!(paths[i] = pathf("%s/%u", work, i))) {
+		if (!(paths[i] = pathf("%s/%u", work, i)) ||
+		    !(mpaths[i] = pathf("%s/%u.lines", work, i))) {
 			rc = fail(err, errlen, -ENOMEM, "out of memory");
 			break;
 		}
-		rc = rebuild(paths[i], i, s, header, &fs, err, errlen);
+		rc = rebuild(paths[i], mpaths[i], i, s, header, &fs, err,
+			     errlen);
 	}
 	fstream_close(&fs); /* the lines are in the rebuilt inputs now */
 	if (rc || (rc = cdr_outputs_create(&set))) {
@@ -1601,7 +1620,7 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 		const sinput *s = &c.l.in[i];
 		rc = cdr_run_add_input_as(r, paths[i], s->path,
 					  s->has_head ? s->head : NULL,
-					  s->head_n, err, errlen);
+					  s->head_n, mpaths[i], err, errlen);
 	}
 	if (rc || (rc = cdr_run_execute(r, err, errlen)))
 		goto out;
@@ -1649,14 +1668,18 @@ out:
 		fail(err, errlen, rc, "out of memory");
 	cdr_run_free(r);
 	cdr_outputs_free(set);
-	for (uint32_t i = 0; paths && i < c.l.n; i++) {
+	for (uint32_t i = 0; paths && mpaths && i < c.l.n; i++) {
 		if (paths[i])
 			unlink(paths[i]);
+		if (mpaths[i])
+			unlink(mpaths[i]);
 		free(paths[i]);
+		free(mpaths[i]);
 	}
 	if (work)
 		rmdir(work);
 	free(paths);
+	free(mpaths);
 	free(work);
 	sctx_free(&c);
 	fstream_close(&fs);

@@ -200,12 +200,15 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen);
  * format is settled from `head` (head_n bytes: the first non-empty line
  * of the input it stands for) when head is not NULL, rather than from its
  * own first line. For inputs rebuilt from another run's lines, as the
- * shard stages do (cdrate shard rate): with each line at its original
- * line number (blank lines between), they give that run's outputs.
+ * shard stages do (cdrate shard rate): `path` holds some of the input's
+ * lines in their order, and `line_map`, when not NULL, names a file of
+ * native-endian uint64s, the n-th being the input's line number of
+ * path's line n; the rejects, duplicates and FILE:LINE ids then show the
+ * input's line numbers, so the run gives that run's outputs for them.
  */
 int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
-			 const char *head, size_t head_n, char *err,
-			 size_t errlen);
+			 const char *head, size_t head_n, const char *line_map,
+			 char *err, size_t errlen);
 
 /*
  * Read and rate everything and resolve duplicates. The rejects/itemize
