@@ -1240,9 +1240,30 @@ int cdr_shard_dedup(const cdr_shard_opts *o, char *err, size_t errlen)
 		uint32_t b = (uint32_t)o->bucket;
 		if (cdr__parse_rec(r, &in[w->in], 0, 1, w->s, w->n, &rec, scratch,
 				   w->line, utc) == CDR_OK) {
-			cdr__rate_record(r->t[0], &r->per[0], &rec, utc[0], &x);
-			if (x.reason == CDR_OK) {
-				const char *a = r->t[0]->accounts[x.account];
+			const cdr_tariff *t = r->t[0];
+			cdr__rate_record(t, &r->per[0], &rec, utc[0], &x);
+			/* The account whose bucket can rate the kept line as
+			 * the whole tariff does, its rate task holding only
+			 * that bucket's subscriber rows: the one charged; for
+			 * a line rejected at its active row (no rate), that
+			 * row's; for a number with rows but none active
+			 * (inactive), its first row's, so the task knows the
+			 * number. Other rejects need no row: they stay. */
+			int32_t acct = -1;
+			if (x.reason == CDR_OK)
+				acct = (int32_t)x.account;
+			else if (x.row >= 0)
+				acct = (int32_t)t->rows[x.row].account;
+			else if (x.reason == CDR_R_INACTIVE) {
+				cdr__subhit hit;
+				if (cdr__sub_find(t, rec.sub, rec.sub_len,
+						  cdr__sub_hash(rec.sub,
+								rec.sub_len),
+						  &hit))
+					acct = (int32_t)t->rows[hit.first].account;
+			}
+			if (acct >= 0) {
+				const char *a = t->accounts[acct];
 				b = place(a, strlen(a), o->shards);
 			}
 		}

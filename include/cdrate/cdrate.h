@@ -42,6 +42,20 @@ typedef struct cdr_tariff cdr_tariff;
  */
 int cdr_tariff_load(cdr_tariff **out, const char *dir,
 		    const char *subscribers_path, char *err, size_t errlen);
+
+/*
+ * cdr_tariff_load for one account bucket of a sharded run (cdrate shard
+ * rate): every row of subscribers.csv is read and checked as by
+ * cdr_tariff_load, but only the rows whose account is in bucket `bucket`
+ * of `shards` (cdr_shard_bucket of the account's name) are kept, and
+ * outages.csv rows of numbers left with no row are skipped. Checks across
+ * rows (overlapping periods of one number) see only the kept rows: load
+ * the whole tariff once (shard dedup does) to check those. shards <= 0
+ * keeps every row, as cdr_tariff_load.
+ */
+int cdr_tariff_load_bucket(cdr_tariff **out, const char *dir,
+			   const char *subscribers_path, int shards, int bucket,
+			   char *err, size_t errlen);
 void cdr_tariff_free(cdr_tariff *t);
 
 /* Print what the tariff holds (settings, zones, bands, plans, rates,
