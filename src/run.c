@@ -703,6 +703,77 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- line maps (cdr_run_add_input_as) ---------------------------------- */
+
+static uint64_t lm_get64(const unsigned char *b)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* Map the line map at path for input in: 0, -errno, -EINVAL when it is
+ * not one (its trailer and index do not fit its length). */
+static int lmap_open(input *in, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = -errno;
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	size_t len = (size_t)st.st_size;
+	void *m = len >= 8 ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)
+			   : NULL;
+	int e = m == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (e)
+		return e;
+	if (!m)
+		return -EINVAL;
+	const unsigned char *b = m;
+	uint64_t n = lm_get64(b + len - 8), nb = n / CDR_LMAP_BLOCK + 1;
+	if (n > len * (uint64_t)CDR_LMAP_BLOCK || 16 * nb > len - 8) {
+		munmap(m, len);
+		return -EINVAL;
+	}
+	in->lmap = m;
+	in->lmap_len = len;
+	in->lmap_n = n;
+	in->lmap_idx = b + len - 8 - 16 * nb;
+	return 0;
+}
+
+/* Line l of the rebuilt file: its block's first line, plus the deltas up
+ * to it (at most CDR_LMAP_BLOCK - 1 of them). A line past the map, or a
+ * damaged block, keeps its own number. */
+uint64_t cdr__lmap_line(const input *in, uint64_t l)
+{
+	if (!l || l > in->lmap_n)
+		return l;
+	uint64_t i = l - 1, blk = i / CDR_LMAP_BLOCK;
+	const unsigned char *x = in->lmap_idx + 16 * blk;
+	uint64_t v = lm_get64(x), off = lm_get64(x + 8);
+	const unsigned char *p = in->lmap + off, *e = in->lmap_idx;
+	if (off > (uint64_t)(e - in->lmap))
+		return l;
+	for (uint64_t k = i % CDR_LMAP_BLOCK; k > 0; k--) {
+		uint64_t d = 0;
+		for (unsigned sh = 0;; sh += 7) {
+			if (p == e || sh > 63)
+				return l;
+			d |= (uint64_t)(*p & 0x7f) << sh;
+			if (!(*p++ & 0x80))
+				break;
+		}
+		v += d;
+	}
+	return v;
+}
+
 int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
 			 const char *head, size_t head_n,
 			 const char *line_map, char *err, size_t errlen)
@@ -732,29 +803,11 @@ int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
 			in->head_n = head_n;
 		}
 	}
-	if (in && !rc && line_map) {
-		/* Line n of `path` is line lmap[n - 1] of `name`. */
-		int fd = open(line_map, O_RDONLY | O_CLOEXEC);
-		struct stat ms;
-		if (fd < 0 || fstat(fd, &ms)) {
-			rc = -errno;
-			path = line_map;
-		} else if (ms.st_size) {
-			void *m = mmap(NULL, (size_t)ms.st_size, PROT_READ,
-				       MAP_PRIVATE, fd, 0);
-			if (m == MAP_FAILED) {
-				rc = -errno;
-				path = line_map;
-			} else {
-				in->lmap = m;
-				in->lmap_n = (size_t)ms.st_size / sizeof(uint64_t);
-			}
-		}
-		if (fd >= 0)
-			close(fd);
-	}
+	if (in && !rc && line_map && (rc = lmap_open(in, line_map)))
+		path = line_map;
 	if (rc)
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		snprintf(err, errlen, "%s: %s", path,
+			 rc == -EINVAL ? "not a line map" : strerror(-rc));
 	return rc;
 }
 
@@ -1125,8 +1178,7 @@ void cdr_run_free(cdr_run *r)
 		free(r->in[i].path);
 		free(r->in[i].open_path);
 		if (r->in[i].lmap)
-			munmap(r->in[i].lmap,
-			       r->in[i].lmap_n * sizeof(uint64_t));
+			munmap(r->in[i].lmap, r->in[i].lmap_len);
 		free(r->in[i].head);
 		if (r->in[i].spool_owner)
 			close(r->in[i].spool_fd);

@@ -44,12 +44,14 @@ typedef struct input {
 	 * shard's rebuilt input), else NULL. */
 	char *open_path;
 	/* With open_path, when it holds only some of the input's lines
-	 * (a shard's bucket): line n of open_path is line lmap[n - 1] of
-	 * the input, mapped from a file of lmap_n native uint64s. Applied
-	 * where a line number leaves the run: FILE:LINE ids (run.c), the
-	 * rejects' and duplicates' lines (outputs.c). */
-	uint64_t *lmap; /* mapped read-only */
-	size_t lmap_n;
+	 * (a shard's bucket): the line map (cdr_run_add_input_as), mapped
+	 * read-only, lmap_len bytes: lmap_n lines, the index of their blocks
+	 * at lmap_idx. Applied where a line number leaves the run: FILE:LINE
+	 * ids (run.c), the rejects' and duplicates' lines (outputs.c). */
+	unsigned char *lmap;
+	size_t lmap_len;
+	uint64_t lmap_n;
+	const unsigned char *lmap_idx;
 	/* The first non-empty line the format is settled from, when given
 	 * (cdr_run_add_input_as), else NULL: the input's own. */
 	char *head;
@@ -75,10 +77,11 @@ typedef struct input {
 	uint8_t comp; /* CDR_COMP_*, once read */
 } input;
 
-/* The input's own number of line l of the file read. */
+/* The input's own number of line l of the file read (run.c). */
+uint64_t cdr__lmap_line(const input *in, uint64_t l);
 static inline uint64_t cdr__in_line(const input *in, uint64_t l)
 {
-	return in->lmap && l && l <= in->lmap_n ? in->lmap[l - 1] : l;
+	return in->lmap ? cdr__lmap_line(in, l) : l;
 }
 
 /* The path an input's bytes are read from. */

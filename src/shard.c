@@ -1461,16 +1461,73 @@ static void fstream_close(fstream *fs)
 	memset(fs, 0, sizeof(*fs));
 }
 
+/* A line map being written (the format: cdr_run_add_input_as). */
+typedef struct lmw {
+	FILE *f;
+	uint64_t n, prev, at; /* lines, the last one's number, bytes */
+	uint64_t *idx;	      /* (first line, offset) of each block */
+	size_t nidx, cap;
+} lmw;
+
+static int lmw_block(lmw *w, uint64_t first)
+{
+	if (w->nidx == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		uint64_t *ni = realloc(w->idx, 2 * cap * sizeof(*ni));
+		if (!ni)
+			return -1;
+		w->idx = ni;
+		w->cap = cap;
+	}
+	w->idx[2 * w->nidx] = first;
+	w->idx[2 * w->nidx + 1] = w->at;
+	w->nidx++;
+	return 0;
+}
+
+static int lmw_put(lmw *w, uint64_t line)
+{
+	int bad = 0;
+	if (w->n % CDR_LMAP_BLOCK == 0)
+		bad = lmw_block(w, line);
+	else
+		for (uint64_t d = line - w->prev;; d >>= 7) {
+			bad |= putc(d >= 0x80 ? (int)(d & 0x7f) | 0x80 : (int)d,
+				    w->f) == EOF;
+			w->at++;
+			if (d < 0x80)
+				break;
+		}
+	w->prev = line;
+	w->n++;
+	return bad;
+}
+
+/* The index and the count; closes the file. */
+static int lmw_end(lmw *w)
+{
+	int bad = w->n % CDR_LMAP_BLOCK == 0 && lmw_block(w, 0);
+	unsigned char b[8];
+	for (size_t i = 0; !bad && i < 2 * w->nidx; i++) {
+		put64(b, w->idx[i]);
+		bad = fwrite(b, 1, 8, w->f) != 8;
+	}
+	put64(b, w->n);
+	bad |= fwrite(b, 1, 8, w->f) != 8;
+	bad |= fclose(w->f) != 0;
+	free(w->idx);
+	return bad;
+}
+
 /* One line of a rebuilt input, and its line number to the map. A line
  * that still ends in \r is ended \r\n, so the reader drops that pair
  * and keeps the \r. */
-static int rebuild_line(FILE *f, FILE *mf, const char *s, size_t n,
+static int rebuild_line(FILE *f, lmw *mw, const char *s, size_t n,
 			uint64_t line)
 {
 	return fwrite(s, 1, n, f) != n ||
 	       (n && s[n - 1] == '\r' && putc('\r', f) == EOF) ||
-	       putc('\n', f) == EOF ||
-	       fwrite(&line, sizeof(line), 1, mf) != 1;
+	       putc('\n', f) == EOF || lmw_put(mw, line);
 }
 
 /* Input i again, holding only this bucket's lines (the stream's next of
@@ -1482,6 +1539,7 @@ static int rebuild(const char *path, const char *mpath, uint32_t i,
 		   size_t errlen)
 {
 	FILE *f = fopen(path, "we"), *mf = fopen(mpath, "we");
+	lmw mw = {mf, 0, 0, 0, NULL, 0, 0};
 	if (!f || !mf) {
 		int e = errno;
 		if (f)
@@ -1496,7 +1554,7 @@ static int rebuild(const char *path, const char *mpath, uint32_t i,
 	uint64_t at = 0; /* the last line number written */
 	int bad = 0, any = 0;
 	if (header) {
-		bad |= rebuild_line(f, mf, s->head, s->head_n, s->head_line);
+		bad |= rebuild_line(f, &mw, s->head, s->head_n, s->head_line);
 		at = s->head_line;
 		any = 1;
 	}
@@ -1506,13 +1564,13 @@ static int rebuild(const char *path, const char *mpath, uint32_t i,
 			bad = 1;
 			break;
 		}
-		bad |= rebuild_line(f, mf, r->s, r->n, r->line);
+		bad |= rebuild_line(f, &mw, r->s, r->n, r->line);
 		at = r->line;
 		any = 1;
 	}
 	if (!any) /* no line of the bucket: a blank one, as the run expects */
 		bad |= putc('\n', f) == EOF;
-	int cf = fclose(f), cm = fclose(mf);
+	int cf = fclose(f), cm = lmw_end(&mw);
 	if (cf || cm || bad)
 		return fail(err, errlen, -EIO, "%s: cannot write", path);
 	return 0;

@@ -215,11 +215,20 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen);
  * of the input it stands for) when head is not NULL, rather than from its
  * own first line. For inputs rebuilt from another run's lines, as the
  * shard stages do (cdrate shard rate): `path` holds some of the input's
- * lines in their order, and `line_map`, when not NULL, names a file of
- * native-endian uint64s, the n-th being the input's line number of
- * path's line n; the rejects, duplicates and FILE:LINE ids then show the
- * input's line numbers, so the run gives that run's outputs for them.
+ * lines in their order, and `line_map`, when not NULL, names a file that
+ * gives the input's line number of each of path's lines; the rejects,
+ * duplicates and FILE:LINE ids then show the input's line numbers, so
+ * the run gives that run's outputs for them.
+ *
+ * A line map of n lines (numbers L1 < L2 < ... < Ln): for each block of
+ * CDR_LMAP_BLOCK lines, the differences L(i) - L(i-1) of its lines but
+ * the first, as unsigned LEB128; then an index, for each of the
+ * n / CDR_LMAP_BLOCK + 1 blocks, u64 its first line's number and u64 the
+ * file offset of its differences; then u64 n. Integers little-endian.
+ * About one byte a line when lines are fewer than 128 apart: a task's
+ * map grows with its lines, not with the input's.
  */
+#define CDR_LMAP_BLOCK 64
 int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
 			 const char *head, size_t head_n, const char *line_map,
 			 char *err, size_t errlen);
