@@ -842,6 +842,8 @@ static int dup_records(cdr_run *r, const dupset *d, const lvec *ct,
 			la = line_at(locs, lines, u, d->loc[i]);
 		if (!lw)
 			lw = line_at(locs, lines, u, d->win[i]);
+		la = cdr__in_line(&r->in[d->loc[i] >> LOC_OFF_BITS], la);
+		lw = cdr__in_line(&r->in[d->win[i] >> LOC_OFF_BITS], lw);
 		char det[4200];
 		const char *wpath = r->in[d->win[i] >> LOC_OFF_BITS].path;
 		int dn = snprintf(det, sizeof(det), "duplicate of %.4000s:%llu",
@@ -914,6 +916,8 @@ int cdr__finish_rejects(cdr_run *r, const dupset *d, char *err, size_t errlen)
 		uint64_t ln = h.line & LINE_ABS ? h.line & ~LINE_ABS
 			      : ct.n ? ct.e[2 * chunk_at(&ct, h.loc) + 1] + h.line
 				     : h.line + 1;
+		if (!(h.line & LINE_ABS)) /* a duplicate's is mapped already */
+			ln = cdr__in_line(&r->in[h.loc >> LOC_OFF_BITS], ln);
 		const char *reason = cdr_reason_name(h.reason);
 		size_t o = cdr__csv_text(line, path, strlen(path), 0);
 		line[o++] = ',';

@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -313,6 +314,9 @@ static __attribute__((noinline)) int
 stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 {
 	cdr_run *r = w->r;
+	/* A shard's rebuilt input: FILE:LINE ids take the original line
+	 * numbers from its map (only when lines are counted: line0). */
+	const input *lin = b->line0 && b->in->lmap ? b->in : NULL;
 	for (int i = 0; i < b->n; i++) {
 		cdr__rec *rec = &b->rec[i];
 		uint32_t bit = 1u << i;
@@ -331,7 +335,9 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 		b->status[i] = cdr__parse_rec(r, b->in, k0, k1, b->line[i],
 					 b->len[i], rec,
 					 b->scratch + (size_t)i * SCRATCH_REC,
-					 b->lineno[i], b->utc[i]);
+					 lin ? cdr__in_line(lin, b->lineno[i])
+					     : b->lineno[i],
+					 b->utc[i]);
 		if (b->status[i] != CDR_OK)
 			continue;
 		/* The duplicate key is the line's as read, the same for each
@@ -707,9 +713,80 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- line maps (cdr_run_add_input_as) ---------------------------------- */
+
+static uint64_t lm_get64(const unsigned char *b)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* Map the line map at path for input in: 0, -errno, -EINVAL when it is
+ * not one (its trailer and index do not fit its length). */
+static int lmap_open(input *in, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = -errno;
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	size_t len = (size_t)st.st_size;
+	void *m = len >= 8 ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)
+			   : NULL;
+	int e = m == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (e)
+		return e;
+	if (!m)
+		return -EINVAL;
+	const unsigned char *b = m;
+	uint64_t n = lm_get64(b + len - 8), nb = n / CDR_LMAP_BLOCK + 1;
+	if (n > len * (uint64_t)CDR_LMAP_BLOCK || 16 * nb > len - 8) {
+		munmap(m, len);
+		return -EINVAL;
+	}
+	in->lmap = m;
+	in->lmap_len = len;
+	in->lmap_n = n;
+	in->lmap_idx = b + len - 8 - 16 * nb;
+	return 0;
+}
+
+/* Line l of the rebuilt file: its block's first line, plus the deltas up
+ * to it (at most CDR_LMAP_BLOCK - 1 of them). A line past the map, or a
+ * damaged block, keeps its own number. */
+uint64_t cdr__lmap_line(const input *in, uint64_t l)
+{
+	if (!l || l > in->lmap_n)
+		return l;
+	uint64_t i = l - 1, blk = i / CDR_LMAP_BLOCK;
+	const unsigned char *x = in->lmap_idx + 16 * blk;
+	uint64_t v = lm_get64(x), off = lm_get64(x + 8);
+	const unsigned char *p = in->lmap + off, *e = in->lmap_idx;
+	if (off > (uint64_t)(e - in->lmap))
+		return l;
+	for (uint64_t k = i % CDR_LMAP_BLOCK; k > 0; k--) {
+		uint64_t d = 0;
+		for (unsigned sh = 0;; sh += 7) {
+			if (p == e || sh > 63)
+				return l;
+			d |= (uint64_t)(*p & 0x7f) << sh;
+			if (!(*p++ & 0x80))
+				break;
+		}
+		v += d;
+	}
+	return v;
+}
+
 int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
-			 const char *head, size_t head_n, char *err,
-			 size_t errlen)
+			 const char *head, size_t head_n,
+			 const char *line_map, char *err, size_t errlen)
 {
 	struct stat st;
 	if (stat(path, &st)) {
@@ -736,8 +813,11 @@ int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
 			in->head_n = head_n;
 		}
 	}
+	if (in && !rc && line_map && (rc = lmap_open(in, line_map)))
+		path = line_map;
 	if (rc)
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		snprintf(err, errlen, "%s: %s", path,
+			 rc == -EINVAL ? "not a line map" : strerror(-rc));
 	return rc;
 }
 
@@ -1155,6 +1235,8 @@ void cdr_run_free(cdr_run *r)
 	for (uint32_t i = 0; i < r->nin; i++) {
 		free(r->in[i].path);
 		free(r->in[i].open_path);
+		if (r->in[i].lmap)
+			munmap(r->in[i].lmap, r->in[i].lmap_len);
 		free(r->in[i].head);
 		if (r->in[i].spool_owner)
 			close(r->in[i].spool_fd);

@@ -43,6 +43,15 @@ typedef struct input {
 	/* Where the bytes are when not at `path` (cdr_run_add_input_as: a
 	 * shard's rebuilt input), else NULL. */
 	char *open_path;
+	/* With open_path, when it holds only some of the input's lines
+	 * (a shard's bucket): the line map (cdr_run_add_input_as), mapped
+	 * read-only, lmap_len bytes: lmap_n lines, the index of their blocks
+	 * at lmap_idx. Applied where a line number leaves the run: FILE:LINE
+	 * ids (run.c), the rejects' and duplicates' lines (outputs.c). */
+	unsigned char *lmap;
+	size_t lmap_len;
+	uint64_t lmap_n;
+	const unsigned char *lmap_idx;
 	/* The first non-empty line the format is settled from, when given
 	 * (cdr_run_add_input_as), else NULL: the input's own. */
 	char *head;
@@ -67,6 +76,13 @@ typedef struct input {
 	struct timespec mtime;
 	uint8_t comp; /* CDR_COMP_*, once read */
 } input;
+
+/* The input's own number of line l of the file read (run.c). */
+uint64_t cdr__lmap_line(const input *in, uint64_t l);
+static inline uint64_t cdr__in_line(const input *in, uint64_t l)
+{
+	return in->lmap ? cdr__lmap_line(in, l) : l;
+}
 
 /* The path an input's bytes are read from. */
 static inline const char *cdr__in_open_path(const input *in)

@@ -19,9 +19,11 @@
  *          Groups whose kept line is rejected, and lines that do not
  *          parse, stay in bucket k.
  *   rate   account bucket k: its lines are put back into copies of their
- *          inputs at their own line numbers (blank lines between, which a
- *          run skips but counts), read by an ordinary run under the
- *          inputs' names and heads (cdr_run_add_input_as). The run finds
+ *          inputs (only its lines, in order, after the input's header)
+ *          with a map of their line numbers in the input, read by an
+ *          ordinary run under the inputs' names, heads and line maps
+ *          (cdr_run_add_input_as), so a task writes and reads bytes in
+ *          proportion to its bucket, not the month. The run finds
  *          the same duplicates (a key's lines are all here), so its
  *          rejects and itemize are the single run's rows of these lines;
  *          its totals are kept for the accounts of bucket k only (every
@@ -1238,9 +1240,30 @@ int cdr_shard_dedup(const cdr_shard_opts *o, char *err, size_t errlen)
 		uint32_t b = (uint32_t)o->bucket;
 		if (cdr__parse_rec(r, &in[w->in], 0, 1, w->s, w->n, &rec, scratch,
 				   w->line, utc) == CDR_OK) {
-			cdr__rate_record(r->t[0], &r->per[0], &rec, utc[0], &x);
-			if (x.reason == CDR_OK) {
-				const char *a = r->t[0]->accounts[x.account];
+			const cdr_tariff *t = r->t[0];
+			cdr__rate_record(t, &r->per[0], &rec, utc[0], &x);
+			/* The account whose bucket can rate the kept line as
+			 * the whole tariff does, its rate task holding only
+			 * that bucket's subscriber rows: the one charged; for
+			 * a line rejected at its active row (no rate), that
+			 * row's; for a number with rows but none active
+			 * (inactive), its first row's, so the task knows the
+			 * number. Other rejects need no row: they stay. */
+			int32_t acct = -1;
+			if (x.reason == CDR_OK)
+				acct = (int32_t)x.account;
+			else if (x.row >= 0)
+				acct = (int32_t)t->rows[x.row].account;
+			else if (x.reason == CDR_R_INACTIVE) {
+				cdr__subhit hit;
+				if (cdr__sub_find(t, rec.sub, rec.sub_len,
+						  cdr__sub_hash(rec.sub,
+								rec.sub_len),
+						  &hit))
+					acct = (int32_t)t->rows[hit.first].account;
+			}
+			if (acct >= 0) {
+				const char *a = t->accounts[acct];
 				b = place(a, strlen(a), o->shards);
 			}
 		}
@@ -1293,15 +1316,6 @@ static int cmp_frec(const void *a, const void *b)
 	if (x->in != y->in)
 		return x->in < y->in ? -1 : 1;
 	return (x->line > y->line) - (x->line < y->line);
-}
-
-/* Newlines up to line `to` from line `*at`. */
-static int pad(FILE *f, uint64_t *at, uint64_t to)
-{
-	for (; *at < to; (*at)++)
-		if (putc('\n', f) == EOF)
-			return -1;
-	return 0;
 }
 
 /*
@@ -1447,36 +1461,117 @@ static void fstream_close(fstream *fs)
 	memset(fs, 0, sizeof(*fs));
 }
 
-/* Input i again, holding only this bucket's lines (the stream's next of
- * input i) and its header, each at its line number. A line that still
- * ends in \r is ended \r\n, so the reader drops that pair and keeps the
- * \r. */
-static int rebuild(const char *path, uint32_t i, const sinput *s, int header,
-		   fstream *fs, char *err, size_t errlen)
+/* A line map being written (the format: cdr_run_add_input_as). */
+typedef struct lmw {
+	FILE *f;
+	uint64_t n, prev, at; /* lines, the last one's number, bytes */
+	uint64_t *idx;	      /* (first line, offset) of each block */
+	size_t nidx, cap;
+} lmw;
+
+static int lmw_block(lmw *w, uint64_t first)
 {
-	FILE *f = fopen(path, "we");
-	if (!f)
-		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	uint64_t at = 1;
+	if (w->nidx == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		uint64_t *ni = realloc(w->idx, 2 * cap * sizeof(*ni));
+		if (!ni)
+			return -1;
+		w->idx = ni;
+		w->cap = cap;
+	}
+	w->idx[2 * w->nidx] = first;
+	w->idx[2 * w->nidx + 1] = w->at;
+	w->nidx++;
+	return 0;
+}
+
+static int lmw_put(lmw *w, uint64_t line)
+{
 	int bad = 0;
-	if (header)
-		bad |= pad(f, &at, s->head_line) ||
-		       fwrite(s->head, 1, s->head_n, f) != s->head_n ||
-		       (s->head_n && s->head[s->head_n - 1] == '\r' &&
-			putc('\r', f) == EOF);
+	if (w->n % CDR_LMAP_BLOCK == 0)
+		bad = lmw_block(w, line);
+	else
+		for (uint64_t d = line - w->prev;; d >>= 7) {
+			bad |= putc(d >= 0x80 ? (int)(d & 0x7f) | 0x80 : (int)d,
+				    w->f) == EOF;
+			w->at++;
+			if (d < 0x80)
+				break;
+		}
+	w->prev = line;
+	w->n++;
+	return bad;
+}
+
+/* The index and the count; closes the file. */
+static int lmw_end(lmw *w)
+{
+	int bad = w->n % CDR_LMAP_BLOCK == 0 && lmw_block(w, 0);
+	unsigned char b[8];
+	for (size_t i = 0; !bad && i < 2 * w->nidx; i++) {
+		put64(b, w->idx[i]);
+		bad = fwrite(b, 1, 8, w->f) != 8;
+	}
+	put64(b, w->n);
+	bad |= fwrite(b, 1, 8, w->f) != 8;
+	bad |= fclose(w->f) != 0;
+	free(w->idx);
+	return bad;
+}
+
+/* One line of a rebuilt input, and its line number to the map. A line
+ * that still ends in \r is ended \r\n, so the reader drops that pair
+ * and keeps the \r. */
+static int rebuild_line(FILE *f, lmw *mw, const char *s, size_t n,
+			uint64_t line)
+{
+	return fwrite(s, 1, n, f) != n ||
+	       (n && s[n - 1] == '\r' && putc('\r', f) == EOF) ||
+	       putc('\n', f) == EOF || lmw_put(mw, line);
+}
+
+/* Input i again, holding only this bucket's lines (the stream's next of
+ * input i) after its header, in their order, and at mpath the map of
+ * their line numbers in the input (cdr_run_add_input_as): the task's
+ * bytes follow its bucket, not the month. */
+static int rebuild(const char *path, const char *mpath, uint32_t i,
+		   const sinput *s, int header, fstream *fs, char *err,
+		   size_t errlen)
+{
+	FILE *f = fopen(path, "we"), *mf = fopen(mpath, "we");
+	lmw mw = {mf, 0, 0, 0, NULL, 0, 0};
+	if (!f || !mf) {
+		int e = errno;
+		if (f)
+			fclose(f);
+		if (mf)
+			fclose(mf);
+		return fail(err, errlen, -e, "%s: %s", f ? mpath : path,
+			    strerror(e));
+	}
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	setvbuf(mf, NULL, _IOFBF, 1 << 16);
+	uint64_t at = 0; /* the last line number written */
+	int bad = 0, any = 0;
+	if (header) {
+		bad |= rebuild_line(f, &mw, s->head, s->head_n, s->head_line);
+		at = s->head_line;
+		any = 1;
+	}
 	const frec *r;
 	for (; !bad && (r = fstream_peek(fs)) && r->in == i; fstream_pop(fs)) {
-		if (at > r->line) { /* a line twice, or the header's */
+		if (at >= r->line) { /* a line twice, or the header's */
 			bad = 1;
 			break;
 		}
-		bad |= pad(f, &at, r->line) ||
-		       fwrite(r->s, 1, r->n, f) != r->n ||
-		       (r->n && r->s[r->n - 1] == '\r' && putc('\r', f) == EOF);
+		bad |= rebuild_line(f, &mw, r->s, r->n, r->line);
+		at = r->line;
+		any = 1;
 	}
-	bad |= putc('\n', f) == EOF;
-	if (fclose(f) || bad)
+	if (!any) /* no line of the bucket: a blank one, as the run expects */
+		bad |= putc('\n', f) == EOF;
+	int cf = fclose(f), cm = lmw_end(&mw);
+	if (cf || cm || bad)
 		return fail(err, errlen, -EIO, "%s: cannot write", path);
 	return 0;
 }
@@ -1510,7 +1605,7 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 	cdr_run *r = NULL;
 	cdr_outputs *set = NULL;
 	char *mk = NULL, *work = NULL, *tot = NULL, *stats = NULL, *m = NULL;
-	char **paths = NULL;
+	char **paths = NULL, **mpaths = NULL;
 	size_t totn = 0, statn = 0, mn;
 	ident id;
 	err[0] = '\0';
@@ -1549,7 +1644,8 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 	/* The rebuilt inputs, in a directory of this task's own. */
 	work = pathf("%s/rate/work-%d.%ld", o->dir, o->bucket, (long)getpid());
 	paths = calloc(c.l.n ? c.l.n : 1, sizeof(*paths));
-	if (!work || !paths) {
+	mpaths = calloc(c.l.n ? c.l.n : 1, sizeof(*mpaths));
+	if (!work || !paths || !mpaths) {
 		rc = fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1571,11 +1667,13 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 			}
 			header = fm.header;
 		}
-		if (!(paths[i] = pathf("%s/%u", work, i))) {
+		if (!(paths[i] = pathf("%s/%u", work, i)) ||
+		    !(mpaths[i] = pathf("%s/%u.lines", work, i))) {
 			rc = fail(err, errlen, -ENOMEM, "out of memory");
 			break;
 		}
-		rc = rebuild(paths[i], i, s, header, &fs, err, errlen);
+		rc = rebuild(paths[i], mpaths[i], i, s, header, &fs, err,
+			     errlen);
 	}
 	fstream_close(&fs); /* the lines are in the rebuilt inputs now */
 	if (rc || (rc = cdr_outputs_create(&set))) {
@@ -1601,7 +1699,7 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 		const sinput *s = &c.l.in[i];
 		rc = cdr_run_add_input_as(r, paths[i], s->path,
 					  s->has_head ? s->head : NULL,
-					  s->head_n, err, errlen);
+					  s->head_n, mpaths[i], err, errlen);
 	}
 	if (rc || (rc = cdr_run_execute(r, err, errlen)))
 		goto out;
@@ -1649,14 +1747,18 @@ out:
 		fail(err, errlen, rc, "out of memory");
 	cdr_run_free(r);
 	cdr_outputs_free(set);
-	for (uint32_t i = 0; paths && i < c.l.n; i++) {
+	for (uint32_t i = 0; paths && mpaths && i < c.l.n; i++) {
 		if (paths[i])
 			unlink(paths[i]);
+		if (mpaths[i])
+			unlink(mpaths[i]);
 		free(paths[i]);
+		free(mpaths[i]);
 	}
 	if (work)
 		rmdir(work);
 	free(paths);
+	free(mpaths);
 	free(work);
 	sctx_free(&c);
 	fstream_close(&fs);

@@ -306,6 +306,9 @@ typedef struct ld {
 	char *err;
 	size_t errlen;
 	const char *file; /* the file being loaded, for out-of-memory */
+	/* With shards > 0, only subscriber rows whose account is in bucket
+	 * `bucket` are kept (cdr_tariff_load_bucket). */
+	int shards, bucket;
 } ld;
 
 static int fail(ld *L, const char *file, uint32_t line, const char *col,
@@ -1533,6 +1536,7 @@ typedef struct sub_part {
 	uint32_t npk, pkcap;
 	const cdr__map *pmap, *kmap;
 	char *const *plan_names, *const *pkg_names;
+	int shards, bucket; /* the load filter (ld) */
 	int rc;
 } sub_part;
 
@@ -1636,6 +1640,15 @@ static void *parse_part(void *arg)
 			break;
 		}
 		w.r.line = c->line;
+		w.account_h = XXH3_64bits(c->f[1], c->fl[1]);
+		/* A shard's load: the row checked, then left out unless its
+		 * account is in the bucket (cdr_shard_bucket: the same hash,
+		 * XXH3-64 seed 0, mod N). */
+		if (P->shards &&
+		    w.account_h % (uint64_t)P->shards != (uint64_t)P->bucket) {
+			P->npk = w.r.first_pkg;
+			continue;
+		}
 		/* Numbers and accounts point into the file's text, which the
 		 * tariff keeps: no copy per row. */
 		w.num = num;
@@ -1645,7 +1658,6 @@ static void *parse_part(void *arg)
 		w.new_run = !last_account || strcmp(last_account, w.account);
 		last_account = w.account;
 		w.num_h = XXH3_64bits(w.num, nl);
-		w.account_h = XXH3_64bits(w.account, w.account_len);
 		assert(P->nraw < P->cap); /* a row a line at most */
 		P->raw[P->nraw++] = w;
 	}
@@ -1858,6 +1870,36 @@ static uint32_t count_nl(const char *s, size_t n)
 	return k;
 }
 
+/* The kept rows' numbers and accounts (NUL-terminated) copied into a text
+ * of their own, which replaces the file's (cdr_tariff_load_bucket). */
+static int sub_text_compact(cdr_tariff *t, sub_part P[2])
+{
+	size_t n = 1;
+	for (int h = 0; h < 2; h++)
+		for (uint32_t i = 0; i < P[h].nraw; i++)
+			n += (size_t)P[h].raw[i].num_len + 1 +
+			     P[h].raw[i].account_len + 1;
+	char *b = malloc(n), *o = b;
+	if (!b)
+		return -ENOMEM;
+	for (int h = 0; h < 2; h++)
+		for (uint32_t i = 0; i < P[h].nraw; i++) {
+			raw_row *w = &P[h].raw[i];
+			memcpy(o, w->num, w->num_len);
+			o[w->num_len] = '\0';
+			w->num = o;
+			o += w->num_len + 1;
+			memcpy(o, w->account, w->account_len);
+			o[w->account_len] = '\0';
+			w->account = o;
+			o += w->account_len + 1;
+		}
+	*o = '\0';
+	free(t->sub_text);
+	t->sub_text = b;
+	return 0;
+}
+
 /*
  * subscribers.csv: parse every row (errors name line and column), intern
  * numbers and accounts, rank the accounts bytewise, place rows by number
@@ -1912,6 +1954,8 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 		p->kmap = kmap;
 		p->plan_names = plan_names;
 		p->pkg_names = pkg_names;
+		p->shards = L->shards;
+		p->bucket = L->bucket;
 	}
 	P[0].c.len = cut;
 	P[1].c.pos = cut;
@@ -1926,6 +1970,10 @@ static int load_subscribers(ld *L, const char *path, const cdr__map *pmap,
 				memcpy(L->err, P[h].err, strlen(P[h].err) + 1);
 			goto done;
 		}
+	/* A bucket's load keeps the text of its own rows only: the file's
+	 * is as large as every bucket's together. */
+	if (L->shards && (rc = sub_text_compact(t, P)))
+		goto done;
 	/* The second half's rows after the first's, packages likewise. */
 	if (P[1].nraw && P[0].nraw < n0 + 1)
 		memmove(raw + P[0].nraw, P[1].raw, P[1].nraw * sizeof(*raw));
@@ -2135,7 +2183,7 @@ static int load_outages(ld *L)
 		const char *num = c.f[0] + (c.f[0][0] == '+');
 		int32_t s = cdr__sub_lookup(t, num, strlen(num));
 		int64_t from, to;
-		if (s < 0) {
+		if (s < 0 && !L->shards) {
 			rc = fail(L, c.name, c.line, "subscriber",
 				  "'%s' has no rows in subscribers.csv",
 				  c.f[0]);
@@ -2151,6 +2199,8 @@ static int load_outages(ld *L)
 				  "bad time '%s' (YYYY-MM-DD HH:MM:SS)", c.f[2]);
 			break;
 		}
+		if (s < 0) /* a shard's load: the number's rows are elsewhere */
+			continue;
 		cdr__outage o = {.sub = (uint32_t)s, .line = c.line};
 		o.from_utc = cdr__tz_local_to_utc(t->tz, from);
 		o.to_utc = cdr__tz_local_to_utc(t->tz, to);
@@ -2449,8 +2499,17 @@ static int check_split_units(ld *L)
 int cdr_tariff_load(cdr_tariff **out, const char *dir,
 		    const char *subscribers_path, char *err, size_t errlen)
 {
+	return cdr_tariff_load_bucket(out, dir, subscribers_path, 0, 0, err,
+				      errlen);
+}
+
+int cdr_tariff_load_bucket(cdr_tariff **out, const char *dir,
+			   const char *subscribers_path, int shards, int bucket,
+			   char *err, size_t errlen)
+{
 	cdr_tariff *t = calloc(1, sizeof(*t));
-	ld L = {.t = t, .err = err, .errlen = errlen};
+	ld L = {.t = t, .err = err, .errlen = errlen,
+		.shards = shards > 0 ? shards : 0, .bucket = bucket};
 	char *free_zones = NULL;
 	cdr__map *zmap = map_new(64), *pmap = map_new(64), *bmap = map_new(16),
 		 *kmap = map_new(64);

@@ -150,3 +150,58 @@ Test(shard, stages_give_the_single_runs_totals_and_rejects)
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
 }
+
+/* `rows` and `accounts` of cdr_tariff_describe's subscribers line; every
+ * row's account in bucket k of n (k < 0: any). */
+static void describe_rows(const cdr_tariff *t, int n, int k, unsigned *rows)
+{
+	char *b = NULL;
+	size_t bn = 0;
+	FILE *f = open_memstream(&b, &bn);
+	cr_assert(f);
+	cdr_tariff_describe(t, f);
+	fclose(f);
+	const char *p = strstr(b, "\nsubscribers: ");
+	cr_assert(p);
+	unsigned nums, nacc;
+	cr_assert_eq(sscanf(p, "\nsubscribers: %u numbers, %u rows, %u accounts",
+			    &nums, rows, &nacc), 3);
+	unsigned seen = 0;
+	for (const char *q = p + 1; (q = strstr(q, " account ")) != NULL; q++) {
+		const char *a = q + 9, *e = strchr(a, ' ');
+		cr_assert(e);
+		if (k >= 0)
+			cr_expect_eq(cdr_shard_bucket(a, (size_t)(e - a), n),
+				     (uint32_t)k, "row of account %.*s in bucket %d",
+				     (int)(e - a), a, k);
+		seen++;
+	}
+	cr_expect_eq(seen, *rows);
+	free(b);
+}
+
+Test(shard, a_bucket_load_keeps_its_accounts_rows)
+{
+	const char *dir = "fixtures/demo/tariff";
+	char err[CDR_ERR_MAX];
+	cdr_tariff *t;
+	unsigned all, sum = 0, one;
+	cr_assert_eq(cdr_tariff_load(&t, dir, NULL, err, sizeof(err)), 0, "%s", err);
+	describe_rows(t, 1, -1, &all);
+	cdr_tariff_free(t);
+	cr_assert_gt(all, 5);
+	for (int k = 0; k < 3; k++) {
+		cr_assert_eq(cdr_tariff_load_bucket(&t, dir, NULL, 3, k, err,
+						    sizeof(err)),
+			     0, "%s", err);
+		describe_rows(t, 3, k, &one);
+		cdr_tariff_free(t);
+		sum += one;
+	}
+	cr_expect_eq(sum, all, "every row in exactly one bucket");
+	/* shards 0: the whole tariff. */
+	cr_assert_eq(cdr_tariff_load_bucket(&t, dir, NULL, 0, 0, err, sizeof(err)), 0);
+	describe_rows(t, 1, -1, &one);
+	cdr_tariff_free(t);
+	cr_expect_eq(one, all);
+}

@@ -42,6 +42,20 @@ typedef struct cdr_tariff cdr_tariff;
  */
 int cdr_tariff_load(cdr_tariff **out, const char *dir,
 		    const char *subscribers_path, char *err, size_t errlen);
+
+/*
+ * cdr_tariff_load for one account bucket of a sharded run (cdrate shard
+ * rate): every row of subscribers.csv is read and checked as by
+ * cdr_tariff_load, but only the rows whose account is in bucket `bucket`
+ * of `shards` (cdr_shard_bucket of the account's name) are kept, and
+ * outages.csv rows of numbers left with no row are skipped. Checks across
+ * rows (overlapping periods of one number) see only the kept rows: load
+ * the whole tariff once (shard dedup does) to check those. shards <= 0
+ * keeps every row, as cdr_tariff_load.
+ */
+int cdr_tariff_load_bucket(cdr_tariff **out, const char *dir,
+			   const char *subscribers_path, int shards, int bucket,
+			   char *err, size_t errlen);
 void cdr_tariff_free(cdr_tariff *t);
 
 /* Print what the tariff holds (settings, zones, bands, plans, rates,
@@ -203,12 +217,24 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen);
  * format is settled from `head` (head_n bytes: the first non-empty line
  * of the input it stands for) when head is not NULL, rather than from its
  * own first line. For inputs rebuilt from another run's lines, as the
- * shard stages do (cdrate shard rate): with each line at its original
- * line number (blank lines between), they give that run's outputs.
+ * shard stages do (cdrate shard rate): `path` holds some of the input's
+ * lines in their order, and `line_map`, when not NULL, names a file that
+ * gives the input's line number of each of path's lines; the rejects,
+ * duplicates and FILE:LINE ids then show the input's line numbers, so
+ * the run gives that run's outputs for them.
+ *
+ * A line map of n lines (numbers L1 < L2 < ... < Ln): for each block of
+ * CDR_LMAP_BLOCK lines, the differences L(i) - L(i-1) of its lines but
+ * the first, as unsigned LEB128; then an index, for each of the
+ * n / CDR_LMAP_BLOCK + 1 blocks, u64 its first line's number and u64 the
+ * file offset of its differences; then u64 n. Integers little-endian.
+ * About one byte a line when lines are fewer than 128 apart: a task's
+ * map grows with its lines, not with the input's.
  */
+#define CDR_LMAP_BLOCK 64
 int cdr_run_add_input_as(cdr_run *r, const char *path, const char *name,
-			 const char *head, size_t head_n, char *err,
-			 size_t errlen);
+			 const char *head, size_t head_n, const char *line_map,
+			 char *err, size_t errlen);
 
 /*
  * Read and rate everything and resolve duplicates. The rejects/itemize

@@ -1051,6 +1051,18 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 
 /* ---- commands -------------------------------------------------------- */
 
+static int load_bucket(const char *dir, const char *subs, int shards,
+		       int bucket, cdr_tariff **t)
+{
+	char err[CDR_ERR_MAX];
+	if (cdr_tariff_load_bucket(t, dir, subs, shards, bucket, err,
+				   sizeof(err))) {
+		fprintf(stderr, "cdrate: %s: %s\n", dir, err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
 static int load(const char *dir, const char *subs, cdr_tariff **t)
 {
 	char err[CDR_ERR_MAX];
@@ -2061,7 +2073,11 @@ static int cmd_shard(int argc, char **argv)
 		}
 		so.io = o.io && !strcmp(o.io, "read") ? CDR_IO_READ : CDR_IO_URING;
 		so.input_timezone = o.input_tz;
-		if ((rc = load(o.tariff, o.subscribers, &t)) ||
+		/* A rate task holds only its bucket's subscriber rows (dedup
+		 * routed every record that needs another row elsewhere). */
+		if ((rc = which == 2 ? load_bucket(o.tariff, o.subscribers,
+						   so.shards, so.bucket, &t)
+				     : load(o.tariff, o.subscribers, &t)) ||
 		    (rc = fingerprint(o.tariff, o.subscribers, &in, 0)))
 			goto out;
 		so.tariff = t;

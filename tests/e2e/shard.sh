@@ -236,6 +236,30 @@ INPUTS=$INPUTS_SAVED
 SPLIT_OPTS= RATE_OPTS=
 ONE=$W/one
 
+# ---- a rate task loads only its bucket's subscriber rows ----------------
+# Outages of numbers that move to another account on the 15th, across the
+# move (8615000000000: B000 to B007, buckets 2 and 3 of 4, 1 and 2 of 7):
+# each task credits the rows it holds, the rest is another task's. The
+# unknown, inactive and no-rate rejects and the emergency calls of the
+# main data are routed by dedup to a bucket that holds the number's rows.
+TX=$W/tx
+cp -r "$T" "$TX"
+cat >>"$TX/outages.csv" <<'EOF'
+8615000000000,2026-10-13 12:00:00,2026-10-16 12:00:00
+8615000000004,2026-10-14 00:00:00,2026-10-15 06:00:00
+8615000000008,2026-10-02 00:00:00,2026-10-20 00:00:00
+EOF
+T_SAVED=$T
+T=$TX
+ONE=$W/one-tx
+single
+for n in 4 7; do
+	shard_all "$W/tx$n" $n 2 && ok || { bad "outages N=$n: a stage failed"; cat "$W/tx$n/err"; }
+	compare "outages N=$n" "$W/tx$n"
+done
+T=$T_SAVED
+ONE=$W/one
+
 # ---- refusals: exit 4 ----------------------------------------------------
 D=$W/s4
 expect_rc 4 "merge with another N" "$BIN" shard merge --dir "$D" --shards 5 -o "$W/x.csv"
