@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -195,9 +196,12 @@ typedef struct parts {
 	size_t *len;
 } parts;
 
+static void fd_room(int need);
+
 static int parts_init(parts *p, int n)
 {
 	memset(p, 0, sizeof(*p));
+	fd_room(n + 64);
 	p->n = n;
 	p->id = calloc((size_t)n, sizeof(*p->id));
 	p->b = calloc((size_t)n, sizeof(*p->b));
@@ -798,6 +802,20 @@ static int load_map(const char *path, cdr_colmap **map, char *err,
 static void fmt_word(cdr_format f, char *b, size_t n)
 {
 	snprintf(b, n, "%s", f == CDR_FORMAT_AUTO ? "auto" : cdr_format_name(f));
+}
+
+/* split and dedup hold one open file per bucket: a soft descriptor limit below
+ * that (1024 is common) is raised as far as the hard limit allows. */
+static void fd_room(int need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= (rlim_t)need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)need
+			      ? (rlim_t)need
+			      : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 int cdr_shard_split(const cdr_shard_opts *o, char *err, size_t errlen)

@@ -108,7 +108,9 @@ typedef struct slot {
 	volatile sig_atomic_t *phase;	/* of the slot's set */
 } slot;
 
-#define MAX_SLOTS 64
+/* A shard split holds one output per bucket (--shards is at most 4096)
+ * beside a run's few. */
+#define MAX_SLOTS (4096 + 64)
 static slot slots[MAX_SLOTS];
 
 static slot *slot_claim(volatile sig_atomic_t *phase)
