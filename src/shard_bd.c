@@ -4,7 +4,7 @@
  * merge's sum of the parts into one cdr__bd, which breakdown.c then
  * renders as a single run renders its own.
  *
- * A part holds what cdr__bd_rows rounds, unrounded: every cell's
+ * A part holds what cdr__bd_rows rounds, unrounded: every non-empty cell's
  * records, late records, quantity, charge and allowance credit (micros,
  * the totals' takes already credited), the records and charge by hour of
  * the period, by hour of day and by day (the bd's own arrays, unfolded),
@@ -17,7 +17,7 @@
  * bd's are), account names in hex:
  *   cdrate breakdown part 1
  *   dims NBAND NHP NIN
- *   cell KEY RECORDS LATE QTY CHARGE ALLOW
+ *   cell KEY RECORDS LATE QTY CHARGE ALLOW      (by key)
  *   hp I REC CHG | hour I REC CHG | day I REC CHG | rej I N
  *   fig HEXNAME QTY0..QTY4 AMT0..AMT6
  * A reject sample line (for the report) is
@@ -55,6 +55,13 @@ static void put_hex(FILE *f, const char *s, size_t n)
 	}
 }
 
+static int cmp_cell(const void *a, const void *b)
+{
+	uint64_t x = (*(const cdr__bdcell *const *)a)->key,
+		 y = (*(const cdr__bdcell *const *)b)->key;
+	return (x > y) - (x < y);
+}
+
 int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 		       int shards, const cdr__shard_line_fn line_of, void *ctx,
 		       char **buf, size_t *len)
@@ -79,10 +86,25 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 		return -ENOMEM;
 	fprintf(f, "cdrate breakdown part 1\ndims %u %u %u\n", bd->nband,
 		bd->nhp, bd->nin);
+	/* Cells by key, the empty ones (a record and its duplicate taken
+	 * back) left out: the same bytes whatever the thread count. */
+	const cdr__bdcell **cs = malloc((bd->ncells ? bd->ncells : 1) * sizeof(*cs));
+	if (!cs) {
+		fclose(f);
+		free(*buf);
+		*buf = NULL;
+		return -ENOMEM;
+	}
+	size_t nc = 0;
 	for (uint32_t i = 0; i < bd->cap; i++) {
 		const cdr__bdcell *c = &bd->cells[i];
-		if (!c->key)
-			continue;
+		if (c->key && (c->records || c->late || c->qty || c->charge ||
+			       c->allow))
+			cs[nc++] = c;
+	}
+	qsort(cs, nc, sizeof(*cs), cmp_cell);
+	for (size_t i = 0; i < nc; i++) {
+		const cdr__bdcell *c = cs[i];
 		fprintf(f, "cell %llu %lld %lld", (unsigned long long)c->key,
 			(long long)c->records, (long long)c->late);
 		put_i128(f, c->qty);
@@ -90,6 +112,7 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 		put_i128(f, c->allow);
 		fputc('\n', f);
 	}
+	free(cs);
 	const struct {
 		const char *name;
 		const int64_t *rec;
