@@ -419,7 +419,7 @@ static void ident_parse(const char *t, ident *id)
 	if (mval(t, "itemize", v, sizeof(v)))
 		id->itemize = atoi(v);
 	if (mval(t, "breakdown", v, sizeof(v)))
-		id->breakdown = atoi(v) ? 1 : 2;
+		id->breakdown = strtol(v, NULL, 10) ? 1 : 2;
 	mval(t, "format", id->format, sizeof(id->format));
 	mval(t, "map", id->map, sizeof(id->map));
 	mval(t, "inputs", id->inputs, sizeof(id->inputs));
@@ -2227,13 +2227,16 @@ int cdr_shard_merge_breakdown(const cdr_shard_opts *o,
 	int year = 0, month = 0;
 	err[0] = '\0';
 	int rc = sctx_load(o, &c, 0, err, errlen);
-	if (rc)
+	if (rc) {
+		sctx_free(&c);
 		return rc;
+	}
 	ident want = c.id;
 	snprintf(want.tariff, sizeof(want.tariff), "%s", o->tariff_fp);
 	for (int k = 0; !rc && k < o->shards; k++) {
 		char what[48], *p = pathf("%s/rate/bucket-%d.ok", o->dir, k);
 		ident got;
+		memset(&got, 0, sizeof(got));
 		snprintf(what, sizeof(what), "rate bucket %d", k);
 		rc = p ? marker_check(p, what, &want, &got, NULL, err, errlen)
 		       : -ENOMEM;
@@ -2245,7 +2248,9 @@ int cdr_shard_merge_breakdown(const cdr_shard_opts *o,
 		if (!rc && !k) {
 			snprintf(want.period, sizeof(want.period), "%s",
 				 got.period);
-			sscanf(got.period, "%d-%d", &year, &month);
+			char *e;
+			year = (int)strtol(got.period, &e, 10);
+			month = *e == '-' ? (int)strtol(e + 1, NULL, 10) : 0;
 		}
 		free(p);
 	}
@@ -2270,7 +2275,7 @@ int cdr_shard_merge_breakdown(const cdr_shard_opts *o,
 		free(buf);
 		buf = NULL;
 	}
-	if (rc)
+	if (rc || !bd)
 		goto out;
 	/* The figures in any order: the rows sum them, the report ranks
 	 * them by total, then name. */

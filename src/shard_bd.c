@@ -57,8 +57,8 @@ static void put_hex(FILE *f, const char *s, size_t n)
 
 static int cmp_cell(const void *a, const void *b)
 {
-	uint64_t x = (*(const cdr__bdcell *const *)a)->key,
-		 y = (*(const cdr__bdcell *const *)b)->key;
+	uint64_t x = ((const cdr__bdcell *)a)->key,
+		 y = ((const cdr__bdcell *)b)->key;
 	return (x > y) - (x < y);
 }
 
@@ -88,7 +88,7 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 		bd->nhp, bd->nin);
 	/* Cells by key, the empty ones (a record and its duplicate taken
 	 * back) left out: the same bytes whatever the thread count. */
-	const cdr__bdcell **cs = malloc((bd->ncells ? bd->ncells : 1) * sizeof(*cs));
+	cdr__bdcell *cs = malloc((bd->ncells ? bd->ncells : 1) * sizeof(*cs));
 	if (!cs) {
 		fclose(f);
 		free(*buf);
@@ -100,11 +100,11 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 		const cdr__bdcell *c = &bd->cells[i];
 		if (c->key && (c->records || c->late || c->qty || c->charge ||
 			       c->allow))
-			cs[nc++] = c;
+			cs[nc++] = *c;
 	}
 	qsort(cs, nc, sizeof(*cs), cmp_cell);
 	for (size_t i = 0; i < nc; i++) {
-		const cdr__bdcell *c = cs[i];
+		const cdr__bdcell *c = &cs[i];
 		fprintf(f, "cell %llu %lld %lld", (unsigned long long)c->key,
 			(long long)c->records, (long long)c->late);
 		put_i128(f, c->qty);
@@ -238,12 +238,13 @@ static char *get_hex(char **p, size_t *n)
 void cdr__shard_figs_free(cdr__shard_figs *g)
 {
 	for (size_t i = 0; i < g->n; i++)
-		free((void *)(uintptr_t)g->fig[i].acct); /* made by get_hex */
+		free(g->names[i]);
+	free(g->names);
 	free(g->fig);
 	memset(g, 0, sizeof(*g));
 }
 
-static int figs_add(cdr__shard_figs *g, const cdr__figures *f)
+static int figs_add(cdr__shard_figs *g, const cdr__figures *f, char *name)
 {
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
@@ -251,8 +252,13 @@ static int figs_add(cdr__shard_figs *g, const cdr__figures *f)
 		if (!n)
 			return -ENOMEM;
 		g->fig = n;
+		char **nm = realloc(g->names, cap * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		g->names = nm;
 		g->cap = cap;
 	}
+	g->names[g->n] = name;
 	g->fig[g->n++] = *f;
 	return 0;
 }
@@ -271,7 +277,7 @@ int cdr__shard_bd_load(cdr__bd *bd, char *buf, cdr__shard_figs *figs,
 		char *p = q;
 		q = e ? e + 1 : NULL;
 		if (ln == 1) {
-			if (strcmp(p, "cdrate breakdown part 1"))
+			if (strcmp(p, "cdrate breakdown part 1") != 0)
 				return -EINVAL;
 			continue;
 		}
@@ -338,13 +344,13 @@ int cdr__shard_bd_load(cdr__bd *bd, char *buf, cdr__shard_figs *figs,
 			f.acct = name;
 			int bad = 0;
 			for (int c = 0; c < 5; c++) {
-				i128 v;
+				i128 v = 0;
 				bad |= get_i128(&p, &v) || v < 0;
 				f.qty[c] = (u128)v;
 			}
 			for (int c = 0; c < 7; c++)
 				bad |= get_i128(&p, &f.amt[c]);
-			if (bad || figs_add(figs, &f)) {
+			if (bad || figs_add(figs, &f, name)) {
 				free(name);
 				return bad ? -EINVAL : -ENOMEM;
 			}

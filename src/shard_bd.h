@@ -27,6 +27,7 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 /* Account figures gathered from the parts (names owned). */
 typedef struct cdr__shard_figs {
 	cdr__figures *fig;
+	char **names; /* [n]: fig[i].acct, owned */
 	size_t n, cap;
 } cdr__shard_figs;
 void cdr__shard_figs_free(cdr__shard_figs *g);
