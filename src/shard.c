@@ -2160,7 +2160,11 @@ out:
 
 /* ---- breakdown -------------------------------------------------------- */
 
-/* The rate task's run and its rebuilt inputs: a sample's line number. */
+/* The rate task's run and its rebuilt inputs: a sample's line number.
+ * The rebuilt inputs hold each line at its own line number (blank lines
+ * between), so counting line ends up to the offset gives the input's
+ * line. Where a rebuilt input is dense with a line map beside it, the
+ * count is its index in the map, which must then be translated. */
 typedef struct lnctx {
 	const cdr_run *r;
 	char **paths;
