@@ -97,6 +97,7 @@ e2e: $(BUILD)/cdrate
 	@sh tests/e2e/invariance.sh $(BUILD)/cdrate
 	@sh tests/e2e/cli.sh $(BUILD)/cdrate
 	@sh tests/e2e/shard.sh $(BUILD)/cdrate
+	@sh tests/e2e/shard_bd.sh $(BUILD)/cdrate
 	@sh tests/e2e/breakdown.sh $(BUILD)/cdrate
 	@sh tests/e2e/report.sh $(BUILD)/cdrate
 

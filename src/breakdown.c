@@ -131,6 +131,11 @@ static cdr__bdcell *cell_get(cdr__bd *b, uint64_t key)
 	return c;
 }
 
+cdr__bdcell *cdr__bd_cell(cdr__bd *b, uint64_t key)
+{
+	return cell_get(b, key);
+}
+
 /* The row's plan, or nplans for a record without a row (a free call). */
 static uint32_t rec_plan(const cdr_tariff *t, int32_t row)
 {
@@ -190,6 +195,12 @@ static void sample_put(cdr__bd *b, int reason, uint64_t order,
 	s[at].order = order;
 	s[at].n = (uint16_t)(n < CDR_BD_SAMPLE_MAX ? n : CDR_BD_SAMPLE_MAX);
 	memcpy(s[at].line, line, s[at].n);
+}
+
+void cdr__bd_sample(cdr__bd *b, int reason, uint64_t order, const char *line,
+		    size_t n)
+{
+	sample_put(b, reason, order, line, n);
 }
 
 void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
@@ -327,6 +338,23 @@ static void take_cb(void *ctx, const cdr__bucket *b, i128 credit)
 		bd->nin = UINT32_MAX; /* noted: out of memory */
 }
 
+int cdr__bd_credit(const cdr__acc *a)
+{
+	cdr__bd *bd = a->bd;
+	/* A second call would credit twice: the credits are cleared first. */
+	for (uint32_t i = 0; i < bd->cap; i++)
+		bd->cells[i].allow = 0;
+	uint32_t keep_nin = bd->nin;
+	int rc = cdr__acc_takes(a, take_cb, bd);
+	if (rc)
+		return rc;
+	if (bd->nin == UINT32_MAX)
+		return -ENOMEM;
+	bd->nin = keep_nin;
+	bd->credited = 1;
+	return 0;
+}
+
 /* One side's rows into o (as side s). */
 static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 		     uint32_t nin, cdr__bdrows *o, const cdr__figures **figp,
@@ -339,16 +367,10 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 	int rc;
 	if (!bd)
 		return -EINVAL;
-	/* The totals' allowance takes, credited to their cells; a second
-	 * call would credit twice, so the credits are cleared first. */
-	for (uint32_t i = 0; i < bd->cap; i++)
-		bd->cells[i].allow = 0;
-	uint32_t keep_nin = bd->nin;
-	if ((rc = cdr__acc_takes(a, take_cb, bd)))
+	/* The totals' allowance takes, credited to their cells, unless
+	 * they are there already. */
+	if (!bd->credited && (rc = cdr__bd_credit(a)))
 		return rc;
-	if (bd->nin == UINT32_MAX)
-		return -ENOMEM;
-	bd->nin = keep_nin;
 
 	/* The totals file's columns, as printed, summed over accounts: the
 	 * figures agg.c kept when it made the totals or the delta, else

@@ -64,6 +64,9 @@ typedef struct cdr__bd {
 	 * again; NULL until then. */
 	cdr__figures *fig;
 	size_t nfig;
+	/* The cells' allowance credits are in place (cdr__bd_credit, or a
+	 * sharded run's merged parts): cdr__bd_rows keeps them. */
+	int credited;
 } cdr__bd;
 
 /* A breakdown for tariff t over period p and nin inputs; NULL: no memory. */
@@ -122,6 +125,15 @@ void cdr__bd_dup(cdr__bd *b, uint32_t in, uint64_t order, const char *line,
 		 size_t n);
 /* from's sums into into. 0 or -ENOMEM. */
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from);
+/* A sample line of reason kept when its order (never 0) is among the
+ * smallest; counts as one more reject of that reason. */
+void cdr__bd_sample(cdr__bd *b, int reason, uint64_t order, const char *line,
+		    size_t n);
+/* The cell of key (made when new); NULL: no memory. */
+cdr__bdcell *cdr__bd_cell(cdr__bd *b, uint64_t key);
+/* The totals' allowance takes of merged accumulator a credited to its
+ * bd's cells (cleared first); sets credited. 0 or -ENOMEM. */
+int cdr__bd_credit(const cdr__acc *a);
 
 /* ---- rows: what the CSV prints and the report draws ------------------- */
 

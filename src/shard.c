@@ -62,6 +62,7 @@
 #include "format.h"
 #include "internal.h"
 #include "run_int.h"
+#include "shard_bd.h"
 #include "source.h"
 #include "write.h"
 
@@ -371,6 +372,7 @@ typedef struct ident {
 	char period[8];
 	char tz[128];
 	int itemize; /* rate: -1 unknown */
+	int breakdown; /* rate: 1 with a breakdown part, 2 without; 0 unknown */
 } ident;
 
 static int ident_text(char **out, size_t *len, const char *stage,
@@ -387,6 +389,8 @@ static int ident_text(char **out, size_t *len, const char *stage,
 			id->period, id->tz);
 	if (id->itemize >= 0)
 		fprintf(f, "itemize %d\n", id->itemize);
+	if (id->breakdown)
+		fprintf(f, "breakdown %d\n", id->breakdown == 1);
 	if (extra)
 		fputs(extra, f);
 	return fclose(f) ? -ENOMEM : 0;
@@ -420,6 +424,8 @@ static void ident_parse(const char *t, ident *id)
 		id->parts = atoi(v);
 	if (mval(t, "itemize", v, sizeof(v)))
 		id->itemize = atoi(v);
+	if (mval(t, "breakdown", v, sizeof(v)))
+		id->breakdown = strtol(v, NULL, 10) ? 1 : 2;
 	mval(t, "format", id->format, sizeof(id->format));
 	mval(t, "map", id->map, sizeof(id->map));
 	mval(t, "inputs", id->inputs, sizeof(id->inputs));
@@ -1117,6 +1123,7 @@ static int stage_run(const cdr_shard_opts *o, const sctx *c, cdr_outputs *set,
 	ro.outputs = set;
 	ro.rejects_output = rej;
 	ro.itemize_output = item;
+	ro.breakdown = o->breakdown;
 	cdr_tariff *t = o->tariff;
 	return cdr_run_create(r, &t, 1, &ro, err, errlen);
 }
@@ -1616,6 +1623,9 @@ static size_t totals_filter(char *b, size_t n, int k, int shards)
 	return o;
 }
 
+static int bd_part_write(const cdr_shard_opts *o, cdr_run *r, char **paths,
+			 cdr_outputs *set, int id, char *err, size_t errlen);
+
 int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 {
 	sctx c;
@@ -1699,9 +1709,12 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 			fail(err, errlen, rc, "out of memory");
 		goto out;
 	}
-	const char *suffix[4] = {"totals", "rejects", "stats", "itemize"};
-	int ids[4] = {0};
-	for (int k = 0; !rc && k < (o->itemize ? 4 : 3); k++) {
+	const char *suffix[5] = {"totals", "rejects", "stats", "itemize",
+				 "breakdown"};
+	int ids[5] = {0};
+	for (int k = 0; !rc && k < 5; k++) {
+		if ((k == 3 && !o->itemize) || (k == 4 && !o->breakdown))
+			continue;
 		char *p = pathf("%s/rate/bucket-%d.%s", o->dir, o->bucket,
 				suffix[k]);
 		rc = p ? cdr_outputs_add(set, NULL, p, err, errlen) : -ENOMEM;
@@ -1754,6 +1767,10 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 		goto out;
 	}
 	id.itemize = o->itemize ? 1 : 0;
+	id.breakdown = o->breakdown ? 1 : 2;
+	if (o->breakdown && (rc = bd_part_write(o, r, paths, set, ids[4], err,
+						errlen)))
+		goto out;
 	if ((rc = ident_text(&m, &mn, "rate", &id, NULL)) ||
 	    (rc = cdr_outputs_write(set, ids[0], tot, totn, err, errlen)) ||
 	    (rc = cdr_outputs_write(set, ids[2], stats, statn, err, errlen)) ||
@@ -2257,6 +2274,173 @@ out:
 		cdr_shard_result_free(res);
 	}
 	free(buf);
+	sctx_free(&c);
+	return rc;
+}
+
+/* ---- breakdown -------------------------------------------------------- */
+
+/* The rate task's run and its rebuilt inputs: a sample's line number.
+ * Counting line ends up to the offset gives the line of the rebuilt
+ * input, which its line map turns into the original input's line, as
+ * the run does for the rejects (cdr__in_line). */
+typedef struct lnctx {
+	const cdr_run *r;
+	char **paths;
+} lnctx;
+
+static int line_of(void *ctx, uint64_t rank, uint64_t offset, uint64_t *line)
+{
+	const lnctx *x = ctx;
+	uint32_t i = 0;
+	while (i < x->r->nin && x->r->rank[i] != rank)
+		i++;
+	if (i == x->r->nin)
+		return -1;
+	FILE *f = fopen(x->paths[i], "re");
+	if (!f)
+		return -1;
+	char b[65536];
+	uint64_t at = 0, n = 1;
+	while (at < offset) {
+		size_t want = offset - at < sizeof(b) ? (size_t)(offset - at)
+						      : sizeof(b);
+		size_t got = fread(b, 1, want, f);
+		if (!got)
+			break;
+		for (const char *p = b; (p = memchr(p, '\n', (size_t)(b + got - p)));
+		     p++)
+			n++;
+		at += got;
+	}
+	fclose(f);
+	*line = cdr__in_line(&x->r->in[i], n);
+	return 0;
+}
+
+/* rate --breakdown: the run's exact sums as part `id` of set (written
+ * while the rebuilt inputs are still there, to number the samples). */
+static int bd_part_write(const cdr_shard_opts *o, cdr_run *r, char **paths,
+			 cdr_outputs *set, int id, char *err, size_t errlen)
+{
+	char *b = NULL;
+	size_t n = 0;
+	lnctx x = {r, paths};
+	int rc = cdr__shard_bd_part(&r->acc[0], &r->per[0], o->bucket, o->shards,
+				    line_of, &x, &b, &n);
+	if (rc)
+		return fail(err, errlen, rc, "breakdown: %s", strerror(-rc));
+	rc = cdr_outputs_write(set, id, b, n, err, errlen);
+	free(b);
+	return rc;
+}
+
+int cdr_shard_merge_breakdown(const cdr_shard_opts *o,
+			      const cdr_shard_result *res, char **csv,
+			      size_t *csv_len, const char *const *summary,
+			      int nsummary, char **html, size_t *html_len,
+			      char *err, size_t errlen)
+{
+	sctx c;
+	cdr__bd *bd = NULL;
+	cdr__shard_figs figs = {0};
+	char *buf = NULL;
+	const char **paths = NULL;
+	size_t n = 0;
+	int year = 0, month = 0;
+	err[0] = '\0';
+	int rc = sctx_load(o, &c, 0, err, errlen);
+	if (rc) {
+		sctx_free(&c);
+		return rc;
+	}
+	ident want = c.id;
+	snprintf(want.tariff, sizeof(want.tariff), "%s", o->tariff_fp);
+	for (int k = 0; !rc && k < o->shards; k++) {
+		char what[48], *p = pathf("%s/rate/bucket-%d.ok", o->dir, k);
+		ident got;
+		memset(&got, 0, sizeof(got));
+		snprintf(what, sizeof(what), "rate bucket %d", k);
+		rc = p ? marker_check(p, what, &want, &got, NULL, err, errlen)
+		       : -ENOMEM;
+		if (!rc && got.breakdown != 1)
+			rc = fail(err, errlen, CDR_SHARD_REFUSED,
+				  "%s: rate bucket %d was run without "
+				  "--breakdown",
+				  p, k);
+		if (!rc && !k) {
+			snprintf(want.period, sizeof(want.period), "%s",
+				 got.period);
+			char *e;
+			year = (int)strtol(got.period, &e, 10);
+			month = *e == '-' ? (int)strtol(e + 1, NULL, 10) : 0;
+		}
+		free(p);
+	}
+	cdr__period per;
+	if (!rc && cdr__period_init(&per, o->tariff, year, month))
+		rc = fail(err, errlen, -EINVAL, "period %s: cannot be set up",
+			  want.period);
+	if (!rc && !(bd = cdr__bd_new(o->tariff, &per, c.l.n)))
+		rc = fail(err, errlen, -ENOMEM, "out of memory");
+	for (int k = 0; !rc && k < o->shards; k++) {
+		char *p = pathf("%s/rate/bucket-%d.breakdown", o->dir, k);
+		int line = 0;
+		if (!p || slurp(p, &buf, &n)) {
+			rc = fail(err, errlen, CDR_SHARD_REFUSED, "%s: missing",
+				  p ? p : "breakdown");
+		} else if ((rc = cdr__shard_bd_load(bd, buf, &figs, &line))) {
+			if (rc == -EINVAL)
+				rc = fail(err, errlen, rc, "%s:%d: damaged", p,
+					  line);
+		}
+		free(p);
+		free(buf);
+		buf = NULL;
+	}
+	if (rc || !bd)
+		goto out;
+	/* The figures in any order: the rows sum them, the report ranks
+	 * them by total, then name. */
+	bd->fig = figs.fig;
+	bd->nfig = figs.n;
+	bd->credited = 1;
+	cdr__acc a;
+	memset(&a, 0, sizeof(a));
+	a.t = o->tariff;
+	a.bd = bd;
+	cdr__bdside side = {&a, &per, res->st.by_reason};
+	paths = malloc((c.l.n ? c.l.n : 1) * sizeof(*paths));
+	if (!paths) {
+		rc = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < c.l.n; i++)
+		paths[i] = c.l.in[i].path;
+	cdr__bdrows rows;
+	if ((rc = cdr__bd_rows(&side, 1, paths, c.l.n, &rows))) {
+		fail(err, errlen, rc, "breakdown: %s", strerror(-rc));
+		goto out;
+	}
+	if (csv)
+		rc = cdr__bd_csv(&rows, csv, csv_len);
+	if (!rc && html) {
+		rc = cdr__report_html(&rows, summary, nsummary, html, html_len);
+		if (rc && csv) {
+			free(*csv);
+			*csv = NULL;
+		}
+	}
+	cdr__bd_rows_free(&rows);
+	if (rc)
+		fail(err, errlen, rc, "breakdown: %s", strerror(-rc));
+out:
+	if (bd) {
+		bd->fig = NULL; /* figs owns them */
+		cdr__bd_free(bd);
+	}
+	cdr__shard_figs_free(&figs);
+	free(paths);
 	sctx_free(&c);
 	return rc;
 }

@@ -553,6 +553,7 @@ typedef struct cdr_shard_opts {
 	int threads;		/* rate */
 	cdr_io io;		/* rate */
 	int itemize;		/* rate: write the itemize part */
+	int breakdown;		/* rate: write the breakdown part */
 	FILE *log;		/* notes; NULL: none */
 } cdr_shard_opts;
 
@@ -596,6 +597,21 @@ int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
 		    int itemize_id, char **totals, size_t *totals_len,
 		    cdr_shard_result *res, char *err, size_t errlen);
 void cdr_shard_result_free(cdr_shard_result *res);
+
+/*
+ * The merged breakdown of every rate bucket's breakdown part (rate run
+ * with o->breakdown), rendered as cdr_run_breakdown renders a single
+ * run's: the CSV into *csv (NULL: not wanted) and the report page with
+ * the summary's key/value pairs into *html (NULL: not wanted). Needs
+ * o->tariff and o->tariff_fp (the rate tasks' tariff) and res, the
+ * merge's result. Caller frees. CDR_SHARD_REFUSED when a bucket was rated
+ * without the breakdown or with another tariff.
+ */
+int cdr_shard_merge_breakdown(const cdr_shard_opts *o,
+			      const cdr_shard_result *res, char **csv,
+			      size_t *csv_len, const char *const *summary,
+			      int nsummary, char **html, size_t *html_len,
+			      char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -128,10 +128,12 @@ static const char usage_shard[] =
 	"       cdrate shard rate  --dir DIR --shards N --bucket k --tariff DIR\n"
 	"                          --period YYYY-MM [--subscribers FILE]\n"
 	"                          [--input-timezone NAME] [--threads N]\n"
-	"                          [--io uring|read] [--itemize]\n"
+	"                          [--io uring|read] [--itemize] [--breakdown]\n"
 	"       cdrate shard merge --dir DIR --shards N [-o|--out FILE]\n"
 	"                          [--rejects FILE] [--itemize FILE]\n"
 	"                          [--summary-json FILE] [--max-rejects N|P%]\n"
+	"                          [--tariff DIR [--subscribers FILE]\n"
+	"                           [--breakdown FILE] [--report FILE.html]]\n"
 	"\n"
 	"One `cdrate rate` cut into tasks any scheduler can run (Slurm array,\n"
 	"Kubernetes Indexed Job); together they write exactly its outputs.\n"
@@ -145,10 +147,12 @@ static const char usage_shard[] =
 	"          each id's lines to its account's bucket;\n"
 	"          marker DIR/dedup/bucket-k.ok\n"
 	"  rate    account bucket k: needs every dedup bucket; its totals,\n"
-	"          rejects (and with --itemize itemize) parts;\n"
-	"          marker DIR/rate/bucket-k.ok\n"
+	"          rejects (and with --itemize itemize, with --breakdown the\n"
+	"          breakdown's exact sums) parts; marker DIR/rate/bucket-k.ok\n"
 	"  merge   needs every rate bucket; the final outputs and summary, as\n"
-	"          cdrate rate writes them\n"
+	"          cdrate rate writes them; --breakdown and --report need the\n"
+	"          rate tasks' --tariff (and --subscribers) and every bucket\n"
+	"          rated with --breakdown\n"
 	"\n"
 	"  --dir DIR      the parts (shared by every task)\n"
 	"  --shards N     buckets, 1..4096, the same for every stage\n"
@@ -1925,6 +1929,41 @@ static int shard_json(const opts *o, const cdr_shard_result *res,
 	return fclose(f) ? -ENOMEM : 0;
 }
 
+/* merge --breakdown / --report: the single run's page head from the
+ * merge's counts (command "shard merge"), then the merged breakdown. */
+static int shard_breakdowns(const opts *o, const cdr_shard_opts *so,
+			    const cdr_shard_result *res, const run_info *in,
+			    bd_out *b)
+{
+	const char *kv[24];
+	int n = 0;
+	char fp[CDR_FINGERPRINT_HEX + 64], nread[32], nrated[32], nrej[32];
+	char nin[32], err[CDR_ERR_MAX];
+	if (!o->breakdown && !o->report)
+		return 0;
+	const cdr_run_stats *st = &res->st;
+	snprintf(fp, sizeof(fp), "%u files, xxh3-128:%s", in->fp_files[0],
+		 in->fp[0]);
+	snprintf(nread, sizeof(nread), "%llu", (unsigned long long)st->read);
+	snprintf(nrated, sizeof(nrated), "%llu", (unsigned long long)st->rated);
+	snprintf(nrej, sizeof(nrej), "%llu (%llu unanswered)",
+		 (unsigned long long)st->rejected,
+		 (unsigned long long)st->unanswered);
+	snprintf(nin, sizeof(nin), "%u files", res->ninputs);
+	const char *pairs[] = {"command", "shard merge", "period", o->period,
+			       "tariff", o->tariff, "tariff fingerprint", fp,
+			       "inputs", nin, "inputs fingerprint",
+			       res->inputs_fp, "records read", nread,
+			       "records rated", nrated, "records rejected", nrej,
+			       "cdrate", CDR_VERSION_STRING};
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(*pairs); i++)
+		kv[n++] = pairs[i];
+	int rc = cdr_shard_merge_breakdown(
+		so, res, o->breakdown ? &b->csv : NULL, &b->csv_n, kv, n / 2,
+		o->report ? &b->html : NULL, &b->html_n, err, sizeof(err));
+	return shard_exit(rc, err);
+}
+
 static int cmd_shard(int argc, char **argv)
 {
 	static const char *const a_split[] = {"--dir", "--shards", "--part",
@@ -1937,7 +1976,8 @@ static int cmd_shard(int argc, char **argv)
 		"--subscribers", "--input-timezone", "--threads", "--io", NULL};
 	static const char *const a_merge[] = {
 		"--dir", "--shards", "--out", "--rejects", "--itemize",
-		"--summary-json", "--max-rejects", NULL};
+		"--summary-json", "--max-rejects", "--breakdown", "--report",
+		"--tariff", "--subscribers", NULL};
 	if (argc < 1)
 		return usage_error(usage_shard, "shard needs a stage: split, "
 						"dedup, rate or merge", NULL);
@@ -1954,14 +1994,17 @@ static int cmd_shard(int argc, char **argv)
 	if (which < 0)
 		return usage_error(usage_shard, "unknown shard stage", stage);
 	const char *const *allowed[] = {a_split, a_dedup, a_rate, a_merge};
-	/* shard rate's --itemize names no file: it writes a part. */
-	int itemize = 0, n = 0;
+	/* shard rate's --itemize and --breakdown name no file: they write
+	 * parts. */
+	int itemize = 0, breakdown = 0, n = 0;
 	char **av = calloc((size_t)argc, sizeof(*av));
 	if (!av)
 		return EXIT_BAD;
 	for (int i = 1; i < argc; i++)
 		if (which == 2 && !strcmp(argv[i], "--itemize"))
 			itemize = 1;
+		else if (which == 2 && !strcmp(argv[i], "--breakdown"))
+			breakdown = 1;
 		else
 			av[n++] = argv[i];
 	opts o;
@@ -1971,6 +2014,7 @@ static int cmd_shard(int argc, char **argv)
 	cdr_colmap *map = NULL;
 	cdr_outputs *set = NULL;
 	cdr_shard_result res;
+	bd_out bd = {0};
 	char err[CDR_ERR_MAX], *tot = NULL, *json = NULL;
 	size_t totn = 0, jlen = 0;
 	memset(&res, 0, sizeof(res));
@@ -1985,6 +2029,7 @@ static int cmd_shard(int argc, char **argv)
 	so.dir = o.dir;
 	so.log = stderr;
 	so.itemize = itemize;
+	so.breakdown = breakdown;
 	if ((so.shards = small_num(o.shards, 4097)) < 1) {
 		rc = usage_error(usage_shard, "--shards must be 1..4096, not",
 				 o.shards ? o.shards : "(none)");
@@ -2096,6 +2141,18 @@ static int cmd_shard(int argc, char **argv)
 	}
 	/* merge */
 	int ids[O_N];
+	if ((o.breakdown || o.report) && !o.tariff) {
+		rc = usage_error(usage_shard,
+				 o.breakdown ? "--breakdown needs --tariff"
+					     : "--report needs --tariff",
+				 NULL);
+		goto out;
+	}
+	if (o.subscribers && !o.tariff) {
+		rc = usage_error(usage_shard, "--subscribers needs --tariff",
+				 NULL);
+		goto out;
+	}
 	if ((rc = check_common(&o, usage_shard, &in)) ||
 	    (rc = outputs_prepare(&o, 0, 0, &set, ids)))
 		goto out;
@@ -2107,6 +2164,13 @@ static int cmd_shard(int argc, char **argv)
 	}
 	if ((rc = outputs_open(set)))
 		goto out;
+	if (o.tariff) {
+		if ((rc = load(o.tariff, o.subscribers, &t)) ||
+		    (rc = fingerprint(o.tariff, o.subscribers, &in, 0)))
+			goto out;
+		so.tariff = t;
+		so.tariff_fp = in.fp[0];
+	}
 	rc = cdr_shard_merge(&so, set, ids[O_REJECTS], ids[O_ITEMIZE], &tot,
 			     &totn, &res, err, sizeof(err));
 	if (rc) {
@@ -2119,15 +2183,17 @@ static int cmd_shard(int argc, char **argv)
 		 res.period_month);
 	o.period = period; /* the warnings name it */
 	judge_stats(&res.st, &in);
+	if ((rc = shard_breakdowns(&o, &so, &res, &in, &bd)))
+		goto out;
 	if (o.summary_json && shard_json(&o, &res, &in, &json, &jlen)) {
 		fprintf(stderr, "cdrate: out of memory\n");
 		rc = EXIT_BAD;
 		goto out;
 	}
-	int wids[2] = {ids[O_OUT], ids[O_JSON]};
-	char *wbufs[2] = {tot, json};
-	size_t wlens[2] = {totn, jlen};
-	if ((rc = outputs_commit(set, wids, wbufs, wlens, 2)))
+	int wids[4] = {ids[O_OUT], ids[O_JSON], ids[O_BREAKDOWN], ids[O_REPORT]};
+	char *wbufs[4] = {tot, json, bd.csv, bd.html};
+	size_t wlens[4] = {totn, jlen, bd.csv_n, bd.html_n};
+	if ((rc = outputs_commit(set, wids, wbufs, wlens, 4)))
 		goto out;
 	shard_summary(&o, &res, &in);
 	rc = in.exceeded ? EXIT_THRESHOLD : 0;
@@ -2135,6 +2201,8 @@ out:
 	free(av);
 	free(tot);
 	free(json);
+	free(bd.csv);
+	free(bd.html);
 	cdr_shard_result_free(&res);
 	cdr_outputs_free(set);
 	cdr_colmap_free(map);

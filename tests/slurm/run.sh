@@ -231,7 +231,7 @@ RATEOPTS="--tariff $D/tariff --period 2026-10"
 mkdir -p "$W/ref"
 # shellcheck disable=SC2086
 "$BIN" rate $RATEOPTS --out "$W/ref/totals.csv" --rejects "$W/ref/rejects.csv" \
-	--itemize "$W/ref/itemize.csv" "$@" 2>"$W/ref/summary.txt" || {
+	--itemize "$W/ref/itemize.csv" --breakdown "$W/ref/breakdown.csv" "$@" 2>"$W/ref/summary.txt" || {
 	st=$?; [ $st = 3 ] || { cat "$W/ref/summary.txt" >&2; fail "the single run exited $st"; }
 }
 say "single run: $(grep -m1 'records read' "$W/ref/summary.txt" | sed 's/^cdrate: //')"
@@ -245,7 +245,7 @@ bg env CDRATE_SLURM_TEST="$MARK" CDRATE="$BIN" CDRATE_POLL=0.5 \
 	CDRATE_FAIL_ONCE="dedup:1 rate:2:after" \
 	sh "$ROOT/contrib/slurm/cdrate-slurm" --dir "$R/work" --shards 4 --readers 3 \
 	$RATEOPTS --out "$R/out/totals.csv" --rejects "$R/out/rejects.csv" \
-	--itemize "$R/out/itemize.csv" --wait "$@" >"$R/submit.out" 2>&1 || {
+	--itemize "$R/out/itemize.csv" --breakdown "$R/out/breakdown.csv" --wait "$@" >"$R/submit.out" 2>&1 || {
 	cat "$R/submit.out" >&2; fail "the pipeline exited $?"
 }
 JOBS=$(head -n 1 "$R/submit.out")
@@ -257,11 +257,11 @@ for t in dedup:1 rate:2; do
 	grep -q "attempt 2 " "$log" || fail "$st task $k was not run again after exit 75 ($log)"
 	grep -q "done (exit 0)" "$log" || fail "$st task $k did not finish after its requeue ($log)"
 done
-for f in totals rejects itemize; do
+for f in totals rejects itemize breakdown; do
 	cmp "$W/ref/$f.csv" "$R/out/$f.csv" ||
 		fail "$f.csv differs from the single run's (diff $W/ref/$f.csv $R/out/$f.csv)"
 done
-say "requeued once each: dedup 1 (before), rate 2 (after its parts); totals ($(wc -l <"$R/out/totals.csv") lines), rejects ($(wc -l <"$R/out/rejects.csv")), itemize ($(wc -l <"$R/out/itemize.csv")) identical to the single run"
+say "requeued once each: dedup 1 (before), rate 2 (after its parts); totals ($(wc -l <"$R/out/totals.csv") lines), rejects ($(wc -l <"$R/out/rejects.csv")), itemize ($(wc -l <"$R/out/itemize.csv")), breakdown ($(wc -l <"$R/out/breakdown.csv")) identical to the single run"
 
 # ---- 2: a task that fails for good fails the pipeline, clearly
 R=$W/run2
