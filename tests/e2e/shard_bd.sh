@@ -64,7 +64,12 @@ check() {
 	"$BIN" rate --tariff "$t" --period $P $s -o "$one/t.csv" \
 		--breakdown "$one/b.csv" --report "$one/r.html" $in 2>"$one/err" ||
 		{ bad "$what: rate"; return; }
-	sed 's/<td>rate<\/td>/<td>shard merge<\/td>/' "$one/r.html" >"$one/r.want"
+	# The rejects' sample lines are left out of the comparison: a line
+	# rejected under one reason and then found to be a duplicate stays a
+	# sample of its first reason (README "The report"), and which such
+	# lines are sampled depends on the order they were met in.
+	sed -e 's/<td>rate<\/td>/<td>shard merge<\/td>/' -e 's/<code>[^<]*<\/code><br>//g' \
+		"$one/r.html" >"$one/r.want"
 	for n in 1 4 7; do
 		d=$W/$what.s$n
 		run_all "$d" $n "$t" "$s" "$in" --breakdown && ok ||
@@ -74,7 +79,8 @@ check() {
 			{ bad "$what N=$n: merge"; cat "$d/err"; continue; }
 		same "$d/t.csv" "$one/t.csv" "$what N=$n: totals"
 		same "$d/b.csv" "$one/b.csv" "$what N=$n: breakdown"
-		same "$d/r.html" "$one/r.want" "$what N=$n: report (but its command row)"
+		sed 's/<code>[^<]*<\/code><br>//g' "$d/r.html" >"$d/r.got"
+		same "$d/r.got" "$one/r.want" "$what N=$n: report (but its command row and sample lines)"
 	done
 }
 
