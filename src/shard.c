@@ -742,9 +742,14 @@ static int split_input(splitter *s, int *comp, char *err, size_t errlen)
 	*comp = src.comp;
 	size_t cap = 1 << 20, have = 0;
 	char *b = malloc(cap);
+	if (!b) {
+		cdr__source_close(&src);
+		close(fd);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
 	uint64_t line = 1;
 	int at_start = 1;
-	for (int eof = 0; !rc && b && !eof;) {
+	for (int eof = 0; !rc && !eof;) {
 		if (have == cap) {
 			char *nb = realloc(b, 2 * cap);
 			if (!nb) {
@@ -789,9 +794,7 @@ static int split_input(splitter *s, int *comp, char *err, size_t errlen)
 		memmove(b, b + i, have - i);
 		have -= i;
 	}
-	if (!b && !rc)
-		rc = fail(err, errlen, -ENOMEM, "out of memory");
-	else if (rc == -ENOMEM && !err[0])
+	if (rc == -ENOMEM && !err[0])
 		fail(err, errlen, rc, "out of memory");
 	free(b);
 	cdr__source_close(&src);
