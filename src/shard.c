@@ -49,6 +49,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,8 @@ static char *pathf(const char *fmt, ...)
 /* A whole file into memory (NUL added); 0, -errno. */
 static int slurp(const char *path, char **buf, size_t *len)
 {
+	*buf = NULL;
+	*len = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -413,17 +416,65 @@ static const char *mval(const char *t, const char *key, char *v, size_t vn)
 	return NULL;
 }
 
-static void ident_parse(const char *t, ident *id)
+/*
+ * The numbers of the markers and stats files, as the stages print them
+ * (%d, %u, %llu): a decimal number from s, in [lo, hi], *end past it.
+ * Anything else - no digits, a sign %llu never prints, out of range - is
+ * -1, where atoi and sscanf read a 0, a prefix or a wrapped value.
+ */
+static int num_ll(const char *s, const char **end, long long lo, long long hi,
+		  long long *out)
+{
+	const char *d = *s == '-' ? s + 1 : s;
+	if (*d < '0' || *d > '9')
+		return -1;
+	char *e;
+	errno = 0;
+	long long v = strtoll(s, &e, 10);
+	if (errno == ERANGE || v < lo || v > hi)
+		return -1;
+	*end = e;
+	*out = v;
+	return 0;
+}
+
+static int num_ull(const char *s, const char **end, unsigned long long *out)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	char *e;
+	errno = 0;
+	unsigned long long v = strtoull(s, &e, 10);
+	if (errno == ERANGE)
+		return -1;
+	*end = e;
+	*out = v;
+	return 0;
+}
+
+/* A marker's value that is an int and nothing else. */
+static int int_val(const char *v, int *out)
+{
+	const char *e;
+	long long x;
+	if (num_ll(v, &e, INT_MIN, INT_MAX, &x) || *e)
+		return -1;
+	*out = (int)x;
+	return 0;
+}
+
+/* The marker's fields into *id; the key of a number that is none, or NULL. */
+static const char *ident_parse(const char *t, ident *id)
 {
 	char v[256];
 	memset(id, 0, sizeof(*id));
 	id->itemize = -1;
-	if (mval(t, "shards", v, sizeof(v)))
-		id->shards = atoi(v);
-	if (mval(t, "parts", v, sizeof(v)))
-		id->parts = atoi(v);
-	if (mval(t, "itemize", v, sizeof(v)))
-		id->itemize = atoi(v);
+	if (mval(t, "shards", v, sizeof(v)) && int_val(v, &id->shards))
+		return "shards";
+	if (mval(t, "parts", v, sizeof(v)) && int_val(v, &id->parts))
+		return "parts";
+	if (mval(t, "itemize", v, sizeof(v)) && int_val(v, &id->itemize))
+		return "itemize";
 	if (mval(t, "breakdown", v, sizeof(v)))
 		id->breakdown = strtol(v, NULL, 10) ? 1 : 2;
 	mval(t, "format", id->format, sizeof(id->format));
@@ -432,6 +483,7 @@ static void ident_parse(const char *t, ident *id)
 	mval(t, "tariff", id->tariff, sizeof(id->tariff));
 	mval(t, "period", id->period, sizeof(id->period));
 	mval(t, "timezone", id->tz, sizeof(id->tz));
+	return NULL;
 }
 
 /*
@@ -449,7 +501,13 @@ static int marker_check(const char *path, const char *what, const ident *want,
 		return fail(err, errlen, CDR_SHARD_REFUSED,
 			    "%s: missing (%s not done)", path, what);
 	ident g;
-	ident_parse(t, &g);
+	const char *nan = ident_parse(t, &g);
+	if (nan) {
+		free(t);
+		return fail(err, errlen, CDR_SHARD_REFUSED,
+			    "%s: made by another run (%s not a number)", path,
+			    nan);
+	}
 	const char *bad = NULL, *gv = NULL, *wv = NULL;
 	char gb[16], wb[16];
 	if (want->shards && g.shards != want->shards) {
@@ -462,8 +520,8 @@ static int marker_check(const char *path, const char *what, const ident *want,
 		bad = "reader parts", gv = gb, wv = wb;
 	}
 #define SAME(f, name)                                                         \
-	else if (want->f[0] && strcmp(g.f, want->f))                          \
-		bad = name, gv = g.f, wv = want->f;
+	else if (want->f[0] && strcmp(g.f, want->f) != 0)                     \
+		bad = (name), gv = g.f, wv = want->f;
 	SAME(format, "format")
 	SAME(map, "column map")
 	SAME(inputs, "input list")
@@ -864,7 +922,7 @@ int cdr_shard_split(const cdr_shard_opts *o, char *err, size_t errlen)
 		s.map = map;
 	}
 	list_fp(&l, id.inputs);
-	if ((rc = parts_init(&pt, o->shards)) || (rc = parts_init(&heads, 2))) {
+	if (parts_init(&pt, o->shards) != 0 || parts_init(&heads, 2) != 0) {
 		rc = fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1009,7 +1067,7 @@ static int sctx_load(const cdr_shard_opts *o, sctx *c, int heads, char *err,
 	free(t);
 	char fp[CDR_FINGERPRINT_HEX];
 	list_fp(&c->l, fp);
-	if (strcmp(fp, c->id.inputs))
+	if (strcmp(fp, c->id.inputs) != 0)
 		return fail(err, errlen, -EINVAL,
 			    "%s/split/part-0.ok: damaged (input list)", o->dir);
 	if (c->id.parts < 1)
@@ -1028,7 +1086,7 @@ static int sctx_load(const cdr_shard_opts *o, sctx *c, int heads, char *err,
 	c->format = CDR_FORMAT_AUTO;
 	if (!strcmp(c->id.format, "map"))
 		c->format = CDR_FORMAT_MAP;
-	else if (strcmp(c->id.format, "auto") &&
+	else if (strcmp(c->id.format, "auto") != 0 &&
 	    cdr_format_from_name(c->id.format, &c->format))
 		return fail(err, errlen, -EINVAL,
 			    "%s/split/part-0.ok: unknown format %s", o->dir,
@@ -1043,7 +1101,7 @@ static int sctx_load(const cdr_shard_opts *o, sctx *c, int heads, char *err,
 				    "%s/split/map: missing", o->dir);
 		bytes_fp(mb, mn, mfp);
 		free(mb);
-		if (strcmp(mfp, c->id.map))
+		if (strcmp(mfp, c->id.map) != 0)
 			return fail(err, errlen, CDR_SHARD_REFUSED,
 				    "%s: made by another run (column map)",
 				    c->map_path);
@@ -1449,7 +1507,7 @@ static int fstream_add(fstream *fs, const char *path, uint32_t ninputs,
 /* After every part is added: the heap of the runs' first lines. */
 static int fstream_start(fstream *fs)
 {
-	fs->heap = malloc((fs->nc ? fs->nc : 1) * sizeof(*fs->heap));
+	fs->heap = malloc((fs->nc ? fs->nc : 1) * sizeof(fcur *));
 	if (!fs->heap)
 		return -ENOMEM;
 	for (size_t i = 0; i < fs->nc; i++) {
@@ -2020,7 +2078,7 @@ static int merge_part(const cdr_shard_opts *o, sctx *c, const char *suffix,
 {
 	size_t np = (size_t)o->shards;
 	mcur *cur = calloc(np, sizeof(*cur));
-	mcur **heap = calloc(np, sizeof(*heap));
+	mcur **heap = calloc(np, sizeof(mcur *));
 	void **maps = calloc(np, sizeof(*maps));
 	size_t *lens = calloc(np, sizeof(*lens));
 	rankent *re = NULL;
@@ -2143,6 +2201,63 @@ void cdr_shard_result_free(cdr_shard_result *res)
 	res->input_sizes = NULL;
 }
 
+/*
+ * One line of a bucket's stats file into *res (the inputs' lines of
+ * bucket 0 only): -1 when a line the rate stage writes is not as it
+ * writes it. Lines of other words, reasons and inputs out of range are
+ * passed over, as ever.
+ */
+static int stats_line(const char *q, int k, const slist *l,
+		      cdr_shard_result *res, size_t *nun)
+{
+	static const char *const word[4] = {"read ", "rated ", "rejected ",
+					    "unanswered "};
+	uint64_t *sum[4] = {&res->st.read, &res->st.rated, &res->st.rejected,
+			    &res->st.unanswered};
+	const char *e;
+	unsigned long long v;
+	long long x, a, b2, d;
+	for (int w = 0; w < 4; w++) {
+		size_t wn = strlen(word[w]);
+		if (!strncmp(q, word[w], wn)) {
+			if (num_ull(q + wn, &e, &v) || (*e && *e != '\n'))
+				return -1;
+			*sum[w] += v;
+			return 0;
+		}
+	}
+	if (!strncmp(q, "decimals ", 9)) {
+		if (num_ll(q + 9, &e, INT_MIN, INT_MAX, &x) ||
+		    (*e && *e != '\n'))
+			return -1;
+		res->decimals = (int)x;
+	} else if (!strncmp(q, "reason ", 7)) {
+		if (num_ll(q + 7, &e, INT_MIN, INT_MAX, &x) || *e != ' ' ||
+		    num_ull(e + 1, &e, &v) || (*e && *e != '\n'))
+			return -1;
+		if (x > 0 && x < CDR_REASON_MAX)
+			res->st.by_reason[x] += v;
+	} else if (!k && !strncmp(q, "input ", 6)) {
+		if (num_ull(q + 6, &e, &v) || *e != ' ' ||
+		    num_ll(e + 1, &e, INT_MIN, INT_MAX, &a) || *e != ' ' ||
+		    num_ll(e + 1, &e, INT_MIN, INT_MAX, &b2) || *e != ' ' ||
+		    num_ll(e + 1, &e, INT_MIN, INT_MAX, &d) ||
+		    (*e && *e != '\n'))
+			return -1;
+		if (v < l->n) {
+			if (a >= 0 && a < CDR_FORMAT_N)
+				res->st.files[a]++;
+			if (d >= 0 && d < CDR_NCOMP)
+				res->st.files_by_comp[d]++;
+			if (b2) {
+				res->st.unplaced++;
+				res->unplaced[(*nun)++] = strdup(l->in[v].path);
+			}
+		}
+	}
+	return 0;
+}
+
 int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
 		    int itemize_id, char **totals, size_t *totals_len,
 		    cdr_shard_result *res, char *err, size_t errlen)
@@ -2197,36 +2312,15 @@ int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
 			break;
 		}
 		free(p);
-		for (char *q = buf; q && *q;) {
+		int line = 0;
+		for (char *q = buf; !rc && q && *q;) {
 			char *e = strchr(q, '\n');
-			unsigned long long v, a, b2, d;
-			int i;
-			if (sscanf(q, "read %llu", &v) == 1)
-				res->st.read += v;
-			else if (sscanf(q, "rated %llu", &v) == 1)
-				res->st.rated += v;
-			else if (sscanf(q, "rejected %llu", &v) == 1)
-				res->st.rejected += v;
-			else if (sscanf(q, "unanswered %llu", &v) == 1)
-				res->st.unanswered += v;
-			else if (sscanf(q, "decimals %d", &i) == 1)
-				res->decimals = i;
-			else if (sscanf(q, "reason %d %llu", &i, &v) == 2 &&
-				 i > 0 && i < CDR_REASON_MAX)
-				res->st.by_reason[i] += v;
-			else if (!k && sscanf(q, "input %llu %llu %llu %llu", &v,
-					      &a, &b2, &d) == 4 &&
-				 v < c.l.n) {
-				if (a < CDR_FORMAT_N)
-					res->st.files[a]++;
-				if (d < CDR_NCOMP)
-					res->st.files_by_comp[d]++;
-				if (b2) {
-					res->st.unplaced++;
-					res->unplaced[nun++] =
-						strdup(c.l.in[v].path);
-				}
-			}
+			line++;
+			if ((rc = stats_line(q, k, &c.l, res, &nun)))
+				rc = fail(err, errlen, CDR_SHARD_REFUSED,
+					  "%s/rate/bucket-%d.stats:%d: made by "
+					  "another run (not a stats line)",
+					  o->dir, k, line);
 			q = e ? e + 1 : NULL;
 		}
 		free(buf);
@@ -2250,7 +2344,20 @@ int cdr_shard_merge(const cdr_shard_opts *o, cdr_outputs *set, int rejects_id,
 	}
 	snprintf(res->inputs_fp, sizeof(res->inputs_fp), "%s", c.id.inputs);
 	snprintf(res->tariff_fp, sizeof(res->tariff_fp), "%s", first.tariff);
-	sscanf(first.period, "%d-%d", &res->period_year, &res->period_month);
+	if (first.period[0]) {
+		const char *e;
+		long long y, m;
+		if (num_ll(first.period, &e, INT_MIN, INT_MAX, &y) ||
+		    *e != '-' || num_ll(e + 1, &e, INT_MIN, INT_MAX, &m) || *e) {
+			rc = fail(err, errlen, CDR_SHARD_REFUSED,
+				  "%s/rate/bucket-0.ok: made by another run "
+				  "(period %s)",
+				  o->dir, first.period);
+			goto out;
+		}
+		res->period_year = (int)y;
+		res->period_month = (int)m;
+	}
 	msink tk = {0};
 	rc = merge_part(o, &c, "totals", 0, &tk, err, errlen);
 	*totals = tk.b;

@@ -1655,7 +1655,7 @@ static void *parse_part(void *arg)
 		w.num_len = (uint16_t)nl;
 		w.account = c->f[1];
 		w.account_len = (uint32_t)c->fl[1];
-		w.new_run = !last_account || strcmp(last_account, w.account);
+		w.new_run = !last_account || strcmp(last_account, w.account) != 0;
 		last_account = w.account;
 		w.num_h = XXH3_64bits(w.num, nl);
 		assert(P->nraw < P->cap); /* a row a line at most */

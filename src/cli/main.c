@@ -2156,8 +2156,8 @@ static int cmd_shard(int argc, char **argv)
 	if ((rc = check_common(&o, usage_shard, &in)) ||
 	    (rc = outputs_prepare(&o, 0, 0, &set, ids)))
 		goto out;
-	if ((rc = cdr_outputs_protect(set, "the shard directory", o.dir, err,
-				      sizeof(err)))) {
+	if (cdr_outputs_protect(set, "the shard directory", o.dir, err,
+				sizeof(err)) != 0) {
 		fprintf(stderr, "cdrate: %s\n", err);
 		rc = EXIT_USAGE;
 		goto out;
