@@ -115,6 +115,42 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	return rc;
 }
 
+/* Map the part at `path` read-only (*map NULL for an empty one). A part
+ * that cannot be opened is refused: it is missing or not this run's. */
+static int map_part(const char *path, void **map, size_t *len, char *err,
+		    size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	*map = NULL;
+	*len = 0;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail(err, errlen, CDR_SHARD_REFUSED, "%s: %s", path,
+			    strerror(e));
+	}
+	size_t n = (size_t)st.st_size;
+	void *m = n ? mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	int e = errno;
+	close(fd);
+	if (m == MAP_FAILED)
+		return fail(err, errlen, -e, "%s: mmap: %s", path, strerror(e));
+	*map = m;
+	*len = n;
+	return 0;
+}
+
+/* Whether a framed line (u32 input, u64 line, u32 length, the bytes)
+ * starts whole at offset o of b[0, len), of an input below ninputs. */
+static int frame_ok(const unsigned char *b, size_t len, size_t o,
+		    uint32_t ninputs)
+{
+	return len - o >= 16 && get32(b + o + 12) <= len - o - 16 &&
+	       get32(b + o) < ninputs;
+}
+
 static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *pathf(const char *fmt, ...)
 {
@@ -302,21 +338,12 @@ typedef struct fset {
 static int fset_load(fset *f, const char *path, uint32_t ninputs, char *err,
 		     size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st)) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return fail(err, errlen, CDR_SHARD_REFUSED, "%s: %s", path,
-			    strerror(e));
-	}
-	size_t len = (size_t)st.st_size;
-	char *b = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-	close(fd);
-	if (b == MAP_FAILED)
-		return fail(err, errlen, -errno, "%s: mmap: %s", path,
-			    strerror(errno));
+	void *m;
+	size_t len;
+	int rc = map_part(path, &m, &len, err, errlen);
+	if (rc)
+		return rc;
+	char *b = m;
 	char **nb = realloc(f->bufs, (f->nbufs + 1) * sizeof(*nb));
 	size_t *nl = nb ? realloc(f->lens, (f->nbufs + 1) * sizeof(*nl)) : NULL;
 	if (nb)
@@ -332,8 +359,7 @@ static int fset_load(fset *f, const char *path, uint32_t ninputs, char *err,
 	f->lens[f->nbufs++] = len;
 	for (size_t o = 0; o < len;) {
 		const unsigned char *h = (const unsigned char *)b + o;
-		if (len - o < 16 || get32(h + 12) > len - o - 16 ||
-		    get32(h) >= ninputs)
+		if (!frame_ok((const unsigned char *)b, len, o, ninputs))
 			return fail(err, errlen, -EINVAL,
 				    "%s: damaged at byte %zu", path, o);
 		if (f->n == f->cap) {
@@ -1455,21 +1481,11 @@ static void fheap_down(fstream *fs, size_t i)
 static int fstream_add(fstream *fs, const char *path, uint32_t ninputs,
 		       char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st)) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return fail(err, errlen, CDR_SHARD_REFUSED, "%s: %s", path,
-			    strerror(e));
-	}
-	size_t len = (size_t)st.st_size;
-	void *m = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-	close(fd);
-	if (m == MAP_FAILED)
-		return fail(err, errlen, -errno, "%s: mmap: %s", path,
-			    strerror(errno));
+	void *m;
+	size_t len;
+	int rc = map_part(path, &m, &len, err, errlen);
+	if (rc)
+		return rc;
 	fs->maps[fs->nmaps] = m;
 	fs->lens[fs->nmaps++] = len;
 	const unsigned char *b = m;
@@ -1477,8 +1493,7 @@ static int fstream_add(fstream *fs, const char *path, uint32_t ninputs,
 	uint64_t pline = 0;
 	for (size_t o = 0; o < len;) {
 		const unsigned char *h = b + o;
-		if (len - o < 16 || get32(h + 12) > len - o - 16 ||
-		    get32(h) >= ninputs)
+		if (!frame_ok(b, len, o, ninputs))
 			return fail(err, errlen, -EINVAL,
 				    "%s: damaged at byte %zu", path, o);
 		uint32_t in = get32(h);
@@ -2119,27 +2134,10 @@ static int merge_part(const cdr_shard_opts *o, sctx *c, const char *suffix,
 			rc = -ENOMEM;
 			break;
 		}
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		struct stat st;
-		if (fd < 0 || fstat(fd, &st)) {
-			rc = fail(err, errlen, CDR_SHARD_REFUSED, "%s: %s", p,
-				  strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			free(p);
-			break;
-		}
+		void *m;
+		rc = map_part(p, &m, &lens[k], err, errlen);
 		free(p);
-		lens[k] = (size_t)st.st_size;
-		if (lens[k]) {
-			maps[k] = mmap(NULL, lens[k], PROT_READ, MAP_PRIVATE, fd, 0);
-			if (maps[k] == MAP_FAILED) {
-				maps[k] = NULL;
-				rc = fail(err, errlen, -errno, "%s: mmap: %s", suffix,
-					  strerror(errno));
-			}
-		}
-		close(fd);
+		maps[k] = m;
 		if (rc || !lens[k])
 			continue;
 		const char *b = maps[k], *e = b + lens[k];
