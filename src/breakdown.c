@@ -674,3 +674,19 @@ int cdr__bd_csv(const cdr__bdrows *rows, char **buf, size_t *len)
 	*len = s.n;
 	return 0;
 }
+
+int cdr__bd_render(cdr__bdrows *rows, char **csv, size_t *csv_len,
+		   const char *const *summary, int nsummary, char **html,
+		   size_t *html_len)
+{
+	int rc = csv ? cdr__bd_csv(rows, csv, csv_len) : 0;
+	if (!rc && html) {
+		rc = cdr__report_html(rows, summary, nsummary, html, html_len);
+		if (rc && csv) {
+			free(*csv);
+			*csv = NULL;
+		}
+	}
+	cdr__bd_rows_free(rows);
+	return rc;
+}

@@ -199,5 +199,10 @@ int cdr__bd_csv(const cdr__bdrows *rows, char **buf, size_t *len);
 /* The HTML page of rows (report.c). */
 int cdr__report_html(const cdr__bdrows *rows, const char *const *summary,
 		     int nsummary, char **buf, size_t *len);
+/* The CSV (csv non-NULL) and the page (html non-NULL) of rows, both or
+ * neither; rows are freed either way. */
+int cdr__bd_render(cdr__bdrows *rows, char **csv, size_t *csv_len,
+		   const char *const *summary, int nsummary, char **html,
+		   size_t *html_len);
 
 #endif

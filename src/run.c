@@ -1196,17 +1196,8 @@ int cdr_run_breakdown(const cdr_run *r, char **csv, size_t *csv_len,
 	int rc = bd_rows(r, &rows);
 	if (rc)
 		return rc;
-	if (csv)
-		rc = cdr__bd_csv(&rows, csv, csv_len);
-	if (!rc && html) {
-		rc = cdr__report_html(&rows, summary, nsummary, html, html_len);
-		if (rc && csv) {
-			free(*csv);
-			*csv = NULL;
-		}
-	}
-	cdr__bd_rows_free(&rows);
-	return rc;
+	return cdr__bd_render(&rows, csv, csv_len, summary, nsummary, html,
+			      html_len);
 }
 
 void cdr_run_free(cdr_run *r)

@@ -2530,16 +2530,8 @@ int cdr_shard_merge_breakdown(const cdr_shard_opts *o,
 		fail(err, errlen, rc, "breakdown: %s", strerror(-rc));
 		goto out;
 	}
-	if (csv)
-		rc = cdr__bd_csv(&rows, csv, csv_len);
-	if (!rc && html) {
-		rc = cdr__report_html(&rows, summary, nsummary, html, html_len);
-		if (rc && csv) {
-			free(*csv);
-			*csv = NULL;
-		}
-	}
-	cdr__bd_rows_free(&rows);
+	rc = cdr__bd_render(&rows, csv, csv_len, summary, nsummary, html,
+			    html_len);
 	if (rc)
 		fail(err, errlen, rc, "breakdown: %s", strerror(-rc));
 out:
