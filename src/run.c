@@ -38,7 +38,6 @@
  * public API.
  */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -121,11 +120,6 @@ static int add_path(cdr_run *r, const char *path)
 		return -ENOMEM;
 	r->nin++;
 	return 0;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* ---- chunk queue ----------------------------------------------------- */
@@ -664,50 +658,18 @@ int cdr_run_add_input(cdr_run *r, const char *path, char *err, size_t errlen)
 			r->all_known = 0;
 		return add_path(r, path);
 	}
-	DIR *d = opendir(path);
-	if (!d) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-	struct dirent *de;
-	while (!rc && (de = readdir(d))) {
-		size_t len = strlen(path) + strlen(de->d_name) + 2;
-		char *full = malloc(len);
-		if (!full) {
-			rc = -ENOMEM;
-			break;
-		}
-		snprintf(full, len, "%s/%s", path, de->d_name);
-		if (stat(full, &st) || !S_ISREG(st.st_mode)) {
-			free(full);
-			continue;
-		}
-		r->known_bytes += (uint64_t)st.st_size;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **nn = realloc(names, cap * sizeof(*nn));
-			if (!nn) {
-				free(full);
-				rc = -ENOMEM;
-				break;
-			}
-			names = nn;
-		}
-		names[n++] = full;
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_name);
+	char **names;
+	uint64_t *sizes;
+	size_t n;
+	int rc = cdr__list_dir(path, &names, &sizes, &n);
 	for (size_t i = 0; i < n; i++) {
+		r->known_bytes += sizes[i];
 		if (!rc)
 			rc = add_path(r, names[i]);
 		free(names[i]);
 	}
 	free(names);
+	free(sizes);
 	if (rc)
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 	return rc;

@@ -46,7 +46,6 @@
  * Sections: bytes and files - markers - inputs - split - the stages'
  * context - dedup - rate - merge.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -615,14 +614,9 @@ static int slist_add(slist *l, const char *path, uint64_t size)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The inputs as cdr_run_add_input expands them: a directory's regular
- * files by name. Only regular files: every task must see the same list
- * and sizes, so standard input and pipes are refused. */
+/* The inputs as cdr_run_add_input expands them (cdr__list_dir): a
+ * directory's regular files by name. Only regular files: every task must
+ * see the same list and sizes, so standard input and pipes are refused. */
 static int expand_inputs(const cdr_shard_opts *o, slist *l, char *err,
 			 size_t errlen)
 {
@@ -650,45 +644,16 @@ static int expand_inputs(const cdr_shard_opts *o, slist *l, char *err,
 				    "%s: shard split reads regular files and "
 				    "directories",
 				    p);
-		DIR *d = opendir(p);
-		if (!d)
-			return fail(err, errlen, -errno, "%s: %s", p,
-				    strerror(errno));
-		char **names = NULL;
-		size_t n = 0, cap = 0;
-		struct dirent *de;
-		int rc = 0;
-		while (!rc && (de = readdir(d))) {
-			char *full = pathf("%s/%s", p, de->d_name);
-			if (!full) {
-				rc = -ENOMEM;
-				break;
-			}
-			if (stat(full, &st) || !S_ISREG(st.st_mode) ||
-			    strchr(full, '\n')) {
-				free(full);
-				continue;
-			}
-			if (n == cap) {
-				cap = cap ? 2 * cap : 16;
-				char **nn = realloc(names, cap * sizeof(*nn));
-				if (!nn) {
-					free(full);
-					rc = -ENOMEM;
-					break;
-				}
-				names = nn;
-			}
-			names[n++] = full;
-		}
-		closedir(d);
-		if (n)
-			qsort(names, n, sizeof(*names), cmp_str);
+		char **names;
+		uint64_t *sizes;
+		size_t n;
+		int rc = cdr__list_dir(p, &names, &sizes, &n);
 		for (size_t k = 0; k < n; k++) {
-			if (!rc && stat(names[k], &st) == 0)
-				rc = slist_add(l, names[k], (uint64_t)st.st_size);
+			if (!rc && !strchr(names[k], '\n'))
+				rc = slist_add(l, names[k], sizes[k]);
 			free(names[k]);
 		}
+		free(sizes);
 		free(names);
 		if (rc)
 			return fail(err, errlen, rc, "%s: %s", p, strerror(-rc));

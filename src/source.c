@@ -8,9 +8,12 @@
  *
  * Sections: names - raw bytes (and their spool) - plain - open and close.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "source.h"
 #include "write.h"
@@ -153,4 +156,80 @@ void cdr__source_close(cdr__source *s)
 		s->fini = NULL;
 		s->dec = NULL;
 	}
+}
+
+/* ---- a directory's inputs ----------------------------------------------- */
+
+typedef struct {
+	char *path;
+	uint64_t size;
+} dir_ent;
+
+static int cmp_ent(const void *a, const void *b)
+{
+	return strcmp(((const dir_ent *)a)->path, ((const dir_ent *)b)->path);
+}
+
+int cdr__list_dir(const char *dir, char ***names, uint64_t **sizes, size_t *n)
+{
+	*names = NULL;
+	*sizes = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	dir_ent *e = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(dir) + strlen(de->d_name) + 2;
+		char *full = malloc(len);
+		if (!full) {
+			rc = -ENOMEM;
+			break;
+		}
+		snprintf(full, len, "%s/%s", dir, de->d_name);
+		struct stat st;
+		if (stat(full, &st) || !S_ISREG(st.st_mode)) {
+			free(full);
+			continue;
+		}
+		if (cnt == cap) {
+			size_t nc = cap ? 2 * cap : 16;
+			dir_ent *ne = realloc(e, nc * sizeof(*ne));
+			if (!ne) {
+				free(full);
+				rc = -ENOMEM;
+				break;
+			}
+			e = ne;
+			cap = nc;
+		}
+		e[cnt++] = (dir_ent){full, (uint64_t)st.st_size};
+	}
+	closedir(d);
+	char **nm = NULL;
+	uint64_t *sz = NULL;
+	if (!rc && cnt && (!(nm = malloc(cnt * sizeof(*nm))) ||
+			   !(sz = malloc(cnt * sizeof(*sz)))))
+		rc = -ENOMEM;
+	if (rc) {
+		for (size_t i = 0; i < cnt; i++)
+			free(e[i].path);
+		free(e);
+		free(nm);
+		return rc;
+	}
+	if (cnt)
+		qsort(e, cnt, sizeof(*e), cmp_ent);
+	for (size_t i = 0; i < cnt; i++) {
+		nm[i] = e[i].path;
+		sz[i] = e[i].size;
+	}
+	free(e);
+	*names = nm;
+	*sizes = sz;
+	*n = cnt;
+	return 0;
 }

@@ -116,4 +116,14 @@ ssize_t cdr__source_raw(cdr__source *s, void *buf, size_t len);
 int cdr__source_gzip(cdr__source *s);
 int cdr__source_zstd(cdr__source *s);
 
+/*
+ * The inputs a directory stands for (SPEC 2: its regular files, by name):
+ * `*names` gets n malloc'd "DIR/NAME" paths sorted bytewise and `*sizes`
+ * their sizes (either array NULL when n is 0; free each name, then both).
+ * Entries that are not regular files, or vanish while listed, are left
+ * out. 0, or -errno from opendir, or -ENOMEM.
+ */
+int cdr__list_dir(const char *dir, char ***names, uint64_t **sizes,
+		  size_t *n);
+
 #endif

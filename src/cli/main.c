@@ -932,6 +932,80 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The summary JSON's pieces that rate, rerate and shard merge share. */
+static void json_records(FILE *f, const cdr_run_stats *st, const run_info *in)
+{
+	fprintf(f,
+		",\"records\":{\"read\":%llu,\"rated\":%llu,\"rejected\":%llu,"
+		"\"unanswered\":%llu",
+		(unsigned long long)st->read, (unsigned long long)st->rated,
+		(unsigned long long)st->rejected,
+		(unsigned long long)st->unanswered);
+	if (in->have_ctl)
+		fprintf(f, ",\"late\":%llu", (unsigned long long)in->ctl.late);
+	fputs("},\"rejected_by_reason\":{", f);
+	const char *sep = "";
+	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
+		if (st->by_reason[i]) {
+			fprintf(f, "%s\"%s\":%llu", sep, cdr_reason_name(i),
+				(unsigned long long)st->by_reason[i]);
+			sep = ",";
+		}
+	fputc('}', f);
+}
+
+static void json_control(FILE *f, const run_info *in)
+{
+	if (!in->have_ctl)
+		return;
+	fprintf(f, ",\"accounts\":%llu,\"control_totals\":{",
+		(unsigned long long)in->ctl.accounts);
+	for (int i = 0; i < CDR_MONEY_COLUMNS; i++)
+		fprintf(f, "%s\"%s\":\"%s\"", i ? "," : "", cdr_money_column(i),
+			in->ctl.money[i]);
+	fputc('}', f);
+}
+
+static void json_max_rejects(FILE *f, const char *spec, const run_info *in)
+{
+	fputs(",\"max_rejects\":", f);
+	if (in->max.set) {
+		fputs("{\"limit\":", f);
+		json_str(f, spec);
+		fprintf(f, ",\"exceeded\":%s,\"why\":",
+			in->exceeded ? "true" : "false");
+		json_str(f, in->exceeded ? in->why : NULL);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+}
+
+static void json_warnings(FILE *f, const run_info *in)
+{
+	fputs(",\"warnings\":[", f);
+	for (int w = 0; w < in->nwarn; w++) {
+		if (w)
+			fputc(',', f);
+		json_str(f, in->warn[w]);
+	}
+	fputc(']', f);
+}
+
+typedef struct {
+	const char *key, *path;
+} json_out;
+
+static void json_outputs(FILE *f, const json_out *outs, size_t n)
+{
+	fputs(",\"outputs\":{", f);
+	for (size_t k = 0; k < n; k++) {
+		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);
+		json_str(f, outs[k].path);
+	}
+	fputc('}', f);
+}
+
 /*
  * The summary as one JSON object (README: "The summary"). Its keys are a
  * contract for monitoring: add keys, never rename one. Money is a string
@@ -957,24 +1031,9 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 		"\"sums\":%.6f,\"duplicates\":%.6f,\"totals\":%.6f}",
 		now() - in->t_start, in->load, st.pass_seconds, st.sums_seconds,
 		st.dup_seconds, in->totals);
-	fprintf(f,
-		",\"records\":{\"read\":%llu,\"rated\":%llu,\"rejected\":%llu,"
-		"\"unanswered\":%llu",
-		(unsigned long long)st.read, (unsigned long long)st.rated,
-		(unsigned long long)st.rejected,
-		(unsigned long long)st.unanswered);
-	if (in->have_ctl)
-		fprintf(f, ",\"late\":%llu", (unsigned long long)in->ctl.late);
-	fputs("},\"rejected_by_reason\":{", f);
+	json_records(f, &st, in);
+	fputs(",\"files\":{\"by_format\":{", f);
 	const char *sep = "";
-	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
-		if (st.by_reason[i]) {
-			fprintf(f, "%s\"%s\":%llu", sep, cdr_reason_name(i),
-				(unsigned long long)st.by_reason[i]);
-			sep = ",";
-		}
-	fputs("},\"files\":{\"by_format\":{", f);
-	sep = "";
 	for (int k = CDR_FORMAT_NATIVE; k < CDR_FORMAT_N; k++)
 		if (st.files[k]) {
 			fprintf(f, "%s\"%s\":%llu", sep,
@@ -991,14 +1050,7 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 			sep = ",";
 		}
 	fputs("}}", f);
-	if (in->have_ctl) {
-		fprintf(f, ",\"accounts\":%llu,\"control_totals\":{",
-			(unsigned long long)in->ctl.accounts);
-		for (int i = 0; i < CDR_MONEY_COLUMNS; i++)
-			fprintf(f, "%s\"%s\":\"%s\"", i ? "," : "",
-				cdr_money_column(i), in->ctl.money[i]);
-		fputc('}', f);
-	}
+	json_control(f, in);
 	for (int k = 0; k < in->nt; k++) {
 		fprintf(f, ",\"%s\":{\"path\":", k ? "new_tariff" : "tariff");
 		json_str(f, k ? in->o->new_tariff : in->o->tariff);
@@ -1020,36 +1072,19 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 	cdr_run_fingerprint(r, fp);
 	fprintf(f, "],\"bytes\":%llu,\"fingerprint\":\"xxh3-128:%s\"}",
 		(unsigned long long)bytes, fp);
-	const struct {
-		const char *key, *path;
-	} outs[] = {{"out", in->o->out ? in->o->out : "-"},
-		    {"rejects", in->o->rejects}, {"itemize", in->o->itemize},
-		    {"old_out", in->o->old_out}, {"new_out", in->o->new_out},
-		    {"summary_json", in->o->summary_json},
-		    {"breakdown", in->o->breakdown}, {"report", in->o->report}};
-	fputs(",\"outputs\":{", f);
-	for (size_t k = 0; k < sizeof(outs) / sizeof(*outs); k++) {
-		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);
-		json_str(f, outs[k].path);
-	}
-	fputs("},\"max_rejects\":", f);
-	if (in->max.set) {
-		fputs("{\"limit\":", f);
-		json_str(f, in->o->max_rejects);
-		fprintf(f, ",\"exceeded\":%s,\"why\":",
-			in->exceeded ? "true" : "false");
-		json_str(f, in->exceeded ? in->why : NULL);
-		fputc('}', f);
-	} else {
-		fputs("null", f);
-	}
-	fputs(",\"warnings\":[", f);
-	for (int w = 0; w < in->nwarn; w++) {
-		if (w)
-			fputc(',', f);
-		json_str(f, in->warn[w]);
-	}
-	fputs("]}\n", f);
+	const json_out outs[] = {
+		{"out", in->o->out ? in->o->out : "-"},
+		{"rejects", in->o->rejects},
+		{"itemize", in->o->itemize},
+		{"old_out", in->o->old_out},
+		{"new_out", in->o->new_out},
+		{"summary_json", in->o->summary_json},
+		{"breakdown", in->o->breakdown},
+		{"report", in->o->report}};
+	json_outputs(f, outs, sizeof(outs) / sizeof(*outs));
+	json_max_rejects(f, in->o->max_rejects, in);
+	json_warnings(f, in);
+	fputs("}\n", f);
 	return fclose(f) ? -ENOMEM : 0;
 }
 
@@ -1860,51 +1895,12 @@ static int shard_json(const opts *o, const cdr_shard_result *res,
 	fprintf(f, ",\"exit\":%d,\"shards\":%s", in->exceeded ? EXIT_THRESHOLD : 0,
 		o->shards);
 	fprintf(f, ",\"seconds\":{\"wall\":%.6f}", now() - in->t_start);
-	fprintf(f,
-		",\"records\":{\"read\":%llu,\"rated\":%llu,\"rejected\":%llu,"
-		"\"unanswered\":%llu",
-		(unsigned long long)st->read, (unsigned long long)st->rated,
-		(unsigned long long)st->rejected,
-		(unsigned long long)st->unanswered);
-	if (in->have_ctl)
-		fprintf(f, ",\"late\":%llu", (unsigned long long)in->ctl.late);
-	fputs("},\"rejected_by_reason\":{", f);
-	const char *sep = "";
-	for (int i = 1; i < CDR_REASON_MAX && cdr_reason_name(i); i++)
-		if (st->by_reason[i]) {
-			fprintf(f, "%s\"%s\":%llu", sep, cdr_reason_name(i),
-				(unsigned long long)st->by_reason[i]);
-			sep = ",";
-		}
-	fputs("}", f);
-	if (in->have_ctl) {
-		fprintf(f, ",\"accounts\":%llu,\"control_totals\":{",
-			(unsigned long long)in->ctl.accounts);
-		for (int i = 0; i < CDR_MONEY_COLUMNS; i++)
-			fprintf(f, "%s\"%s\":\"%s\"", i ? "," : "",
-				cdr_money_column(i), in->ctl.money[i]);
-		fputc('}', f);
-	}
+	json_records(f, st, in);
+	json_control(f, in);
 	fprintf(f, ",\"tariff\":{\"fingerprint\":\"xxh3-128:%s\"}",
 		res->tariff_fp);
-	fputs(",\"max_rejects\":", f);
-	if (in->max.set) {
-		fputs("{\"limit\":", f);
-		json_str(f, o->max_rejects);
-		fprintf(f, ",\"exceeded\":%s,\"why\":",
-			in->exceeded ? "true" : "false");
-		json_str(f, in->exceeded ? in->why : NULL);
-		fputc('}', f);
-	} else {
-		fputs("null", f);
-	}
-	fputs(",\"warnings\":[", f);
-	for (int w = 0; w < in->nwarn; w++) {
-		if (w)
-			fputc(',', f);
-		json_str(f, in->warn[w]);
-	}
-	fputc(']', f);
+	json_max_rejects(f, o->max_rejects, in);
+	json_warnings(f, in);
 	fputs(",\"inputs\":{\"files\":[", f);
 	for (uint32_t i = 0; i < res->ninputs; i++) {
 		fputs(i ? ",{\"path\":" : "{\"path\":", f);
@@ -1914,18 +1910,12 @@ static int shard_json(const opts *o, const cdr_shard_result *res,
 	}
 	fprintf(f, "],\"bytes\":%llu,\"fingerprint\":\"xxh3-128:%s\"}",
 		(unsigned long long)res->input_bytes, res->inputs_fp);
-	const struct {
-		const char *key, *path;
-	} outs[] = {{"out", o->out ? o->out : "-"},
-		    {"rejects", o->rejects},
-		    {"itemize", o->itemize},
-		    {"summary_json", o->summary_json}};
-	fputs(",\"outputs\":{", f);
-	for (size_t k = 0; k < sizeof(outs) / sizeof(*outs); k++) {
-		fprintf(f, "%s\"%s\":", k ? "," : "", outs[k].key);
-		json_str(f, outs[k].path);
-	}
-	fputs("}}\n", f);
+	const json_out outs[] = {{"out", o->out ? o->out : "-"},
+				 {"rejects", o->rejects},
+				 {"itemize", o->itemize},
+				 {"summary_json", o->summary_json}};
+	json_outputs(f, outs, sizeof(outs) / sizeof(*outs));
+	fputs("}\n", f);
 	return fclose(f) ? -ENOMEM : 0;
 }
 
