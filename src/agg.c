@@ -632,13 +632,69 @@ static int row_buckets(bk_rows *b, bk_scratch *s, uint32_t r)
 	return row_buckets_at(b, s, r, b->off[r], b->off[r + 1]);
 }
 
+/*
+ * The seal's rows [r0, r1) after the scatter: each row's buckets in
+ * taking order, written in place from e[off[r0]] on (a row never grows,
+ * so nothing unread is overwritten). `end` is where row r1 - 1 ends, as
+ * the scatter left it: off[r1] belongs to the next range, which another
+ * thread may be rewriting. Rows that find no memory for the scratch are
+ * kept as they are (unsorted) and make rc -ENOMEM.
+ */
+typedef struct {
+	bk_rows *b;
+	uint32_t r0, r1;
+	size_t start, end, w; /* w: where the range's entries end */
+	int rc;
+} seal_part;
+
+static void *seal_rows(void *arg)
+{
+	seal_part *p = arg;
+	bk_rows *b = p->b;
+	bk_scratch sc = {0};
+	size_t w = p->start;
+	for (uint32_t r = p->r0; r < p->r1; r++) {
+		size_t i = b->off[r];
+		size_t end = r + 1 == p->r1 ? p->end : b->off[r + 1];
+		b->off[r] = (uint32_t)w;
+		if (i == end)
+			continue;
+		if (row_buckets_at(b, &sc, r, i, end)) {
+			p->rc = -ENOMEM;
+			memmove(b->e + w, b->e + i, (end - i) * sizeof(*b->e));
+			w += end - i;
+			continue;
+		}
+		for (size_t k = 0; k < sc.n; k++) {
+			u128 u = sc.bk[k].units;
+			/* a bucket past int64 (never in practice) as several
+			 * entries; never more entries than the row had */
+			do {
+				uint64_t part = u > INT64_MAX ? INT64_MAX : (uint64_t)u;
+				b->e[w++] = (cdr__bkent){r, sc.bk[k].rate_row,
+							 sc.bk[k].zone,
+							 (uint8_t)sc.bk[k].band,
+							 {0},
+							 (int64_t)part};
+				u -= part;
+			} while (u);
+		}
+	}
+	free(sc.bk);
+	free(sc.slot);
+	p->w = w;
+	return NULL;
+}
+
+/* Below this many entries one thread seals faster than two start. */
+size_t cdr__seal_split_min = 65536;
+
 int cdr__acc_seal(cdr__acc *a)
 {
 	const uint32_t nrows = a->t->nrows;
 	if (!a->nchunks)
 		return 0;
 	bk_rows b;
-	bk_scratch sc = {0};
 	memset(&b, 0, sizeof(b));
 	b.own = 1;
 	b.off = calloc((size_t)nrows + 1, sizeof(*b.off));
@@ -649,46 +705,56 @@ int cdr__acc_seal(cdr__acc *a)
 		return rc;
 	}
 	/* From here on nothing fails that loses entries: the chunks go as
-	 * they are read, and each row is rewritten in place, in front of
-	 * what is still to be read (a row never grows). */
+	 * they are read, and each row is rewritten in place. */
 	bk_scatter(a, a, b.off, b.e);
 	free(a->chunks);
 	a->chunks = NULL;
 	a->nchunks = a->chunks_cap = 0;
 	free(a->sealed_off);
 	free(a->sealed);
-	size_t w = 0;
-	for (uint32_t r = 0; r < nrows; r++) {
-		size_t i = b.off[r], end = b.off[r + 1];
-		b.off[r] = (uint32_t)w;
-		if (i == end)
-			continue;
-		if (row_buckets_at(&b, &sc, r, i, end)) {
-			/* out of memory for the scratch: keep the row as it is,
-			 * unsorted - then it is not sealed either */
-			rc = -ENOMEM;
-			memmove(b.e + w, b.e + i, (end - i) * sizeof(*b.e));
-			w += end - i;
-			continue;
+	/* Two ranges of rows with about half the entries each, on two
+	 * threads when the run had two workers; each row's buckets are its
+	 * own, so the result is the same bytes either way. */
+	seal_part part[2] = {{&b, 0, nrows, 0, b.off[nrows], 0, 0},
+			     {&b, nrows, nrows, 0, 0, 0, 0}};
+	int np = 1;
+	if (a->threads > 1 && a->bk_n >= cdr__seal_split_min && nrows > 1) {
+		uint32_t lo = 0, hi = nrows; /* first row starting past half */
+		const size_t half = b.off[nrows] / 2;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (b.off[mid] < half)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
-		for (size_t k = 0; k < sc.n; k++) {
-			u128 u = sc.bk[k].units;
-			/* a bucket past int64 (never in practice) as several
-			 * entries; never more entries than the row had */
-			do {
-				uint64_t part = u > INT64_MAX ? INT64_MAX : (uint64_t)u;
-				b.e[w++] = (cdr__bkent){r, sc.bk[k].rate_row,
-							sc.bk[k].zone,
-							(uint8_t)sc.bk[k].band,
-							{0},
-							(int64_t)part};
-				u -= part;
-			} while (u);
+		if (lo > 0 && lo < nrows) {
+			part[0].r1 = lo;
+			part[0].end = b.off[lo];
+			part[1] = (seal_part){&b, lo, nrows, b.off[lo],
+					      b.off[nrows], 0, 0};
+			np = 2;
 		}
 	}
+	pthread_t th;
+	int started = np == 2 && !pthread_create(&th, NULL, seal_rows, &part[1]);
+	seal_rows(&part[0]);
+	if (started)
+		pthread_join(th, NULL);
+	else if (np == 2)
+		seal_rows(&part[1]);
+	size_t w = part[0].w;
+	if (np == 2) {
+		/* the second range's entries moved down behind the first's */
+		const size_t gap = part[1].start - w;
+		memmove(b.e + w, b.e + part[1].start,
+			(part[1].w - part[1].start) * sizeof(*b.e));
+		for (uint32_t r = part[1].r0; r < nrows; r++)
+			b.off[r] -= (uint32_t)gap;
+		w = part[1].w - gap;
+	}
+	rc = part[0].rc ? part[0].rc : part[1].rc;
 	b.off[nrows] = (uint32_t)w;
-	free(sc.bk);
-	free(sc.slot);
 	dear_free(&b.k);
 	cdr__bkent *shrunk = realloc(b.e, (w ? w : 1) * sizeof(*b.e));
 	a->sealed = shrunk ? shrunk : b.e;

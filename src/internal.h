@@ -496,6 +496,9 @@ typedef int (*cdr__bk_fn)(void *ctx, uint32_t row, cdr__bucket *bk, size_t n);
  * read: after the pass, so the monthly charges need no copy of it. The
  * buckets are the same either way. 0 or -ENOMEM (the log unchanged). */
 int cdr__acc_seal(cdr__acc *a);
+/* Fewer log entries than this are sealed on one thread even when
+ * a->threads > 1 (tests lower it to cut small logs in two). */
+extern size_t cdr__seal_split_min;
 int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx);
 /* Every allowance take of a merged accumulator, as the totals make them
  * (SPEC 7): fn(ctx, bucket taken from, credit in micros, rounded on its

@@ -436,6 +436,88 @@ Test(agg, two_threads_render_the_bytes_of_one)
 	tu_rmdir(dir);
 }
 
+/*
+ * The seal on two threads (two ranges of rows, the second moved down
+ * behind the first): the same sealed log as on one, whatever the cut.
+ */
+Test(agg, two_threads_seal_the_log_of_one)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = tu_tariff();
+	tu_write(dir, "tariff.conf", "timezone = UTC\n");
+	tu_write(dir, "bands.csv", "band,days,from,to\n"
+				   "peak,mon-fri,08:00,20:00\n"
+				   "idle,*,00:00,24:00\n");
+	tu_write(dir, "zones.csv", "prefix,zone\n1,home\n2,away\n");
+	tu_write(dir, "plans.csv", "plan,monthly_fee\nm,10\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m,voice,home,*,0,0.3,60,60,60\n"
+		 "m,voice,*,peak,0,0.6,60,60,60\n"
+		 "m,voice,*,idle,0,0.12,60,60,60\n");
+	tu_write(dir, "packages.csv",
+		 "package,monthly_fee,service,zone,band,amount\n"
+		 "talk,3,voice,*,*,90\n");
+	char subs[4096] = "subscriber,account,plan,packages,from,to\n";
+	for (int i = 0; i < 40; i++)
+		snprintf(subs + strlen(subs), sizeof(subs) - strlen(subs),
+			 "3%02d,A%d,m,talk,2026-01-01,\n", i, i % 7);
+	tu_write(dir, "subscribers.csv", subs);
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cdr__period per;
+	cdr__period_init(&per, t, 2026, 10);
+	size_t min = cdr__seal_split_min;
+	cdr__seal_split_min = 1;
+	/* Rows with many entries and with few, each cut tried. */
+	for (int cut = 0; cut < 6; cut++) {
+		cdr__acc a1, a2;
+		cr_assert_eq(cdr__acc_init(&a1, t), 0);
+		cr_assert_eq(cdr__acc_init(&a2, t), 0);
+		for (int n = 0; n < 400; n++) {
+			char line[128];
+			int sub = cut < 3 ? (n * 7 + cut) % 40 : (n % 5 == 0 ? 1 : (n + cut) % 40);
+			snprintf(line, sizeof(line),
+				 "%d,3%02d,voice,2026-10-%02d %02d:00:00,%d00,%d,0",
+				 n, sub, 1 + n % 28, n % 24, 1 + n % 2, 30 + n % 200);
+			cdr__rated x = rate_line(t, &per, line);
+			cr_assert_eq(x.reason, CDR_OK, "%s", line);
+			cr_assert_eq(cdr__acc_add(&a1, &x, 1), 0);
+			cr_assert_eq(cdr__acc_add(&a2, &x, 1), 0);
+			if (n % 9 == 0) { /* a duplicate taken back */
+				cr_assert_eq(cdr__acc_add(&a1, &x, -1), 0);
+				cr_assert_eq(cdr__acc_add(&a2, &x, -1), 0);
+			}
+		}
+		a1.threads = 1;
+		a2.threads = 2;
+		cr_assert_eq(cdr__acc_seal(&a1), 0);
+		cr_assert_eq(cdr__acc_seal(&a2), 0);
+		cr_assert_not_null(a1.sealed_off);
+		cr_assert_not_null(a2.sealed_off);
+		cr_assert_eq(a1.sealed_n, a2.sealed_n);
+		cr_assert_eq(memcmp(a1.sealed_off, a2.sealed_off,
+				    ((size_t)t->nrows + 1) * sizeof(*a1.sealed_off)),
+			     0);
+		cr_assert_eq(memcmp(a1.sealed, a2.sealed,
+				    a1.sealed_n * sizeof(*a1.sealed)),
+			     0);
+		char *one, *two;
+		size_t n1, n2;
+		cr_assert_eq(cdr__totals_render(&a1, &per, &one, &n1), 0);
+		cr_assert_eq(cdr__totals_render(&a2, &per, &two, &n2), 0);
+		cr_assert_eq(n1, n2);
+		cr_assert_eq(memcmp(one, two, n1), 0);
+		free(one);
+		free(two);
+		cdr__acc_fini(&a1);
+		cdr__acc_fini(&a2);
+	}
+	cdr__seal_split_min = min;
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
 /* cdr__calloc_huge: zeroed, cache-line aligned, 2 MiB aligned when
  * large, writable to the last byte, and given back by cdr__free_huge. */
 Test(agg, huge_tables_are_zeroed_aligned_and_freed)
