@@ -20,6 +20,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,17 +66,27 @@ static int cvec_push(cvec *v, uint64_t h, uint64_t loc)
 /*
  * Every entry whose key hash occurs more than once, partition by partition:
  * a partition's open-addressing table stays small enough for the cache, so
- * this costs about one pass over the 16-byte entries.
+ * this costs about one pass over the 16-byte entries. Partitions [p0, p1)
+ * into out.
  */
-static int find_candidates(cdr_run *r, cvec *out)
+typedef struct cand_job {
+	const cdr_run *r;
+	size_t p0, p1;
+	cvec out;
+	int rc;
+} cand_job;
+
+static void *find_candidates_range(void *arg)
 {
+	cand_job *j = arg;
+	const cdr_run *r = j->r;
 	uint64_t *flat = NULL;
 	uint32_t *slot = NULL;
 	uint8_t *seen = NULL;
 	size_t flat_cap = 0, slot_cap = 0;
 	int rc = 0;
 
-	for (size_t p = 0; p < NPART && !rc; p++) {
+	for (size_t p = j->p0; p < j->p1 && !rc; p++) {
 		size_t n = 0;
 		for (int i = 0; i < r->nw; i++)
 			n += r->w[i].part[p].n;
@@ -109,27 +120,63 @@ static int find_candidates(cdr_run *r, cvec *out)
 		assert(k == n); /* the blocks hold exactly the counted entries */
 		memset(slot, 0, cap * sizeof(*slot));
 		memset(seen, 0, n);
-		for (size_t j = 0; j < n && !rc; j++) {
-			uint64_t h = flat[2 * j];
+		for (size_t q = 0; q < n && !rc; q++) {
+			uint64_t h = flat[2 * q];
 			size_t s = (size_t)h & (cap - 1);
 			while (slot[s] && flat[2 * (size_t)(slot[s] - 1)] != h)
 				s = (s + 1) & (cap - 1);
 			if (!slot[s]) {
-				slot[s] = (uint32_t)(j + 1);
+				slot[s] = (uint32_t)(q + 1);
 				continue;
 			}
 			size_t f = slot[s] - 1;
 			if (!seen[f]) {
 				seen[f] = 1;
-				rc = cvec_push(out, h, flat[2 * f + 1]);
+				rc = cvec_push(&j->out, h, flat[2 * f + 1]);
 			}
 			if (!rc)
-				rc = cvec_push(out, h, flat[2 * j + 1]);
+				rc = cvec_push(&j->out, h, flat[2 * q + 1]);
 		}
 	}
 	free(flat);
 	free(slot);
 	free(seen);
+	j->rc = rc;
+	return NULL;
+}
+
+/* Below this many entries one thread finds the candidates faster than
+ * two start. */
+#define CAND_SPLIT_MIN 65536
+
+/* The candidates of every partition: on two threads (each half of the
+ * partitions) when the pass had two workers. They are sorted afterwards
+ * by (hash, location), a total order, so the halves' order is no matter. */
+static int find_candidates(cdr_run *r, cvec *out)
+{
+	size_t total = 0;
+	for (int i = 0; i < r->nw; i++)
+		for (size_t p = 0; p < NPART; p++)
+			total += r->w[i].part[p].n;
+	cand_job j[2] = {{r, 0, NPART, {0}, 0}, {r, NPART, NPART, {0}, 0}};
+	pthread_t th;
+	int started = 0;
+	if (r->nw > 1 && total >= CAND_SPLIT_MIN) {
+		j[0].p1 = j[1].p0 = NPART / 2;
+		started = !pthread_create(&th, NULL, find_candidates_range, &j[1]);
+	}
+	find_candidates_range(&j[0]);
+	if (started)
+		pthread_join(th, NULL);
+	else if (j[1].p0 < j[1].p1)
+		find_candidates_range(&j[1]);
+	int rc = j[0].rc ? j[0].rc : j[1].rc;
+	*out = j[0].out;
+	if (!rc && j[1].out.n) {
+		for (size_t k = 0; !rc && k < j[1].out.n; k++)
+			rc = cvec_push(out, j[1].out.c[k].h, j[1].out.c[k].loc);
+	}
+	free(j[1].out.c);
 	return rc;
 }
 
