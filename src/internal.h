@@ -495,6 +495,12 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 			  const cdr__rec *r, int64_t utc,
 			  const cdr__subhit *hit, cdr__rated *out);
 
+/* The same by the contract's steps alone, without rate.c's fast path
+ * for the usual record (what tests compare that path with). */
+void cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
+			    const cdr__rec *r, int64_t utc,
+			    const cdr__subhit *hit, cdr__rated *out);
+
 struct cdr__acct;
 /*
  * cdr__rate_record_hit over the n records of a batch under one tariff,

@@ -319,9 +319,10 @@ void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
  * order, each reject with the fields it leaves (itemize and rejects lines
  * and the breakdown read them).
  */
-static __attribute__((noinline)) void
-rate_steps(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
-	   int64_t utc, const cdr__subhit *hit, cdr__rated *out)
+__attribute__((noinline)) void
+cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
+		       const cdr__rec *r, int64_t utc, const cdr__subhit *hit,
+		       cdr__rated *out)
 {
 	out->service = r->service;
 	out->late = 0;
@@ -334,6 +335,7 @@ rate_steps(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
 	out->start_utc = utc;
 	out->charge_micros = 0;
 	out->account = t->dash_account;
+	out->zone = t->nzones;
 
 	if (utc >= p->end_utc) {
 		out->reason = CDR_R_AFTER_PERIOD;
@@ -421,12 +423,14 @@ rate_steps(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
  * free, a row active that day, the day inside the period's tables, a
  * rate, something used, and a price times quantity within 64 bits.
  * Anything else (a reject, a free call, a split call, a product that
- * needs 128 bits) returns -1 with *out untouched, and rate_steps decides
- * the record from the start: both give the same fields for every record,
- * so this path only skips work and never changes a rule. A tariff too big
- * for the resolved cells finds its rates through the keys here too. Each
- * field is written once, at the end. Inline into both callers below: the
- * call and its saved registers cost about as much as the zone lookup.
+ * needs 128 bits) returns -1, and cdr__rate_record_steps decides the
+ * record from the start, writing every field again: both give the same
+ * fields for every record (tests/test_rate.c compares them record by
+ * record), so this path only skips work and never changes a rule. A tariff
+ * too big for the resolved cells finds its rates through the keys here
+ * too. Fields are written as they are known, so that few values stay
+ * live. Inline into both callers below: the call and its saved registers
+ * cost about as much as the zone lookup.
  */
 static inline __attribute__((always_inline)) int
 rate_fast(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
@@ -442,6 +446,7 @@ rate_fast(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
 			return -1;
 		zone = (uint32_t)z;
 	}
+	out->zone = zone;
 
 	/* The local day as an index into the period's days: one unsigned
 	 * division, where floor division takes a remainder and a fix-up. */
@@ -454,30 +459,32 @@ rate_fast(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
 		return -1;
 	const int64_t day = p->dt_first + (int64_t)di;
 
-	int32_t row;
-	uint32_t account, plan;
-	uint8_t has_pkgs;
+	uint32_t plan;
 	if (hit->nrows == 1) {
 		if (day < hit->from_day || day > hit->to_day)
 			return -1;
-		row = (int32_t)hit->first;
-		account = hit->account;
+		out->row = (int32_t)hit->first;
+		out->account = hit->account;
+		out->has_pkgs = hit->has_pkgs;
 		plan = hit->plan;
-		has_pkgs = hit->has_pkgs;
 	} else {
-		if ((row = cdr__row_in(t, hit->first, hit->nrows, day)) < 0)
+		const int32_t row = cdr__row_in(t, hit->first, hit->nrows, day);
+		if (row < 0)
 			return -1;
 		const cdr__sub_row *sr = &t->rows[row];
-		account = sr->account;
+		out->row = row;
+		out->account = sr->account;
+		out->has_pkgs = sr->npkg != 0;
 		plan = sr->plan;
-		has_pkgs = sr->npkg != 0;
 	}
 
 	const unsigned minute = (unsigned)((rel - di * 86400) / 60);
 	const uint32_t band = t->minute_band[p->day_type[di]][minute];
+	out->band = band;
 	const int32_t rr_i = cdr__rate_find_inline(t, plan, svc, zone, band, day);
 	if (rr_i < 0)
 		return -1;
+	out->rate_row = rr_i;
 	const cdr__rate_row *rr = &t->rates[rr_i];
 	const uint64_t d = svc == CDR_VOICE ? r->duration
 			   : svc == CDR_SMS ? 1
@@ -485,30 +492,24 @@ rate_fast(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
 	if (d == 0)
 		return -1;
 	const uint64_t q = billed(d, rr);
+	out->quantity = q;
 	/* Half up in 64 bits when price x q and the half unit fit, and the
 	 * charge with its connect fee in 63 (nearly always: a 0.25 price
-	 * fits up to 7 x 10^13 billed units); 128 bits otherwise. */
+	 * fits up to 7 x 10^13 billed units); 128 bits otherwise. The
+	 * connect fee is never negative (cdr__parse_money). */
 	const uint64_t unit = rr->unit, half = unit / 2;
 	uint64_t prod;
 	if (__builtin_mul_overflow((uint64_t)rr->price_micros, q, &prod) ||
 	    prod > UINT64_MAX - half)
 		return -1;
 	const uint64_t usage = (prod + half) / unit;
-	assert(rr->connect_micros >= 0); /* amounts are never negative */
-	if (usage > (uint64_t)(INT64_MAX - rr->connect_micros))
+	if (usage > (uint64_t)INT64_MAX - (uint64_t)rr->connect_micros)
 		return -1;
 
 	out->reason = CDR_OK;
 	out->service = (uint8_t)svc;
 	out->late = utc < p->start_utc;
 	out->is_free = 0;
-	out->has_pkgs = has_pkgs;
-	out->account = account;
-	out->row = row;
-	out->rate_row = rr_i;
-	out->zone = zone;
-	out->band = band;
-	out->quantity = q;
 	out->start_utc = utc;
 	out->charge_micros = (int64_t)usage + rr->connect_micros;
 	return 0;
@@ -519,7 +520,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 			  const cdr__subhit *hit, cdr__rated *out)
 {
 	if (rate_fast(t, p, r, utc, hit, out))
-		rate_steps(t, p, r, utc, hit, out);
+		cdr__rate_record_steps(t, p, r, utc, hit, out);
 }
 
 void cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
@@ -532,7 +533,8 @@ void cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
 			continue;
 		const size_t j = (size_t)i * stride;
 		if (rate_fast(t, p, &rec[i], utc[j], &hit[j], &x[j])) {
-			rate_steps(t, p, &rec[i], utc[j], &hit[j], &x[j]);
+			cdr__rate_record_steps(t, p, &rec[i], utc[j], &hit[j],
+					       &x[j]);
 			if (x[j].reason != CDR_OK)
 				continue;
 		}
