@@ -7,7 +7,9 @@
  *
  * Sections: period - start instant - billed quantity - split pricing
  * (seconds per band of a call, in time proportional to its DST changes
- * and holidays, not its pieces) - the record.
+ * and holidays, not its pieces) - the record: the contract's steps, a
+ * fast path for the usual record that falls back to them, and the batch
+ * loop of the pass.
  */
 #include <assert.h>
 #include <string.h>

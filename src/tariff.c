@@ -6,7 +6,10 @@
  * that make the per-record work cheap:
  *
  *   zones      a 12-way trie over 0-9 * #: longest prefix and `=exact` in
- *              one walk, O(length of the number);
+ *              one walk, O(length of the number), and in front of it a
+ *              table over the first four digits that answers most
+ *              numbers in one index (the walk only goes on below a
+ *              prefix that longer prefixes extend);
  *   bands      a band per minute for each of the 8 day types (mon..sun,
  *              holiday), and the same as runs for cutting split calls;
  *   rates      the keys rates.csv writes, in an open-addressing table,
@@ -14,7 +17,8 @@
  *              `*` fallback order, probing only keys the plan and zone
  *              have, then bisects the dated rows. A small tariff also
  *              gets every cell's timeline resolved ahead of time (an
- *              index and a tiny scan), within a bound set by its rows;
+ *              index and a tiny scan; one load for a cell with a single
+ *              undated row), within a bound set by its rows;
  *   subscribers  sharded open-addressing tables (XXH3) whose 64-byte
  *              slots hold the number packed into 128 bits, its row range
  *              and its first row's fields: one cache line per record.
