@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "cdrate/cdrate.h"
 #include "normalize.h"
@@ -141,6 +142,15 @@ typedef struct cdr__trie_node {
 	int32_t exact;	   /* zone of an `=number` ending here, or -1 */
 } cdr__trie_node;
 
+/* Where the first CDR_ZONE_TAB_DIGITS digits of a destination leave a
+ * longer match possible: the trie node they reach, and the zone of the
+ * longest prefix up to there (or -1). */
+typedef struct cdr__zone_more {
+	uint32_t node;
+	int32_t best;
+} cdr__zone_more;
+#define CDR_ZONE_TAB_DIGITS 4
+
 typedef struct cdr__band_seg {
 	uint16_t from_min, to_min; /* [from, to) minutes of the local day */
 	uint8_t band;
@@ -164,6 +174,13 @@ struct cdr_tariff {
 	 * `=number` row (0: none), for explain; never read while rating */
 	uint32_t *trie_line;
 	uint32_t nprefixes;
+	/* The zone by a destination's first CDR_ZONE_TAB_DIGITS digits,
+	 * zone_tab[d0 d1 d2 d3 as a decimal]: e >= -1 is the answer (a zone,
+	 * or -1 no_zone) for every number of at least that many digits
+	 * starting so, no longer prefix or `=number` lying below; e <= -2
+	 * sends the walk on from zone_more[-2 - e]. Built from the trie. */
+	int32_t *zone_tab;
+	cdr__zone_more *zone_more;
 	/* bands.csv, holidays.csv */
 	char **band_names;
 	uint32_t nbands;
@@ -190,6 +207,10 @@ struct cdr_tariff {
 	 * cell_steps[cell_off[c] .. cell_off[c + 1]); else NULL */
 	uint32_t *cell_off;
 	cdr__rate_step *cell_steps;
+	/* [cells]: the cell's row on every day when its timeline is one row
+	 * from always (nearly every cell), -1 when it has none, else
+	 * CDR_CELL_DATED (scan the timeline); with cell_off */
+	int32_t *cell_row;
 	cdr__package *packages;
 	uint32_t npackages;
 	cdr__allowance *allows;
@@ -217,6 +238,48 @@ struct cdr_tariff {
 
 /* Zone of a destination (digits, '*', '#'), or -1 (no_zone). */
 int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n);
+/* The same by the trie alone (what zone_tab is checked against). */
+int32_t cdr__zone_lookup_trie(const cdr_tariff *t, const char *d, size_t n);
+/* The trie walk on from node `node` over [d, e), `best` the zone so far. */
+int32_t cdr__zone_walk(const cdr_tariff *t, uint32_t node, int32_t best,
+		       const char *d, const char *e);
+/* cdr__zone_lookup, inline: a destination of 4 digits or more starting
+ * with digits is one index into zone_tab, and a walk only below a prefix
+ * that longer prefixes extend (the trie walk cost ~80 instructions). */
+static inline int32_t cdr__zone_lookup_inline(const cdr_tariff *t,
+					      const char *d, size_t n)
+{
+	if (n >= CDR_ZONE_TAB_DIGITS && t->zone_tab) {
+		uint32_t x;
+		memcpy(&x, d, sizeof(x));
+		/* Four ASCII digits: every byte's high nibble 3, and none
+		 * whose low nibble passes 9 (adding 6 then carries into its
+		 * high nibble; a carry out of a byte needs 0xFA or more,
+		 * which fails on its own). */
+		if (((x & 0xF0F0F0F0u) | ((x + 0x06060606u) & 0xF0F0F0F0u) >> 4) ==
+		    0x33333333u) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* d[0] in the low byte: pairs d0d1 and d2d3 in
+			 * bytes 0 and 2, then the four as one number. */
+			uint32_t v = x & 0x0F0F0F0Fu;
+			v = v * 10 + (v >> 8);
+			const uint32_t i = (v & 0xFF) * 100 + (v >> 16 & 0xFF);
+#else
+			const uint32_t i = (uint32_t)(d[0] - '0') * 1000 +
+					   (uint32_t)(d[1] - '0') * 100 +
+					   (uint32_t)(d[2] - '0') * 10 +
+					   (uint32_t)(d[3] - '0');
+#endif
+			const int32_t e = t->zone_tab[i];
+			if (e >= -1)
+				return e;
+			const cdr__zone_more *m = &t->zone_more[-2 - e];
+			return cdr__zone_walk(t, m->node, m->best,
+					      d + CDR_ZONE_TAB_DIGITS, d + n);
+		}
+	}
+	return cdr__zone_lookup_trie(t, d, n);
+}
 /* Subscriber index of a number (digits, no '+'), or -1. */
 int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n);
 /* What the subscriber table knows of a number. */
@@ -241,6 +304,14 @@ int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
  * lookup a walk over its digits. */
 int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t k[2],
 			 uint64_t h, cdr__subhit *hit);
+struct cdr__rec;
+/* cdr__sub_find_packed over the n records of a batch, without a call per
+ * record: record i is rec[i] with status[i] (only CDR_OK ones are looked
+ * up) and hash h[i], its hit goes to hit[i * stride]; the rows of
+ * numbers with several are prefetched. */
+void cdr__sub_find_batch(const cdr_tariff *t, int n, const int *status,
+			 const struct cdr__rec *rec, const uint64_t *h,
+			 cdr__subhit *hit, size_t stride);
 /* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
 /* Row of subscriber `sub` active on local day `day`, or -1. */
@@ -251,6 +322,7 @@ int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
 /* Rate row for a cell on a local day, or -1 (no_rate). */
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);
+#define CDR_CELL_DATED (-2) /* cell_row: a timeline of dated rows */
 /* The same, inline when the cells' timelines were resolved ahead (the
  * usual tariff; rating asks once per record). */
 static inline int32_t cdr__rate_find_inline(const cdr_tariff *t,
@@ -263,7 +335,10 @@ static inline int32_t cdr__rate_find_inline(const cdr_tariff *t,
 	size_t c = (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
 			   t->nbands +
 		   band;
-	int32_t row = -1;
+	int32_t row = t->cell_row[c];
+	if (row != CDR_CELL_DATED)
+		return row;
+	row = -1;
 	/* Steps are few (one per price change) and ordered by day. */
 	for (uint32_t i = t->cell_off[c]; i < t->cell_off[c + 1]; i++) {
 		if (t->cell_steps[i].from_day > day)
@@ -356,6 +431,11 @@ typedef struct cdr__period {
 	int64_t dt_first;
 	uint32_t dt_n;
 	uint8_t day_type[31 + 2 * CDR_PERIOD_MARGIN_DAYS];
+	int64_t dt_first_local; /* local second day dt_first begins at */
+	/* When the window holds one offset: instants from one_off_from
+	 * below the period's end have offset one_off (else INT64_MAX) */
+	int64_t one_off_from;
+	int32_t one_off;
 } cdr__period;
 
 int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month);
@@ -414,6 +494,27 @@ int cdr__split_pieces(const cdr_tariff *t, const cdr__rated *x,
 void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 			  const cdr__rec *r, int64_t utc,
 			  const cdr__subhit *hit, cdr__rated *out);
+
+/* The same by the contract's steps alone, without rate.c's fast path
+ * for the usual record (what tests compare that path with). */
+void cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
+			    const cdr__rec *r, int64_t utc,
+			    const cdr__subhit *hit, cdr__rated *out);
+
+struct cdr__acct;
+/*
+ * cdr__rate_record_hit over the n records of a batch under one tariff,
+ * without a call per record: record i is rec[i], with status[i] (only
+ * CDR_OK records are rated), start instant utc[i * stride], lookup
+ * hit[i * stride] and result x[i * stride] (the batch keeps the tariffs
+ * of a rerate side by side). The account sums acct[account] of each
+ * accepted record are prefetched for writing: cdr__acc_add adds to them
+ * next.
+ */
+void cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
+		     const int *status, const cdr__rec *rec,
+		     const int64_t *utc, const cdr__subhit *hit,
+		     cdr__rated *x, size_t stride, const struct cdr__acct *acct);
 
 
 /* ---- agg (agg.c) ----------------------------------------------------- */

@@ -354,43 +354,32 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 	return 0;
 }
 
-/* Probe the subscriber slots; prefetch rows where a slot is not enough. */
+/* Probe the subscriber slots, one tariff at a time (tariff.c, which also
+ * prefetches the rows where a slot is not enough). */
 static __attribute__((noinline)) void
 stage_lookup(worker *w, batch *b, int k0, int k1)
 {
-	cdr_run *r = w->r;
-	for (int i = 0; i < b->n; i++) {
-		if (b->status[i] != CDR_OK)
-			continue;
-		for (int k = k0; k < k1; k++) {
-			cdr__subhit *hit = &b->hit[i][k];
-			cdr__sub_find_packed(r->t[k], b->rec[i].subk,
-					     b->subh[i], hit);
-			/* A single row came with the slot; only numbers with
-			 * several rows need the rows array. */
-			if (hit->nrows > 1)
-				__builtin_prefetch(&r->t[k]->rows[hit->first]);
-		}
-	}
+	const size_t stride = sizeof(b->hit[0]) / sizeof(b->hit[0][0]);
+	for (int k = k0; k < k1; k++)
+		cdr__sub_find_batch(w->r->t[k], b->n, b->status, b->rec,
+				    b->subh, &b->hit[0][k], stride);
 }
 
-/* Rate; prefetch the account sums the records will add to. */
+/* Rate, one tariff at a time (rate.c, which also prefetches the account
+ * sums the records will add to). */
 static __attribute__((noinline)) void
 stage_rate(worker *w, batch *b, int k0, int k1)
 {
-	cdr_run *r = w->r;
-	for (int i = 0; i < b->n; i++) {
-		if (b->status[i] != CDR_OK)
-			continue;
-		for (int k = k0; k < k1; k++) {
-			cdr__rated *x = &b->x[i][k];
-			cdr__rate_record_hit(r->t[k], &r->per[k], &b->rec[i],
-					     b->utc[i][k], &b->hit[i][k], x);
-			if (x->reason == CDR_OK)
-				__builtin_prefetch(&w->acc[k].acct[x->account],
-						   1);
-		}
-	}
+	/* utc, hit and x hold a record's tariffs side by side */
+	const size_t stride = sizeof(b->x[0]) / sizeof(b->x[0][0]);
+	_Static_assert(sizeof(b->hit[0]) / sizeof(b->hit[0][0]) == 2 &&
+			       sizeof(b->utc[0]) / sizeof(b->utc[0][0]) == 2 &&
+			       sizeof(b->x[0]) / sizeof(b->x[0][0]) == 2,
+		       "one stride for the batch's per-tariff arrays");
+	for (int k = k0; k < k1; k++)
+		cdr__rate_batch(w->r->t[k], &w->r->per[k], b->n, b->status,
+				b->rec, &b->utc[0][k], &b->hit[0][k],
+				&b->x[0][k], stride, w->acc[k].acct);
 }
 
 /* Add to the sums; write itemize and rejects lines; count. */

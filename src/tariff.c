@@ -6,7 +6,10 @@
  * that make the per-record work cheap:
  *
  *   zones      a 12-way trie over 0-9 * #: longest prefix and `=exact` in
- *              one walk, O(length of the number);
+ *              one walk, O(length of the number), and in front of it a
+ *              table over the first four digits that answers most
+ *              numbers in one index (the walk only goes on below a
+ *              prefix that longer prefixes extend);
  *   bands      a band per minute for each of the 8 day types (mon..sun,
  *              holiday), and the same as runs for cutting split calls;
  *   rates      the keys rates.csv writes, in an open-addressing table,
@@ -14,7 +17,8 @@
  *              `*` fallback order, probing only keys the plan and zone
  *              have, then bisects the dated rows. A small tariff also
  *              gets every cell's timeline resolved ahead of time (an
- *              index and a tiny scan), within a bound set by its rows;
+ *              index and a tiny scan; one load for a cell with a single
+ *              undated row), within a bound set by its rows;
  *   subscribers  sharded open-addressing tables (XXH3) whose 64-byte
  *              slots hold the number packed into 128 bits, its row range
  *              and its first row's fields: one cache line per record.
@@ -825,6 +829,63 @@ static int32_t intern(char ***names, uint32_t *n, cdr__map **m,
  * (E.164) stop at 15 digits; 32 leaves room for dialled codes. */
 #define ZONE_PREFIX_MAX 32
 
+/*
+ * zone_tab (internal.h) from the finished trie: for each run of
+ * CDR_ZONE_TAB_DIGITS digits, the zone of the longest prefix along it, and
+ * whether that is final. It is final when the walk stops on the way (no
+ * prefix goes on with those digits) or ends on a node with no children
+ * and no `=number`: then no longer prefix can match any number starting
+ * so (a longer number's `=number` would need a child; an `=number` of
+ * exactly these digits is kept for the walk). Shorter `=number` rows
+ * never match a number this long. 10^4 entries of 4 bytes, built in
+ * 4 x 10^4 steps; the other entries walk on from the node reached.
+ */
+static int zone_table(cdr_tariff *t)
+{
+	enum { N = 10000 };
+	t->zone_tab = malloc(N * sizeof(*t->zone_tab));
+	if (!t->zone_tab)
+		return -ENOMEM;
+	uint32_t nmore = 0, cap = 0;
+	for (uint32_t i = 0; i < N; i++) {
+		const unsigned dig[CDR_ZONE_TAB_DIGITS] = {i / 1000, i / 100 % 10,
+							   i / 10 % 10, i % 10};
+		uint32_t node = 0;
+		int32_t best = t->trie[0].zone;
+		int final = 0;
+		for (int k = 0; k < CDR_ZONE_TAB_DIGITS; k++) {
+			int32_t c = t->trie[node].child[dig[k]];
+			if (!c) {
+				final = 1;
+				break;
+			}
+			node = (uint32_t)c;
+			if (t->trie[node].zone >= 0)
+				best = t->trie[node].zone;
+		}
+		if (!final) {
+			final = t->trie[node].exact < 0;
+			for (int s = 0; s < 12 && final; s++)
+				final = !t->trie[node].child[s];
+		}
+		if (final) {
+			t->zone_tab[i] = best;
+			continue;
+		}
+		if (nmore == cap) {
+			cap = cap ? 2 * cap : 64;
+			cdr__zone_more *m = realloc(t->zone_more,
+						    cap * sizeof(*m));
+			if (!m)
+				return -ENOMEM;
+			t->zone_more = m;
+		}
+		t->zone_more[nmore] = (cdr__zone_more){node, best};
+		t->zone_tab[i] = -2 - (int32_t)nmore++;
+	}
+	return 0;
+}
+
 /* zones.csv: each prefix (or `=number`) into the trie; a prefix given
  * twice is an error. Zone names get indexes in first-seen order. */
 static int load_zones(ld *L, cdr__map **zmap)
@@ -898,7 +959,7 @@ out:
 		return rc;
 	if (t->nzones == 0)
 		return fail(L, "zones.csv", 0, NULL, "no zones");
-	return 0;
+	return zone_table(t);
 }
 
 /* ---- bands and holidays ---------------------------------------------- */
@@ -2357,6 +2418,18 @@ static int resolve_cells(cdr_tariff *t)
 				}
 	t->cell_off[c] = (uint32_t)o;
 	free(bp);
+	/* Most cells hold one row from always: that row, without a scan. */
+	t->cell_row = malloc((ncells + 1) * sizeof(*t->cell_row));
+	if (!t->cell_row)
+		return -ENOMEM;
+	for (c = 0; c < ncells; c++) {
+		uint32_t a = t->cell_off[c], n = t->cell_off[c + 1] - a;
+		t->cell_row[c] = n == 0 ? -1
+				 : n == 1 && t->cell_steps[a].from_day ==
+						     CDR_DAY_NONE
+				     ? (int32_t)t->cell_steps[a].row
+				     : CDR_CELL_DATED;
+	}
 	return 0;
 }
 
@@ -2587,6 +2660,8 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->zone_free);
 	free(t->trie);
 	free(t->trie_line);
+	free(t->zone_tab);
+	free(t->zone_more);
 	for (uint32_t i = 0; i < t->nbands; i++)
 		free(t->band_names[i]);
 	free(t->band_names);
@@ -2603,6 +2678,7 @@ void cdr_tariff_free(cdr_tariff *t)
 	free(t->plan_svc);
 	free(t->cell_off);
 	free(t->cell_steps);
+	free(t->cell_row);
 	for (uint32_t i = 0; i < t->npackages; i++)
 		free(t->packages[i].name);
 	free(t->packages);
@@ -2624,9 +2700,18 @@ void cdr_tariff_free(cdr_tariff *t)
 
 int32_t cdr__zone_lookup(const cdr_tariff *t, const char *d, size_t n)
 {
-	const cdr__trie_node *tr = t->trie, *node = tr;
-	const char *const e = d + n;
-	int32_t best = tr[0].zone;
+	return cdr__zone_lookup_inline(t, d, n);
+}
+
+int32_t cdr__zone_lookup_trie(const cdr_tariff *t, const char *d, size_t n)
+{
+	return cdr__zone_walk(t, 0, t->trie[0].zone, d, d + n);
+}
+
+int32_t cdr__zone_walk(const cdr_tariff *t, uint32_t at, int32_t best,
+		       const char *d, const char *e)
+{
+	const cdr__trie_node *tr = t->trie, *node = &tr[at];
 	/* Per digit: its child, and the zone of a prefix ending there. */
 	for (; d < e; d++) {
 		unsigned s = (unsigned)(unsigned char)*d - '0';
@@ -2683,30 +2768,56 @@ int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 	return cdr__sub_find_packed(t, key, h, hit);
 }
 
+/* The probe of cdr__sub_find_packed, inline into it and into the batch
+ * below; hit's fields are written once, on the way out. */
+static inline __attribute__((always_inline)) int
+sub_probe(const cdr__submap *m, const uint64_t key[2], uint64_t h,
+	  cdr__subhit *hit)
+{
+	if (m) {
+		const unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
+		const subslot *s = m->s[k];
+		const uint32_t mask = m->mask[k];
+		const uint64_t k0 = key[0], k1 = key[1];
+		for (uint32_t j = (uint32_t)h & mask; s[j].nrows;
+		     j = (j + 1) & mask) {
+			const subslot *e = &s[j];
+			if (e->h == h && e->k0 == k0 && e->k1 == k1) {
+				hit->first = e->first_row;
+				hit->nrows = e->nrows;
+				hit->from_day = e->from_day;
+				hit->to_day = e->to_day;
+				hit->account = e->account;
+				hit->plan = e->plan;
+				hit->has_pkgs = (uint8_t)e->has_pkgs;
+				return hit->known = 1;
+			}
+		}
+	}
+	hit->known = 0;
+	hit->first = hit->nrows = 0;
+	return 0;
+}
+
 int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t key[2],
 			 uint64_t h, cdr__subhit *hit)
 {
+	return sub_probe(t->sub_map, key, h, hit);
+}
+
+void cdr__sub_find_batch(const cdr_tariff *t, int n, const int *status,
+			 const cdr__rec *rec, const uint64_t *h,
+			 cdr__subhit *hit, size_t stride)
+{
 	const cdr__submap *m = t->sub_map;
-	const uint64_t k0 = key[0], k1 = key[1];
-	hit->known = 0;
-	hit->first = hit->nrows = 0;
-	if (!m)
-		return 0;
-	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
-	const subslot *s = m->s[k];
-	for (uint32_t j = (uint32_t)h & m->mask[k];; j = (j + 1) & m->mask[k]) {
-		if (!s[j].nrows)
-			return 0;
-		if (s[j].h == h && s[j].k0 == k0 && s[j].k1 == k1) {
-			hit->first = s[j].first_row;
-			hit->nrows = s[j].nrows;
-			hit->from_day = s[j].from_day;
-			hit->to_day = s[j].to_day;
-			hit->account = s[j].account;
-			hit->plan = s[j].plan;
-			hit->has_pkgs = (uint8_t)s[j].has_pkgs;
-			return hit->known = 1;
-		}
+	for (int i = 0; i < n; i++) {
+		if (status[i] != CDR_OK)
+			continue;
+		cdr__subhit *x = &hit[(size_t)i * stride];
+		/* A single row came with the slot; only numbers with
+		 * several rows need the rows array. */
+		if (sub_probe(m, rec[i].subk, h[i], x) && x->nrows > 1)
+			__builtin_prefetch(&t->rows[x->first]);
 	}
 }
 

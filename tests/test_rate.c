@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "civil.h"
 #include "internal.h"
 #include "testutil.h"
 
@@ -403,4 +404,125 @@ Test(rate, period_tables_answer_as_the_tariff)
 			     cdr__period_start_utc(&p, &r, &b));
 		cr_assert_eq(a, b, "local %lld", (long long)s);
 	}
+}
+
+/*
+ * rate.c prices the usual record on a fast path and leaves the rest to
+ * the contract's steps (cdr__rate_record_steps): both must give the same
+ * fields for every record. A grid of records under a tariff built to
+ * reach every way off the fast path: dated rows (a cell with a timeline),
+ * connect fees, a price whose product passes 64 bits, free zones, a
+ * number with two rows and a gap, an unknown number, a zone with one
+ * offset (Asia/Shanghai) and one with a DST change in the month
+ * (Europe/Berlin), starts from far before the period to after it, and
+ * quantities from 0 to 10^12.
+ */
+static void fast_path_agrees(const char *conf, int month)
+{
+	tu_write(dir, "tariff.conf", conf);
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment,from\n"
+		 "m18,voice,*,peak,0,0.15,60,60,60,\n"
+		 "m18,voice,*,peak,0.5,0.25,60,60,60,2026-10-15\n"
+		 "m18,voice,*,idle,0,0.06,60,60,60,\n"
+		 "m18,voice,mobile,*,0,999999999.999999,1,1,1,2026-03-20\n"
+		 "m18,sms,*,*,0,0.1,1,1,1,\n"
+		 "m18,data,*,*,0.01,0.0003,1000,1024,1024,\n"
+		 "f25,voice,*,*,0,0.19,7,30,6,\n"
+		 "f25,sms,national,*,0,0.2,1,1,1,\n");
+	tu_write(dir, "subscribers.csv",
+		 "subscriber,account,plan,packages,from,to\n"
+		 "13800000001,A1,m18,,2025-01-01,\n"
+		 "13800000002,A2,m18,,2026-01-01,2026-03-10\n"
+		 "13800000002,A2,f25,,2026-03-20,2026-10-09\n"
+		 "13800000002,A3,m18,,2026-10-12,\n"
+		 "13800000003,A4,f25,,2026-10-05,2026-10-20\n");
+	load();
+	cdr__period_init(&per, t, 2026, month);
+	static const char *const subs[] = {"13800000001", "13800000002",
+					   "13800000003", "13800000009"};
+	static const char *const dests[] = {
+		"01062345678", "02161234567", "13912345678", "110", "1100",
+		"99",	       "*#06#",	      "0",	     "1391"};
+	static const char *const svcs[] = {"voice", "sms", "data"};
+	static const char *const qty[] = {"0", "1", "59", "61", "3600",
+					  "999999999999"};
+	const int64_t p0 = per.start_utc;
+	const int64_t starts[] = {
+		p0 - 200LL * 86400, p0 - 63LL * 86400 + 3599, p0 - 3600, p0,
+		p0 + 9LL * 86400 + 8 * 3600 - 1, p0 + 14LL * 86400 + 36000,
+		p0 + 24LL * 86400 + 3600 + 1800, per.end_utc - 1, per.end_utc,
+		per.end_utc + 86400};
+	size_t fast = 0, n = 0;
+	for (size_t a = 0; a < sizeof(subs) / sizeof(subs[0]); a++)
+		for (size_t b = 0; b < sizeof(dests) / sizeof(dests[0]); b++)
+			for (size_t c = 0; c < 3; c++)
+				for (size_t d = 0; d < sizeof(qty) / sizeof(qty[0]); d++)
+					for (size_t e = 0; e < sizeof(starts) / sizeof(starts[0]); e++) {
+		char line[256], when[64];
+		int64_t s = starts[e] + (int64_t)(a * 977 + b * 61 + d * 7);
+		int64_t loc = s + cdr__tz_offset_at(t->tz, s), yr;
+		int64_t day = cdr__floor_div(loc, 86400), sec = loc - day * 86400;
+		unsigned mo, dd;
+		cdr__civil_from_days(day, &yr, &mo, &dd);
+		snprintf(when, sizeof(when), "%04lld-%02u-%02u %02d:%02d:%02d",
+			 (long long)yr, mo, dd, (int)(sec / 3600),
+			 (int)(sec / 60 % 60), (int)(sec % 60));
+		snprintf(line, sizeof(line), "id%zu,%s,%s,%s,%s,%s,%s", n, subs[a],
+			 svcs[c], when, c == 2 ? "cmnet" : dests[b],
+			 c == 2 ? "0" : qty[d], c == 2 ? qty[d] : "0");
+		cdr__rec r;
+		cr_assert_eq(cdr__parse_line(line, strlen(line), &r), CDR_OK, "%s", line);
+		int64_t utc;
+		if (cdr__period_start_utc(&per, &r, &utc) != CDR_OK)
+			continue;
+		cdr__subhit hit;
+		cdr__sub_find(t, r.sub, r.sub_len, cdr__sub_hash(r.sub, r.sub_len), &hit);
+		cdr__rated x, y;
+		memset(&x, 0xA5, sizeof(x));
+		memset(&y, 0x5A, sizeof(y));
+		cdr__rate_record_hit(t, &per, &r, utc, &hit, &x);
+		cdr__rate_record_steps(t, &per, &r, utc, &hit, &y);
+		cr_assert_eq(x.reason, y.reason, "%s", line);
+		cr_assert_eq(x.service, y.service, "%s", line);
+		cr_assert_eq(x.late, y.late, "%s", line);
+		cr_assert_eq(x.is_free, y.is_free, "%s", line);
+		cr_assert_eq(x.has_pkgs, y.has_pkgs, "%s", line);
+		cr_assert_eq(x.account, y.account, "%s", line);
+		cr_assert_eq(x.row, y.row, "%s", line);
+		cr_assert_eq(x.rate_row, y.rate_row, "%s", line);
+		cr_assert_eq(x.zone, y.zone, "%s", line);
+		cr_assert_eq(x.band, y.band, "%s", line);
+		cr_assert_eq(x.quantity, y.quantity, "%s", line);
+		cr_assert_eq(x.start_utc, y.start_utc, "%s", line);
+		cr_assert(x.charge_micros == y.charge_micros, "%s", line);
+		/* the batch gives the same as one record at a time */
+		int st = CDR_OK;
+		cdr__acct acct[8];
+		cdr__rated z[2];
+		memset(z, 0x33, sizeof(z));
+		cdr__rate_batch(t, &per, 1, &st, &r, &utc, &hit, z, 2, acct);
+		cr_assert_eq(z[0].reason, y.reason, "%s", line);
+		cr_assert(z[0].charge_micros == y.charge_micros, "%s", line);
+		cr_assert_eq(z[0].rate_row, y.rate_row, "%s", line);
+		fast += y.reason == CDR_OK && !y.is_free && y.quantity;
+		n++;
+	}
+	cr_assert_gt(n, 2000);
+	cr_assert_gt(fast, 200); /* the fast path itself was exercised */
+}
+
+Test(rate, fast_path_agrees_with_the_steps)
+{
+	fast_path_agrees(T_CONF, 10);
+	cdr_tariff_free(t);
+	t = NULL;
+	fast_path_agrees("timezone = Europe/Berlin\nfree_zones = emergency\n", 10);
+	cdr_tariff_free(t);
+	t = NULL;
+	fast_path_agrees("timezone = Europe/Berlin\nfree_zones = emergency\n", 3);
+	cdr_tariff_free(t);
+	t = NULL;
+	fast_path_agrees("timezone = UTC\nband_split = split\n"
+			 "free_zones = emergency\n", 10);
 }

@@ -43,6 +43,182 @@ Test(tariff, zones_longest_prefix_and_exact)
 	tu_rmdir(dir);
 }
 
+/*
+ * The zone table over the first four digits must answer as the trie walk
+ * does: number by number over every number of up to five digits (and
+ * with '*' or '#' among the first four), every prefix and `=number` of
+ * the tariff with each character after it, and longer numbers drawn at
+ * random. Returns the numbers checked.
+ */
+static size_t zones_agree(const cdr_tariff *t, const char *const *pfx,
+			  size_t npfx, unsigned seed)
+{
+	static const char sym[] = "0123456789*#";
+	char num[40];
+	size_t checked = 0;
+#define AGREE(s, n)                                                            \
+	do {                                                                   \
+		cr_assert_eq(cdr__zone_lookup(t, (s), (n)),                    \
+			     cdr__zone_lookup_trie(t, (s), (n)), "'%.*s'",     \
+			     (int)(n), (s));                                   \
+		checked++;                                                     \
+	} while (0)
+	for (int len = 0; len <= 5; len++) {
+		int end = 1;
+		for (int k = 0; k < len; k++)
+			end *= 10;
+		for (int v = 0; v < end; v++) {
+			for (int k = len - 1, x = v; k >= 0; k--, x /= 10)
+				num[k] = (char)('0' + x % 10);
+			AGREE(num, (size_t)len);
+		}
+	}
+	for (int i = 0; i < 4 * 12 * 12; i++) { /* '*' or '#' in the head */
+		memcpy(num, "13800", 5);
+		num[i % 4] = sym[10 + i / 4 % 2];
+		num[(i / 8) % 5] = sym[i / 40 % 12];
+		AGREE(num, 5);
+		AGREE(num, 4);
+	}
+	for (size_t i = 0; i < npfx; i++) {
+		const char *q = pfx[i] + (pfx[i][0] == '=');
+		size_t n = strlen(q);
+		memcpy(num, q, n);
+		for (size_t cut = 0; cut <= n; cut++)
+			AGREE(num, cut);
+		for (int c = 0; c < 12; c++) {
+			num[n] = sym[c];
+			AGREE(num, n + 1);
+			num[n + 1] = '5';
+			AGREE(num, n + 2);
+		}
+	}
+	for (int i = 0; i < 200000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = 6 + (seed >> 16) % 14;
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			num[k] = sym[(seed >> 16) % (i % 5 ? 10 : 12)];
+		}
+		if (npfx && i % 2) { /* start with one of the prefixes */
+			const char *q = pfx[(size_t)i / 2 % npfx];
+			q += q[0] == '=';
+			size_t m = strlen(q) < n ? strlen(q) : n;
+			memcpy(num, q, m);
+		}
+		AGREE(num, n);
+	}
+#undef AGREE
+	return checked;
+}
+
+/* Hand-worked answers where prefixes overlap around the table's four
+ * digits, then the table against the trie on this tariff, the demo's and
+ * the benchmark generator's shape of zones. */
+Test(tariff, zone_table_answers_as_the_trie)
+{
+	char *dir = tu_tariff();
+	static const char *const rows[] = {
+		"1", "12", "1234", "12345", "=1234", "=123456", "=12", "9999",
+		"99999", "0", "00", "000", "0000", "00000", "*", "*#", "12*4",
+		"=5", "55555"};
+	char zones[512] = "prefix,zone\n";
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		snprintf(zones + strlen(zones), sizeof(zones) - strlen(zones),
+			 "%s,z%zu\n", rows[i], i);
+	tu_write(dir, "zones.csv", zones);
+	tu_write(dir, "tariff.conf", "timezone = UTC\n");
+	tu_write(dir, "rates.csv",
+		 "plan,service,zone,band,connect,price,unit,first,increment\n"
+		 "m18,voice,*,*,0,0.1,60,60,60\n");
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_str_eq(zone(t, "1234"), "z4");     /* =1234 beats 1234 */
+	cr_assert_str_eq(zone(t, "12340"), "z2");    /* 1234, not =1234 */
+	cr_assert_str_eq(zone(t, "12345678"), "z3"); /* below the table */
+	cr_assert_str_eq(zone(t, "123456"), "z5");   /* =123456 */
+	cr_assert_str_eq(zone(t, "1235"), "z1");     /* a final entry */
+	cr_assert_str_eq(zone(t, "123"), "z1");      /* shorter than four */
+	cr_assert_str_eq(zone(t, "12"), "z6");       /* =12 */
+	cr_assert_str_eq(zone(t, "1200"), "z1");     /* =12 is exact */
+	cr_assert_str_eq(zone(t, "99998"), "z7");
+	cr_assert_str_eq(zone(t, "999990"), "z8");
+	cr_assert_str_eq(zone(t, "0000000"), "z13");
+	cr_assert_str_eq(zone(t, "12*45"), "z16");   /* '*' in the head */
+	cr_assert_str_eq(zone(t, "5555"), "(none)"); /* 55555 is longer */
+	cr_assert_str_eq(zone(t, "5"), "z17");
+	cr_assert_str_eq(zone(t, "5000"), "(none)");
+	cr_assert_str_eq(zone(t, "4444"), "(none)");
+	cr_assert_gt(zones_agree(t, rows, sizeof(rows) / sizeof(rows[0]), 1),
+		     100000);
+	cdr_tariff_free(t);
+
+	static const char *const demo[] = {
+		"0571", "0", "00", "13", "15", "18", "17951", "11", "100", "*",
+		"=110", "=119", "=120", "=122"};
+	static const char *const demo_zone[] = {
+		"local", "national", "international", "mobile", "mobile",
+		"mobile", "ip", "service", "service", "service", "emergency",
+		"emergency", "emergency", "emergency"};
+	snprintf(zones, sizeof(zones), "prefix,zone\n");
+	for (size_t i = 0; i < sizeof(demo) / sizeof(demo[0]); i++)
+		snprintf(zones + strlen(zones), sizeof(zones) - strlen(zones),
+			 "%s,%s\n", demo[i], demo_zone[i]);
+	tu_write(dir, "zones.csv", zones);
+	t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_str_eq(zone(t, "17951"), "ip");
+	cr_assert_str_eq(zone(t, "1795"), "(none)");
+	cr_assert_str_eq(zone(t, "057188776655"), "local");
+	zones_agree(t, demo, sizeof(demo) / sizeof(demo[0]), 2);
+	cdr_tariff_free(t);
+
+	/* Random tables: 1,500 prefixes of 1-7 characters (a tenth with '*'
+	 * or '#') and 150 `=numbers`, overlapping at every depth. */
+	for (unsigned round = 0; round < 3; round++) {
+		enum { NP = 1650 };
+		static char text[NP][12];
+		const char *ptr[NP];
+		size_t cap = 64 + NP * 24, n = 0, o = 0;
+		char *csv = malloc(cap);
+		cr_assert_not_null(csv);
+		o += (size_t)snprintf(csv, cap, "prefix,zone\n");
+		unsigned seed = 7 + round;
+		while (n < NP) {
+			seed = seed * 1103515245u + 12345u;
+			size_t len = 1 + (seed >> 16) % (round == 2 ? 5 : 7);
+			int exact = n >= 1500;
+			char *p = text[n];
+			size_t at = 0;
+			if (exact)
+				p[at++] = '=';
+			for (size_t k = 0; k < len; k++) {
+				seed = seed * 1103515245u + 12345u;
+				unsigned c = (seed >> 16) % 100;
+				p[at++] = c < 5 ? '*' : c < 10 ? '#'
+							: (char)('0' + c % 10);
+			}
+			p[at] = '\0';
+			int dup = 0;
+			for (size_t j = 0; j < n && !dup; j++)
+				dup = !strcmp(text[j], p);
+			if (dup)
+				continue;
+			ptr[n] = p;
+			o += (size_t)snprintf(csv + o, cap - o, "%s,r%zu\n", p,
+					      n % 37);
+			n++;
+		}
+		tu_write(dir, "zones.csv", csv);
+		free(csv);
+		t = tu_load(dir, err);
+		cr_assert_not_null(t, "%s", err);
+		zones_agree(t, ptr, n, 100 + round);
+		cdr_tariff_free(t);
+	}
+	tu_rmdir(dir);
+}
+
 Test(tariff, bands_first_matching_row_and_holidays)
 {
 	char *dir = tu_tariff();
