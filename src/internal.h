@@ -338,6 +338,18 @@ typedef struct cdr__rec {
 /* Parse one native line (no line end) by position. Returns CDR_OK or a
  * malformed reason; the key is the id. */
 int cdr__parse_line(const char *p, size_t n, cdr__rec *r);
+/* The same for a line in its chunk, whose bytes [p, ce) may be read: the
+ * line is p up to the first '\n' (a '\r' before it dropped), its length
+ * into *n and the byte after that '\n' into *next. CDR_OK, filled as
+ * cdr__parse_line fills it, or -1 for a line it leaves to that parser
+ * (anything unusual, or fewer than 192 bytes left to ce). */
+int cdr__walk_line(const char *p, const char *ce, cdr__rec *r, size_t *n,
+		   const char **next);
+/* Lines walked one after another from p, at most max, up to the first
+ * the walk leaves: rec[i], line[i] and len[i] for each; *endp is where the
+ * next line starts. Returns how many. */
+int cdr__walk_lines(const char *p, const char *ce, int max, cdr__rec *rec,
+		    const char **line, size_t *len, const char **endp);
 
 /* ---- rate (rate.c) --------------------------------------------------- */
 
