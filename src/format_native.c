@@ -387,6 +387,11 @@ static int pack_number(const char *s, size_t n, uint64_t k[2])
 	return 0;
 }
 
+int cdr__pack_number(const char *s, size_t n, uint64_t k[2])
+{
+	return n > NUMBER_MAX ? -1 : pack_number(s, n, k);
+}
+
 /*
  * The seven fields in native order; an absent id (f[0].s NULL) is skipped,
  * as switch records have none to check. The key defaults to the id.

@@ -50,10 +50,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-/* The pass hashes two short keys a record: XXH3 inlined from the header
- * (the same function, the same values) spares the library call and its
- * length dispatch, 56 -> 30 instructions a record. */
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "breakdown.h"
@@ -396,8 +392,7 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 		}
 		if (sided && k0 == 0)
 			b->ok0 |= bit;
-		/* = cdr__sub_hash (tariff.c), inlined */
-		b->subh[i] = XXH3_64bits(rec->sub, rec->sub_len);
+		b->subh[i] = cdr__sub_hash_packed(rec->subk);
 		for (int k = k0; k < k1; k++)
 			cdr__sub_prefetch(r->t[k], b->subh[i]);
 	}
