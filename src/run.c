@@ -320,7 +320,9 @@ int cdr__lvec_push(lvec *v, uint64_t loc, uint64_t line)
 static inline uint64_t key_hash(const char *s, size_t n)
 {
 	uint64_t a, b;
-	if (n >= 8 && n <= 16) {
+	if (n > 16)
+		return XXH3_64bits(s, n);
+	if (n >= 8) {
 		memcpy(&a, s, 8);
 		memcpy(&b, s + n - 8, 8);
 	} else if (n >= 4 && n < 8) {
@@ -329,14 +331,12 @@ static inline uint64_t key_hash(const char *s, size_t n)
 		memcpy(&y, s + n - 4, 4);
 		a = (uint64_t)x << 32 | y;
 		b = a;
-	} else if (n < 4) {
+	} else {
 		a = n ? (uint64_t)(unsigned char)s[0] << 16 |
 				(uint64_t)(unsigned char)s[n / 2] << 8 |
 				(unsigned char)s[n - 1]
 		      : 0;
 		b = a;
-	} else {
-		return XXH3_64bits(s, n);
 	}
 	const unsigned __int128 m =
 		(unsigned __int128)(a ^ 0x9E3779B97F4A7C15ULL) *
@@ -546,12 +546,12 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 			 !in->fmt.norm && !w->r->norm2;
 	while (p < end) {
 		/* Once the file's header (if any) is behind: as many lines
-		 * at a time as the walk takes and the batch holds. */
-		int k = walk && !first ? cdr__walk_lines(p, end, BATCH - b->n,
-							 &b->rec[b->n],
-							 &b->line[b->n],
-							 &b->len[b->n], &p)
-				       : 0;
+		 * at a time as the walk takes and the batch holds. (Other
+		 * formats skip this on a branch the loop is versioned on.) */
+		int k = 0;
+		if (__builtin_expect(walk, 1) && !first)
+			k = cdr__walk_lines(p, end, BATCH - b->n, &b->rec[b->n],
+					    &b->line[b->n], &b->len[b->n], &p);
 		if (k) {
 			for (int j = b->n; j < b->n + k; j++) {
 				b->lineno[j] = lineno++;
