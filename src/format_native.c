@@ -387,9 +387,29 @@ static int pack_number(const char *s, size_t n, uint64_t k[2])
 	return 0;
 }
 
-int cdr__pack_number(const char *s, size_t n, uint64_t k[2])
+void cdr__pack_key(const char *s, size_t n, uint64_t k[2])
 {
-	return n > NUMBER_MAX ? -1 : pack_number(s, n, k);
+#if HAVE_FAST
+	if (n >= 8 && n <= 16) { /* pack_number's words, unchecked */
+		const uint64_t x = load8(s), y = load8(s + n - 8);
+		k[0] = n > 8 ? pack_digits(x, 8) << (4 * (n - 8)) |
+				       pack_digits(y >> (8 * (16 - n)),
+						   (unsigned)(n - 8))
+			     : pack_digits(x, 8);
+		k[1] = 0;
+		return;
+	}
+#endif
+	uint64_t a = 0, b = 0;
+	for (size_t i = 0; i < n && i < 2 * 16; i++) {
+		uint64_t d = ((unsigned char)s[i] & 0x0F) + 1u;
+		if (i < 16)
+			a = a << 4 | d;
+		else
+			b = b << 4 | d;
+	}
+	k[0] = a;
+	k[1] = b;
 }
 
 /*

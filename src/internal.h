@@ -347,8 +347,9 @@ typedef struct cdr__rec {
 /* Parse one native line (no line end) by position. Returns CDR_OK or a
  * malformed reason; the key is the id. */
 int cdr__parse_line(const char *p, size_t n, cdr__rec *r);
-/* 1..32 digits packed as cdr__rec.subk packs them; -1 if they are not. */
-int cdr__pack_number(const char *s, size_t n, uint64_t k[2]);
+/* Up to 32 digits packed as cdr__rec.subk packs them, unchecked (other
+ * bytes pack to something: callers hash numbers they checked). */
+void cdr__pack_key(const char *s, size_t n, uint64_t k[2]);
 /* The same for a line in its chunk, whose bytes [p, ce) may be read: the
  * line is p up to the first '\n' (a '\r' before it dropped), its length
  * into *n and the byte after that '\n' into *next. CDR_OK, filled as

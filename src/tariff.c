@@ -2661,8 +2661,7 @@ int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n)
 uint64_t cdr__sub_hash(const char *num, size_t n)
 {
 	uint64_t k[2];
-	if (cdr__pack_number(num, n, k)) /* never a subscriber's */
-		sub_key(num, n, &k[0], &k[1]);
+	cdr__pack_key(num, n, k);
 	return cdr__sub_hash_packed(k);
 }
 

@@ -397,3 +397,25 @@ Test(parse, chunk_walk_at_every_field_length)
 			}
 	cr_assert_gt(walk_ok, 300);
 }
+
+/* The subscriber table is built with cdr__sub_hash of each number's text
+ * and probed with cdr__sub_hash_packed of the parser's packing: the two
+ * must agree on every number, of every length, by either parser path. */
+Test(parse, subscriber_hash_of_the_text_is_that_of_the_packing)
+{
+	const char digits[] = "86138000000011234567890123456789";
+	char line[128];
+	for (size_t n = 1; n <= 32; n++) {
+		int len = snprintf(line, sizeof(line),
+				   "c,+%.*s,voice,2026-10-05 08:00:00,12,1,0\n",
+				   (int)n, digits);
+		cdr__rec r;
+		cr_assert_eq(cdr__parse_line(line, (size_t)len - 1, &r), CDR_OK);
+		cr_assert_eq(cdr__sub_hash(digits, n), cdr__sub_hash_packed(r.subk),
+			     "%zu digits", n);
+		cr_assert_eq(cdr__parse_line_checked(line, (size_t)len - 1, &r),
+			     CDR_OK);
+		cr_assert_eq(cdr__sub_hash(digits, n), cdr__sub_hash_packed(r.subk),
+			     "%zu digits", n);
+	}
+}
