@@ -15,7 +15,8 @@
  *              have, then bisects the dated rows. A small tariff also
  *              gets every cell's timeline resolved ahead of time (an
  *              index and a tiny scan), within a bound set by its rows;
- *   subscribers  sharded open-addressing tables (XXH3) whose 64-byte
+ *   subscribers  sharded open-addressing tables (a multiply over the
+ *              packed number) whose 64-byte
  *              slots hold the number packed into 128 bits, its row range
  *              and its first row's fields: one cache line per record.
  *
