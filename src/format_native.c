@@ -16,7 +16,7 @@
  * words of 8 bytes where a field holds them (the words section).
  *
  * Sections: words - start time forms - start_format patterns - the fields
- * - the one-walk path - the native line.
+ * - the one-walk path - the chunk walk - the native line.
  */
 #include <string.h>
 
@@ -387,6 +387,31 @@ static int pack_number(const char *s, size_t n, uint64_t k[2])
 	return 0;
 }
 
+void cdr__pack_key(const char *s, size_t n, uint64_t k[2])
+{
+#if HAVE_FAST
+	if (n >= 8 && n <= 16) { /* pack_number's words, unchecked */
+		const uint64_t x = load8(s), y = load8(s + n - 8);
+		k[0] = n > 8 ? pack_digits(x, 8) << (4 * (n - 8)) |
+				       pack_digits(y >> (8 * (16 - n)),
+						   (unsigned)(n - 8))
+			     : pack_digits(x, 8);
+		k[1] = 0;
+		return;
+	}
+#endif
+	uint64_t a = 0, b = 0;
+	for (size_t i = 0; i < n && i < 2 * 16; i++) {
+		uint64_t d = ((unsigned char)s[i] & 0x0F) + 1u;
+		if (i < 16)
+			a = a << 4 | d;
+		else
+			b = b << 4 | d;
+	}
+	k[0] = a;
+	k[1] = b;
+}
+
 /*
  * The seven fields in native order; an absent id (f[0].s NULL) is skipped,
  * as switch records have none to check. The key defaults to the id.
@@ -613,6 +638,279 @@ fast_line(const char *p, size_t n, cdr__rec *r)
 	r->line_len = (uint32_t)n;
 	r->id_line = 0;
 	return CDR_OK;
+}
+#endif
+
+/* ---- the chunk walk -------------------------------------------------- */
+
+/*
+ * The one walk again, for a line still in its chunk (run.c's line
+ * splitting): it finds the line's end as it goes, so the pass needs no
+ * newline search of its own for the lines it accepts. Every field's end
+ * is the lowest flagged byte of one 16-byte SSE2 compare at its start (a
+ * non-digit for numbers and quantities, a comma or newline for the id and
+ * an APN), which checks the field as it frames it; the subscriber is packed
+ * from the same 16 bytes, the quantities converted 8 digits at a time.
+ * The volume's end must be the line's: '\n', or "\r\n" (the splitter drops
+ * that '\r', and so does this: the line excludes it).
+ *
+ * Like the one walk it decides nothing it does not accept (FAST_NO: the
+ * caller finds the line end and parses it the usual way), and what it
+ * accepts it fills exactly as the checked path would fill the line up to
+ * that newline: no field it accepts can hold a newline, so the line it
+ * ends is the one a newline search would end (tests/test_parse.c compares
+ * it with the checked path on every mutation, at every offset from the
+ * end of the readable bytes). Loads are unaligned and never go past
+ * p + WALK_PAD, which must lie within the readable bytes [p, ce).
+ */
+#if HAVE_FAST && defined(__SSE2__) && defined(__x86_64__)
+#include <emmintrin.h>
+
+static inline __m128i ld16(const char *s)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)s);
+}
+
+/* Bit i: byte i of x is not an ASCII digit (signed compares: bytes from
+ * 0x80 are negative, below '0'). */
+static inline unsigned nd16(__m128i x)
+{
+	return (unsigned)_mm_movemask_epi8(
+		_mm_or_si128(_mm_cmpgt_epi8(_mm_set1_epi8('0'), x),
+			     _mm_cmpgt_epi8(x, _mm_set1_epi8('9'))));
+}
+
+/* Bit i: byte i is ',' or '\n' (the end of a text field). */
+static inline unsigned delim16(__m128i x)
+{
+	return (unsigned)_mm_movemask_epi8(
+		_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')),
+			     _mm_cmpeq_epi8(x, _mm_set1_epi8('\n'))));
+}
+
+/* Leading digits of the 16 bytes at s: their count (16 when all are). */
+static inline unsigned digits_at(const char *s)
+{
+	return (unsigned)__builtin_ctz(nd16(ld16(s)) | 0x10000u);
+}
+
+/* Offset of the first ',' or '\n' at s within `max` bytes (a multiple of
+ * 16), or max when none. */
+static inline unsigned text_at(const char *s, unsigned max)
+{
+	for (unsigned o = 0; o < max; o += 16) {
+		unsigned m = delim16(ld16(s + o));
+		if (m)
+			return o + (unsigned)__builtin_ctz(m);
+	}
+	return max;
+}
+
+/* The first k (1..16) digits of the 16 bytes x as cdr__rec.subk packs
+ * them: each pair of bytes into one (digit + 1 per nibble, the first
+ * high), the first pair lowest, byte-swapped so the first digit is the
+ * highest nibble. */
+static inline uint64_t pack16(__m128i x, unsigned k)
+{
+	const __m128i v = _mm_add_epi8(_mm_and_si128(x, _mm_set1_epi8(0x0F)),
+				       _mm_set1_epi8(1));
+	const __m128i t = _mm_and_si128(
+		_mm_or_si128(_mm_slli_epi16(v, 4), _mm_srli_epi16(v, 8)),
+		_mm_set1_epi16(0xFF));
+	const uint64_t u = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(t, t));
+	return __builtin_bswap64(u) >> (4 * (16 - k));
+}
+
+/* The value of the k (1..8) digits at s: the 8 bytes at s shifted up so
+ * the digits are the word's top k bytes (zeros below: leading zeros), then
+ * digits paired into bytes, half-words, words. */
+static inline uint64_t val8(const char *s, unsigned k)
+{
+	uint64_t y = (load8(s) << (8 * (8 - k))) & NIBS;
+	y = ((y * 2561) >> 8) & 0x00FF00FF00FF00FFULL;
+	y = ((y * 6553601) >> 16) & 0x0000FFFF0000FFFFULL;
+	return (y * 42949672960001ULL) >> 32;
+}
+
+/* 1..12 digits at s (k of them; below 10^12 whatever the zeros). */
+static inline uint64_t val12(const char *s, unsigned k)
+{
+	if (k <= 8)
+		return val8(s, k);
+	return val8(s, k - 8) * 100000000ULL + val8(s + k - 8, 8);
+}
+
+/* 1..12 digits, the usual one alone without the multiplies (a zero
+ * volume, most records). */
+static inline uint64_t qty_val(const char *s, unsigned k)
+{
+	return k == 1 ? (uint64_t)(s[0] - '0') : val12(s, k);
+}
+
+/*
+ * fast_stamp with the 16 bytes at s + 3 ("Y-MM-DD HH:MM:SS") checked by
+ * one compare: non-digits exactly where the separators go, and the
+ * separators what they must be; the month word as there. Same values,
+ * same verdicts (FAST_NO wherever fast_stamp says it).
+ */
+static inline __attribute__((always_inline)) int
+stamp16(const char *s, int64_t *secs)
+{
+	const __m128i x = ld16(s + 3);
+	const __m128i sep = _mm_setr_epi8(0, '-', 0, 0, '-', 0, 0, ' ', 0, 0,
+					  ':', 0, 0, ':', 0, 0);
+	const unsigned eq =
+		(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, sep)) |
+		((unsigned)_mm_movemask_epi8(
+			 _mm_cmpeq_epi8(x, _mm_set1_epi8('T'))) &
+		 0x80u);
+	if ((nd16(x) ^ 0x2492u) | (eq ^ 0x2492u))
+		return FAST_NO;
+	const uint64_t a = load8(s);
+	if (a != month_memo.word || !month_memo.valid) {
+		if (non_digits(a, 0x00FFFF00FFFFFFFFULL) |
+		    ((a & 0xFF0000FF00000000ULL) ^ 0x2D00002D00000000ULL))
+			return FAST_NO;
+		const uint64_t pa = pairs(a);
+		const unsigned y = BYTE(pa, 0) * 100 + BYTE(pa, 2),
+			       mo = BYTE(pa, 5);
+		if (y < 1 || mo - 1 > 11)
+			return FAST_NO;
+		month_memo.word = a;
+		month_memo.first_day = cdr__days_from_civil(y, mo, 1);
+		month_memo.days = cdr__days_in_month(y, mo);
+		month_memo.valid = 1;
+	}
+	const uint64_t pb = pairs(load8(s + 8)), pc = pairs(load8(s + 11));
+	const unsigned d = BYTE(pb, 0), hh = BYTE(pb, 3), mi = BYTE(pb, 6),
+		       ss = BYTE(pc, 6);
+	if (d - 1 >= month_memo.days || hh > 23 || mi > 59 || ss > 59)
+		return FAST_NO;
+	*secs = (month_memo.first_day + d - 1) * 86400 +
+		(int64_t)(hh * 3600 + mi * 60 + ss);
+	return 0;
+}
+
+#define WALK_PAD 192 /* bytes from p the walk may load */
+
+static inline __attribute__((always_inline)) int
+walk_line(const char *p, const char *ce, cdr__rec *r, size_t *np,
+	  const char **nextp)
+{
+	if (ce - p < WALK_PAD)
+		return FAST_NO;
+	const char *s = p;
+	/* id: 1..64 bytes, up to a comma (80 bytes looked at) */
+	unsigned c = text_at(s, 80);
+	if (c - 1 >= ID_MAX || s[c] != ',')
+		return FAST_NO;
+	r->id = r->key = s;
+	r->id_len = r->key_len = c;
+	s += c + 1;
+
+	/* subscriber: 1..16 digits, packed from the same 16 bytes */
+	s += *s == '+';
+	const __m128i xs = ld16(s);
+	const unsigned k = (unsigned)__builtin_ctz(nd16(xs) | 0x10000u);
+	if (k == 0 || s[k] != ',')
+		return FAST_NO;
+	r->subk[0] = pack16(xs, k);
+	r->subk[1] = 0;
+	r->sub = s;
+	r->sub_len = k;
+	s += k + 1;
+
+	const uint64_t w = load8(s);
+	if ((w & 0xFFFFFFFFFFFFULL) == W_VOICE)
+		r->service = CDR_VOICE, s += 6;
+	else if ((w & 0xFFFFFFFFULL) == W_SMS)
+		r->service = CDR_SMS, s += 4;
+	else if ((w & 0xFFFFFFFFFFULL) == W_DATA)
+		r->service = CDR_DATA, s += 5;
+	else
+		return FAST_NO;
+
+	if (s[19] != ',' || stamp16(s, &r->start))
+		return FAST_NO;
+	r->start_kind = CDR_START_LOCAL;
+	s += 20;
+
+	unsigned dn;
+	if (r->service == CDR_DATA) { /* any text but a comma: 0..47 bytes */
+		dn = text_at(s, 48);
+		if (s[dn] != ',') /* also when none: s[48] is in the pad */
+			return FAST_NO;
+	} else { /* 1..31 digits; '*' and '#' take the checked path */
+		s += *s == '+';
+		dn = digits_at(s);
+		if (dn == 16)
+			dn += digits_at(s + 16);
+		if (dn == 0 || s[dn] != ',')
+			return FAST_NO;
+	}
+	r->dest = s;
+	r->dest_len = dn;
+	s += dn + 1;
+
+	unsigned q = digits_at(s);
+	if (q - 1 >= 12 || s[q] != ',')
+		return FAST_NO;
+	r->duration = qty_val(s, q);
+	s += q + 1;
+
+	q = digits_at(s);
+	if (q - 1 >= 12)
+		return FAST_NO;
+	const char *end = s + q, *next;
+	if (*end == '\n')
+		next = end + 1;
+	else if (*end == '\r' && end[1] == '\n')
+		next = end + 2;
+	else
+		return FAST_NO;
+	r->volume = qty_val(s, q);
+	r->line = p;
+	r->line_len = (uint32_t)(end - p);
+	r->id_line = 0;
+	*np = (size_t)(end - p);
+	*nextp = next;
+	return CDR_OK;
+}
+
+int cdr__walk_line(const char *p, const char *ce, cdr__rec *r, size_t *n,
+		   const char **next)
+{
+	return walk_line(p, ce, r, n, next);
+}
+
+/* A call a run of lines, not a line: the call and its frame were 25
+ * instructions a line. */
+int cdr__walk_lines(const char *p, const char *ce, int max, cdr__rec *rec,
+		    const char **line, size_t *len, const char **endp)
+{
+	int k = 0;
+	const char *next;
+	while (k < max && walk_line(p, ce, &rec[k], &len[k], &next) == CDR_OK) {
+		line[k++] = p;
+		p = next;
+	}
+	*endp = p;
+	return k;
+}
+#else
+int cdr__walk_line(const char *p, const char *ce, cdr__rec *r, size_t *n,
+		   const char **next)
+{
+	(void)p, (void)ce, (void)r, (void)n, (void)next;
+	return -1;
+}
+
+int cdr__walk_lines(const char *p, const char *ce, int max, cdr__rec *rec,
+		    const char **line, size_t *len, const char **endp)
+{
+	(void)ce, (void)max, (void)rec, (void)line, (void)len;
+	*endp = p;
+	return 0;
 }
 #endif
 

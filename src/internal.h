@@ -297,6 +297,15 @@ typedef struct cdr__subhit {
  * slots fetched from memory together: hash (the same in every tariff),
  * prefetch the slot, then find with the hash. Returns hit->known. */
 uint64_t cdr__sub_hash(const char *num, size_t n);
+/* The hash itself, of the number packed as cdr__rec.subk packs it (which
+ * cdr__sub_hash does first): one 128-bit multiply, folded, where XXH3 of
+ * the digits was a call and 25 instructions a record. */
+static inline uint64_t cdr__sub_hash_packed(const uint64_t k[2])
+{
+	const u128 m = (u128)(k[0] ^ 0x9E3779B97F4A7C15ULL) *
+		       (k[1] ^ 0xD6E8FEB86659FD93ULL);
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
 void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h);
 int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 		  cdr__subhit *hit);
@@ -413,6 +422,21 @@ typedef struct cdr__rec {
 /* Parse one native line (no line end) by position. Returns CDR_OK or a
  * malformed reason; the key is the id. */
 int cdr__parse_line(const char *p, size_t n, cdr__rec *r);
+/* Up to 32 digits packed as cdr__rec.subk packs them, unchecked (other
+ * bytes pack to something: callers hash numbers they checked). */
+void cdr__pack_key(const char *s, size_t n, uint64_t k[2]);
+/* The same for a line in its chunk, whose bytes [p, ce) may be read: the
+ * line is p up to the first '\n' (a '\r' before it dropped), its length
+ * into *n and the byte after that '\n' into *next. CDR_OK, filled as
+ * cdr__parse_line fills it, or -1 for a line it leaves to that parser
+ * (anything unusual, or fewer than 192 bytes left to ce). */
+int cdr__walk_line(const char *p, const char *ce, cdr__rec *r, size_t *n,
+		   const char **next);
+/* Lines walked one after another from p, at most max, up to the first
+ * the walk leaves: rec[i], line[i] and len[i] for each; *endp is where the
+ * next line starts. Returns how many. */
+int cdr__walk_lines(const char *p, const char *ce, int max, cdr__rec *rec,
+		    const char **line, size_t *len, const char **endp);
 
 /* ---- rate (rate.c) --------------------------------------------------- */
 

@@ -267,6 +267,7 @@ static int reject_all(worker *w, const input *in, const char *line, size_t n,
 
 typedef struct batch {
 	int n;
+	uint32_t walked; /* lines parsed while splitting (bit i): rec[i] */
 	uint32_t ok0;	 /* lines that parsed for tariff 0 (bit i) */
 	uint32_t toolong; /* lines longer than CDR_LINE_MAX (bit i) */
 	const input *in; /* a batch holds lines of one chunk */
@@ -302,6 +303,41 @@ int cdr__lvec_push(lvec *v, uint64_t loc, uint64_t line)
 	return 0;
 }
 
+/*
+ * The duplicate key's hash. dedup.c uses it only to partition and group
+ * the entries (it compares the keys themselves, read back), so any good
+ * mix will do: keys of 4 to 16 bytes (native ids) are read as two words,
+ * overlapping, and folded by one 128-bit multiply, as XXH3 does for them
+ * but without its call and length dispatch (29 instructions a record, 8
+ * now); longer keys (a switch record's whole line) go to XXH3.
+ */
+static inline uint64_t key_hash(const char *s, size_t n)
+{
+	uint64_t a, b;
+	if (n > 16)
+		return XXH3_64bits(s, n);
+	if (n >= 8) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+	} else if (n >= 4 && n < 8) {
+		uint32_t x, y;
+		memcpy(&x, s, 4);
+		memcpy(&y, s + n - 4, 4);
+		a = (uint64_t)x << 32 | y;
+		b = a;
+	} else {
+		a = n ? (uint64_t)(unsigned char)s[0] << 16 |
+				(uint64_t)(unsigned char)s[n / 2] << 8 |
+				(unsigned char)s[n - 1]
+		      : 0;
+		b = a;
+	}
+	const unsigned __int128 m =
+		(unsigned __int128)(a ^ 0x9E3779B97F4A7C15ULL) *
+		(b ^ 0xC2B2AE3D27D4EB4FULL ^ n);
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
 /* Parse, check the start under every tariff, note the duplicate key for
  * the duplicate check, prefetch the subscriber slots. */
 static __attribute__((noinline)) int
@@ -326,18 +362,21 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 			b->status[i] = CDR_R_LINE_TOO_LONG;
 			continue;
 		}
-		b->status[i] = cdr__parse_rec(r, b->in, k0, k1, b->line[i],
-					 b->len[i], rec,
-					 b->scratch + (size_t)i * SCRATCH_REC,
-					 lin ? cdr__in_line(lin, b->lineno[i])
-					     : b->lineno[i],
-					 b->utc[i]);
+		if (b->walked & bit) /* parsed while splitting */
+			b->status[i] = cdr__rec_utc(r, k0, k1, rec, b->utc[i]);
+		else
+			b->status[i] = cdr__parse_rec(
+				r, b->in, k0, k1, b->line[i], b->len[i], rec,
+				b->scratch + (size_t)i * SCRATCH_REC,
+				lin ? cdr__in_line(lin, b->lineno[i])
+				    : b->lineno[i],
+				b->utc[i]);
 		if (b->status[i] != CDR_OK)
 			continue;
 		/* The duplicate key is the line's as read, the same for each
 		 * side: one entry for a line that parses for any tariff. */
 		if (k0 == 0 || !(b->ok0 & bit)) {
-			uint64_t h = XXH3_64bits(rec->key, rec->key_len);
+			uint64_t h = key_hash(rec->key, rec->key_len);
 			if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h,
 				      b->loc[i]))
 				return -ENOMEM;
@@ -347,7 +386,7 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 		}
 		if (sided && k0 == 0)
 			b->ok0 |= bit;
-		b->subh[i] = cdr__sub_hash(rec->sub, rec->sub_len);
+		b->subh[i] = cdr__sub_hash_packed(rec->subk);
 		for (int k = k0; k < k1; k++)
 			cdr__sub_prefetch(r->t[k], b->subh[i]);
 	}
@@ -452,12 +491,15 @@ static int run_batch(worker *w, batch *b)
 			rc = run_stages(w, b, 1, 2, 1);
 	}
 	b->n = 0;
+	b->walked = 0;
 	return rc;
 }
 
 /* Split a chunk into lines (dropping \r, empty lines and the header)
  * and rate them in batches; `loc` of each line is kept for the
- * duplicate check. */
+ * duplicate check. A native line by position is parsed as it is split
+ * (cdr__walk_line finds its end); any other line, or one the walk leaves,
+ * is found by a newline search and parsed in stage_parse. */
 static int process_chunk(worker *w, const chunk *c, batch *b)
 {
 	const char *p = c->buf, *end = c->buf + c->len;
@@ -479,12 +521,39 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 	int first = c->first;
 	uint64_t lineno = c->line0;
 	b->n = 0;
+	b->walked = 0;
 	b->in = in;
 	b->line0 = c->line0;
+	/* The sides of a rerate whose normalize.csv differ parse apart. */
+	const int walk = in->fmt.kind == CDR_FORMAT_NATIVE && !in->fmt.bycol &&
+			 !in->fmt.norm && !w->r->norm2;
 	while (p < end) {
+		/* Once the file's header (if any) is behind: as many lines
+		 * at a time as the walk takes and the batch holds. (Other
+		 * formats skip this on a branch the loop is versioned on.) */
+		int k = 0;
+		if (__builtin_expect(walk, 1) && !first)
+			k = cdr__walk_lines(p, end, BATCH - b->n, &b->rec[b->n],
+					    &b->line[b->n], &b->len[b->n], &p);
+		if (k) {
+			for (int j = b->n; j < b->n + k; j++) {
+				b->lineno[j] = lineno++;
+				b->loc[j] = base | (c->off + (uint64_t)(b->line[j] -
+									c->buf));
+			}
+			b->walked |= (uint32_t)(((uint64_t)1 << k) - 1) << b->n;
+			b->n += k;
+			if (b->n == BATCH) {
+				int rc = run_batch(w, b);
+				if (rc)
+					return rc;
+			}
+			continue;
+		}
+		/* The line the walk left, or every line of other formats. */
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *e = nl ? nl : end;
-		size_t n = (size_t)(e - p);
+		size_t n = (size_t)((nl ? nl : end) - p);
+		const char *next = nl ? nl + 1 : end;
 		if (n && p[n - 1] == '\r')
 			n--;
 		/* The header is the first non-empty line of a file, when its
@@ -504,7 +573,7 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 					return rc;
 			}
 		}
-		p = nl ? nl + 1 : end;
+		p = next;
 		lineno++;
 	}
 	if (w->rej.fd >= 0 &&

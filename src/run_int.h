@@ -240,6 +240,22 @@ static inline double cdr__now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The start of a parsed record under each of the tariffs [k0, k1). */
+static inline __attribute__((always_inline)) int
+cdr__rec_utc(const cdr_run *r, int k0, int k1, cdr__rec *rec, int64_t *utc)
+{
+	int st = CDR_OK;
+	if (r->in_tz && rec->start_kind == CDR_START_LOCAL) {
+		/* --input-timezone: the naive stamp is that zone's wall
+		 * clock (gap forward, fold first, as section 6). */
+		rec->start = cdr__tz_local_to_utc(r->in_tz, rec->start);
+		rec->start_kind = CDR_START_UTC;
+	}
+	for (int k = k0; st == CDR_OK && k < k1; k++)
+		st = cdr__period_start_utc(&r->per[k], rec, &utc[k]);
+	return st;
+}
+
 /* Parse a line of input `in` for the tariffs [k0, k1) and resolve its
  * start under each: what the pass does, and what taking back a duplicate
  * does again. Every tariff at once, but for a rerate whose normalize.csv
@@ -259,15 +275,7 @@ cdr__parse_rec(const cdr_run *r, const input *in, int k0, int k1,
 		st = cdr__fmt_parse(f, p, n, rec, scratch, in->path, lineno);
 	if (st != CDR_OK)
 		return st;
-	if (r->in_tz && rec->start_kind == CDR_START_LOCAL) {
-		/* --input-timezone: the naive stamp is that zone's wall
-		 * clock (gap forward, fold first, as section 6). */
-		rec->start = cdr__tz_local_to_utc(r->in_tz, rec->start);
-		rec->start_kind = CDR_START_UTC;
-	}
-	for (int k = k0; st == CDR_OK && k < k1; k++)
-		st = cdr__period_start_utc(&r->per[k], rec, &utc[k]);
-	return st;
+	return cdr__rec_utc(r, k0, k1, rec, utc);
 }
 
 /* ---- reader.c ---------------------------------------------------------- */

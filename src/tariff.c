@@ -19,7 +19,8 @@
  *              gets every cell's timeline resolved ahead of time (an
  *              index and a tiny scan; one load for a cell with a single
  *              undated row), within a bound set by its rows;
- *   subscribers  sharded open-addressing tables (XXH3) whose 64-byte
+ *   subscribers  sharded open-addressing tables (a multiply over the
+ *              packed number) whose 64-byte
  *              slots hold the number packed into 128 bits, its row range
  *              and its first row's fields: one cache line per record.
  *
@@ -138,7 +139,8 @@ static int map_grow(cdr__map *m)
 /*
  * Number -> subscriber index, looked up once per record: the hottest
  * table. A slot holds the number itself, packed one digit per nibble
- * (digit + 1, so 0 ends it; 32 digits in 128 bits), next to its XXH3 hash:
+ * (digit + 1, so 0 ends it; 32 digits in 128 bits), next to its hash
+ * (cdr__sub_hash_packed, of that packing):
  * a probe touches one 32-byte slot and never chases a pointer to compare
  * strings. Shards by the hash's top bits keep each table small enough to
  * size exactly and to build without one huge allocation. Read-only after
@@ -1718,7 +1720,7 @@ static void *parse_part(void *arg)
 		w.account_len = (uint32_t)c->fl[1];
 		w.new_run = !last_account || strcmp(last_account, w.account) != 0;
 		last_account = w.account;
-		w.num_h = XXH3_64bits(w.num, nl);
+		w.num_h = cdr__sub_hash(w.num, nl);
 		assert(P->nraw < P->cap); /* a row a line at most */
 		P->raw[P->nraw++] = w;
 	}
@@ -2744,7 +2746,9 @@ int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n)
 
 uint64_t cdr__sub_hash(const char *num, size_t n)
 {
-	return XXH3_64bits(num, n);
+	uint64_t k[2];
+	cdr__pack_key(num, n, k);
+	return cdr__sub_hash_packed(k);
 }
 
 void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h)

@@ -237,3 +237,185 @@ Test(parse, one_walk_path_packs_the_subscriber)
 	cr_assert_eq(r.subk[0], 0x23456789A1234567ULL);
 	cr_assert_eq(r.subk[1], 0x8ULL);
 }
+
+/*
+ * The chunk walk (cdr__walk_line) finds the line end itself: for a line
+ * followed by '\n' and more bytes, it must end the line where a newline
+ * search ends it (a '\r' before the '\n' dropped), accept only what the
+ * checked path accepts on that line, and fill it alike. Each buffer is
+ * exactly 192 bytes from the line's start (the most the walk may read),
+ * so under ASan a load past them fails; with fewer it must decline.
+ */
+static void walk_agrees(const char *line, size_t n, const char *after,
+			unsigned *walk_ok)
+{
+	enum { PAD = 192 };
+	char *p = malloc(PAD);
+	cr_assert(p);
+	memset(p, '7', PAD);
+	size_t an = strlen(after);
+	if (n + an > PAD)
+		an = n < PAD ? PAD - n : 0;
+	if (n > PAD)
+		n = PAD;
+	memcpy(p, line, n);
+	memcpy(p + n, after, an);
+	cdr__rec a, b;
+	memset(&a, 0x55, sizeof(a));
+	memset(&b, 0xAA, sizeof(b));
+	size_t wn = 0;
+	const char *next = NULL;
+	int ra = cdr__walk_line(p, p + PAD, &a, &wn, &next);
+	/* the line as the splitter finds it */
+	const char *nl = memchr(p, '\n', PAD);
+	if (ra == CDR_OK) {
+		cr_assert(nl, "walked a line without its newline");
+		size_t ln = (size_t)(nl - p);
+		if (ln && p[ln - 1] == '\r')
+			ln--;
+		(*walk_ok)++;
+		cr_assert_eq(wn, ln, "length %zu against %zu: '%.*s'", wn, ln,
+			     (int)ln, p);
+		cr_assert(next == nl + 1, "%.*s", (int)ln, p);
+		int rb = cdr__parse_line_checked(p, ln, &b);
+		cr_assert_eq(rb, CDR_OK, "walked a line the checked path rejects "
+			     "(%d): '%.*s'", rb, (int)ln, p);
+		cr_assert(a.line == b.line && a.line_len == b.line_len &&
+			  a.id_line == b.id_line, "%.*s", (int)ln, p);
+		cr_assert(a.id == b.id && a.id_len == b.id_len && a.key == b.key &&
+			  a.key_len == b.key_len, "id: %.*s", (int)ln, p);
+		cr_assert(a.sub == b.sub && a.sub_len == b.sub_len &&
+			  a.subk[0] == b.subk[0] && a.subk[1] == b.subk[1],
+			  "subscriber: %.*s", (int)ln, p);
+		cr_assert(a.service == b.service && a.start_kind == b.start_kind &&
+			  a.start == b.start, "start: %.*s", (int)ln, p);
+		cr_assert(a.dest == b.dest && a.dest_len == b.dest_len,
+			  "destination: %.*s", (int)ln, p);
+		cr_assert(a.duration == b.duration && a.volume == b.volume,
+			  "quantities: %.*s", (int)ln, p);
+	}
+	/* Fewer than 192 readable bytes: always declined, nothing read. */
+	cr_assert_neq(cdr__walk_line(p + 1, p + PAD, &a, &wn, &next), CDR_OK);
+	free(p);
+}
+
+static void walk_both_ends(const char *line, size_t n, unsigned *walk_ok)
+{
+	walk_agrees(line, n, "\n", walk_ok);
+	walk_agrees(line, n, "\r\n9,1,sms,2026-10-05 08:00:00,2,0,0\n",
+		    walk_ok);
+	walk_agrees(line, n, "\n\n", walk_ok);
+	walk_agrees(line, n, "", walk_ok); /* no newline in reach */
+}
+
+Test(parse, chunk_walk_agrees_with_checked_path)
+{
+	static const char *const lines[] = {
+		"00005cwg,18507921318,voice,2026-10-07 09:08:32,42572981,42,0",
+		"00005cwh,+18873318500,sms,2026-10-01T08:47:45,+17331628945,0,0",
+		"x,1,data,2000-02-29 23:59:59,cmnet,0,123456789012",
+		"id-with-a-longer-name-0000000001,1234567890123456,voice,"
+		"1999-12-31 00:00:00,0012345678901234567,000000000007,0",
+		"0123456789012345678901234567890123456789012345678901234567890123"
+		",99,voice,2026-10-05 08:00:00,12,1,1",
+		"a,123456789012345,sms,0001-01-01 00:00:00,1,0,0",
+		"a,12345678,voice,2026-10-05 08:00:00,*#06#,0,0",
+		"a,1,data,2026-10-05 08:00:00,,0,100",
+		"a,1,voice,2026-10-05 08:00:00Z,2,0,0",
+		"a,1,voice,1791187200,2,0,0",
+		"00000001,13566190350,data,2026-10-24 22:34:36,cmnet,1882,847749",
+		"7,1234567890123456,voice,2024-02-29 23:59:59,"
+		"1234567890123456789012345678901,999999999999,999999999999",
+	};
+	static const char alphabet[] = ",0919+*#-: TZxa\"\r\n\t";
+	static const unsigned char high[] = {0x00, 0x80, 0xFA, 0xFF, 0x2F, 0x3A};
+	unsigned walk_ok = 0;
+	char buf[256];
+	for (size_t l = 0; l < sizeof(lines) / sizeof(*lines); l++) {
+		const char *s = lines[l];
+		size_t n = strlen(s);
+		cr_assert(n + 1 < sizeof(buf));
+		walk_both_ends(s, n, &walk_ok);
+		for (size_t i = 0; i <= n; i++) {
+			walk_agrees(s, i, "\n", &walk_ok);
+			for (size_t c = 0; c < sizeof(alphabet) - 1 + sizeof(high); c++) {
+				char ch = c < sizeof(alphabet) - 1
+						  ? alphabet[c]
+						  : (char)high[c - (sizeof(alphabet) - 1)];
+				if (i < n) { /* replace */
+					memcpy(buf, s, n);
+					buf[i] = ch;
+					walk_agrees(buf, n, "\n", &walk_ok);
+				}
+				memcpy(buf, s, i); /* insert before i */
+				buf[i] = ch;
+				memcpy(buf + i + 1, s + i, n - i);
+				walk_agrees(buf, n + 1, "\n", &walk_ok);
+			}
+			if (i < n) { /* delete */
+				memcpy(buf, s, i);
+				memcpy(buf + i, s + i + 1, n - i - 1);
+				walk_agrees(buf, n - 1, "\n", &walk_ok);
+			}
+		}
+	}
+	cr_assert_gt(walk_ok, 1000);
+}
+
+/* Every field at every length around the 16-byte loads' edges: ids of
+ * 1-66 bytes, numbers of 1-18 digits, destinations of 1-34 digits or an
+ * APN of 0-50 bytes, quantities of 1-14 digits, each with the others
+ * short and long. */
+Test(parse, chunk_walk_at_every_field_length)
+{
+	unsigned walk_ok = 0;
+	char line[256], f[5][80];
+	const char *stamp = "2026-10-31 23:59:59";
+	for (int which = 0; which < 6; which++)
+		for (int len = 0; len <= 66; len++)
+			for (int other = 0; other < 2; other++) {
+				int L[6] = {other ? 40 : 1, other ? 16 : 1,
+					    other ? 31 : 1, other ? 12 : 1,
+					    other ? 12 : 1, other ? 47 : 0};
+				L[which] = len;
+				memset(f[0], 'i', (size_t)L[0]);
+				for (int k = 0; k < 4; k++)
+					for (int j = 0; j < L[k + 1]; j++)
+						f[k + 1][j] = (char)('1' + (j + k) % 9);
+				int n = snprintf(line, sizeof(line),
+						 "%.*s,%.*s,voice,%s,%.*s,%.*s,%.*s",
+						 L[0], f[0], L[1], f[1], stamp, L[2], f[2],
+						 L[3], f[3], L[4], f[4]);
+				walk_both_ends(line, (size_t)n, &walk_ok);
+				char apn[80];
+				memset(apn, 'a', (size_t)L[5]);
+				n = snprintf(line, sizeof(line),
+					     "%.*s,+%.*s,data,%s,%.*s,%.*s,%.*s",
+					     L[0], f[0], L[1], f[1], stamp, L[5], apn,
+					     L[3], f[3], L[4], f[4]);
+				walk_both_ends(line, (size_t)n, &walk_ok);
+			}
+	cr_assert_gt(walk_ok, 300);
+}
+
+/* The subscriber table is built with cdr__sub_hash of each number's text
+ * and probed with cdr__sub_hash_packed of the parser's packing: the two
+ * must agree on every number, of every length, by either parser path. */
+Test(parse, subscriber_hash_of_the_text_is_that_of_the_packing)
+{
+	const char digits[] = "86138000000011234567890123456789";
+	char line[128];
+	for (size_t n = 1; n <= 32; n++) {
+		int len = snprintf(line, sizeof(line),
+				   "c,+%.*s,voice,2026-10-05 08:00:00,12,1,0\n",
+				   (int)n, digits);
+		cdr__rec r;
+		cr_assert_eq(cdr__parse_line(line, (size_t)len - 1, &r), CDR_OK);
+		cr_assert_eq(cdr__sub_hash(digits, n), cdr__sub_hash_packed(r.subk),
+			     "%zu digits", n);
+		cr_assert_eq(cdr__parse_line_checked(line, (size_t)len - 1, &r),
+			     CDR_OK);
+		cr_assert_eq(cdr__sub_hash(digits, n), cdr__sub_hash_packed(r.subk),
+			     "%zu digits", n);
+	}
+}
