@@ -81,6 +81,81 @@ Test(agg, sums_leave_64_bits_exactly)
 	tu_rmdir(dir);
 }
 
+/*
+ * The pass adds a record in 64 bits when its four sums stay there and
+ * starts over in 128 bits when any would not: sums that cross INT64_MAX
+ * (upwards and, taking back, below INT64_MIN) and figures outside 64 bits
+ * (units past INT64_MAX, a charge of INT64_MIN taken back) come out
+ * exact, and a record that spills one sum adds each of the others once.
+ */
+Test(agg, sums_cross_int64_through_the_fast_path)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = tu_tariff();
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	uint32_t a1 = 0;
+	while (strcmp(t->accounts[a1], "A1"))
+		a1++;
+	const uint32_t a2 = a1 ? 0 : 1;
+
+	cdr__acc a;
+	cr_assert_eq(cdr__acc_init(&a, t), 0);
+	const int64_t near = INT64_MAX - 10;
+	/* Seconds fit, the charge crosses INT64_MAX at the second add; the
+	 * late count and the seconds must not be added twice. */
+	cdr__rated x = voice(a1, 100, near);
+	x.late = 1;
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert_null(a.wide, "nothing has left 64 bits yet");
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert_not_null(a.wide);
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_RECORDS) == 3);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_LATE) == 3);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_VOICE_S) == 300);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_VOICE_C) == 3 * (i128)near);
+	/* Taken back, one by one, down to nothing. */
+	for (int k = 0; k < 3; k++)
+		cr_assert_eq(cdr__acc_add(&a, &x, -1), 0);
+	for (int f = 0; f < CDR_NF; f++)
+		cr_assert(cdr__acc_get(&a, a1, f) == 0, "sum %d", f);
+
+	/* Another account: units past INT64_MAX (never billed, but exact),
+	 * SMS units and charges at their own sums. */
+	cdr__rated u = voice(a2, UINT64_MAX, 7);
+	cr_assert_eq(cdr__acc_add(&a, &u, 1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &u, 1), 0);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_VOICE_S) == 2 * (i128)UINT64_MAX);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_VOICE_C) == 14);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_RECORDS) == 2);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_LATE) == 0);
+	cdr__rated sms = voice(a2, 3, 250000);
+	sms.service = CDR_SMS;
+	cr_assert_eq(cdr__acc_add(&a, &sms, 1), 0);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_SMS) == 3);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_SMS_C) == 250000);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_VOICE_S) == 2 * (i128)UINT64_MAX);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_RECORDS) == 3);
+
+	/* Take-backs below zero, past INT64_MIN: a charge of INT64_MIN
+	 * negated is 2^63, which no int64 holds. */
+	cdr__rated m = voice(a1, (uint64_t)INT64_MAX, INT64_MIN);
+	m.service = CDR_DATA;
+	cr_assert_eq(cdr__acc_add(&a, &m, -1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &m, -1), 0);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_RECORDS) == -2);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_DATA_B) == -2 * (i128)INT64_MAX);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_DATA_C) == (i128)1 << 64);
+	cr_assert_eq(cdr__acc_add(&a, &m, 1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &m, 1), 0);
+	for (int f = 0; f < CDR_NF; f++)
+		cr_assert(cdr__acc_get(&a, a1, f) == 0, "sum %d", f);
+	cdr__acc_fini(&a);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
 /* The buckets of an accumulator as cdr__acc_buckets hands them over. */
 typedef struct bk_seen {
 	cdr__bucket b[8];
