@@ -209,19 +209,19 @@ _Static_assert(CDR_F_SMS == CDR_F_VOICE_S + CDR_SMS &&
 		       CDR_F_DATA_C == CDR_F_VOICE_C + CDR_DATA,
 	       "sums of a service at fixed distances");
 
-/* Whether this record's row can fill an allowance bucket of its service;
- * late records never do. */
+/* Whether this record's row can fill an allowance bucket of its service
+ * (allow: the tariff's row_allow_svc); late records never do. */
 static inline __attribute__((always_inline)) int
-takes_bucket(const cdr__acc *a, const cdr__rated *x)
+takes_bucket(const uint8_t *allow, const cdr__rated *x)
 {
 	return x->has_pkgs && !x->late && x->rate_row >= 0 &&
-	       (a->t->row_allow_svc[x->row] >> x->service & 1);
+	       (allow[x->row] >> x->service & 1);
 }
 
 static inline __attribute__((always_inline)) int
-add_bucket(cdr__acc *a, const cdr__rated *x, int sign)
+add_bucket(cdr__acc *a, int split, const cdr__rated *x, int sign)
 {
-	if (a->t->band_split && x->service == CDR_VOICE && x->quantity)
+	if (split && x->service == CDR_VOICE && x->quantity)
 		return bk_add_split(a, x, sign);
 	return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row, x->zone,
 		      x->band, x->quantity, sign);
@@ -263,19 +263,19 @@ static __attribute__((noinline)) int acc_add_any(cdr__acc *a,
 		rc = add_wide(a, i, CDR_F_VOICE_C + svc, sign * c);
 	if (rc)
 		return rc;
-	return takes_bucket(a, x) ? add_bucket(a, x, sign) : 0;
+	return takes_bucket(a->t->row_allow_svc, x)
+		       ? add_bucket(a, a->t->band_split, x, sign)
+		       : 0;
 }
 
 /*
- * The pass's case: a record added (sign +1), no breakdown, its four sums
- * staying in 64 bits. All four are checked before any is stored, so
- * anything else starts over in acc_add_any: this path needs no register
- * saved, and its only calls are tail calls.
+ * The pass's case: a record added (sign +1), its four sums staying in
+ * 64 bits. All four are checked before any is stored; 0 when stored, 1
+ * when nothing was and the record needs acc_add_any.
  */
-int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
+static inline __attribute__((always_inline)) int
+add_sums_fast(cdr__acc *a, const cdr__rated *x)
 {
-	if (__builtin_expect(sign != 1 || a->bd != NULL, 0))
-		return acc_add_any(a, x, sign);
 	int64_t *f = a->acct[x->account].f;
 	const int svc = x->service;
 	const uint64_t q = x->quantity;
@@ -293,12 +293,81 @@ int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
 				     __builtin_add_overflow(
 					     f[CDR_F_VOICE_C + svc], c64, &r3),
 			     0))
-		return acc_add_any(a, x, sign);
+		return 1;
 	f[CDR_F_RECORDS] = r0;
 	f[CDR_F_LATE] = r1;
 	f[CDR_F_VOICE_S + svc] = r2;
 	f[CDR_F_VOICE_C + svc] = r3;
-	return takes_bucket(a, x) ? add_bucket(a, x, 1) : 0;
+	return 0;
+}
+
+int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
+{
+	if (sign != 1 || a->bd || add_sums_fast(a, x))
+		return acc_add_any(a, x, sign);
+	return takes_bucket(a->t->row_allow_svc, x)
+		       ? add_bucket(a, a->t->band_split, x, 1)
+		       : 0;
+}
+
+static inline cdr__bkchunk *last_chunk(const cdr__acc *a)
+{
+	return a->nchunks ? a->chunks[a->nchunks - 1] : NULL;
+}
+
+/*
+ * The pass's batch: no call a record, and what is the same for every
+ * record (the breakdown or not, the tariff's tables, the log's last chunk
+ * and its fill) read once. With the breakdown each record goes through
+ * acc_add_any, which calls cdr__bd_add where it always did. An entry goes
+ * straight into the last chunk (n: its fill, stored back before any call
+ * and at the end); a split call, a full or missing chunk and units past
+ * INT64_MAX take add_bucket.
+ */
+int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, size_t stride,
+		       uint32_t mask)
+{
+	int rc = 0;
+	if (a->bd) {
+		for (; mask && !rc; mask &= mask - 1)
+			rc = acc_add_any(a, x + (size_t)__builtin_ctz(mask) * stride,
+					 1);
+		return rc;
+	}
+	const uint8_t *allow = a->t->row_allow_svc;
+	const int split = a->t->band_split;
+	cdr__bkchunk *c = last_chunk(a);
+	uint32_t n0 = c ? c->n : CDR_BK_CHUNK, n = n0;
+	for (; mask; mask &= mask - 1) {
+		const cdr__rated *y = x + (size_t)__builtin_ctz(mask) * stride;
+		const int fast = !add_sums_fast(a, y);
+		if (fast && !takes_bucket(allow, y))
+			continue;
+		if (fast && n < CDR_BK_CHUNK && y->quantity <= INT64_MAX &&
+		    !(split && y->service == CDR_VOICE && y->quantity)) {
+			cdr__bkent *e = &c->e[n++];
+			e->row = (uint32_t)y->row;
+			e->rate_row = (uint32_t)y->rate_row;
+			e->zone = y->zone;
+			e->band = (uint8_t)y->band;
+			e->units = (int64_t)y->quantity;
+			continue;
+		}
+		if (c) {
+			c->n = n;
+			a->bk_n += n - n0;
+		}
+		rc = fast ? add_bucket(a, split, y, 1) : acc_add_any(a, y, 1);
+		if (rc)
+			return rc;
+		c = last_chunk(a);
+		n0 = n = c ? c->n : CDR_BK_CHUNK;
+	}
+	if (c) {
+		c->n = n;
+		a->bk_n += n - n0;
+	}
+	return 0;
 }
 
 int cdr__acc_merge(cdr__acc *into, cdr__acc *from)
