@@ -281,23 +281,26 @@ add_sums_fast(cdr__acc *a, const cdr__rated *x)
 	const uint64_t q = x->quantity;
 	const i128 c = x->charge_micros;
 	const int64_t c64 = (int64_t)c;
-	int64_t r0, r1, r2, r3;
+	const int late = x->late; /* rare: a branch, not an add */
+	int64_t r0, r1 = 0, r2, r3;
 	if (__builtin_expect(q > INT64_MAX || c64 != c ||
 				     __builtin_add_overflow(f[CDR_F_RECORDS],
 							    1, &r0) ||
-				     __builtin_add_overflow(f[CDR_F_LATE],
-							    x->late, &r1) ||
 				     __builtin_add_overflow(
 					     f[CDR_F_VOICE_S + svc],
 					     (int64_t)q, &r2) ||
 				     __builtin_add_overflow(
-					     f[CDR_F_VOICE_C + svc], c64, &r3),
+					     f[CDR_F_VOICE_C + svc], c64,
+					     &r3) ||
+				     (late && __builtin_add_overflow(
+						      f[CDR_F_LATE], 1, &r1)),
 			     0))
 		return 1;
 	f[CDR_F_RECORDS] = r0;
-	f[CDR_F_LATE] = r1;
 	f[CDR_F_VOICE_S + svc] = r2;
 	f[CDR_F_VOICE_C + svc] = r3;
+	if (late)
+		f[CDR_F_LATE] = r1;
 	return 0;
 }
 

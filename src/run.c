@@ -450,11 +450,13 @@ stage_add(worker *w, batch *b, int k0, int k1)
 					return rc;
 			} else {
 				m |= 1u << i;
-				if (it && cdr__item_put(&w->item, r->t[k],
-							&b->rec[i], x,
-							b->loc[i]))
-					return -errno;
 			}
+		}
+		for (uint32_t im = it ? m : 0; im; im &= im - 1) {
+			const int i = __builtin_ctz(im);
+			if (cdr__item_put(&w->item, r->t[k], &b->rec[i],
+					  &b->x[i][k], b->loc[i]))
+				return -errno;
 		}
 		w->by_reason[k][CDR_OK] += (unsigned)__builtin_popcount(m);
 		return m && cdr__acc_add_batch(&w->acc[k], &b->x[0][k], stride,
