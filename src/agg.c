@@ -85,8 +85,11 @@ static int log_push(cdr__acc *a, cdr__bkchunk *c)
 	return 0;
 }
 
-static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
-		  uint32_t b, uint64_t units, int sign)
+/* Billed units stay below 3 * 10^12 (SPEC 3 and 4); a larger figure is
+ * carried in several entries all the same (bk_add_long). */
+static __attribute__((noinline)) int
+bk_add_long(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z, uint32_t b,
+	    uint64_t units, int sign)
 {
 	do {
 		cdr__bkchunk *c = a->nchunks ? a->chunks[a->nchunks - 1] : NULL;
@@ -98,8 +101,6 @@ static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
 			}
 			c->n = 0;
 		}
-		/* Billed units stay below 3 * 10^12 (SPEC 3 and 4); a larger
-		 * figure is carried in several entries all the same. */
 		uint64_t u = units <= INT64_MAX ? units : INT64_MAX;
 		cdr__bkent *e = &c->e[c->n++];
 		e->row = row;
@@ -110,6 +111,26 @@ static int bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z,
 		a->bk_n++;
 		units -= u;
 	} while (units);
+	return 0;
+}
+
+/* One entry in the last chunk when it has room and the units fit in one
+ * entry (always, in practice); else bk_add_long. */
+static inline __attribute__((always_inline)) int
+bk_add(cdr__acc *a, uint32_t row, uint32_t rr, uint32_t z, uint32_t b,
+       uint64_t units, int sign)
+{
+	cdr__bkchunk *c = a->nchunks ? a->chunks[a->nchunks - 1] : NULL;
+	if (__builtin_expect(!c || c->n == CDR_BK_CHUNK || units > INT64_MAX,
+			     0))
+		return bk_add_long(a, row, rr, z, b, units, sign);
+	cdr__bkent *e = &c->e[c->n++];
+	e->row = row;
+	e->rate_row = rr;
+	e->zone = z;
+	e->band = (uint8_t)b;
+	e->units = sign > 0 ? (int64_t)units : -(int64_t)units;
+	a->bk_n++;
 	return 0;
 }
 
@@ -136,17 +157,11 @@ static int bk_add_split(cdr__acc *a, const cdr__rated *x, int sign)
 	return 0;
 }
 
-/* Add d to sum f of account i: in 64 bits when it stays there, else
- * in the wide table (made on first use). */
-static inline __attribute__((always_inline)) int
-add_field(cdr__acc *a, uint32_t i, int f, i128 d)
+/* The part of d that leaves 64 bits goes to the wide table (made on first
+ * use): out of line, since no real month gets there. */
+static __attribute__((noinline, cold)) int
+add_wide(cdr__acc *a, uint32_t i, int f, i128 d)
 {
-	int64_t *v = &a->acct[i].f[f], r;
-	if (d >= INT64_MIN && d <= INT64_MAX &&
-	    !__builtin_add_overflow(*v, (int64_t)d, &r)) {
-		*v = r;
-		return 0;
-	}
 	if (!a->wide) {
 		a->wide = cdr__calloc_huge(a->t->naccounts, sizeof(*a->wide));
 		if (!a->wide)
@@ -156,39 +171,206 @@ add_field(cdr__acc *a, uint32_t i, int f, i128 d)
 	return 0;
 }
 
+/* Add d to sum f of account i: in 64 bits when it stays there, else
+ * in the wide table. */
+static inline __attribute__((always_inline)) int
+add_field(cdr__acc *a, uint32_t i, int f, i128 d)
+{
+	int64_t *v = &a->acct[i].f[f], r;
+	if (d >= INT64_MIN && d <= INT64_MAX &&
+	    !__builtin_add_overflow(*v, (int64_t)d, &r)) {
+		*v = r;
+		return 0;
+	}
+	return add_wide(a, i, f, d);
+}
+
+/* The same for a figure known to fit in 64 bits: one overflow test. */
+static inline __attribute__((always_inline)) int
+add_field64(cdr__acc *a, uint32_t i, int f, int64_t d)
+{
+	int64_t *v = &a->acct[i].f[f], r;
+	if (__builtin_expect(__builtin_add_overflow(*v, d, &r), 0))
+		return add_wide(a, i, f, d);
+	*v = r;
+	return 0;
+}
+
 i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f)
 {
 	return (i128)a->acct[i].f[f] + (a->wide ? a->wide[i].f[f] : 0);
 }
 
-int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
+/* A service's quantity and charge sums are the service's index past the
+ * voice ones. */
+_Static_assert(CDR_F_SMS == CDR_F_VOICE_S + CDR_SMS &&
+		       CDR_F_DATA_B == CDR_F_VOICE_S + CDR_DATA &&
+		       CDR_F_SMS_C == CDR_F_VOICE_C + CDR_SMS &&
+		       CDR_F_DATA_C == CDR_F_VOICE_C + CDR_DATA,
+	       "sums of a service at fixed distances");
+
+/* Whether this record's row can fill an allowance bucket of its service
+ * (allow: the tariff's row_allow_svc); late records never do. */
+static inline __attribute__((always_inline)) int
+takes_bucket(const uint8_t *allow, const cdr__rated *x)
 {
-	const uint32_t i = x->account;
-	const i128 s = sign;
-	static const int qty_f[CDR_NSVC] = {CDR_F_VOICE_S, CDR_F_SMS,
-					    CDR_F_DATA_B};
-	static const int charge_f[CDR_NSVC] = {CDR_F_VOICE_C, CDR_F_SMS_C,
-					       CDR_F_DATA_C};
-	int rc = add_field(a, i, CDR_F_RECORDS, s);
-	if (a->bd && !rc)
-		rc = cdr__bd_add(a->bd, x, sign);
-	if (!rc && x->late)
-		rc = add_field(a, i, CDR_F_LATE, s);
-	if (!rc && x->quantity)
-		rc = add_field(a, i, qty_f[x->service], s * (i128)x->quantity);
-	if (!rc && x->charge_micros)
-		rc = add_field(a, i, charge_f[x->service],
-			       s * x->charge_micros);
-	if (rc)
-		return rc;
-	/* Only rows with packages can use a bucket; late records never do. */
-	if (x->late || x->rate_row < 0 || !x->has_pkgs ||
-	    !(a->t->row_allow_svc[x->row] >> x->service & 1))
-		return 0;
-	if (a->t->band_split && x->service == CDR_VOICE && x->quantity)
+	return x->has_pkgs && !x->late && x->rate_row >= 0 &&
+	       (allow[x->row] >> x->service & 1);
+}
+
+static inline __attribute__((always_inline)) int
+add_bucket(cdr__acc *a, int split, const cdr__rated *x, int sign)
+{
+	if (split && x->service == CDR_VOICE && x->quantity)
 		return bk_add_split(a, x, sign);
 	return bk_add(a, (uint32_t)x->row, (uint32_t)x->rate_row, x->zone,
 		      x->band, x->quantity, sign);
+}
+
+/*
+ * Any record, either sign, with the breakdown: each figure is added with
+ * one overflow test when it fits in 64 bits (billed units stay below
+ * 3 * 10^12, SPEC 3 and 4), in 128 bits (add_wide) when it or the sum
+ * does not. sign is +1 or -1: d is negated as (d ^ m) - m, m = 0 or -1,
+ * which needs d > INT64_MIN.
+ */
+static __attribute__((noinline)) int acc_add_any(cdr__acc *a,
+						 const cdr__rated *x, int sign)
+{
+	const uint32_t i = x->account;
+	const int64_t m = sign < 0 ? -1 : 0;
+	int rc = add_field64(a, i, CDR_F_RECORDS, sign);
+	if (a->bd && !rc)
+		rc = cdr__bd_add(a->bd, x, sign);
+	if (rc)
+		return rc;
+	const int svc = x->service;
+	if (x->late && (rc = add_field64(a, i, CDR_F_LATE, sign)))
+		return rc;
+	const uint64_t q = x->quantity;
+	if (q <= INT64_MAX)
+		rc = add_field64(a, i, CDR_F_VOICE_S + svc,
+				 ((int64_t)q ^ m) - m);
+	else
+		rc = add_wide(a, i, CDR_F_VOICE_S + svc, sign * (i128)q);
+	if (rc)
+		return rc;
+	const i128 c = x->charge_micros;
+	const int64_t c64 = (int64_t)c;
+	if (c64 == c && c64 != INT64_MIN)
+		rc = add_field64(a, i, CDR_F_VOICE_C + svc, (c64 ^ m) - m);
+	else
+		rc = add_wide(a, i, CDR_F_VOICE_C + svc, sign * c);
+	if (rc)
+		return rc;
+	return takes_bucket(a->t->row_allow_svc, x)
+		       ? add_bucket(a, a->t->band_split, x, sign)
+		       : 0;
+}
+
+/*
+ * The pass's case: a record added (sign +1), its four sums staying in
+ * 64 bits. All four are checked before any is stored; 0 when stored, 1
+ * when nothing was and the record needs acc_add_any.
+ */
+static inline __attribute__((always_inline)) int
+add_sums_fast(cdr__acc *a, const cdr__rated *x)
+{
+	int64_t *f = a->acct[x->account].f;
+	const int svc = x->service;
+	const uint64_t q = x->quantity;
+	const i128 c = x->charge_micros;
+	const int64_t c64 = (int64_t)c;
+	const int late = x->late; /* rare: a branch, not an add */
+	int64_t r0, r1 = 0, r2, r3;
+	if (__builtin_expect(q > INT64_MAX || c64 != c ||
+				     __builtin_add_overflow(f[CDR_F_RECORDS],
+							    1, &r0) ||
+				     __builtin_add_overflow(
+					     f[CDR_F_VOICE_S + svc],
+					     (int64_t)q, &r2) ||
+				     __builtin_add_overflow(
+					     f[CDR_F_VOICE_C + svc], c64,
+					     &r3) ||
+				     (late && __builtin_add_overflow(
+						      f[CDR_F_LATE], 1, &r1)),
+			     0))
+		return 1;
+	f[CDR_F_RECORDS] = r0;
+	f[CDR_F_VOICE_S + svc] = r2;
+	f[CDR_F_VOICE_C + svc] = r3;
+	if (late)
+		f[CDR_F_LATE] = r1;
+	return 0;
+}
+
+int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign)
+{
+	if (sign != 1 || a->bd || add_sums_fast(a, x))
+		return acc_add_any(a, x, sign);
+	return takes_bucket(a->t->row_allow_svc, x)
+		       ? add_bucket(a, a->t->band_split, x, 1)
+		       : 0;
+}
+
+static inline cdr__bkchunk *last_chunk(const cdr__acc *a)
+{
+	return a->nchunks ? a->chunks[a->nchunks - 1] : NULL;
+}
+
+/*
+ * The pass's batch: no call a record, and what is the same for every
+ * record (the breakdown or not, the tariff's tables, the log's last chunk
+ * and its fill) read once. With the breakdown each record goes through
+ * acc_add_any, which calls cdr__bd_add where it always did. An entry goes
+ * straight into the last chunk (n: its fill, stored back before any call
+ * and at the end); a split call, a full or missing chunk and units past
+ * INT64_MAX take add_bucket.
+ */
+int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, size_t stride,
+		       uint32_t mask)
+{
+	int rc = 0;
+	if (a->bd) {
+		for (; mask && !rc; mask &= mask - 1)
+			rc = acc_add_any(a, x + (size_t)__builtin_ctz(mask) * stride,
+					 1);
+		return rc;
+	}
+	const uint8_t *allow = a->t->row_allow_svc;
+	const int split = a->t->band_split;
+	cdr__bkchunk *c = last_chunk(a);
+	uint32_t n0 = c ? c->n : CDR_BK_CHUNK, n = n0;
+	for (; mask; mask &= mask - 1) {
+		const cdr__rated *y = x + (size_t)__builtin_ctz(mask) * stride;
+		const int fast = !add_sums_fast(a, y);
+		if (fast && !takes_bucket(allow, y))
+			continue;
+		if (fast && n < CDR_BK_CHUNK && y->quantity <= INT64_MAX &&
+		    !(split && y->service == CDR_VOICE && y->quantity)) {
+			cdr__bkent *e = &c->e[n++];
+			e->row = (uint32_t)y->row;
+			e->rate_row = (uint32_t)y->rate_row;
+			e->zone = y->zone;
+			e->band = (uint8_t)y->band;
+			e->units = (int64_t)y->quantity;
+			continue;
+		}
+		if (c) {
+			c->n = n;
+			a->bk_n += n - n0;
+		}
+		rc = fast ? add_bucket(a, split, y, 1) : acc_add_any(a, y, 1);
+		if (rc)
+			return rc;
+		c = last_chunk(a);
+		n0 = n = c ? c->n : CDR_BK_CHUNK;
+	}
+	if (c) {
+		c->n = n;
+		a->bk_n += n - n0;
+	}
+	return 0;
 }
 
 int cdr__acc_merge(cdr__acc *into, cdr__acc *from)

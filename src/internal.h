@@ -609,6 +609,9 @@ int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);
 void cdr__acc_fini(cdr__acc *a);
 /* Add (sign +1) or take back (-1) one rated record. 0 or -ENOMEM. */
 int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign);
+/* The same, sign +1, for x[i * stride] of each bit i of mask (the pass). */
+int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, size_t stride,
+		       uint32_t mask);
 /* Add from's sums into `into`; from's allowance log moves over whole
  * (no entry is copied), so from keeps only its account sums. */
 int cdr__acc_merge(cdr__acc *into, cdr__acc *from);

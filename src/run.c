@@ -421,43 +421,97 @@ stage_rate(worker *w, batch *b, int k0, int k1)
 				&b->x[0][k], stride, w->acc[k].acct);
 }
 
-/* Add to the sums; write itemize and rejects lines; count. */
+/* A record rating rejected under tariff k: counted, kept in the
+ * breakdown, written to the rejects when k is the itemize tariff. */
+static __attribute__((noinline)) int rated_reject(worker *w, batch *b, int i,
+						  int k)
+{
+	cdr_run *r = w->r;
+	const cdr__rated *x = &b->x[i][k];
+	w->by_reason[k][x->reason]++;
+	if (w->acc[k].bd)
+		cdr__bd_reject(w->acc[k].bd,
+			       (uint32_t)(b->loc[i] >> LOC_OFF_BITS),
+			       cdr__loc_order(r, b->loc[i]), x->reason,
+			       b->line[i], b->len[i]);
+	if (k == r->o.itemize_tariff &&
+	    emit_reject(w, b->in, b->line[i], b->len[i], x->reason, b->loc[i],
+			b->lineno[i] - b->line0, &b->rec[i], x))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Write itemize and rejects lines, count, add to the sums. The records
+ * rated under each tariff are a mask of the batch, counted by popcount
+ * and added by one cdr__acc_add_batch (no call a record); rejects are out
+ * of line, and whether itemize lines are written is read once a batch
+ * (`item`: the tariff whose lines are, or -1).
+ */
 static __attribute__((noinline)) int
 stage_add(worker *w, batch *b, int k0, int k1)
 {
 	cdr_run *r = w->r;
+	const int item = w->item.fd >= 0 ? r->o.itemize_tariff : -1;
+	const size_t stride = sizeof(b->x[0]) / sizeof(b->x[0][0]);
+	uint32_t ok[2] = {0, 0};
+	int rc;
+	if (k1 == k0 + 1) { /* one tariff: rate, or one side of a rerate */
+		const int k = k0, it = item == k;
+		uint32_t m = 0;
+		for (int i = 0; i < b->n; i++) {
+			const cdr__rated *x = &b->x[i][k];
+			if (b->status[i] != CDR_OK) {
+				if (reject_for(w, k0, k1, b->in, b->line[i],
+					       b->len[i], b->status[i],
+					       b->loc[i],
+					       b->lineno[i] - b->line0))
+					return -errno;
+			} else if (x->reason != CDR_OK) {
+				if ((rc = rated_reject(w, b, i, k)))
+					return rc;
+			} else {
+				m |= 1u << i;
+			}
+		}
+		for (uint32_t im = it ? m : 0; im; im &= im - 1) {
+			const int i = __builtin_ctz(im);
+			if (cdr__item_put(&w->item, r->t[k], &b->rec[i],
+					  &b->x[i][k], b->loc[i]))
+				return -errno;
+		}
+		w->by_reason[k][CDR_OK] += (unsigned)__builtin_popcount(m);
+		return m && cdr__acc_add_batch(&w->acc[k], &b->x[0][k], stride,
+					       m)
+			       ? -ENOMEM
+			       : 0;
+	}
 	for (int i = 0; i < b->n; i++) {
-		const char *p = b->line[i];
-		size_t n = b->len[i];
 		if (b->status[i] != CDR_OK) {
-			if (reject_for(w, k0, k1, b->in, p, n, b->status[i],
-				       b->loc[i], b->lineno[i] - b->line0))
+			if (reject_for(w, k0, k1, b->in, b->line[i], b->len[i],
+				       b->status[i], b->loc[i],
+				       b->lineno[i] - b->line0))
 				return -errno;
 			continue;
 		}
 		for (int k = k0; k < k1; k++) {
 			const cdr__rated *x = &b->x[i][k];
-			w->by_reason[k][x->reason]++;
-			if (x->reason == CDR_OK && cdr__acc_add(&w->acc[k], x, 1))
-				return -ENOMEM;
-			if (x->reason != CDR_OK && w->acc[k].bd)
-				cdr__bd_reject(w->acc[k].bd,
-					       (uint32_t)(b->loc[i] >> LOC_OFF_BITS),
-					       cdr__loc_order(r, b->loc[i]),
-					       x->reason, p, n);
-			if (k != r->o.itemize_tariff)
-				continue;
 			if (x->reason != CDR_OK) {
-				if (emit_reject(w, b->in, p, n, x->reason,
-						b->loc[i], b->lineno[i] - b->line0,
-						&b->rec[i], x))
-					return -errno;
-			} else if (w->item.fd >= 0) {
-				if (cdr__item_put(&w->item, r->t[k], &b->rec[i],
-						  x, b->loc[i]))
-					return -errno;
+				if ((rc = rated_reject(w, b, i, k)))
+					return rc;
+				continue;
 			}
+			ok[k] |= 1u << i;
+			if (k == item && cdr__item_put(&w->item, r->t[k],
+						       &b->rec[i], x, b->loc[i]))
+				return -errno;
 		}
+	}
+	for (int k = k0; k < k1; k++) {
+		w->by_reason[k][CDR_OK] += (unsigned)__builtin_popcount(ok[k]);
+		if (ok[k] && cdr__acc_add_batch(&w->acc[k], &b->x[0][k],
+						 stride, ok[k]))
+			return -ENOMEM;
 	}
 	return 0;
 }

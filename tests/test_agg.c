@@ -81,6 +81,81 @@ Test(agg, sums_leave_64_bits_exactly)
 	tu_rmdir(dir);
 }
 
+/*
+ * The pass adds a record in 64 bits when its four sums stay there and
+ * starts over in 128 bits when any would not: sums that cross INT64_MAX
+ * (upwards and, taking back, below INT64_MIN) and figures outside 64 bits
+ * (units past INT64_MAX, a charge of INT64_MIN taken back) come out
+ * exact, and a record that spills one sum adds each of the others once.
+ */
+Test(agg, sums_cross_int64_through_the_fast_path)
+{
+	char err[CDR_ERR_MAX];
+	char *dir = tu_tariff();
+	cdr_tariff *t = tu_load(dir, err);
+	cr_assert_not_null(t, "%s", err);
+	uint32_t a1 = 0;
+	while (strcmp(t->accounts[a1], "A1"))
+		a1++;
+	const uint32_t a2 = a1 ? 0 : 1;
+
+	cdr__acc a;
+	cr_assert_eq(cdr__acc_init(&a, t), 0);
+	const int64_t near = INT64_MAX - 10;
+	/* Seconds fit, the charge crosses INT64_MAX at the second add; the
+	 * late count and the seconds must not be added twice. */
+	cdr__rated x = voice(a1, 100, near);
+	x.late = 1;
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert_null(a.wide, "nothing has left 64 bits yet");
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert_not_null(a.wide);
+	cr_assert_eq(cdr__acc_add(&a, &x, 1), 0);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_RECORDS) == 3);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_LATE) == 3);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_VOICE_S) == 300);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_VOICE_C) == 3 * (i128)near);
+	/* Taken back, one by one, down to nothing. */
+	for (int k = 0; k < 3; k++)
+		cr_assert_eq(cdr__acc_add(&a, &x, -1), 0);
+	for (int f = 0; f < CDR_NF; f++)
+		cr_assert(cdr__acc_get(&a, a1, f) == 0, "sum %d", f);
+
+	/* Another account: units past INT64_MAX (never billed, but exact),
+	 * SMS units and charges at their own sums. */
+	cdr__rated u = voice(a2, UINT64_MAX, 7);
+	cr_assert_eq(cdr__acc_add(&a, &u, 1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &u, 1), 0);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_VOICE_S) == 2 * (i128)UINT64_MAX);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_VOICE_C) == 14);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_RECORDS) == 2);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_LATE) == 0);
+	cdr__rated sms = voice(a2, 3, 250000);
+	sms.service = CDR_SMS;
+	cr_assert_eq(cdr__acc_add(&a, &sms, 1), 0);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_SMS) == 3);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_SMS_C) == 250000);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_VOICE_S) == 2 * (i128)UINT64_MAX);
+	cr_assert(cdr__acc_get(&a, a2, CDR_F_RECORDS) == 3);
+
+	/* Take-backs below zero, past INT64_MIN: a charge of INT64_MIN
+	 * negated is 2^63, which no int64 holds. */
+	cdr__rated m = voice(a1, (uint64_t)INT64_MAX, INT64_MIN);
+	m.service = CDR_DATA;
+	cr_assert_eq(cdr__acc_add(&a, &m, -1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &m, -1), 0);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_RECORDS) == -2);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_DATA_B) == -2 * (i128)INT64_MAX);
+	cr_assert(cdr__acc_get(&a, a1, CDR_F_DATA_C) == (i128)1 << 64);
+	cr_assert_eq(cdr__acc_add(&a, &m, 1), 0);
+	cr_assert_eq(cdr__acc_add(&a, &m, 1), 0);
+	for (int f = 0; f < CDR_NF; f++)
+		cr_assert(cdr__acc_get(&a, a1, f) == 0, "sum %d", f);
+	cdr__acc_fini(&a);
+	cdr_tariff_free(t);
+	tu_rmdir(dir);
+}
+
 /* The buckets of an accumulator as cdr__acc_buckets hands them over. */
 typedef struct bk_seen {
 	cdr__bucket b[8];
@@ -340,6 +415,120 @@ Test(agg, many_entries_of_a_row_coalesce_into_few_buckets)
 	cdr__acc_fini(&a);
 	cdr_tariff_free(t);
 	tu_rmdir(dir);
+}
+
+static int bytes_of(void *ctx, uint32_t row, cdr__bucket *bk, size_t n)
+{
+	/* every bucket of every row, as text: compared between two runs */
+	char **out = ctx;
+	for (size_t i = 0; i < n; i++) {
+		char line[128];
+		int k = snprintf(line, sizeof(line), "%u,%u,%u,%u,%llu\n", row,
+				 bk[i].rate_row, bk[i].zone, bk[i].band,
+				 (unsigned long long)bk[i].units);
+		size_t m = strlen(*out);
+		*out = realloc(*out, m + (size_t)k + 1);
+		cr_assert_not_null(*out);
+		memcpy(*out + m, line, (size_t)k + 1);
+	}
+	return 0;
+}
+
+/*
+ * The pass adds a batch at a time (cdr__acc_add_batch): the same sums,
+ * log entries and buckets as adding its records one by one, whatever the
+ * mask, across a full chunk of the log (more than CDR_BK_CHUNK entries),
+ * with records that leave the fast path in the middle of a batch (a
+ * charge past 64 bits, a late record, sms with no allowance), with the
+ * start band and with split calls.
+ */
+Test(agg, a_batch_adds_what_its_records_add_one_by_one)
+{
+	static const char *const conf[2] = {
+		"timezone = UTC\nproration = none\n",
+		"timezone = UTC\nproration = none\nband_split = split\n"};
+	for (int v = 0; v < 2; v++) {
+		char err[CDR_ERR_MAX];
+		char *dir = tu_tariff();
+		tu_write(dir, "tariff.conf", conf[v]);
+		tu_write(dir, "bands.csv", "band,days,from,to\n"
+					   "peak,mon-fri,08:00,20:00\n"
+					   "idle,*,00:00,24:00\n");
+		tu_write(dir, "zones.csv", "prefix,zone\n1,home\n2,away\n");
+		tu_write(dir, "plans.csv", "plan,monthly_fee\nm,0\n");
+		tu_write(dir, "rates.csv",
+			 "plan,service,zone,band,connect,price,unit,first,"
+			 "increment\n"
+			 "m,voice,*,peak,0,0.6,60,60,60\n"
+			 "m,voice,*,idle,0,0.12,60,60,60\n"
+			 "m,sms,*,*,0,0.1,1,1,1\n");
+		tu_write(dir, "packages.csv",
+			 "package,monthly_fee,service,zone,band,amount\n"
+			 "talk,0,voice,*,*,100000\n");
+		tu_write(dir, "subscribers.csv",
+			 "subscriber,account,plan,packages,from,to\n"
+			 "300,S,m,talk,2026-01-01,\n"
+			 "301,T,m,,2026-01-01,\n");
+		cdr_tariff *t = tu_load(dir, err);
+		cr_assert_not_null(t, "%s", err);
+		cdr__period per;
+		cdr__period_init(&per, t, 2026, 10);
+		const cdr__rated kinds[6] = {
+			/* across 20:00: two pieces when split */
+			rate_line(t, &per, "p,300,voice,2026-10-12 19:59:00,"
+					   "100,120,0"),
+			rate_line(t, &per, "i,300,voice,2026-10-12 21:00:00,"
+					   "200,120,0"),
+			rate_line(t, &per, "s,300,sms,2026-10-12 10:00:00,"
+					   "100,0,0"),
+			rate_line(t, &per, "l,300,voice,2026-09-30 23:00:00,"
+					   "100,60,0"),
+			rate_line(t, &per, "n,301,voice,2026-10-12 10:00:00,"
+					   "100,60,0"),
+			rate_line(t, &per, "h,300,voice,2026-10-13 10:00:00,"
+					   "100,60,0"),
+		};
+		cr_assert(kinds[3].late);
+		cdr__rated x[32][2];
+		memset(x, 0, sizeof(x));
+		for (int i = 0; i < 32; i++)
+			x[i][0] = kinds[i % 5];
+		x[13][0] = kinds[5];
+		x[13][0].charge_micros = (i128)1 << 70; /* leaves 64 bits */
+		static const uint32_t masks[4] = {0xffffffffu, 0x5a5a5a5au,
+						  0x80000001u, 0x00002000u};
+		cdr__acc a, b;
+		cr_assert_eq(cdr__acc_init(&a, t), 0);
+		cr_assert_eq(cdr__acc_init(&b, t), 0);
+		for (int round = 0; round < 16000; round++) {
+			uint32_t m = masks[round % 4];
+			cr_assert_eq(cdr__acc_add_batch(&a, &x[0][0], 2, m), 0);
+			for (int i = 0; i < 32; i++)
+				if (m >> i & 1)
+					cr_assert_eq(cdr__acc_add(&b, &x[i][0], 1),
+						     0);
+		}
+		cr_assert_gt(a.bk_n, CDR_BK_CHUNK);
+		cr_assert_eq(a.bk_n, b.bk_n);
+		cr_assert_eq(a.nchunks, b.nchunks);
+		cr_assert_not_null(a.wide);
+		for (uint32_t i = 0; i < t->naccounts; i++)
+			for (int f = 0; f < CDR_NF; f++)
+				cr_assert(cdr__acc_get(&a, i, f) ==
+					  cdr__acc_get(&b, i, f),
+					  "account %u sum %d", i, f);
+		char *ka = calloc(1, 1), *kb = calloc(1, 1);
+		cr_assert_eq(cdr__acc_buckets(&a, bytes_of, &ka), 0);
+		cr_assert_eq(cdr__acc_buckets(&b, bytes_of, &kb), 0);
+		cr_assert_gt(strlen(ka), 0);
+		cr_assert_str_eq(ka, kb);
+		free(ka);
+		free(kb);
+		cdr__acc_fini(&a);
+		cdr__acc_fini(&b);
+		cdr_tariff_free(t);
+		tu_rmdir(dir);
+	}
 }
 
 /*
