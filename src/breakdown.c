@@ -7,8 +7,10 @@
  * small open-addressing table of (service, plan, zone, band) cells,
  * records and charge by local hour x band and by local day, and rejects
  * by input with a few sample lines per reason (the smallest by input path
- * and offset, so the same whatever thread saw them). Workers' tables are
- * added together at the merge; every sum is commutative.
+ * and offset, so the same whatever thread saw them; a duplicate's loser
+ * moves to `duplicate` when dedup.c takes it back, cdr__bd_undo, so each
+ * is a line of its final reason). Workers' tables are added together at
+ * the merge; every sum is commutative.
  *
  * At the end cdr__bd_rows turns one side (or both sides of a rerate) into
  * rows keyed by names: the allowance takes of the totals (cdr__acc_takes)
@@ -185,16 +187,30 @@ static void sample_put(cdr__bd *b, int reason, uint64_t order,
 {
 	cdr__bdsample *s = b->sample[reason];
 	b->nsample[reason]++;
-	/* Keep the CDR_BD_SAMPLES smallest orders, sorted. */
-	int at = CDR_BD_SAMPLES;
+	/* Keep the CDR_BD_POOL smallest orders, sorted. */
+	int at = CDR_BD_POOL;
 	while (at > 0 && (!s[at - 1].order || s[at - 1].order > order))
 		at--;
-	if (at == CDR_BD_SAMPLES)
-		return;
-	memmove(&s[at + 1], &s[at], (size_t)(CDR_BD_SAMPLES - 1 - at) * sizeof(*s));
+	if (at == CDR_BD_POOL || (at > 0 && s[at - 1].order == order))
+		return; /* not among the first, or there already */
+	memmove(&s[at + 1], &s[at], (size_t)(CDR_BD_POOL - 1 - at) * sizeof(*s));
 	s[at].order = order;
 	s[at].n = (uint16_t)(n < CDR_BD_SAMPLE_MAX ? n : CDR_BD_SAMPLE_MAX);
 	memcpy(s[at].line, line, s[at].n);
+}
+
+/* The sample of order taken out of reason's (when it is there). */
+static void sample_drop(cdr__bd *b, int reason, uint64_t order)
+{
+	cdr__bdsample *s = b->sample[reason];
+	b->nsample[reason]--;
+	for (int at = 0; at < CDR_BD_POOL && s[at].order; at++)
+		if (s[at].order == order) {
+			memmove(&s[at], &s[at + 1],
+				(size_t)(CDR_BD_POOL - 1 - at) * sizeof(*s));
+			s[CDR_BD_POOL - 1].order = 0;
+			return;
+		}
 }
 
 void cdr__bd_sample(cdr__bd *b, int reason, uint64_t order, const char *line,
@@ -212,10 +228,17 @@ void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 	sample_put(b, reason, order + 1, line, n);
 }
 
-void cdr__bd_dup(cdr__bd *b, uint32_t in, uint64_t order, const char *line,
-		 size_t n)
+void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
+		  const char *line, size_t n)
 {
-	cdr__bd_reject(b, in, order, CDR_R_DUPLICATE, line, n);
+	if (reason == CDR_OK) {
+		cdr__bd_reject(b, in, order, CDR_R_DUPLICATE, line, n);
+		return;
+	}
+	/* Counted as a reject of its input when it was read; its sample,
+	 * if it was one, is no longer a line of that reason. */
+	sample_drop(b, reason, order + 1);
+	sample_put(b, CDR_R_DUPLICATE, order + 1, line, n);
 }
 
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
@@ -249,7 +272,7 @@ int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
 		into->rej_in[i] += from->rej_in[i];
 	for (int r = 0; r < CDR_NREASON; r++) {
 		int64_t seen = into->nsample[r] + from->nsample[r];
-		for (int k = 0; k < CDR_BD_SAMPLES; k++)
+		for (int k = 0; k < CDR_BD_POOL; k++)
 			if (from->sample[r][k].order)
 				sample_put(into, r, from->sample[r][k].order,
 					   from->sample[r][k].line,

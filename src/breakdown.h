@@ -21,7 +21,10 @@ typedef struct cdr__bdcell {
 	i128 qty, charge, allow;
 } cdr__bdcell;
 
-#define CDR_BD_SAMPLES 3    /* sample lines kept per reject reason */
+#define CDR_BD_SAMPLES 3    /* sample lines shown per reject reason */
+/* Lines kept per reason: the first by order, so that duplicates' losers
+ * taken out at the end (cdr__bd_undo) leave the next ones in place. */
+#define CDR_BD_POOL 32
 #define CDR_BD_SAMPLE_MAX 200 /* bytes of a sample line kept */
 #define CDR_BD_DAYS 33	    /* 31 days of the period, earlier, later */
 
@@ -58,7 +61,9 @@ typedef struct cdr__bd {
 	uint32_t nin;
 	int64_t *rej_in; /* [nin] rejects by input */
 	int64_t nsample[CDR_NREASON];
-	cdr__bdsample sample[CDR_NREASON][CDR_BD_SAMPLES];
+	/* The first lines of each reason by order (smallest first): the
+	 * lines of that final reason once the duplicates are resolved. */
+	cdr__bdsample sample[CDR_NREASON][CDR_BD_POOL];
 	/* The totals' figures per account, kept by agg.c when it makes them
 	 * for the totals or the delta, so the breakdown need not make them
 	 * again; NULL until then. */
@@ -120,9 +125,11 @@ static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
 /* A rejected line of input `in`; order sorts the samples (smallest kept). */
 void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 		    const char *line, size_t n);
-/* A rated line taken back as a duplicate: one more reject of its input. */
-void cdr__bd_dup(cdr__bd *b, uint32_t in, uint64_t order, const char *line,
-		 size_t n);
+/* The line at order, first `reason` (CDR_OK: rated), is a duplicate's
+ * loser: its sample moves to `duplicate`; a rated one is one more reject
+ * of its input. */
+void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
+		  const char *line, size_t n);
 /* from's sums into into. 0 or -ENOMEM. */
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from);
 /* A sample line of reason kept when its order (never 0) is among the

@@ -148,7 +148,7 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 		fputc('\n', f);
 	}
 	for (int r = 0; r < CDR_NREASON; r++)
-		for (int k = 0; k < CDR_BD_SAMPLES; k++) {
+		for (int k = 0; k < CDR_BD_POOL; k++) {
 			const cdr__bdsample *s = &bd->sample[r][k];
 			if (!s->order)
 				continue;
