@@ -54,6 +54,12 @@ cdr__bd *cdr__bd_new(const cdr_tariff *t, const cdr__period *p, uint32_t nin)
 			   b->utc0 + (int64_t)b->span;
 	b->cap = 64;
 	b->cells = calloc(b->cap, sizeof(*b->cells));
+	if (t->cell_off) {
+		size_t nd = cdr__rate_cell(t, t->nplans, 0, 0, 0);
+		if (nd && nd <= CDR_BD_DENSE_MAX &&
+		    (b->dc = calloc(nd, sizeof(*b->dc))))
+			b->ndc = (uint32_t)nd;
+	}
 	b->nhp = (uint32_t)(b->span / 3600);
 	b->hp_rec = calloc((size_t)b->nhp * b->nband, sizeof(*b->hp_rec));
 	b->hp_chg = calloc((size_t)b->nhp * b->nband, sizeof(*b->hp_chg));
@@ -74,6 +80,7 @@ void cdr__bd_free(cdr__bd *b)
 	if (!b)
 		return;
 	free(b->cells);
+	free(b->dc);
 	free(b->hour_rec);
 	free(b->hour_chg);
 	free(b->hp_rec);
@@ -182,6 +189,38 @@ int cdr__bd_add_slow(cdr__bd *b, const cdr__rated *x, int sign)
 	return 0;
 }
 
+/* Dense cells dc[0, n) of tariff t added to b's hash table. */
+static int dense_add(cdr__bd *b, const cdr__bddense *dc, uint32_t n)
+{
+	const cdr_tariff *t = b->t;
+	for (uint32_t i = 0; i < n; i++) {
+		const cdr__bddense *d = &dc[i];
+		if (!d->records && !d->late && !d->qty && !d->charge)
+			continue;
+		/* cdr__rate_cell's index, taken apart */
+		uint32_t band = i % t->nbands, r = i / t->nbands;
+		uint32_t zone = r % (t->nzones + 1);
+		r /= t->nzones + 1;
+		cdr__bdcell *c = cell_get(b, cell_key(r % CDR_NSVC, r / CDR_NSVC,
+						      zone, band));
+		if (!c)
+			return -ENOMEM;
+		c->records += d->records;
+		c->late += d->late;
+		c->qty += d->qty;
+		c->charge += d->charge;
+	}
+	return 0;
+}
+
+int cdr__bd_fold(cdr__bd *b)
+{
+	int rc = dense_add(b, b->dc, b->ndc);
+	if (!rc && b->ndc)
+		memset(b->dc, 0, (size_t)b->ndc * sizeof(*b->dc));
+	return rc;
+}
+
 static void sample_put(cdr__bd *b, int reason, uint64_t order,
 		       const char *line, size_t n)
 {
@@ -243,6 +282,18 @@ void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
 {
+	if (into->ndc == from->ndc) {
+		for (uint32_t i = 0; i < from->ndc; i++) {
+			const cdr__bddense *f = &from->dc[i];
+			cdr__bddense *d = &into->dc[i];
+			d->records += f->records;
+			d->late += f->late;
+			d->qty += f->qty;
+			d->charge += f->charge;
+		}
+	} else if (dense_add(into, from->dc, from->ndc)) {
+		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < from->cap; i++) {
 		const cdr__bdcell *f = &from->cells[i];
 		if (!f->key)
@@ -364,6 +415,8 @@ static void take_cb(void *ctx, const cdr__bucket *b, i128 credit)
 int cdr__bd_credit(const cdr__acc *a)
 {
 	cdr__bd *bd = a->bd;
+	if (cdr__bd_fold(bd))
+		return -ENOMEM;
 	/* A second call would credit twice: the credits are cleared first. */
 	for (uint32_t i = 0; i < bd->cap; i++)
 		bd->cells[i].allow = 0;
@@ -390,6 +443,8 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 	int rc;
 	if (!bd)
 		return -EINVAL;
+	if ((rc = cdr__bd_fold(bd)))
+		return rc;
 	/* The totals' allowance takes, credited to their cells, unless
 	 * they are there already. */
 	if (!bd->credited && (rc = cdr__bd_credit(a)))

@@ -21,6 +21,15 @@ typedef struct cdr__bdcell {
 	i128 qty, charge, allow;
 } cdr__bdcell;
 
+/* A cell of the dense table: the pass's cells, indexed by the record's
+ * cdr__rated.cell (the tariff's cell table, when it has one). */
+typedef struct cdr__bddense {
+	int64_t records, late;
+	i128 qty, charge;
+} cdr__bddense;
+/* The dense table is made for at most this many cells (6 MiB). */
+#define CDR_BD_DENSE_MAX (1u << 17)
+
 #define CDR_BD_SAMPLES 3    /* sample lines shown per reject reason */
 /* Lines kept per reason: the first by order, so that duplicates' losers
  * taken out at the end (cdr__bd_undo) leave the next ones in place. */
@@ -39,6 +48,10 @@ typedef struct cdr__bd {
 	const cdr__period *p;
 	cdr__bdcell *cells;
 	uint32_t ncells, cap; /* cap a power of two */
+	/* The pass's cells of rated records, [ndc] (0: no dense table, all
+	 * cells in the hash table); folded into cells by cdr__bd_fold. */
+	cdr__bddense *dc;
+	uint32_t ndc;
 	uint32_t nband;	      /* t->nbands + 1: the last is `*` */
 	uint32_t nplans;      /* t->nplans: the plan of a record without a row */
 	int64_t local0;	      /* the period's first local midnight (naive) */
@@ -95,33 +108,33 @@ static inline uint32_t cdr__bd_slot(uint64_t key, uint32_t cap)
 
 /*
  * cdr__bd_add_slow's common case, inlined into cdr__acc_add: a record
- * added (not taken back) whose cell sits in its first slot and whose
- * start is a local day of the period. Anything else takes the slow path,
- * which does the same sums.
+ * added (not taken back) that has a rate row and a cell of the dense
+ * table, and whose start is a local day of the period. Its band is then
+ * a band of the tariff (not `*`). Anything else takes the slow path,
+ * which does the same sums in the hash table.
  */
 static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
 {
-	const uint32_t band = x->band < b->nband - 1 ? x->band : b->nband - 1;
-	const uint64_t key = cdr__bd_key(
-		x->service, x->row >= 0 ? b->t->rows[x->row].plan : b->nplans,
-		x->zone, band);
-	cdr__bdcell *c = &b->cells[cdr__bd_slot(key, b->cap)];
 	const uint64_t t =
 		b->fixed ? (uint64_t)(x->start_utc - b->utc0)
 			 : (uint64_t)(x->start_utc +
 				      cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
 				      b->local0);
-	if (sign < 0 || c->key != key || t >= b->span)
+	if (sign < 0 || x->rate_row < 0 || x->cell >= b->ndc || t >= b->span)
 		return cdr__bd_add_slow(b, x, sign);
+	cdr__bddense *c = &b->dc[x->cell];
 	c->records++;
-	c->late += x->late;
 	c->qty += x->quantity;
 	c->charge += x->charge_micros;
-	const size_t h = (size_t)(t / 3600) * b->nband + band;
+	c->late += x->late;
+	const size_t h = (size_t)(t / 3600) * b->nband + x->band;
 	b->hp_rec[h]++;
 	b->hp_chg[h] += x->charge_micros;
 	return 0;
 }
+/* The dense table's cells into the hash table (then emptied). 0 or
+ * -ENOMEM. Everything that reads b->cells calls it first. */
+int cdr__bd_fold(cdr__bd *b);
 /* A rejected line of input `in`; order sorts the samples (smallest kept). */
 void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 		    const char *line, size_t n);

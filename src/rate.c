@@ -371,7 +371,8 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 	unsigned minute = (unsigned)((local - day * 86400) / 60);
 	uint32_t band = t->minute_band[cdr__period_day_type(p, t, day)][minute];
 	out->band = band;
-	int32_t rr_i = cdr__rate_find_inline(t, plan, r->service, zone, band, day);
+	int32_t rr_i = cdr__rate_find_inline(t, plan, r->service, zone, band,
+					     day, &out->cell);
 	if (rr_i < 0) {
 		out->reason = CDR_R_NO_RATE;
 		return;

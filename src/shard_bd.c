@@ -70,6 +70,8 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 	int rc;
 	if (!bd)
 		return -EINVAL;
+	if ((rc = cdr__bd_fold(bd)))
+		return rc;
 	if (!bd->credited && (rc = cdr__bd_credit(a)))
 		return rc;
 	if (!bd->fig) {
