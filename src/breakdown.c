@@ -195,7 +195,7 @@ static int dense_add(cdr__bd *b, const cdr__bddense *dc, uint32_t n)
 	const cdr_tariff *t = b->t;
 	for (uint32_t i = 0; i < n; i++) {
 		const cdr__bddense *d = &dc[i];
-		if (!d->records && !d->late && !d->qty && !d->charge)
+		if (!d->records && !d->qty && !d->charge)
 			continue;
 		/* cdr__rate_cell's index, taken apart */
 		uint32_t band = i % t->nbands, r = i / t->nbands;
@@ -206,7 +206,6 @@ static int dense_add(cdr__bd *b, const cdr__bddense *dc, uint32_t n)
 		if (!c)
 			return -ENOMEM;
 		c->records += d->records;
-		c->late += d->late;
 		c->qty += d->qty;
 		c->charge += d->charge;
 	}
@@ -280,6 +279,35 @@ void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 	sample_put(b, CDR_R_DUPLICATE, order + 1, line, n);
 }
 
+/* Larger total first, then account name (the report's order). */
+static int fig_before(const cdr__figures *x, const cdr__figures *y)
+{
+	if (x->amt[6] != y->amt[6])
+		return x->amt[6] > y->amt[6];
+	return strcmp(x->acct, y->acct) < 0;
+}
+
+void cdr__bd_top_put(cdr__bdfigs *s, const cdr__figures *f)
+{
+	if (s->ntop == CDR_BD_TOP && !fig_before(f, &s->top[CDR_BD_TOP - 1]))
+		return;
+	uint32_t at = s->ntop < CDR_BD_TOP ? s->ntop++ : CDR_BD_TOP - 1;
+	while (at > 0 && fig_before(f, &s->top[at - 1])) {
+		s->top[at] = s->top[at - 1];
+		at--;
+	}
+	s->top[at] = *f;
+}
+
+void cdr__bd_figs_merge(cdr__bdfigs *into, const cdr__bdfigs *from)
+{
+	for (int c = 0; c < 7; c++)
+		into->sum[c] += from->sum[c];
+	into->n += from->n;
+	for (uint32_t i = 0; i < from->ntop; i++)
+		cdr__bd_top_put(into, &from->top[i]);
+}
+
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
 {
 	if (into->ndc == from->ndc) {
@@ -287,7 +315,6 @@ int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
 			const cdr__bddense *f = &from->dc[i];
 			cdr__bddense *d = &into->dc[i];
 			d->records += f->records;
-			d->late += f->late;
 			d->qty += f->qty;
 			d->charge += f->charge;
 		}
@@ -451,8 +478,21 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 		return rc;
 
 	/* The totals file's columns, as printed, summed over accounts: the
-	 * figures agg.c kept when it made the totals or the delta, else
-	 * made now (and kept). */
+	 * figures agg.c kept when it made the totals or the delta (or only
+	 * their sums and largest totals), else made now (and kept). */
+	i128 scale = 1;
+	for (int i = dec; i < 6; i++)
+		scale *= 10;
+	i128 tot[7] = {0};
+	if (!bd->fig && bd->has_figs) {
+		*figp = bd->figs.top;
+		*nfigp = bd->figs.ntop;
+		o->naccts[s] = bd->figs.n;
+		o->total[s] = bd->figs.sum[6];
+		for (int c = 0; c < 7; c++)
+			tot[c] = bd->figs.sum[c] / scale;
+		goto cells;
+	}
 	if (!bd->fig) {
 		cdr__figures *tmp;
 		size_t ntmp;
@@ -466,16 +506,15 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 	size_t nf = bd->nfig;
 	*figp = f;
 	*nfigp = nf;
-	i128 scale = 1;
-	for (int i = dec; i < 6; i++)
-		scale *= 10;
-	i128 tot[7] = {0};
+	o->naccts[s] = nf;
 	for (size_t i = 0; i < nf; i++)
 		for (int c = 0; c < 7; c++)
 			tot[c] += f[i].amt[c]; /* each a multiple of scale */
+	o->total[s] = tot[6];
 	for (int c = 0; c < 7; c++)
 		tot[c] /= scale;
 
+cells:;
 	i128 cells_chg[CDR_NSVC] = {0}, cells_allow = 0;
 	for (uint32_t i = 0; i < bd->cap; i++) {
 		const cdr__bdcell *c = &bd->cells[i];

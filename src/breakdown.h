@@ -24,7 +24,7 @@ typedef struct cdr__bdcell {
 /* A cell of the dense table: the pass's cells, indexed by the record's
  * cdr__rated.cell (the tariff's cell table, when it has one). */
 typedef struct cdr__bddense {
-	int64_t records, late;
+	int64_t records; /* late records are the hash table's */
 	i128 qty, charge;
 } cdr__bddense;
 /* The dense table is made for at most this many cells (6 MiB). */
@@ -42,6 +42,17 @@ typedef struct cdr__bdsample {
 	uint16_t n;
 	char line[CDR_BD_SAMPLE_MAX];
 } cdr__bdsample;
+
+/* What a rate's report needs of the totals' figures: the amount columns
+ * summed, the count of accounts, and the largest totals (by total, then
+ * account name) - not every account's figures. */
+#define CDR_BD_TOP 20
+typedef struct cdr__bdfigs {
+	i128 sum[7]; /* cdr__figures.amt, summed */
+	size_t n;    /* accounts */
+	uint32_t ntop;
+	cdr__figures top[CDR_BD_TOP];
+} cdr__bdfigs;
 
 typedef struct cdr__bd {
 	const cdr_tariff *t;
@@ -82,6 +93,11 @@ typedef struct cdr__bd {
 	 * again; NULL until then. */
 	cdr__figures *fig;
 	size_t nfig;
+	/* Unless keep_figs (a rerate's sides, a shard's rate task: every
+	 * account's figures are needed), agg.c keeps only figs when it
+	 * renders the totals (has_figs). */
+	int keep_figs, has_figs;
+	cdr__bdfigs figs;
 	/* The cells' allowance credits are in place (cdr__bd_credit, or a
 	 * sharded run's merged parts): cdr__bd_rows keeps them. */
 	int credited;
@@ -108,26 +124,30 @@ static inline uint32_t cdr__bd_slot(uint64_t key, uint32_t cap)
 
 /*
  * cdr__bd_add_slow's common case, inlined into cdr__acc_add: a record
- * added (not taken back) that has a rate row and a cell of the dense
- * table, and whose start is a local day of the period. Its band is then
+ * added (not taken back), not late, that has a rate row and a cell of
+ * the dense table, and whose start is a local day of the period. Its band is then
  * a band of the tariff (not `*`). Anything else takes the slow path,
  * which does the same sums in the hash table.
  */
 static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
 {
+	/* With one offset a late record (before the period's start) is
+	 * before utc0: t wraps above span. */
 	const uint64_t t =
 		b->fixed ? (uint64_t)(x->start_utc - b->utc0)
-			 : (uint64_t)(x->start_utc +
-				      cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
-				      b->local0);
+		: x->late
+			? UINT64_MAX
+			: (uint64_t)(x->start_utc +
+				     cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
+				     b->local0);
 	if (sign < 0 || x->rate_row < 0 || x->cell >= b->ndc || t >= b->span)
 		return cdr__bd_add_slow(b, x, sign);
 	cdr__bddense *c = &b->dc[x->cell];
 	c->records++;
 	c->qty += x->quantity;
 	c->charge += x->charge_micros;
-	c->late += x->late;
-	const size_t h = (size_t)(t / 3600) * b->nband + x->band;
+	/* t < span < 2^32 */
+	const size_t h = (size_t)((uint32_t)t / 3600u) * b->nband + x->band;
 	b->hp_rec[h]++;
 	b->hp_chg[h] += x->charge_micros;
 	return 0;
@@ -143,6 +163,25 @@ void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
  * of its input. */
 void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 		  const char *line, size_t n);
+/* f among s's largest totals when it is one of them. */
+void cdr__bd_top_put(cdr__bdfigs *s, const cdr__figures *f);
+/* One account's figures into s (inline: once per account). */
+static inline void cdr__bd_figs_add(cdr__bdfigs *s, const cdr__figures *f)
+{
+	s->sum[0] += f->amt[0];
+	s->sum[1] += f->amt[1];
+	s->sum[2] += f->amt[2];
+	s->sum[3] += f->amt[3];
+	s->sum[4] += f->amt[4];
+	s->sum[5] += f->amt[5];
+	s->sum[6] += f->amt[6];
+	s->n++;
+	/* most accounts are below the last kept: one comparison */
+	if (s->ntop < CDR_BD_TOP || f->amt[6] >= s->top[CDR_BD_TOP - 1].amt[6])
+		cdr__bd_top_put(s, f);
+}
+/* s's of another range of accounts into into. */
+void cdr__bd_figs_merge(cdr__bdfigs *into, const cdr__bdfigs *from);
 /* from's sums into into. 0 or -ENOMEM. */
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from);
 /* A sample line of reason kept when its order (never 0) is among the
@@ -194,9 +233,12 @@ typedef struct cdr__bdrows {
 	int year, month;     /* the period of the side shown */
 	const char *currency;
 	/* Figures per account of each side (for the report), in micros;
-	 * the sides' bd own them. */
+	 * the sides' bd own them. A rate's side 0 may hold only its largest
+	 * totals (cdr__bdfigs); naccts and total are of every account. */
 	const cdr__figures *fig[2];
 	size_t nfig[2];
+	size_t naccts[2];
+	i128 total[2];
 	/* Samples of each reject reason (side 0: the shown side). */
 	const cdr__bd *bd;
 } cdr__bdrows;

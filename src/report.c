@@ -398,9 +398,7 @@ static void sec_summary(rep *p, const char *const *kv, int nkv)
 {
 	hb *h = &p->h;
 	const cdr__bdrows *rows = p->rows;
-	i128 total = 0, rated = 0, rej = 0;
-	for (size_t i = 0; i < rows->nfig[0]; i++)
-		total += rows->fig[0][i].amt[6];
+	i128 total = rows->total[0], rated = 0, rej = 0;
 	for (size_t i = 0; i < rows->n; i++) {
 		if (is(&rows->row[i], "cell"))
 			rated += rows->row[i].v[0][CDR_BV_RECORDS];
@@ -413,7 +411,7 @@ static void sec_summary(rep *p, const char *const *kv, int nkv)
 	hb_f(h, "<div class=card><b data-fig=total>%s</b><span>total billed "
 		"(totals file)</span></div>", b);
 	hb_f(h, "<div class=card><b data-fig=accounts>%zu</b><span>accounts "
-		"billed</span></div>", rows->nfig[0]);
+		"billed</span></div>", rows->naccts[0]);
 	hb_f(h, "<div class=card><b data-agg=\"cell\" data-name=\"\" "
 		"data-col=records>%s</b><span>records rated</span></div>",
 	     num(b, rated, 0));
