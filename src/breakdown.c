@@ -287,7 +287,7 @@ static int fig_before(const cdr__figures *x, const cdr__figures *y)
 	return strcmp(x->acct, y->acct) < 0;
 }
 
-void cdr__bd_top_put(cdr__bdfigs *s, const cdr__figures *f)
+static void top_put(cdr__bdfigs *s, const cdr__figures *f)
 {
 	if (s->ntop == CDR_BD_TOP && !fig_before(f, &s->top[CDR_BD_TOP - 1]))
 		return;
@@ -299,13 +299,28 @@ void cdr__bd_top_put(cdr__bdfigs *s, const cdr__figures *f)
 	s->top[at] = *f;
 }
 
+void cdr__bd_figs_add(cdr__bdfigs *s, const cdr__figures *f)
+{
+	s->sum[0] += f->amt[0];
+	s->sum[1] += f->amt[1];
+	s->sum[2] += f->amt[2];
+	s->sum[3] += f->amt[3];
+	s->sum[4] += f->amt[4];
+	s->sum[5] += f->amt[5];
+	s->sum[6] += f->amt[6];
+	s->n++;
+	/* most accounts are below the last kept: one comparison */
+	if (s->ntop < CDR_BD_TOP || f->amt[6] >= s->top[CDR_BD_TOP - 1].amt[6])
+		top_put(s, f);
+}
+
 void cdr__bd_figs_merge(cdr__bdfigs *into, const cdr__bdfigs *from)
 {
 	for (int c = 0; c < 7; c++)
 		into->sum[c] += from->sum[c];
 	into->n += from->n;
 	for (uint32_t i = 0; i < from->ntop; i++)
-		cdr__bd_top_put(into, &from->top[i]);
+		top_put(into, &from->top[i]);
 }
 
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)

@@ -124,8 +124,9 @@ static inline uint32_t cdr__bd_slot(uint64_t key, uint32_t cap)
 
 /*
  * cdr__bd_add_slow's common case, inlined into cdr__acc_add: a record
- * added (not taken back), not late, that has a rate row and a cell of
- * the dense table, and whose start is a local day of the period. Its band is then
+ * added (not taken back), not late, that has a cell of the dense table
+ * (so a rate row: a free call's cell is UINT32_MAX), and whose start is
+ * a local day of the period. Its band is then
  * a band of the tariff (not `*`). Anything else takes the slow path,
  * which does the same sums in the hash table.
  */
@@ -140,7 +141,7 @@ static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
 			: (uint64_t)(x->start_utc +
 				     cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
 				     b->local0);
-	if (sign < 0 || x->rate_row < 0 || x->cell >= b->ndc || t >= b->span)
+	if (sign < 0 || x->cell >= b->ndc || t >= b->span)
 		return cdr__bd_add_slow(b, x, sign);
 	cdr__bddense *c = &b->dc[x->cell];
 	c->records++;
@@ -163,23 +164,9 @@ void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
  * of its input. */
 void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 		  const char *line, size_t n);
-/* f among s's largest totals when it is one of them. */
-void cdr__bd_top_put(cdr__bdfigs *s, const cdr__figures *f);
-/* One account's figures into s (inline: once per account). */
-static inline void cdr__bd_figs_add(cdr__bdfigs *s, const cdr__figures *f)
-{
-	s->sum[0] += f->amt[0];
-	s->sum[1] += f->amt[1];
-	s->sum[2] += f->amt[2];
-	s->sum[3] += f->amt[3];
-	s->sum[4] += f->amt[4];
-	s->sum[5] += f->amt[5];
-	s->sum[6] += f->amt[6];
-	s->n++;
-	/* most accounts are below the last kept: one comparison */
-	if (s->ntop < CDR_BD_TOP || f->amt[6] >= s->top[CDR_BD_TOP - 1].amt[6])
-		cdr__bd_top_put(s, f);
-}
+/* One account's figures into s (out of line: agg.c's loop over the
+ * accounts stays as it is without a breakdown). */
+void cdr__bd_figs_add(cdr__bdfigs *s, const cdr__figures *f);
 /* s's of another range of accounts into into. */
 void cdr__bd_figs_merge(cdr__bdfigs *into, const cdr__bdfigs *from);
 /* from's sums into into. 0 or -ENOMEM. */

@@ -392,9 +392,10 @@ typedef struct cdr__rated {
 	int32_t rate_row; /* -1 for free calls */
 	uint32_t zone;	  /* zone index; nzones means `*` (data) */
 	uint32_t band;	  /* band index or CDR_BAND_STAR */
-	/* A rated record with a rate row (rate_row >= 0): its (plan, service,
-	 * zone, band) cell of the tariff's cell table (cdr__rate_cell), a
-	 * breakdown's index; UINT32_MAX without that table. In padding. */
+	/* A record rated CDR_OK: with a rate row, its (plan, service, zone,
+	 * band) cell of the tariff's cell table (cdr__rate_cell), a
+	 * breakdown's index; UINT32_MAX for a free call or without that
+	 * table. Not set for a reject. In padding. */
 	uint32_t cell;
 	uint64_t quantity;
 	int64_t start_utc; /* in the padding before charge: still 64 bytes */

@@ -359,6 +359,7 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 	if (zone < t->nzones && t->zone_free[zone]) {
 		/* Emergency numbers: free, and reachable from any line. */
 		out->is_free = 1;
+		out->cell = UINT32_MAX; /* no rate row: no cell */
 		out->reason = CDR_OK;
 		return;
 	}

@@ -497,6 +497,12 @@ static void sec_hours_days(rep *p)
 	char dnames[31][4];
 	memset(dy, 0, sizeof(dy));
 	int ndays = (int)cdr__days_in_month(rows->year, (unsigned)rows->month);
+	/* The day rows, together: the rows sort by table first. */
+	size_t d0 = 0, d1;
+	while (d0 < rows->n && !is(&rows->row[d0], "day"))
+		d0++;
+	for (d1 = d0; d1 < rows->n && is(&rows->row[d1], "day"); d1++)
+		;
 	for (int pass = 0; pass < 3; pass++) {
 		int to = pass == 1 ? ndays : 1;
 		for (int d = 0; d < to; d++) {
@@ -508,9 +514,8 @@ static void sec_hours_days(rep *p)
 				snprintf(key, sizeof(key), "%s",
 					 pass ? "later" : "earlier");
 			const cdr__bdrow *r = NULL;
-			for (size_t i = 0; i < rows->n && !r; i++)
-				if (is(&rows->row[i], "day") &&
-				    !strcmp(rows->row[i].k[CDR_BK_KEY], key))
+			for (size_t i = d0; i < d1 && !r; i++)
+				if (!strcmp(rows->row[i].k[CDR_BK_KEY], key))
 					r = &rows->row[i];
 			if (!r && pass != 1)
 				continue;
