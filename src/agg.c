@@ -1330,8 +1330,10 @@ typedef struct month_job {
 	month *m;
 	uint32_t lo, hi;
 	int text;
-	int keep;	 /* text == 1: the figures too (a breakdown's) */
-	cdr__figures *f; /* text == 0, or keep */
+	int keep;	 /* text == 1: the figures too (a breakdown's): 1
+			    all, 2 only their sums and largest totals (fs) */
+	cdr__figures *f; /* text == 0, or keep 1 */
+	cdr__bdfigs fs;	 /* keep 2 */
 	size_t n;
 	sbuf s; /* text == 1 */
 	int rc;
@@ -1351,6 +1353,9 @@ static void *month_part(void *arg)
 			j->rc = got;
 		} else if (got && j->text && !j->keep) {
 			j->rc = sb_line(&j->s, &fig, j->m);
+		} else if (got && j->keep == 2) {
+			j->rc = sb_line(&j->s, &fig, j->m);
+			cdr__bd_figs_add(&j->fs, &fig);
 		} else if (got) {
 			if (j->text && (j->rc = sb_line(&j->s, &fig, j->m)))
 				break;
@@ -1402,7 +1407,11 @@ static int month_jobs(month *m, int text, month_job *j, int *nj)
 		j[k].lo = cut[k];
 		j[k].hi = cut[k + 1];
 		j[k].text = text;
-		j[k].keep = text && m->a->bd && !m->a->bd->fig;
+		j[k].keep = !text || !m->a->bd || m->a->bd->fig ||
+					    m->a->bd->has_figs
+				    ? 0
+			    : m->a->bd->keep_figs ? 1
+						  : 2;
 	}
 	for (int k = 1; k < n; k++)
 		started[k] = !pthread_create(&th[k], NULL, month_part, &j[k]);
@@ -1497,11 +1506,17 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 			sb_put(&j[0].s, j[k].s.b, j[k].s.n);
 		free(j[k].s.b);
 	}
-	/* A breakdown keeps the figures (breakdown.h), all parts in order. */
-	if (j[0].keep && nj == 1 && !rc) {
+	/* A breakdown keeps the figures (breakdown.h), all parts in order,
+	 * or their sums and largest totals. */
+	if (j[0].keep == 2 && !rc) {
+		a->bd->figs = j[0].fs;
+		for (int k = 1; k < nj; k++)
+			cdr__bd_figs_merge(&a->bd->figs, &j[k].fs);
+		a->bd->has_figs = 1;
+	} else if (j[0].keep == 1 && nj == 1 && !rc) {
 		a->bd->fig = j[0].f; /* one part: as it is */
 		a->bd->nfig = j[0].n;
-	} else if (j[0].keep) {
+	} else if (j[0].keep == 1) {
 		size_t nf = 0;
 		for (int k = 0; k < nj; k++)
 			nf += j[k].n;

@@ -7,8 +7,10 @@
  * small open-addressing table of (service, plan, zone, band) cells,
  * records and charge by local hour x band and by local day, and rejects
  * by input with a few sample lines per reason (the smallest by input path
- * and offset, so the same whatever thread saw them). Workers' tables are
- * added together at the merge; every sum is commutative.
+ * and offset, so the same whatever thread saw them; a duplicate's loser
+ * moves to `duplicate` when dedup.c takes it back, cdr__bd_undo, so each
+ * is a line of its final reason). Workers' tables are added together at
+ * the merge; every sum is commutative.
  *
  * At the end cdr__bd_rows turns one side (or both sides of a rerate) into
  * rows keyed by names: the allowance takes of the totals (cdr__acc_takes)
@@ -52,6 +54,12 @@ cdr__bd *cdr__bd_new(const cdr_tariff *t, const cdr__period *p, uint32_t nin)
 			   b->utc0 + (int64_t)b->span;
 	b->cap = 64;
 	b->cells = calloc(b->cap, sizeof(*b->cells));
+	if (t->cell_off) {
+		size_t nd = cdr__rate_cell(t, t->nplans, 0, 0, 0);
+		if (nd && nd <= CDR_BD_DENSE_MAX &&
+		    (b->dc = calloc(nd, sizeof(*b->dc))))
+			b->ndc = (uint32_t)nd;
+	}
 	b->nhp = (uint32_t)(b->span / 3600);
 	b->hp_rec = calloc((size_t)b->nhp * b->nband, sizeof(*b->hp_rec));
 	b->hp_chg = calloc((size_t)b->nhp * b->nband, sizeof(*b->hp_chg));
@@ -72,6 +80,7 @@ void cdr__bd_free(cdr__bd *b)
 	if (!b)
 		return;
 	free(b->cells);
+	free(b->dc);
 	free(b->hour_rec);
 	free(b->hour_chg);
 	free(b->hp_rec);
@@ -180,21 +189,66 @@ int cdr__bd_add_slow(cdr__bd *b, const cdr__rated *x, int sign)
 	return 0;
 }
 
+/* Dense cells dc[0, n) of tariff t added to b's hash table. */
+static int dense_add(cdr__bd *b, const cdr__bddense *dc, uint32_t n)
+{
+	const cdr_tariff *t = b->t;
+	for (uint32_t i = 0; i < n; i++) {
+		const cdr__bddense *d = &dc[i];
+		if (!d->records && !d->qty && !d->charge)
+			continue;
+		/* cdr__rate_cell's index, taken apart */
+		uint32_t band = i % t->nbands, r = i / t->nbands;
+		uint32_t zone = r % (t->nzones + 1);
+		r /= t->nzones + 1;
+		cdr__bdcell *c = cell_get(b, cell_key(r % CDR_NSVC, r / CDR_NSVC,
+						      zone, band));
+		if (!c)
+			return -ENOMEM;
+		c->records += d->records;
+		c->qty += d->qty;
+		c->charge += d->charge;
+	}
+	return 0;
+}
+
+int cdr__bd_fold(cdr__bd *b)
+{
+	int rc = dense_add(b, b->dc, b->ndc);
+	if (!rc && b->ndc)
+		memset(b->dc, 0, (size_t)b->ndc * sizeof(*b->dc));
+	return rc;
+}
+
 static void sample_put(cdr__bd *b, int reason, uint64_t order,
 		       const char *line, size_t n)
 {
 	cdr__bdsample *s = b->sample[reason];
 	b->nsample[reason]++;
-	/* Keep the CDR_BD_SAMPLES smallest orders, sorted. */
-	int at = CDR_BD_SAMPLES;
+	/* Keep the CDR_BD_POOL smallest orders, sorted. */
+	int at = CDR_BD_POOL;
 	while (at > 0 && (!s[at - 1].order || s[at - 1].order > order))
 		at--;
-	if (at == CDR_BD_SAMPLES)
-		return;
-	memmove(&s[at + 1], &s[at], (size_t)(CDR_BD_SAMPLES - 1 - at) * sizeof(*s));
+	if (at == CDR_BD_POOL || (at > 0 && s[at - 1].order == order))
+		return; /* not among the first, or there already */
+	memmove(&s[at + 1], &s[at], (size_t)(CDR_BD_POOL - 1 - at) * sizeof(*s));
 	s[at].order = order;
 	s[at].n = (uint16_t)(n < CDR_BD_SAMPLE_MAX ? n : CDR_BD_SAMPLE_MAX);
 	memcpy(s[at].line, line, s[at].n);
+}
+
+/* The sample of order taken out of reason's (when it is there). */
+static void sample_drop(cdr__bd *b, int reason, uint64_t order)
+{
+	cdr__bdsample *s = b->sample[reason];
+	b->nsample[reason]--;
+	for (int at = 0; at < CDR_BD_POOL && s[at].order; at++)
+		if (s[at].order == order) {
+			memmove(&s[at], &s[at + 1],
+				(size_t)(CDR_BD_POOL - 1 - at) * sizeof(*s));
+			s[CDR_BD_POOL - 1].order = 0;
+			return;
+		}
 }
 
 void cdr__bd_sample(cdr__bd *b, int reason, uint64_t order, const char *line,
@@ -212,14 +266,76 @@ void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 	sample_put(b, reason, order + 1, line, n);
 }
 
-void cdr__bd_dup(cdr__bd *b, uint32_t in, uint64_t order, const char *line,
-		 size_t n)
+void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
+		  const char *line, size_t n)
 {
-	cdr__bd_reject(b, in, order, CDR_R_DUPLICATE, line, n);
+	if (reason == CDR_OK) {
+		cdr__bd_reject(b, in, order, CDR_R_DUPLICATE, line, n);
+		return;
+	}
+	/* Counted as a reject of its input when it was read; its sample,
+	 * if it was one, is no longer a line of that reason. */
+	sample_drop(b, reason, order + 1);
+	sample_put(b, CDR_R_DUPLICATE, order + 1, line, n);
+}
+
+/* Larger total first, then account name (the report's order). */
+static int fig_before(const cdr__figures *x, const cdr__figures *y)
+{
+	if (x->amt[6] != y->amt[6])
+		return x->amt[6] > y->amt[6];
+	return strcmp(x->acct, y->acct) < 0;
+}
+
+static void top_put(cdr__bdfigs *s, const cdr__figures *f)
+{
+	if (s->ntop == CDR_BD_TOP && !fig_before(f, &s->top[CDR_BD_TOP - 1]))
+		return;
+	uint32_t at = s->ntop < CDR_BD_TOP ? s->ntop++ : CDR_BD_TOP - 1;
+	while (at > 0 && fig_before(f, &s->top[at - 1])) {
+		s->top[at] = s->top[at - 1];
+		at--;
+	}
+	s->top[at] = *f;
+}
+
+void cdr__bd_figs_add(cdr__bdfigs *s, const cdr__figures *f)
+{
+	s->sum[0] += f->amt[0];
+	s->sum[1] += f->amt[1];
+	s->sum[2] += f->amt[2];
+	s->sum[3] += f->amt[3];
+	s->sum[4] += f->amt[4];
+	s->sum[5] += f->amt[5];
+	s->sum[6] += f->amt[6];
+	s->n++;
+	/* most accounts are below the last kept: one comparison */
+	if (s->ntop < CDR_BD_TOP || f->amt[6] >= s->top[CDR_BD_TOP - 1].amt[6])
+		top_put(s, f);
+}
+
+void cdr__bd_figs_merge(cdr__bdfigs *into, const cdr__bdfigs *from)
+{
+	for (int c = 0; c < 7; c++)
+		into->sum[c] += from->sum[c];
+	into->n += from->n;
+	for (uint32_t i = 0; i < from->ntop; i++)
+		top_put(into, &from->top[i]);
 }
 
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
 {
+	if (into->ndc == from->ndc) {
+		for (uint32_t i = 0; i < from->ndc; i++) {
+			const cdr__bddense *f = &from->dc[i];
+			cdr__bddense *d = &into->dc[i];
+			d->records += f->records;
+			d->qty += f->qty;
+			d->charge += f->charge;
+		}
+	} else if (dense_add(into, from->dc, from->ndc)) {
+		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < from->cap; i++) {
 		const cdr__bdcell *f = &from->cells[i];
 		if (!f->key)
@@ -249,7 +365,7 @@ int cdr__bd_merge(cdr__bd *into, const cdr__bd *from)
 		into->rej_in[i] += from->rej_in[i];
 	for (int r = 0; r < CDR_NREASON; r++) {
 		int64_t seen = into->nsample[r] + from->nsample[r];
-		for (int k = 0; k < CDR_BD_SAMPLES; k++)
+		for (int k = 0; k < CDR_BD_POOL; k++)
 			if (from->sample[r][k].order)
 				sample_put(into, r, from->sample[r][k].order,
 					   from->sample[r][k].line,
@@ -341,6 +457,8 @@ static void take_cb(void *ctx, const cdr__bucket *b, i128 credit)
 int cdr__bd_credit(const cdr__acc *a)
 {
 	cdr__bd *bd = a->bd;
+	if (cdr__bd_fold(bd))
+		return -ENOMEM;
 	/* A second call would credit twice: the credits are cleared first. */
 	for (uint32_t i = 0; i < bd->cap; i++)
 		bd->cells[i].allow = 0;
@@ -367,14 +485,29 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 	int rc;
 	if (!bd)
 		return -EINVAL;
+	if ((rc = cdr__bd_fold(bd)))
+		return rc;
 	/* The totals' allowance takes, credited to their cells, unless
 	 * they are there already. */
 	if (!bd->credited && (rc = cdr__bd_credit(a)))
 		return rc;
 
 	/* The totals file's columns, as printed, summed over accounts: the
-	 * figures agg.c kept when it made the totals or the delta, else
-	 * made now (and kept). */
+	 * figures agg.c kept when it made the totals or the delta (or only
+	 * their sums and largest totals), else made now (and kept). */
+	i128 scale = 1;
+	for (int i = dec; i < 6; i++)
+		scale *= 10;
+	i128 tot[7] = {0};
+	if (!bd->fig && bd->has_figs) {
+		*figp = bd->figs.top;
+		*nfigp = bd->figs.ntop;
+		o->naccts[s] = bd->figs.n;
+		o->total[s] = bd->figs.sum[6];
+		for (int c = 0; c < 7; c++)
+			tot[c] = bd->figs.sum[c] / scale;
+		goto cells;
+	}
 	if (!bd->fig) {
 		cdr__figures *tmp;
 		size_t ntmp;
@@ -388,16 +521,15 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 	size_t nf = bd->nfig;
 	*figp = f;
 	*nfigp = nf;
-	i128 scale = 1;
-	for (int i = dec; i < 6; i++)
-		scale *= 10;
-	i128 tot[7] = {0};
+	o->naccts[s] = nf;
 	for (size_t i = 0; i < nf; i++)
 		for (int c = 0; c < 7; c++)
 			tot[c] += f[i].amt[c]; /* each a multiple of scale */
+	o->total[s] = tot[6];
 	for (int c = 0; c < 7; c++)
 		tot[c] /= scale;
 
+cells:;
 	i128 cells_chg[CDR_NSVC] = {0}, cells_allow = 0;
 	for (uint32_t i = 0; i < bd->cap; i++) {
 		const cdr__bdcell *c = &bd->cells[i];

@@ -21,7 +21,19 @@ typedef struct cdr__bdcell {
 	i128 qty, charge, allow;
 } cdr__bdcell;
 
-#define CDR_BD_SAMPLES 3    /* sample lines kept per reject reason */
+/* A cell of the dense table: the pass's cells, indexed by the record's
+ * cdr__rated.cell (the tariff's cell table, when it has one). */
+typedef struct cdr__bddense {
+	int64_t records; /* late records are the hash table's */
+	i128 qty, charge;
+} cdr__bddense;
+/* The dense table is made for at most this many cells (6 MiB). */
+#define CDR_BD_DENSE_MAX (1u << 17)
+
+#define CDR_BD_SAMPLES 3    /* sample lines shown per reject reason */
+/* Lines kept per reason: the first by order, so that duplicates' losers
+ * taken out at the end (cdr__bd_undo) leave the next ones in place. */
+#define CDR_BD_POOL 32
 #define CDR_BD_SAMPLE_MAX 200 /* bytes of a sample line kept */
 #define CDR_BD_DAYS 33	    /* 31 days of the period, earlier, later */
 
@@ -31,11 +43,26 @@ typedef struct cdr__bdsample {
 	char line[CDR_BD_SAMPLE_MAX];
 } cdr__bdsample;
 
+/* What a rate's report needs of the totals' figures: the amount columns
+ * summed, the count of accounts, and the largest totals (by total, then
+ * account name) - not every account's figures. */
+#define CDR_BD_TOP 20
+typedef struct cdr__bdfigs {
+	i128 sum[7]; /* cdr__figures.amt, summed */
+	size_t n;    /* accounts */
+	uint32_t ntop;
+	cdr__figures top[CDR_BD_TOP];
+} cdr__bdfigs;
+
 typedef struct cdr__bd {
 	const cdr_tariff *t;
 	const cdr__period *p;
 	cdr__bdcell *cells;
 	uint32_t ncells, cap; /* cap a power of two */
+	/* The pass's cells of rated records, [ndc] (0: no dense table, all
+	 * cells in the hash table); folded into cells by cdr__bd_fold. */
+	cdr__bddense *dc;
+	uint32_t ndc;
 	uint32_t nband;	      /* t->nbands + 1: the last is `*` */
 	uint32_t nplans;      /* t->nplans: the plan of a record without a row */
 	int64_t local0;	      /* the period's first local midnight (naive) */
@@ -58,12 +85,19 @@ typedef struct cdr__bd {
 	uint32_t nin;
 	int64_t *rej_in; /* [nin] rejects by input */
 	int64_t nsample[CDR_NREASON];
-	cdr__bdsample sample[CDR_NREASON][CDR_BD_SAMPLES];
+	/* The first lines of each reason by order (smallest first): the
+	 * lines of that final reason once the duplicates are resolved. */
+	cdr__bdsample sample[CDR_NREASON][CDR_BD_POOL];
 	/* The totals' figures per account, kept by agg.c when it makes them
 	 * for the totals or the delta, so the breakdown need not make them
 	 * again; NULL until then. */
 	cdr__figures *fig;
 	size_t nfig;
+	/* Unless keep_figs (a rerate's sides, a shard's rate task: every
+	 * account's figures are needed), agg.c keeps only figs when it
+	 * renders the totals (has_figs). */
+	int keep_figs, has_figs;
+	cdr__bdfigs figs;
 	/* The cells' allowance credits are in place (cdr__bd_credit, or a
 	 * sharded run's merged parts): cdr__bd_rows keeps them. */
 	int credited;
@@ -90,39 +124,51 @@ static inline uint32_t cdr__bd_slot(uint64_t key, uint32_t cap)
 
 /*
  * cdr__bd_add_slow's common case, inlined into cdr__acc_add: a record
- * added (not taken back) whose cell sits in its first slot and whose
- * start is a local day of the period. Anything else takes the slow path,
- * which does the same sums.
+ * added (not taken back), not late, that has a cell of the dense table
+ * (so a rate row: a free call's cell is UINT32_MAX), and whose start is
+ * a local day of the period. Its band is then
+ * a band of the tariff (not `*`). Anything else takes the slow path,
+ * which does the same sums in the hash table.
  */
 static inline int cdr__bd_add(cdr__bd *b, const cdr__rated *x, int sign)
 {
-	const uint32_t band = x->band < b->nband - 1 ? x->band : b->nband - 1;
-	const uint64_t key = cdr__bd_key(
-		x->service, x->row >= 0 ? b->t->rows[x->row].plan : b->nplans,
-		x->zone, band);
-	cdr__bdcell *c = &b->cells[cdr__bd_slot(key, b->cap)];
+	/* With one offset a late record (before the period's start) is
+	 * before utc0: t wraps above span. */
 	const uint64_t t =
 		b->fixed ? (uint64_t)(x->start_utc - b->utc0)
-			 : (uint64_t)(x->start_utc +
-				      cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
-				      b->local0);
-	if (sign < 0 || c->key != key || t >= b->span)
+		: x->late
+			? UINT64_MAX
+			: (uint64_t)(x->start_utc +
+				     cdr__tz_win_offset(&b->p->tzw, x->start_utc) -
+				     b->local0);
+	if (sign < 0 || x->cell >= b->ndc || t >= b->span)
 		return cdr__bd_add_slow(b, x, sign);
+	cdr__bddense *c = &b->dc[x->cell];
 	c->records++;
-	c->late += x->late;
 	c->qty += x->quantity;
 	c->charge += x->charge_micros;
-	const size_t h = (size_t)(t / 3600) * b->nband + band;
+	/* t < span < 2^32 */
+	const size_t h = (size_t)((uint32_t)t / 3600u) * b->nband + x->band;
 	b->hp_rec[h]++;
 	b->hp_chg[h] += x->charge_micros;
 	return 0;
 }
+/* The dense table's cells into the hash table (then emptied). 0 or
+ * -ENOMEM. Everything that reads b->cells calls it first. */
+int cdr__bd_fold(cdr__bd *b);
 /* A rejected line of input `in`; order sorts the samples (smallest kept). */
 void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 		    const char *line, size_t n);
-/* A rated line taken back as a duplicate: one more reject of its input. */
-void cdr__bd_dup(cdr__bd *b, uint32_t in, uint64_t order, const char *line,
-		 size_t n);
+/* The line at order, first `reason` (CDR_OK: rated), is a duplicate's
+ * loser: its sample moves to `duplicate`; a rated one is one more reject
+ * of its input. */
+void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
+		  const char *line, size_t n);
+/* One account's figures into s (out of line: agg.c's loop over the
+ * accounts stays as it is without a breakdown). */
+void cdr__bd_figs_add(cdr__bdfigs *s, const cdr__figures *f);
+/* s's of another range of accounts into into. */
+void cdr__bd_figs_merge(cdr__bdfigs *into, const cdr__bdfigs *from);
 /* from's sums into into. 0 or -ENOMEM. */
 int cdr__bd_merge(cdr__bd *into, const cdr__bd *from);
 /* A sample line of reason kept when its order (never 0) is among the
@@ -174,9 +220,12 @@ typedef struct cdr__bdrows {
 	int year, month;     /* the period of the side shown */
 	const char *currency;
 	/* Figures per account of each side (for the report), in micros;
-	 * the sides' bd own them. */
+	 * the sides' bd own them. A rate's side 0 may hold only its largest
+	 * totals (cdr__bdfigs); naccts and total are of every account. */
 	const cdr__figures *fig[2];
 	size_t nfig[2];
+	size_t naccts[2];
+	i128 total[2];
 	/* Samples of each reject reason (side 0: the shown side). */
 	const cdr__bd *bd;
 } cdr__bdrows;

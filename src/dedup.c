@@ -714,10 +714,11 @@ static int undo_duplicate(cdr_run *r, const cextract *cx, int k0, int k1,
 		r->by_reason[k][x.reason]--;
 		r->by_reason[k][CDR_R_DUPLICATE]++;
 		/* A rated line becomes a reject of its input; a rejected
-		 * one was counted as one when it was read. */
-		if (x.reason == CDR_OK && r->acc[k].bd)
-			cdr__bd_dup(r->acc[k].bd, (uint32_t)(loc >> LOC_OFF_BITS),
-				    cdr__loc_order(r, loc), line, n);
+		 * one was counted as one when it was read. Either way its
+		 * sample line is now a duplicate's. */
+		if (r->acc[k].bd)
+			cdr__bd_undo(r->acc[k].bd, (uint32_t)(loc >> LOC_OFF_BITS),
+				     cdr__loc_order(r, loc), x.reason, line, n);
 		if (x.reason == CDR_OK)
 			rc = cdr__acc_add(&r->acc[k], &x, -1);
 	}

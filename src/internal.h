@@ -332,18 +332,30 @@ int32_t cdr__row_in(const cdr_tariff *t, uint32_t first, uint32_t nrows,
 int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 		       uint32_t zone, uint32_t band, int64_t day);
 #define CDR_CELL_DATED (-2) /* cell_row: a timeline of dated rows */
-/* The same, inline when the cells' timelines were resolved ahead (the
- * usual tariff; rating asks once per record). */
+/* The cell of (plan, svc, zone, band) in cell_off: plan, service, zone
+ * (nzones: `*`), band, the last fastest. */
+static inline size_t cdr__rate_cell(const cdr_tariff *t, uint32_t plan,
+				    unsigned svc, uint32_t zone, uint32_t band)
+{
+	return (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
+		       t->nbands +
+	       band;
+}
+
+/* The same as cdr__rate_find, inline when the cells' timelines were
+ * resolved ahead (the usual tariff; rating asks once per record); *cell
+ * is set to the cell (UINT32_MAX without the table). */
 static inline int32_t cdr__rate_find_inline(const cdr_tariff *t,
 					    uint32_t plan, unsigned svc,
 					    uint32_t zone, uint32_t band,
-					    int64_t day)
+					    int64_t day, uint32_t *cell)
 {
-	if (!t->cell_off)
+	if (!t->cell_off) {
+		*cell = UINT32_MAX;
 		return cdr__rate_find(t, plan, svc, zone, band, day);
-	size_t c = (((size_t)plan * CDR_NSVC + svc) * (t->nzones + 1) + zone) *
-			   t->nbands +
-		   band;
+	}
+	size_t c = cdr__rate_cell(t, plan, svc, zone, band);
+	*cell = (uint32_t)c;
 	int32_t row = t->cell_row[c];
 	if (row != CDR_CELL_DATED)
 		return row;
@@ -484,6 +496,11 @@ typedef struct cdr__rated {
 	int32_t rate_row; /* -1 for free calls */
 	uint32_t zone;	  /* zone index; nzones means `*` (data) */
 	uint32_t band;	  /* band index or CDR_BAND_STAR */
+	/* A record rated CDR_OK: with a rate row, its (plan, service, zone,
+	 * band) cell of the tariff's cell table (cdr__rate_cell), a
+	 * breakdown's index; UINT32_MAX for a free call or without that
+	 * table. Not set for a reject. In padding. */
+	uint32_t cell;
 	uint64_t quantity;
 	int64_t start_utc; /* in the padding before charge: still 64 bytes */
 	i128 charge_micros;

@@ -378,6 +378,7 @@ cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
 	if (zone < t->nzones && t->zone_free[zone]) {
 		/* Emergency numbers: free, and reachable from any line. */
 		out->is_free = 1;
+		out->cell = UINT32_MAX; /* no rate row: no cell */
 		out->reason = CDR_OK;
 		return;
 	}
@@ -390,7 +391,8 @@ cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
 	unsigned minute = (unsigned)((local - day * 86400) / 60);
 	uint32_t band = t->minute_band[cdr__period_day_type(p, t, day)][minute];
 	out->band = band;
-	int32_t rr_i = cdr__rate_find_inline(t, plan, r->service, zone, band, day);
+	int32_t rr_i = cdr__rate_find_inline(t, plan, r->service, zone, band,
+					     day, &out->cell);
 	if (rr_i < 0) {
 		out->reason = CDR_R_NO_RATE;
 		return;
@@ -483,7 +485,8 @@ rate_fast(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
 	const unsigned minute = (unsigned)((rel - di * 86400) / 60);
 	const uint32_t band = t->minute_band[p->day_type[di]][minute];
 	out->band = band;
-	const int32_t rr_i = cdr__rate_find_inline(t, plan, svc, zone, band, day);
+	const int32_t rr_i = cdr__rate_find_inline(t, plan, svc, zone, band, day,
+						   &out->cell);
 	if (rr_i < 0)
 		return -1;
 	out->rate_row = rr_i;

@@ -398,9 +398,7 @@ static void sec_summary(rep *p, const char *const *kv, int nkv)
 {
 	hb *h = &p->h;
 	const cdr__bdrows *rows = p->rows;
-	i128 total = 0, rated = 0, rej = 0;
-	for (size_t i = 0; i < rows->nfig[0]; i++)
-		total += rows->fig[0][i].amt[6];
+	i128 total = rows->total[0], rated = 0, rej = 0;
 	for (size_t i = 0; i < rows->n; i++) {
 		if (is(&rows->row[i], "cell"))
 			rated += rows->row[i].v[0][CDR_BV_RECORDS];
@@ -413,7 +411,7 @@ static void sec_summary(rep *p, const char *const *kv, int nkv)
 	hb_f(h, "<div class=card><b data-fig=total>%s</b><span>total billed "
 		"(totals file)</span></div>", b);
 	hb_f(h, "<div class=card><b data-fig=accounts>%zu</b><span>accounts "
-		"billed</span></div>", rows->nfig[0]);
+		"billed</span></div>", rows->naccts[0]);
 	hb_f(h, "<div class=card><b data-agg=\"cell\" data-name=\"\" "
 		"data-col=records>%s</b><span>records rated</span></div>",
 	     num(b, rated, 0));
@@ -499,6 +497,12 @@ static void sec_hours_days(rep *p)
 	char dnames[31][4];
 	memset(dy, 0, sizeof(dy));
 	int ndays = (int)cdr__days_in_month(rows->year, (unsigned)rows->month);
+	/* The day rows, together: the rows sort by table first. */
+	size_t d0 = 0, d1;
+	while (d0 < rows->n && !is(&rows->row[d0], "day"))
+		d0++;
+	for (d1 = d0; d1 < rows->n && is(&rows->row[d1], "day"); d1++)
+		;
 	for (int pass = 0; pass < 3; pass++) {
 		int to = pass == 1 ? ndays : 1;
 		for (int d = 0; d < to; d++) {
@@ -510,9 +514,8 @@ static void sec_hours_days(rep *p)
 				snprintf(key, sizeof(key), "%s",
 					 pass ? "later" : "earlier");
 			const cdr__bdrow *r = NULL;
-			for (size_t i = 0; i < rows->n && !r; i++)
-				if (is(&rows->row[i], "day") &&
-				    !strcmp(rows->row[i].k[CDR_BK_KEY], key))
+			for (size_t i = d0; i < d1 && !r; i++)
+				if (!strcmp(rows->row[i].k[CDR_BK_KEY], key))
 					r = &rows->row[i];
 			if (!r && pass != 1)
 				continue;

@@ -972,6 +972,9 @@ static int setup_workers(cdr_run *r, char *err, size_t errlen)
 			    !(w->acc[k].bd = cdr__bd_new(r->t[k], &r->per[k],
 							 r->nin)))
 				goto oom;
+			/* a rerate's report compares every account */
+			if (w->acc[k].bd)
+				w->acc[k].bd->keep_figs = r->nt > 1;
 		}
 	}
 	return 0;

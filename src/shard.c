@@ -1775,6 +1775,10 @@ int cdr_shard_rate(const cdr_shard_opts *o, char *err, size_t errlen)
 	}
 	if (rc || (rc = cdr_run_execute(r, err, errlen)))
 		goto out;
+	/* The breakdown part holds every account's figures: kept as the
+	 * totals are made. */
+	if (o->breakdown && r->acc[0].bd)
+		r->acc[0].bd->keep_figs = 1;
 	if ((rc = cdr_run_totals(r, 0, &tot, &totn))) {
 		rc = fail(err, errlen, rc, "out of memory");
 		goto out;

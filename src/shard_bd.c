@@ -70,6 +70,8 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 	int rc;
 	if (!bd)
 		return -EINVAL;
+	if ((rc = cdr__bd_fold(bd)))
+		return rc;
 	if (!bd->credited && (rc = cdr__bd_credit(a)))
 		return rc;
 	if (!bd->fig) {
@@ -148,7 +150,7 @@ int cdr__shard_bd_part(const cdr__acc *a, const cdr__period *per, int bucket,
 		fputc('\n', f);
 	}
 	for (int r = 0; r < CDR_NREASON; r++)
-		for (int k = 0; k < CDR_BD_SAMPLES; k++) {
+		for (int k = 0; k < CDR_BD_POOL; k++) {
 			const cdr__bdsample *s = &bd->sample[r][k];
 			if (!s->order)
 				continue;

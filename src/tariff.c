@@ -2915,7 +2915,8 @@ int32_t cdr__rate_find(const cdr_tariff *t, uint32_t plan, unsigned svc,
 {
 	if (!t->cell_off)
 		return rate_find_keys(t, plan, svc, zone, band, day);
-	return cdr__rate_find_inline(t, plan, svc, zone, band, day);
+	uint32_t cell;
+	return cdr__rate_find_inline(t, plan, svc, zone, band, day, &cell);
 }
 
 /* ---- describe -------------------------------------------------------- */

@@ -22,6 +22,7 @@ static cdr__rated rec(uint32_t account, int svc, uint32_t zone, uint32_t band,
 	x.account = account;
 	x.row = 0;
 	x.rate_row = -1;
+	x.cell = UINT32_MAX; /* no rate row: no cell (as rate.c's free calls) */
 	x.zone = zone;
 	x.band = band;
 	x.quantity = q;

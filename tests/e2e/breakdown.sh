@@ -60,6 +60,58 @@ rate_demo --threads 2 -o "$W/tr.csv" --breakdown "$W/br.csv" \
 grep -v '^reject_file,' "$W/br.csv" >"$W/br.nf"
 grep -v '^reject_file,' "$W/b.csv" >"$W/b.nf"
 same "$W/br.nf" "$W/b.nf" "breakdown with the inputs reversed"
+# The page's reject sample lines are the rejects file's first lines of each
+# reason (tests/e2e/samplecheck.py), on the demo (which has duplicates).
+python3 "$HERE/samplecheck.py" "$W/r.html" "$W/r.csv" >"$W/sc" 2>&1 && ok ||
+	{ bad "demo: sample lines are the rejects file's"; head -5 "$W/sc"; }
+
+# Lines rejected `inactive` that are also duplicates' losers: a.csv sorts
+# first and its lines X01..X10 (inactive) and R01 (rated) lose to b.csv's
+# (the same ids, bytewise smaller lines: the loser does not depend on the
+# input order). The rejects file calls a.csv's lines `duplicate` and b.csv's
+# X lines `inactive`; the page must too, whatever the threads and order.
+S=$W/samples
+mkdir "$S"
+i=1
+while [ $i -le 10 ]; do
+	printf 'X%02d,8613500000009,voice,2026-10-05 08:%02d:00,13912345678,300,0\n' $i $i >>"$S/a.csv"
+	printf 'X%02d,8613500000009,voice,2026-10-05 08:%02d:00,13912345678,299,0\n' $i $i >>"$S/b.csv"
+	i=$((i + 1))
+done
+cat >>"$S/a.csv" <<'EOF'
+R01,8613800000001,voice,2026-10-06 08:00:00,13912345678,300,0
+Y01,8613500000009,voice,2026-10-07 08:00:00,13912345678,60,0
+Y02,8613600000006,voice,2026-10-07 09:00:00,13912345678,60,0
+EOF
+cat >>"$S/b.csv" <<'EOF'
+R01,8613800000001,voice,2026-10-06 08:00:00,13912345678,299,0
+Z01,8613500000009,voice,2026-10-08 08:00:00,13912345678,60,0
+EOF
+for th in 1 3; do
+	for order in ab ba; do
+		[ $order = ab ] && ins="$S/a.csv $S/b.csv" || ins="$S/b.csv $S/a.csv"
+		rate_demo --threads $th -o "$S/t.$th$order" --rejects "$S/rj.$th$order" \
+			--breakdown "$S/b.$th$order" --report "$S/r.$th$order" $ins 2>/dev/null
+		python3 "$HERE/samplecheck.py" "$S/r.$th$order" "$S/rj.$th$order" \
+			>"$S/sc" 2>&1 && ok ||
+			{ bad "inactive losers ($th threads, $order): samples"; head -5 "$S/sc"; }
+		same "$S/rj.$th$order" "$S/rj.1ab" "inactive losers ($th threads, $order): rejects"
+		same "$S/b.$th$order" "$S/b.1ab" "inactive losers ($th threads, $order): breakdown"
+		# (the inputs' fingerprint is of the list as given)
+		sed 's/inputs fingerprint<\/th><td>[0-9a-f]*</inputs fingerprint<\/th><td></' \
+			"$S/r.$th$order" >"$S/p.$th$order"
+		same "$S/p.$th$order" "$S/p.1ab" "inactive losers ($th threads, $order): report"
+	done
+done
+# What the check relies on: a.csv's X01 is a duplicate, b.csv's X01 inactive,
+# and the page shows a.csv's lines under duplicate, not under inactive.
+grep -q "a.csv,1,duplicate,.*X01,8613500000009,voice,2026-10-05 08:01:00,13912345678,300,0" \
+	"$S/rj.1ab" && grep -q "b.csv,1,inactive," "$S/rj.1ab" && ok ||
+	bad "inactive losers: the rejects file as the test means it"
+sed -n '/<h2>Rejects by reason/,/<\/table>/p' "$S/r.1ab" | grep '>inactive<' |
+	grep -q '<code>Y01,.*<code>Y02,.*<code>X01,8613500000009,voice,2026-10-05 08:01:00,13912345678,299,0</code>' &&
+	ok || bad "inactive losers: inactive samples Y01, Y02, then b.csv's X01"
+
 # --report alone collects the same figures.
 rate_demo -o "$W/t4.csv" --report "$W/r4.html" "$DEMO/cdrs" 2>/dev/null
 same "$W/r4.html" "$W/r.html" "--report without --breakdown"
