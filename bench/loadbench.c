@@ -4,8 +4,7 @@
  * usage: loadbench TARIFF_DIR [RUNS [CACHE]]   (RUNS=1 for one load under
  * callgrind). With CACHE, loads go through the tariff image there
  * (cdr_tariff_load_cached); a load that could not use it writes it, untimed,
- * so the runs after it map it. CDR_TIMG_COPY=1 in the environment copies the
- * number table into huge pages instead of using it in place.
+ * so the runs after it map it.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -315,7 +315,10 @@ static int sums_ok(const cdr__timg *img)
 }
 
 /* How the number table is used: 0 in place (mapped), 1 copied into
- * huge-page memory (see bench/README.md for which is faster). */
+ * huge-page memory. In place is as fast for the pass (bench/README.md,
+ * "The tariff image"): the kernel maps the page cache's large folios of
+ * the image with 2 MiB entries, which is why large sections sit on 2 MiB
+ * boundaries of the file. The copy stays for tests and measurements. */
 int cdr__timg_copy = 0;
 
 int cdr__timg_open(cdr__timg **out, const char *path, const char *fp,
@@ -540,8 +543,7 @@ int cdr__timg_attach(cdr_tariff *t, cdr__timg *img, char *why, size_t whylen)
 		t->accounts = NULL;
 		return whyf(why, whylen, "corrupt (text offsets)");
 	}
-	const char *env = getenv("CDR_TIMG_COPY"); /* measuring only */
-	if (env ? atoi(env) : cdr__timg_copy) {
+	if (cdr__timg_copy) {
 		copy_job cj[2] = {{img, 0, SUB_SHARDS / 2, 0},
 				  {img, SUB_SHARDS / 2, SUB_SHARDS, 0}};
 		two(copy_part, &cj[0], &cj[1]);
