@@ -415,7 +415,6 @@ int cdr__timg_open(cdr__timg **out, const char *path, const char *fp,
 	img->map = mmap(NULL, img->len, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
 			fd, 0);
 	close(fd);
-	fd = -1;
 	if (img->map == MAP_FAILED) {
 		free(img);
 		return whyf(why, whylen, "cannot map: %s", strerror(errno));
@@ -461,7 +460,7 @@ static void *make_ptrs(void *arg)
 {
 	ptr_job *j = arg;
 	const timg_hdr *h = &j->img->h;
-	const char *text = j->img->map + h->sec[S_TEXT].off;
+	char *text = j->img->map + h->sec[S_TEXT].off;
 	const uint64_t tl = h->sec[S_TEXT].len;
 	if (j->which == 0) {
 		const timg_sub *s =
@@ -481,8 +480,7 @@ static void *make_ptrs(void *arg)
 		char **d = j->t->accounts;
 		for (uint32_t i = 0; i < h->naccounts; i++) {
 			j->bad |= a[i] >= tl;
-			d[i] = (char *)(uintptr_t)(text +
-						   (a[i] < tl ? a[i] : tl - 1));
+			d[i] = text + (a[i] < tl ? a[i] : tl - 1);
 		}
 	}
 	return NULL;
@@ -553,8 +551,8 @@ int cdr__timg_attach(cdr_tariff *t, cdr__timg *img, char *why, size_t whylen)
 	for (unsigned k = 0; k < SUB_SHARDS; k++) {
 		m->s[k] = img->copy[k]
 				  ? img->copy[k]
-				  : (subslot *)(uintptr_t)(img->map +
-							   h->sec[S_SLOTS + k].off);
+				  : (subslot *)(void *)(img->map +
+							h->sec[S_SLOTS + k].off);
 		m->mask[k] = h->mask[k];
 		m->n[k] = h->n[k];
 	}
@@ -565,9 +563,9 @@ int cdr__timg_attach(cdr_tariff *t, cdr__timg *img, char *why, size_t whylen)
 	t->nrows = h->nrows;
 	t->naccounts = h->naccounts;
 	t->dash_account = h->dash_account;
-	t->rows = (cdr__sub_row *)(uintptr_t)(base + h->sec[S_ROWS].off);
-	t->row_pkgs = (uint32_t *)(uintptr_t)(base + h->sec[S_PKGS].off);
-	t->row_allow_svc = (uint8_t *)(uintptr_t)(base + h->sec[S_ALLOW].off);
+	t->rows = (cdr__sub_row *)(void *)(base + h->sec[S_ROWS].off);
+	t->row_pkgs = (uint32_t *)(void *)(base + h->sec[S_PKGS].off);
+	t->row_allow_svc = (uint8_t *)(base + h->sec[S_ALLOW].off);
 	t->sub_map = m;
 	t->img = img;
 	return 0;
