@@ -100,6 +100,7 @@ e2e: $(BUILD)/cdrate
 	@sh tests/e2e/shard_bd.sh $(BUILD)/cdrate
 	@sh tests/e2e/breakdown.sh $(BUILD)/cdrate
 	@sh tests/e2e/report.sh $(BUILD)/cdrate
+	@sh tests/e2e/tariff_cache.sh $(BUILD)/cdrate
 
 # The independent Python reference (tests/ref) on its hand-worked cases
 # and on seeded random tariffs and CDRs, compared with cdrate.

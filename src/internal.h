@@ -229,6 +229,9 @@ struct cdr_tariff {
 	uint32_t naccounts;
 	uint32_t dash_account; /* index of "-" */
 	struct cdr__submap *sub_map; /* number -> subscriber index */
+	/* The image the tables above are mapped from (tariff_image.c), or
+	 * NULL when they were built from subscribers.csv */
+	struct cdr__timg *img;
 	/* outages.csv */
 	cdr__outage *outages;
 	uint32_t noutages;

@@ -46,6 +46,7 @@
 
 #include "civil.h"
 #include "internal.h"
+#include "tariff_image.h"
 
 /* ---- string maps ----------------------------------------------------- */
 
@@ -146,24 +147,8 @@ static int map_grow(cdr__map *m)
  * size exactly and to build without one huge allocation. Read-only after
  * the load.
  */
-#define SUB_SHARD_BITS 4
-#define SUB_SHARDS (1u << SUB_SHARD_BITS)
-
-typedef struct subslot {
-	uint64_t h, k0, k1;
-	uint32_t first_row; /* the subscriber's rows, sorted by first day */
-	uint32_t nrows;	    /* 0 = empty slot */
-	/* The first row's fields the rating needs: one line per lookup. */
-	int64_t from_day, to_day;
-	uint32_t account, plan;
-	uint32_t has_pkgs, pad;
-} subslot; /* 64 bytes, line-aligned by cdr__calloc_huge */
-
-typedef struct cdr__submap {
-	subslot *s[SUB_SHARDS];
-	uint32_t mask[SUB_SHARDS];
-	uint32_t n[SUB_SHARDS];
-} cdr__submap;
+/* SUB_SHARDS, subslot and cdr__submap: tariff_image.h (the image maps
+ * them as they are). */
 
 /* Pack up to 32 digits; callers have checked they are digits. */
 static void sub_key(const char *num, size_t n, uint64_t *k0, uint64_t *k1)
@@ -2571,6 +2556,11 @@ static int check_split_units(ld *L)
 
 /* ---- load/free ------------------------------------------------------- */
 
+static int load_all(cdr_tariff **out, const char *dir,
+		    const char *subscribers_path, int shards, int bucket,
+		    cdr__timg *img, int *used, char *why, size_t whylen,
+		    char *err, size_t errlen);
+
 int cdr_tariff_load(cdr_tariff **out, const char *dir,
 		    const char *subscribers_path, char *err, size_t errlen)
 {
@@ -2581,6 +2571,26 @@ int cdr_tariff_load(cdr_tariff **out, const char *dir,
 int cdr_tariff_load_bucket(cdr_tariff **out, const char *dir,
 			   const char *subscribers_path, int shards, int bucket,
 			   char *err, size_t errlen)
+{
+	return load_all(out, dir, subscribers_path, shards, bucket, NULL, NULL,
+			NULL, 0, err, errlen);
+}
+
+int cdr__tariff_load_img(cdr_tariff **out, const char *dir,
+			 const char *subscribers_path, cdr__timg *img,
+			 int *used, char *why, size_t whylen, char *err,
+			 size_t errlen)
+{
+	return load_all(out, dir, subscribers_path, 0, 0, img, used, why,
+			whylen, err, errlen);
+}
+
+/* The load; with img (a whole tariff's load only) the subscriber tables
+ * come from it when its plans and packages are those loaded here. */
+static int load_all(cdr_tariff **out, const char *dir,
+		    const char *subscribers_path, int shards, int bucket,
+		    cdr__timg *img, int *used, char *why, size_t whylen,
+		    char *err, size_t errlen)
 {
 	cdr_tariff *t = calloc(1, sizeof(*t));
 	ld L = {.t = t, .err = err, .errlen = errlen,
@@ -2606,7 +2616,12 @@ int cdr_tariff_load_bucket(cdr_tariff **out, const char *dir,
 	rc = load_rates(&L, pmap, plan_names, zmap, bmap);
 	if (!rc)
 		rc = load_packages(&L, &kmap, &pkg_names, zmap, bmap);
-	if (!rc)
+	int from_img = 1; /* 1: not from the image */
+	if (!rc && img && (from_img = cdr__timg_attach(t, img, why, whylen)) < 0)
+		rc = from_img;
+	if (used)
+		*used = !rc && !from_img;
+	if (!rc && from_img)
 		rc = load_subscribers(&L, subscribers_path, pmap, plan_names,
 				      kmap, pkg_names);
 	free(pkg_names); /* strings owned by t->packages */
@@ -2655,6 +2670,8 @@ void cdr_tariff_free(cdr_tariff *t)
 {
 	if (!t)
 		return;
+	if (t->img) /* the subscriber tables are the image's */
+		cdr__timg_detach(t);
 	cdr__tz_free(t->tz);
 	for (uint32_t i = 0; i < t->nzones; i++)
 		free(t->zone_names[i]);

@@ -103,6 +103,41 @@ int cdr_tariff_fingerprint(const char *dir, const char *subscribers_path,
 			   char hex[CDR_FINGERPRINT_HEX], unsigned *nfiles,
 			   char *err, size_t errlen);
 
+/* What cdr_tariff_load_cached did with its image. */
+typedef struct cdr_tariff_cache {
+	int used;     /* 1: the subscriber tables came from the image */
+	char why[192]; /* when not: why ("no image yet", "stale: ...") */
+	/* The tariff's fingerprint (cdr_tariff_fingerprint) taken before
+	 * the load, and its file count; "" when it could not be taken. */
+	char fp[CDR_FINGERPRINT_HEX];
+	unsigned nfiles;
+} cdr_tariff_cache;
+
+/*
+ * cdr_tariff_load with a compiled image of the subscriber tables at
+ * `cache` (cdr_tariff_cache_write): when the file is an image of this
+ * cdrate version and byte order, whole (its checksums), and made from
+ * tariff files of the fingerprint they have now, the subscriber tables
+ * are mapped from it read-only instead of parsed from subscribers.csv;
+ * else the tariff loads as by cdr_tariff_load and info->why says why
+ * (then, with info->fp set, the caller may write a new image). The
+ * tariff is the same either way. cache NULL: no image. Errors as
+ * cdr_tariff_load.
+ */
+int cdr_tariff_load_cached(cdr_tariff **out, const char *dir,
+			   const char *subscribers_path, const char *cache,
+			   cdr_tariff_cache *info, char *err, size_t errlen);
+
+/*
+ * Write the image of t's subscriber tables to `path`, for tariff files of
+ * fingerprint `fp` (info->fp of the load that made t), as an output set
+ * of one (cdr_outputs): a temporary renamed into place, never a device,
+ * FIFO or standard output, never a file of the tariff directory. 0 or
+ * -errno with a message naming the path.
+ */
+int cdr_tariff_cache_write(const cdr_tariff *t, const char *fp,
+			   const char *path, char *err, size_t errlen);
+
 /* ---- rating run ------------------------------------------------------ */
 
 typedef enum cdr_io {

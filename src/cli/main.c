@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,16 +83,22 @@ static const char usage_rate[] =
 	"                   native, asterisk, asterisk-custom, freeswitch,\n"
 	"                   or map:FILE (a column map)\n"
 	"  --input-timezone NAME  zone of naive stamps in the inputs (default:\n"
-	"                   the tariff's), e.g. UTC for Asterisk usegmtime\n";
+	"                   the tariff's), e.g. UTC for Asterisk usegmtime\n"
+	"  --tariff-cache FILE  a compiled image of the tariff's subscriber\n"
+	"                   tables: mapped when it matches the tariff's files,\n"
+	"                   else (re)written after the load (a file, never an\n"
+	"                   input; a failure to write it is a warning)\n";
 
 static const char usage_check[] =
 	"usage: cdrate check --tariff DIR [--subscribers FILE]\n"
 	"                    [--list subscribers|zones|rates]\n"
+	"                    [--tariff-cache FILE]\n"
 	"\n"
 	"  Loads and validates a tariff; prints its settings, counts, the\n"
 	"  band grid and the outages (local time), and warns about holes (a\n"
 	"  plan with no rate for a service and zone its subscribers may\n"
-	"  call). --list prints one full list instead.\n";
+	"  call). --list prints one full list instead. --tariff-cache FILE\n"
+	"  as for rate: used when it matches, else written.\n";
 
 static const char usage_rerate[] =
 	"usage: cdrate rerate --tariff OLD --new-tariff NEW --period YYYY-MM\n"
@@ -105,6 +112,8 @@ static const char usage_rerate[] =
 	"  its last column `change`: changed, added, removed, unchanged.\n"
 	"  --rejects and --itemize describe the new side; --exit-code: exit\n"
 	"  3 when any account moved.\n"
+	"  --tariff-cache FILE, --new-tariff-cache FILE  the images of the\n"
+	"                   old and the new tariff (as for rate)\n"
 	"  --breakdown FILE  the new side's breakdown, the old side's\n"
 	"                   figures in old_* columns\n"
 	"  --report FILE    its page, with accounts up and down, a histogram\n"
@@ -207,6 +216,7 @@ typedef struct opts {
 	const char *dir, *shards, *part, *bucket; /* shard */
 	const char *line, *subscriber, *destination, *start; /* explain */
 	const char *duration, *volume, *service;
+	const char *tariff_cache, *new_tariff_cache;
 	int all, exit_code; /* flags */
 	const char **inputs;
 	int ninputs;
@@ -237,6 +247,8 @@ static const optdef optdefs[] = {
 	OPT("--service", service),
 	OPT("--dir", dir),		   OPT("--shards", shards),
 	OPT("--part", part),		   OPT("--bucket", bucket),
+	OPT("--tariff-cache", tariff_cache),
+	OPT("--new-tariff-cache", new_tariff_cache),
 	FLAG("--all", all),		   FLAG("--exit-code", exit_code),
 };
 #define NOPTDEFS (sizeof(optdefs) / sizeof(*optdefs))
@@ -454,29 +466,34 @@ static void fill_std_fds(void)
 
 /* Ids of a command's outputs in its cdr_outputs set (0: not written). */
 enum { O_OUT, O_REJECTS, O_ITEMIZE, O_OLD, O_NEW, O_JSON, O_BREAKDOWN,
-       O_REPORT, O_N };
+       O_REPORT, O_CACHE, O_NEW_CACHE, O_N };
 
 /*
- * The outputs of rate, rerate (rerate) or diff (diff), checked against
- * everything the command reads and each other before anything is read.
- * 0, or the exit code after the message.
+ * The outputs of rate, rerate (rerate), diff (diff) or check (check: its
+ * caches alone), with the tariff caches when `caches` is set, checked
+ * against everything the command reads and each other. 0, or the exit
+ * code after the message.
  */
-static int outputs_prepare(const opts *o, int rerate, int diff,
-			   cdr_outputs **set, int *ids)
+static int outputs_build(const opts *o, int rerate, int diff, int check,
+			 int caches, cdr_outputs **set, int *ids)
 {
 	char err[CDR_ERR_MAX];
+	const int run = !check;
 	const struct {
 		int id;
 		const char *option, *path;
 	} outs[] = {
-		{O_OUT, "--out", o->out ? o->out : "-"},
-		{O_REJECTS, "--rejects", diff ? NULL : o->rejects},
-		{O_ITEMIZE, "--itemize", diff ? NULL : o->itemize},
+		{O_OUT, "--out", !run ? NULL : o->out ? o->out : "-"},
+		{O_REJECTS, "--rejects", diff || !run ? NULL : o->rejects},
+		{O_ITEMIZE, "--itemize", diff || !run ? NULL : o->itemize},
 		{O_OLD, "--old-out", rerate ? o->old_out : NULL},
 		{O_NEW, "--new-out", rerate ? o->new_out : NULL},
-		{O_JSON, "--summary-json", diff ? NULL : o->summary_json},
-		{O_BREAKDOWN, "--breakdown", diff ? NULL : o->breakdown},
-		{O_REPORT, "--report", diff ? NULL : o->report},
+		{O_JSON, "--summary-json", diff || !run ? NULL : o->summary_json},
+		{O_BREAKDOWN, "--breakdown", diff || !run ? NULL : o->breakdown},
+		{O_REPORT, "--report", diff || !run ? NULL : o->report},
+		{O_CACHE, "--tariff-cache", caches ? o->tariff_cache : NULL},
+		{O_NEW_CACHE, "--new-tariff-cache",
+		 caches && rerate ? o->new_tariff_cache : NULL},
 	};
 	int rc = cdr_outputs_create(set);
 	memset(ids, 0, O_N * sizeof(*ids));
@@ -509,6 +526,47 @@ static int outputs_prepare(const opts *o, int rerate, int diff,
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/*
+ * A tariff cache is a file cdrate replaces: never standard output, a
+ * device, a FIFO, a socket or a directory, and (outputs_build) never an
+ * input, a file of a tariff or another output. Refused before anything
+ * is read, as a colliding output is; 0 or the exit code.
+ */
+static int caches_check(const opts *o, int rerate, int check)
+{
+	const char *opt[2] = {"--tariff-cache", "--new-tariff-cache"};
+	const char *path[2] = {o->tariff_cache,
+			       rerate ? o->new_tariff_cache : NULL};
+	struct stat st;
+	if (!path[0] && !path[1])
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		if (!path[k])
+			continue;
+		if (!strcmp(path[k], "-") ||
+		    (!stat(path[k], &st) && !S_ISREG(st.st_mode))) {
+			fprintf(stderr,
+				"cdrate: %s %s: not a regular file (a tariff "
+				"cache is a file that cdrate replaces)\n",
+				opt[k], path[k]);
+			return EXIT_USAGE;
+		}
+	}
+	cdr_outputs *set = NULL;
+	int ids[O_N];
+	int rc = outputs_build(o, rerate, 0, check, 1, &set, ids);
+	cdr_outputs_free(set);
+	return rc;
+}
+
+/* The outputs of a run, its caches checked first. */
+static int outputs_prepare(const opts *o, int rerate, int diff,
+			   cdr_outputs **set, int *ids)
+{
+	int rc = diff ? 0 : caches_check(o, rerate, 0);
+	return rc ? rc : outputs_build(o, rerate, diff, 0, 0, set, ids);
 }
 
 /* Create every output now, so that a run that could not write them
@@ -710,6 +768,12 @@ typedef struct run_info {
 	int nt;
 	char fp[2][CDR_FINGERPRINT_HEX];
 	unsigned fp_files[2];
+	int have_fp[2]; /* taken before the load, for a cache */
+	/* --tariff-cache, --new-tariff-cache: what became of each */
+	const char *cache[2];
+	int cache_used[2], cache_written[2];
+	double cache_seconds[2];
+	char cache_why[2][CDR_ERR_MAX + 32];
 	int have_ctl;
 	cdr_control ctl;
 	limit max;
@@ -810,6 +874,22 @@ static void outputs_named(const opts *o, char *b, size_t n)
 						      : "(standard output)");
 }
 
+/* What became of tariff k's cache, on standard error. */
+static void cache_line(const run_info *in, int k)
+{
+	if (!in->cache[k])
+		return;
+	const char *opt = k ? "--new-tariff-cache" : "--tariff-cache";
+	if (in->cache_used[k])
+		fprintf(stderr, "cdrate: %s %s: used\n", opt, in->cache[k]);
+	else if (in->cache_written[k])
+		fprintf(stderr, "cdrate: %s %s: written in %.3f s (%s)\n", opt,
+			in->cache[k], in->cache_seconds[k], in->cache_why[k]);
+	else
+		fprintf(stderr, "cdrate: %s %s: not written (%s)\n", opt,
+			in->cache[k], in->cache_why[k]);
+}
+
 /* The run's summary on standard error. */
 static void summary(const cdr_run *r, const run_info *in)
 {
@@ -893,6 +973,8 @@ static void summary(const cdr_run *r, const run_info *in)
 			k ? "new tariff" : "tariff",
 			k ? in->o->new_tariff : in->o->tariff, in->fp_files[k],
 			in->fp[k]);
+	for (int k = 0; k < in->nt; k++)
+		cache_line(in, k);
 	char fp[CDR_FINGERPRINT_HEX];
 	cdr_run_fingerprint(r, fp);
 	fprintf(stderr,
@@ -1054,8 +1136,18 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 	for (int k = 0; k < in->nt; k++) {
 		fprintf(f, ",\"%s\":{\"path\":", k ? "new_tariff" : "tariff");
 		json_str(f, k ? in->o->new_tariff : in->o->tariff);
-		fprintf(f, ",\"files\":%u,\"fingerprint\":\"xxh3-128:%s\"}",
+		fprintf(f, ",\"files\":%u,\"fingerprint\":\"xxh3-128:%s\"",
 			in->fp_files[k], in->fp[k]);
+		if (in->cache[k]) {
+			fputs(",\"cache\":{\"path\":", f);
+			json_str(f, in->cache[k]);
+			fprintf(f, ",\"used\":%s,\"written\":%s,\"why\":",
+				in->cache_used[k] ? "true" : "false",
+				in->cache_written[k] ? "true" : "false");
+			json_str(f, in->cache_used[k] ? NULL : in->cache_why[k]);
+			fputc('}', f);
+		}
+		fputc('}', f);
 	}
 	fputs(",\"inputs\":{\"files\":[", f);
 	const char *path;
@@ -1102,6 +1194,57 @@ static int load_bucket(const char *dir, const char *subs, int shards,
 	return 0;
 }
 
+/* A tariff through its cache (ci) when `cache` is not NULL. */
+static int load_cached(const char *dir, const char *subs, const char *cache,
+		       cdr_tariff **t, cdr_tariff_cache *ci)
+{
+	char err[CDR_ERR_MAX];
+	memset(ci, 0, sizeof(*ci));
+	int rc = cache ? cdr_tariff_load_cached(t, dir, subs, cache, ci, err,
+						sizeof(err))
+		       : cdr_tariff_load(t, dir, subs, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "cdrate: %s: %s\n", dir, err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+/*
+ * After tariff k's load through its cache: the fingerprint taken before
+ * it kept for the summary, and the image written when it was not used.
+ * A cache that cannot be written costs the run nothing but a warning.
+ */
+static void cache_after(run_info *in, int k, const cdr_tariff *t,
+			const char *path, const cdr_tariff_cache *ci)
+{
+	in->cache[k] = path;
+	if (!path)
+		return;
+	if (ci->fp[0]) {
+		memcpy(in->fp[k], ci->fp, CDR_FINGERPRINT_HEX);
+		in->fp_files[k] = ci->nfiles;
+		in->have_fp[k] = 1;
+	}
+	in->cache_used[k] = ci->used;
+	snprintf(in->cache_why[k], sizeof(in->cache_why[k]), "%s", ci->why);
+	if (ci->used || !ci->fp[0])
+		return;
+	char err[CDR_ERR_MAX];
+	double t0 = now();
+	if (cdr_tariff_cache_write(t, ci->fp, path, err, sizeof(err))) {
+		fprintf(stderr,
+			"cdrate: warning: %s %s: cannot write the image: %s; "
+			"the run goes on without it\n",
+			k ? "--new-tariff-cache" : "--tariff-cache", path, err);
+		snprintf(in->cache_why[k], sizeof(in->cache_why[k]),
+			 "cannot write: %s", err);
+		return;
+	}
+	in->cache_written[k] = 1;
+	in->cache_seconds[k] = now() - t0;
+}
+
 static int load(const char *dir, const char *subs, cdr_tariff **t)
 {
 	char err[CDR_ERR_MAX];
@@ -1115,7 +1258,7 @@ static int load(const char *dir, const char *subs, cdr_tariff **t)
 static int cmd_check(int argc, char **argv)
 {
 	static const char *const allowed[] = {"--tariff", "--subscribers",
-					      "--list", NULL};
+					      "--list", "--tariff-cache", NULL};
 	static const char *const lists[] = {"subscribers", "zones", "rates"};
 	static const cdr_check_list listv[] = {
 		CDR_CHECK_SUBSCRIBERS, CDR_CHECK_ZONES, CDR_CHECK_RATES};
@@ -1144,9 +1287,16 @@ static int cmd_check(int argc, char **argv)
 		}
 		list = listv[i];
 	}
-	cdr_tariff *t;
-	if ((rc = load(o.tariff, o.subscribers, &t)))
+	if ((rc = caches_check(&o, 0, 1)))
 		goto out;
+	cdr_tariff *t;
+	cdr_tariff_cache ci;
+	run_info in = {.cmd = "check", .o = &o, .nt = 1};
+	if ((rc = load_cached(o.tariff, o.subscribers, o.tariff_cache, &t,
+			      &ci)))
+		goto out;
+	cache_after(&in, 0, t, o.tariff_cache, &ci);
+	cache_line(&in, 0);
 	int holes = cdr_tariff_check(t, list, stdout, stderr);
 	if (list == CDR_CHECK_SUMMARY)
 		printf(holes > 0 ? "tariff OK, with %d holes (see the "
@@ -1349,6 +1499,8 @@ static int fingerprint(const char *dir, const char *subs, run_info *in,
 		       int k)
 {
 	char err[CDR_ERR_MAX];
+	if (in->have_fp[k])
+		return 0;
 	if (cdr_tariff_fingerprint(dir, subs, in->fp[k], &in->fp_files[k],
 				   err, sizeof(err))) {
 		fprintf(stderr, "cdrate: %s\n", err);
@@ -1400,7 +1552,7 @@ static int cmd_rate(int argc, char **argv)
 		"--tariff", "--period",	 "--subscribers", "--out", "--rejects",
 		"--itemize", "--threads", "--io",	  "--format",
 		"--input-timezone", "--summary-json", "--max-rejects",
-		"--breakdown", "--report", NULL};
+		"--breakdown", "--report", "--tariff-cache", NULL};
 	opts o;
 	run_info in = {.cmd = "rate", .o = &o, .t_start = now(), .nt = 1};
 	cdr_tariff *t = NULL;
@@ -1426,7 +1578,10 @@ static int cmd_rate(int argc, char **argv)
 		goto out;
 	double t0 = now();
 	progress_word("loading the tariff");
-	rc = load(o.tariff, o.subscribers, &t);
+	cdr_tariff_cache ci;
+	rc = load_cached(o.tariff, o.subscribers, o.tariff_cache, &t, &ci);
+	if (!rc)
+		cache_after(&in, 0, t, o.tariff_cache, &ci);
 	progress_clear();
 	if (rc || (rc = fingerprint(o.tariff, o.subscribers, &in, 0)))
 		goto out;
@@ -1479,7 +1634,8 @@ out:
 /* rerate's two sides are independent until the diff: load the tariffs
  * and render the totals of both at once, one side on a second thread. */
 typedef struct side_job {
-	const char *dir, *subs;
+	const char *dir, *subs, *cache;
+	cdr_tariff_cache ci;
 	cdr_tariff *t;
 	const cdr_run *r;
 	int k;
@@ -1491,7 +1647,7 @@ typedef struct side_job {
 static void *load_side(void *arg)
 {
 	side_job *j = arg;
-	j->rc = load(j->dir, j->subs, &j->t);
+	j->rc = load_cached(j->dir, j->subs, j->cache, &j->t, &j->ci);
 	return NULL;
 }
 
@@ -1555,7 +1711,8 @@ static int cmd_rerate(int argc, char **argv)
 		"--out",     "--rejects",    "--itemize", "--threads",
 		"--io",	     "--old-out",    "--new-out", "--format",
 		"--input-timezone", "--summary-json", "--max-rejects", "--all",
-		"--exit-code", "--breakdown", "--report", NULL};
+		"--exit-code", "--breakdown", "--report", "--tariff-cache",
+		"--new-tariff-cache", NULL};
 	opts o;
 	run_info in = {.cmd = "rerate", .o = &o, .t_start = now(), .nt = 2};
 	cdr_tariff *t[2] = {NULL, NULL};
@@ -1581,12 +1738,17 @@ static int cmd_rerate(int argc, char **argv)
 		goto out;
 	double t0 = now();
 	progress_word("loading the tariffs");
-	side_job j[2] = {{.dir = o.tariff, .subs = o.subscribers, .k = 0},
-			 {.dir = o.new_tariff, .subs = o.subscribers, .k = 1}};
+	side_job j[2] = {{.dir = o.tariff, .subs = o.subscribers,
+			  .cache = o.tariff_cache, .k = 0},
+			 {.dir = o.new_tariff, .subs = o.subscribers,
+			  .cache = o.new_tariff_cache, .k = 1}};
 	both(load_side, j);
-	progress_clear();
 	t[0] = j[0].t;
 	t[1] = j[1].t;
+	for (int k = 0; k < 2; k++)
+		if (!j[k].rc)
+			cache_after(&in, k, t[k], j[k].cache, &j[k].ci);
+	progress_clear();
 	if ((rc = j[0].rc ? j[0].rc : j[1].rc) ||
 	    (rc = fingerprint(o.tariff, o.subscribers, &in, 0)) ||
 	    (rc = fingerprint(o.new_tariff, o.subscribers, &in, 1)))

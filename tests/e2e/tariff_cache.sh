@@ -1,0 +1,195 @@
+#!/bin/sh
+# End-to-end tests of --tariff-cache (rate, rerate, check): the outputs
+# are byte for byte those of a run without the cache, whether the image
+# is written or used, at 1 and 2 threads; an image made stale by an edit
+# of subscribers.csv, or damaged, is rebuilt and the outputs follow the
+# tariff as it is now; a cache path that is an input, a tariff file,
+# another output, a FIFO or a device node is refused before anything is
+# read (exit 2); a cache that cannot be written is a warning and the run
+# succeeds.
+#
+# usage: tests/e2e/tariff_cache.sh BUILD/cdrate
+# Ends with the line "N passed, M failed"; exits 1 when anything failed.
+set -u
+TAG=tcache
+. "$(dirname "$0")/lib.sh"
+
+# The demo tariff with 3000 more subscribers (their accounts get fee
+# lines), so the image has every shard of the number table in use.
+T=$W/tariff
+cp -r "$DEMO/tariff" "$T"
+awk 'BEGIN { for (i = 0; i < 3000; i++)
+	printf "1590000%04d,X%04d,%s,,2026-01-01,\n", i, i % 700,
+		i % 2 ? "mobile18" : "mobile38" }' >>"$T/subscribers.csv"
+C=$W/cache/t.img
+mkdir -p "$W/cache"
+IN=$DEMO/cdrs
+
+# run NAME ARGS...: rate into $W/NAME.{csv,rej,item}, stderr in $W/NAME.err
+run() {
+	name=$1
+	shift
+	"$BIN" rate --tariff "$T" --period 2026-10 -o "$W/$name.csv" \
+		--rejects "$W/$name.rej" --itemize "$W/$name.item" "$@" "$IN" \
+		2>"$W/$name.err"
+	echo $? >"$W/$name.rc"
+}
+# same_run A B WHAT: the three outputs of runs A and B identical
+same_run() {
+	for x in csv rej item; do same "$W/$1.$x" "$W/$2.$x" "$3 ($x)"; done
+}
+has() { # FILE TEXT WHAT
+	if grep -qF -- "$2" "$1"; then ok; else bad "$3: lacks '$2'"; head -5 "$1"; fi
+}
+rc_is() { # NAME RC WHAT
+	if [ "$(cat "$W/$1.rc")" = "$2" ]; then ok; else
+		bad "$3: exit $(cat "$W/$1.rc"), wanted $2"; head -5 "$W/$1.err"
+	fi
+}
+
+# ---- written, then used; 1 and 2 threads
+for th in 1 2; do
+	run plain$th --threads "$th"
+	rc_is plain$th 0 "without a cache, $th threads"
+done
+same_run plain1 plain2 "the thread count changes nothing"
+rm -f "$C"
+run w1 --threads 1 --tariff-cache "$C"
+rc_is w1 0 "writing the cache"
+has "$W/w1.err" "--tariff-cache $C: written" "the summary says it was written"
+has "$W/w1.err" "(no image yet)" "and why"
+[ -s "$C" ] && ok || bad "no image at $C"
+same_run plain1 w1 "the run that writes the image"
+for th in 1 2; do
+	run u$th --threads "$th" --tariff-cache "$C"
+	rc_is u$th 0 "using the cache, $th threads"
+	has "$W/u$th.err" "--tariff-cache $C: used" "the image is used ($th threads)"
+	same_run plain$th u$th "mapped subscriber tables, $th threads"
+done
+# the summary's fingerprint is the tariff's either way
+grep 'fingerprint' "$W/plain1.err" | head -1 >"$W/fp.want"
+grep 'fingerprint' "$W/u1.err" | head -1 >"$W/fp.got"
+same "$W/fp.got" "$W/fp.want" "the tariff fingerprint line"
+# --summary-json says what became of the cache
+"$BIN" rate --tariff "$T" --period 2026-10 -o "$W/j.csv" \
+	--summary-json "$W/s.json" --tariff-cache "$C" "$IN" 2>/dev/null
+has "$W/s.json" '"cache":{"path":"'"$C"'","used":true,"written":false,"why":null}' \
+	"the summary JSON"
+
+# ---- rerate with a cache per tariff
+T2=$W/tariff2
+cp -r "$T" "$T2"
+sed 's/^mobile18,18$/mobile18,19/' "$T/plans.csv" >"$T2/plans.csv"
+rr() { # NAME ARGS...
+	name=$1
+	shift
+	"$BIN" rerate --tariff "$T" --new-tariff "$T2" --period 2026-10 \
+		-o "$W/$name.delta" --old-out "$W/$name.old" \
+		--new-out "$W/$name.new" --all "$@" "$IN" 2>"$W/$name.err"
+	echo $? >"$W/$name.rc"
+}
+rr rr0
+rr rr1 --tariff-cache "$W/cache/old.img" --new-tariff-cache "$W/cache/new.img"
+rr rr2 --tariff-cache "$W/cache/old.img" --new-tariff-cache "$W/cache/new.img" --threads 1
+rc_is rr2 0 "rerate through two caches"
+has "$W/rr1.err" "--new-tariff-cache $W/cache/new.img: written" "rerate writes the new cache"
+has "$W/rr2.err" "--tariff-cache $W/cache/old.img: used" "rerate uses the old cache"
+has "$W/rr2.err" "--new-tariff-cache $W/cache/new.img: used" "rerate uses the new cache"
+for k in 1 2; do
+	for x in delta old new; do
+		same "$W/rr$k.$x" "$W/rr0.$x" "rerate $x with caches ($k)"
+	done
+done
+rr rr3 --tariff-cache "$W/cache/same.img" --new-tariff-cache "$W/cache/same.img"
+rc_is rr3 2 "one cache for both tariffs"
+
+# ---- stale after an edit of subscribers.csv: rebuilt, outputs follow
+sed 's/^8613800000001,A1001,/8613800000001,A1009,/' "$T/subscribers.csv" >"$W/s.csv"
+cp "$W/s.csv" "$T/subscribers.csv"
+run edited
+run stale --tariff-cache "$C"
+rc_is stale 0 "a stale cache"
+has "$W/stale.err" "written" "a stale image is rewritten"
+has "$W/stale.err" "stale" "and says why"
+same_run edited stale "a stale image is not used"
+if cmp -s "$W/edited.csv" "$W/plain1.csv"; then bad "the edit changed nothing"; else ok; fi
+run fresh --tariff-cache "$C"
+has "$W/fresh.err" ": used" "the rebuilt image is used"
+same_run edited fresh "the rebuilt image"
+
+# ---- damaged: cut short, then its checksum broken
+size=$(wc -c <"$C")
+head -c $((size - 100)) "$C" >"$W/cut" && cat "$W/cut" >"$C"
+run cut --tariff-cache "$C"
+has "$W/cut.err" "truncated" "a truncated image is rejected"
+same_run edited cut "after a truncated image"
+printf 'X' | dd of="$C" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+run flip --tariff-cache "$C"
+has "$W/flip.err" "corrupt" "a damaged image is rejected"
+same_run edited flip "after a damaged image"
+
+# ---- refused before anything is read
+expect_rc 2 "cache = an input" "$BIN" rate --tariff "$T" --period 2026-10 \
+	-o "$W/x.csv" --tariff-cache "$IN/01-fixed-switch.csv" "$IN"
+err_has "is also" "cache = an input"
+expect_rc 2 "cache in the tariff" "$BIN" rate --tariff "$T" --period 2026-10 \
+	-o "$W/x.csv" --tariff-cache "$T/t.img" "$IN"
+err_has "inside the tariff" "cache in the tariff"
+[ -e "$T/t.img" ] && bad "an image was written into the tariff" || ok
+expect_rc 2 "cache = a tariff file" "$BIN" rate --tariff "$T" --period 2026-10 \
+	-o "$W/x.csv" --tariff-cache "$T/subscribers.csv" "$IN"
+cmp -s "$T/subscribers.csv" "$W/s.csv" && ok || bad "subscribers.csv was touched"
+expect_rc 2 "cache = --subscribers" "$BIN" rate --tariff "$T" --period 2026-10 \
+	--subscribers "$W/s.csv" -o "$W/x.csv" --tariff-cache "$W/s.csv" "$IN"
+expect_rc 2 "cache = --out" "$BIN" rate --tariff "$T" --period 2026-10 \
+	-o "$W/cache/o.csv" --tariff-cache "$W/cache/o.csv" "$IN"
+err_has "is also" "cache = --out"
+mkfifo "$W/fifo"
+expect_rc 2 "cache = a FIFO" "$BIN" rate --tariff "$T" --period 2026-10 \
+	-o "$W/x.csv" --tariff-cache "$W/fifo" "$IN"
+err_has "not a regular file" "cache = a FIFO"
+expect_rc 2 "check: cache = a FIFO" "$BIN" check --tariff "$T" --tariff-cache "$W/fifo"
+expect_rc 2 "cache = standard output" "$BIN" rate --tariff "$T" --period 2026-10 \
+	-o "$W/x.csv" --tariff-cache - "$IN"
+if mknod "$W/null" c 1 3 2>/dev/null; then
+	expect_rc 2 "cache = a device node" "$BIN" rate --tariff "$T" \
+		--period 2026-10 -o "$W/x.csv" --tariff-cache "$W/null" "$IN"
+	err_has "not a regular file" "cache = a device node"
+else
+	echo "tariff_cache: mknod not permitted, device node case skipped"
+fi
+expect_rc 2 "cache = a directory" "$BIN" rate --tariff "$T" --period 2026-10 \
+	-o "$W/x.csv" --tariff-cache "$W/cache" "$IN"
+[ -e "$W/x.csv" ] && bad "a refused run wrote --out" || ok
+
+# ---- a cache that cannot be written: a warning, the run succeeds
+run nodir --tariff-cache "$W/no/such/dir/t.img"
+rc_is nodir 0 "an unwritable cache"
+has "$W/nodir.err" "warning: --tariff-cache $W/no/such/dir/t.img: cannot write the image" \
+	"an unwritable cache warns"
+has "$W/nodir.err" "not written" "the summary says it was not written"
+same_run edited nodir "the run without its cache"
+if [ "$(id -u)" != 0 ]; then
+	mkdir "$W/ro" && chmod 555 "$W/ro"
+	run ro --tariff-cache "$W/ro/t.img"
+	rc_is ro 0 "a cache in a read-only directory"
+	has "$W/ro.err" "cannot write the image" "a read-only directory warns"
+	chmod 755 "$W/ro"
+fi
+
+# ---- check compiles the image, and uses it
+rm -f "$C"
+expect_rc 0 "check writes the cache" "$BIN" check --tariff "$T" --tariff-cache "$C"
+err_has "--tariff-cache $C: written" "check writes the cache"
+cp "$W/out" "$W/check1"
+expect_rc 0 "check uses the cache" "$BIN" check --tariff "$T" --tariff-cache "$C"
+err_has "--tariff-cache $C: used" "check uses the cache"
+same "$W/out" "$W/check1" "check prints the same through the image"
+"$BIN" check --tariff "$T" --list subscribers >"$W/l0" 2>/dev/null
+"$BIN" check --tariff "$T" --list subscribers --tariff-cache "$C" >"$W/l1" 2>/dev/null
+same "$W/l1" "$W/l0" "check --list subscribers through the image"
+run after_check --tariff-cache "$C"
+has "$W/after_check.err" ": used" "rate uses the image check wrote"
+same_run edited after_check "rate through the image check wrote"
+
+summary
