@@ -98,11 +98,6 @@ static inline uint64_t pairs(uint64_t x)
 #define W_SMS 0x2C736D73ULL
 #define W_DATA 0x2C61746164ULL
 
-/*
- * The stamp `YYYY-MM-DD HH:MM:SS` (or 'T'), the 19 bytes at s, as naive
- * local seconds. Accepts only what cdr__parse_datetime accepts, with the
- * same value; 0 or FAST_NO (then that parser decides).
- */
 /* The last month a thread's stamps named: its word `YYYY-MM-` (checked
  * when it was taken), its first day and its length. A file's records
  * nearly all fall in one month, so a match spares the year and month and
@@ -115,18 +110,12 @@ static _Thread_local struct {
 	int valid;
 } month_memo;
 
+/* The stamp's seconds from its words a = YYYY-MM-, b = DD?HH:MM and
+ * c = HH:MM:SS, once the framing around them is checked: the month
+ * through month_memo, then the day and time. 0 or FAST_NO. */
 static inline __attribute__((always_inline)) int
-fast_stamp(const char *s, int64_t *secs)
+stamp_secs(uint64_t a, uint64_t b, uint64_t c, int64_t *secs)
 {
-	/* a = YYYY-MM-, b = DD?HH:MM, c = HH:MM:SS (bytes 11..18) */
-	const uint64_t a = load8(s), b = load8(s + 8), c = load8(s + 11);
-	const uint64_t sep = b & 0xFF0000ULL;
-	if (non_digits(b, 0xFFFF00FFFF00FFFFULL) |
-	    non_digits(c, 0xFFFF000000000000ULL) |
-	    ((b & 0xFF0000000000ULL) ^ 0x3A0000000000ULL) |
-	    ((c & 0x0000FF0000000000ULL) ^ 0x00003A0000000000ULL) |
-	    ((sep ^ 0x200000ULL) && (sep ^ 0x540000ULL)))
-		return FAST_NO;
 	if (!month_memo.valid || a != month_memo.word) {
 		if (non_digits(a, 0x00FFFF00FFFFFFFFULL) |
 		    ((a & 0xFF0000FF00000000ULL) ^ 0x2D00002D00000000ULL))
@@ -149,6 +138,26 @@ fast_stamp(const char *s, int64_t *secs)
 	*secs = (month_memo.first_day + d - 1) * 86400 +
 		(int64_t)(hh * 3600 + mi * 60 + ss);
 	return 0;
+}
+
+/*
+ * The stamp `YYYY-MM-DD HH:MM:SS` (or 'T'), the 19 bytes at s, as naive
+ * local seconds. Accepts only what cdr__parse_datetime accepts, with the
+ * same value; 0 or FAST_NO (then that parser decides).
+ */
+static inline __attribute__((always_inline)) int
+fast_stamp(const char *s, int64_t *secs)
+{
+	/* a = YYYY-MM-, b = DD?HH:MM, c = HH:MM:SS (bytes 11..18) */
+	const uint64_t a = load8(s), b = load8(s + 8), c = load8(s + 11);
+	const uint64_t sep = b & 0xFF0000ULL;
+	if (non_digits(b, 0xFFFF00FFFF00FFFFULL) |
+	    non_digits(c, 0xFFFF000000000000ULL) |
+	    ((b & 0xFF0000000000ULL) ^ 0x3A0000000000ULL) |
+	    ((c & 0x0000FF0000000000ULL) ^ 0x00003A0000000000ULL) |
+	    ((sep ^ 0x200000ULL) && (sep ^ 0x540000ULL)))
+		return FAST_NO;
+	return stamp_secs(a, b, c, secs);
 }
 #else
 #define HAVE_FAST 0
@@ -767,28 +776,7 @@ stamp16(const char *s, int64_t *secs)
 	if ((nd16(x) ^ 0x2492u) | (eq ^ 0x2492u))
 		return FAST_NO;
 	const uint64_t a = load8(s);
-	if (a != month_memo.word || !month_memo.valid) {
-		if (non_digits(a, 0x00FFFF00FFFFFFFFULL) |
-		    ((a & 0xFF0000FF00000000ULL) ^ 0x2D00002D00000000ULL))
-			return FAST_NO;
-		const uint64_t pa = pairs(a);
-		const unsigned y = BYTE(pa, 0) * 100 + BYTE(pa, 2),
-			       mo = BYTE(pa, 5);
-		if (y < 1 || mo - 1 > 11)
-			return FAST_NO;
-		month_memo.word = a;
-		month_memo.first_day = cdr__days_from_civil(y, mo, 1);
-		month_memo.days = cdr__days_in_month(y, mo);
-		month_memo.valid = 1;
-	}
-	const uint64_t pb = pairs(load8(s + 8)), pc = pairs(load8(s + 11));
-	const unsigned d = BYTE(pb, 0), hh = BYTE(pb, 3), mi = BYTE(pb, 6),
-		       ss = BYTE(pc, 6);
-	if (d - 1 >= month_memo.days || hh > 23 || mi > 59 || ss > 59)
-		return FAST_NO;
-	*secs = (month_memo.first_day + d - 1) * 86400 +
-		(int64_t)(hh * 3600 + mi * 60 + ss);
-	return 0;
+	return stamp_secs(a, load8(s + 8), load8(s + 11), secs);
 }
 
 #define WALK_PAD 192 /* bytes from p the walk may load */
