@@ -939,7 +939,9 @@ int cdr__acc_seal(cdr__acc *a)
 	b.off[nrows] = (uint32_t)w;
 	dear_free(&b.k);
 	cdr__bkent *shrunk = realloc(b.e, (w ? w : 1) * sizeof(*b.e));
-	a->sealed = shrunk ? shrunk : b.e;
+	if (shrunk) /* a failed shrink keeps the larger block */
+		b.e = shrunk;
+	a->sealed = b.e;
 	a->sealed_off = b.off;
 	a->sealed_n = w;
 	a->bk_n = w;

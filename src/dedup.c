@@ -808,7 +808,7 @@ int cdr__resolve_duplicates(cdr_run *r, dupset *dup)
 		if (!rc)
 			rc = cx_build(r, &cv, &cx);
 	}
-	for (size_t i = 0; !rc && i < cv.n;) {
+	for (size_t i = 0; !rc && bs && i < cv.n;) {
 		/* Whole hash groups, up to ROUND_CANDS (or one larger). */
 		size_t j = i + 1;
 		while (j < cv.n && (cv.c[j].h == cv.c[j - 1].h ||

@@ -410,7 +410,7 @@ void cdr__pack_key(const char *s, size_t n, uint64_t k[2])
 	}
 #endif
 	uint64_t a = 0, b = 0;
-	for (size_t i = 0; i < n && i < 2 * 16; i++) {
+	for (size_t i = 0; i < n && i < 32; i++) { /* two words of 16 */
 		uint64_t d = ((unsigned char)s[i] & 0x0F) + 1u;
 		if (i < 16)
 			a = a << 4 | d;

@@ -456,6 +456,8 @@ stage_add(worker *w, batch *b, int k0, int k1)
 	const size_t stride = sizeof(b->x[0]) / sizeof(b->x[0][0]);
 	uint32_t ok[2] = {0, 0};
 	int rc;
+	if (k0 < 0 || k1 > 2 || k0 >= k1) /* one tariff, or a rerate's two */
+		return -EINVAL;
 	if (k1 == k0 + 1) { /* one tariff: rate, or one side of a rerate */
 		const int k = k0, it = item == k;
 		uint32_t m = 0;
