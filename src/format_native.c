@@ -680,13 +680,15 @@ static inline __m128i ld16(const char *s)
 	return _mm_loadu_si128((const __m128i *)(const void *)s);
 }
 
-/* Bit i: byte i of x is not an ASCII digit (signed compares: bytes from
- * 0x80 are negative, below '0'). */
+/* Bit i: byte i of x is not an ASCII digit. Adding 0x80 - '0' takes
+ * '0'..'9' to the ten lowest signed bytes (-128..-119) and every other
+ * byte above them, so one signed compare tells them apart (two compares
+ * and an or, with a register copy each, cost 3 more instructions a use). */
 static inline unsigned nd16(__m128i x)
 {
+	const __m128i t = _mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - '0')));
 	return (unsigned)_mm_movemask_epi8(
-		_mm_or_si128(_mm_cmpgt_epi8(_mm_set1_epi8('0'), x),
-			     _mm_cmpgt_epi8(x, _mm_set1_epi8('9'))));
+		_mm_cmpgt_epi8(t, _mm_set1_epi8(-128 + 9)));
 }
 
 /* Bit i: byte i is ',' or '\n' (the end of a text field). */

@@ -65,18 +65,6 @@ int cdr__start_utc(const cdr_tariff *t, const cdr__rec *r, int64_t *utc)
 	return CDR_OK;
 }
 
-int cdr__period_start_utc(const cdr__period *p, const cdr__rec *r,
-			  int64_t *utc)
-{
-	int64_t u = r->start;
-	if (r->start_kind == CDR_START_LOCAL)
-		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
-	if (u < 0 || u > CDR_UNIX_MAX)
-		return CDR_R_START;
-	*utc = u;
-	return CDR_OK;
-}
-
 /* ---- billed quantity ------------------------------------------------- */
 
 static uint64_t billed(uint64_t d, const cdr__rate_row *rr)
@@ -528,11 +516,12 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 		cdr__rate_record_steps(t, p, r, utc, hit, out);
 }
 
-void cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
-		     const int *status, const cdr__rec *rec,
-		     const int64_t *utc, const cdr__subhit *hit,
-		     cdr__rated *x, size_t stride, const cdr__acct *acct)
+uint32_t cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
+			 const int *status, const cdr__rec *rec,
+			 const int64_t *utc, const cdr__subhit *hit,
+			 cdr__rated *x, size_t stride, const cdr__acct *acct)
 {
+	uint32_t ok = 0;
 	for (int i = 0; i < n; i++) {
 		if (status[i] != CDR_OK)
 			continue;
@@ -543,6 +532,8 @@ void cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
 			if (x[j].reason != CDR_OK)
 				continue;
 		}
+		ok |= 1u << i;
 		__builtin_prefetch(&acct[x[j].account], 1);
 	}
+	return ok;
 }

@@ -270,6 +270,7 @@ typedef struct batch {
 	uint32_t walked; /* lines parsed while splitting (bit i): rec[i] */
 	uint32_t ok0;	 /* lines that parsed for tariff 0 (bit i) */
 	uint32_t toolong; /* lines longer than CDR_LINE_MAX (bit i) */
+	uint32_t rated[2]; /* lines rated CDR_OK under tariff k (bit i) */
 	const input *in; /* a batch holds lines of one chunk */
 	uint64_t line0;	 /* lineno of the chunk's first line */
 	char *scratch;	 /* [BATCH][CDR__SCRATCH(CDR_LINE_MAX)]: rebuilt
@@ -338,12 +339,41 @@ static inline uint64_t key_hash(const char *s, size_t n)
 	return (uint64_t)m ^ (uint64_t)(m >> 64);
 }
 
+/*
+ * stage_parse for a whole batch of lines the walk parsed (the common
+ * case of a rate: one tariff, no --input-timezone): each line is short
+ * (the walk accepts none near CDR_LINE_MAX) and has no FILE:LINE id
+ * (id_line 0), so only the start, the duplicate entry and the hash are
+ * left to do. The same results as the general loop below.
+ */
+static inline __attribute__((always_inline)) int
+parse_walked(worker *w, batch *b)
+{
+	const cdr__period *per = &w->r->per[0];
+	w->read += (uint64_t)b->n;
+	for (int i = 0; i < b->n; i++) {
+		const cdr__rec *rec = &b->rec[i];
+		if ((b->status[i] = cdr__period_start_utc(per, rec,
+							  &b->utc[i][0])))
+			continue;
+		const uint64_t h = key_hash(rec->key, rec->key_len);
+		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
+			return -ENOMEM;
+		b->subh[i] = cdr__sub_hash_packed(rec->subk);
+	}
+	cdr__sub_prefetch_batch(w->r->t[0], b->n, b->status, b->subh);
+	return 0;
+}
+
 /* Parse, check the start under every tariff, note the duplicate key for
  * the duplicate check, prefetch the subscriber slots. */
 static __attribute__((noinline)) int
 stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 {
 	cdr_run *r = w->r;
+	if (k0 == 0 && k1 == 1 && !sided && !r->in_tz &&
+	    b->walked == (uint32_t)(((uint64_t)1 << b->n) - 1))
+		return parse_walked(w, b);
 	/* A shard's rebuilt input: FILE:LINE ids take the original line
 	 * numbers from its map (only when lines are counted: line0). */
 	const input *lin = b->line0 && b->in->lmap ? b->in : NULL;
@@ -416,9 +446,10 @@ stage_rate(worker *w, batch *b, int k0, int k1)
 			       sizeof(b->x[0]) / sizeof(b->x[0][0]) == 2,
 		       "one stride for the batch's per-tariff arrays");
 	for (int k = k0; k < k1; k++)
-		cdr__rate_batch(w->r->t[k], &w->r->per[k], b->n, b->status,
-				b->rec, &b->utc[0][k], &b->hit[0][k],
-				&b->x[0][k], stride, w->acc[k].acct);
+		b->rated[k] = cdr__rate_batch(
+			w->r->t[k], &w->r->per[k], b->n, b->status, b->rec,
+			&b->utc[0][k], &b->hit[0][k], &b->x[0][k], stride,
+			w->acc[k].acct);
 }
 
 /* A record rating rejected under tariff k: counted, kept in the
@@ -460,20 +491,19 @@ stage_add(worker *w, batch *b, int k0, int k1)
 		return -EINVAL;
 	if (k1 == k0 + 1) { /* one tariff: rate, or one side of a rerate */
 		const int k = k0, it = item == k;
-		uint32_t m = 0;
-		for (int i = 0; i < b->n; i++) {
-			const cdr__rated *x = &b->x[i][k];
+		/* rating's mask: only the rejects are visited, in line order */
+		const uint32_t m = b->rated[k],
+			       all = (uint32_t)(((uint64_t)1 << b->n) - 1);
+		for (uint32_t bad = all & ~m; bad; bad &= bad - 1) {
+			const int i = __builtin_ctz(bad);
 			if (b->status[i] != CDR_OK) {
 				if (reject_for(w, k0, k1, b->in, b->line[i],
 					       b->len[i], b->status[i],
 					       b->loc[i],
 					       b->lineno[i] - b->line0))
 					return -errno;
-			} else if (x->reason != CDR_OK) {
-				if ((rc = rated_reject(w, b, i, k)))
-					return rc;
-			} else {
-				m |= 1u << i;
+			} else if ((rc = rated_reject(w, b, i, k))) {
+				return rc;
 			}
 		}
 		for (uint32_t im = it ? m : 0; im; im &= im - 1) {
