@@ -288,12 +288,14 @@ int32_t cdr__sub_lookup(const cdr_tariff *t, const char *num, size_t n);
 /* What the subscriber table knows of a number. */
 typedef struct cdr__subhit {
 	uint32_t first, nrows; /* its rows: t->rows[first .. first + nrows) */
-	int known;	       /* 0: the number has no rows */
 	/* Its first row, copied into the table's slot: a number with one row
-	 * (nearly all) is rated without reading the rows array. */
+	 * (nearly all) is rated without reading the rows array. From first
+	 * to has_pkgs the fields are the slot's own (subslot, from
+	 * first_row), copied as one block. */
 	int64_t from_day, to_day;
 	uint32_t account, plan;
-	uint8_t has_pkgs;
+	uint32_t has_pkgs;
+	int known; /* 0: the number has no rows */
 } cdr__subhit;
 
 /* Look a number up in steps, so a batch of records can have its table

@@ -354,7 +354,7 @@ cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
 			row = (int32_t)hit->first;
 			out->account = hit->account;
 			plan = hit->plan;
-			out->has_pkgs = hit->has_pkgs;
+			out->has_pkgs = hit->has_pkgs != 0;
 		}
 	} else if ((row = cdr__row_in(t, hit->first, hit->nrows, day)) >= 0) {
 		out->account = t->rows[row].account;
@@ -457,7 +457,7 @@ rate_fast(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
 			return -1;
 		out->row = (int32_t)hit->first;
 		out->account = hit->account;
-		out->has_pkgs = hit->has_pkgs;
+		out->has_pkgs = hit->has_pkgs != 0;
 		plan = hit->plan;
 	} else {
 		const int32_t row = cdr__row_in(t, hit->first, hit->nrows, day);

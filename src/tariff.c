@@ -2803,6 +2803,20 @@ int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 	return cdr__sub_find_packed(t, key, h, hit);
 }
 
+/* sub_probe copies a slot's fields from first_row on as one block. */
+#define SAME_AT(f, g)                                                       \
+	(offsetof(cdr__subhit, f) - offsetof(cdr__subhit, first) ==         \
+		 offsetof(subslot, g) - offsetof(subslot, first_row) &&     \
+	 sizeof(((cdr__subhit *)0)->f) == sizeof(((subslot *)0)->g))
+_Static_assert(offsetof(cdr__subhit, first) == 0 && SAME_AT(first, first_row) &&
+		       SAME_AT(nrows, nrows) && SAME_AT(from_day, from_day) &&
+		       SAME_AT(to_day, to_day) && SAME_AT(account, account) &&
+		       SAME_AT(plan, plan) && SAME_AT(has_pkgs, has_pkgs) &&
+		       offsetof(cdr__subhit, known) ==
+			       offsetof(cdr__subhit, has_pkgs) + 4,
+	       "cdr__subhit's block is the slot's");
+#undef SAME_AT
+
 /* The probe of cdr__sub_find_packed, inline into it and into the batch
  * below; hit's fields are written once, on the way out. */
 static inline __attribute__((always_inline)) int
@@ -2818,13 +2832,8 @@ sub_probe(const cdr__submap *m, const uint64_t key[2], uint64_t h,
 		     j = (j + 1) & mask) {
 			const subslot *e = &s[j];
 			if (e->h == h && e->k0 == k0 && e->k1 == k1) {
-				hit->first = e->first_row;
-				hit->nrows = e->nrows;
-				hit->from_day = e->from_day;
-				hit->to_day = e->to_day;
-				hit->account = e->account;
-				hit->plan = e->plan;
-				hit->has_pkgs = (uint8_t)e->has_pkgs;
+				memcpy(hit, &e->first_row,
+				       offsetof(cdr__subhit, known));
 				return hit->known = 1;
 			}
 		}
