@@ -480,6 +480,12 @@ typedef struct cdr__period {
 	 * below the period's end have offset one_off (else INT64_MAX) */
 	int64_t one_off_from;
 	int32_t one_off;
+	/* Naive local times [ls_lo, ls_lo + ls_span) are the instants
+	 * local - ls_off, all within 0 .. CDR_UNIX_MAX: the window's first
+	 * stretch, so a start there is one subtraction (span 0: none). */
+	int32_t ls_off;
+	int64_t ls_lo;
+	uint64_t ls_span;
 } cdr__period;
 
 int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month);
@@ -522,8 +528,13 @@ static inline int cdr__period_start_utc(const cdr__period *p,
 					const cdr__rec *r, int64_t *utc)
 {
 	int64_t u = r->start;
-	if (r->start_kind == CDR_START_LOCAL)
+	if (r->start_kind == CDR_START_LOCAL) {
+		if ((uint64_t)u - (uint64_t)p->ls_lo < p->ls_span) {
+			*utc = u - p->ls_off;
+			return CDR_OK;
+		}
 		u = cdr__tz_win_local_to_utc(&p->tzw, r->start);
+	}
 	if (u < 0 || u > CDR_UNIX_MAX)
 		return CDR_R_START;
 	*utc = u;

@@ -49,6 +49,18 @@ int cdr__period_init(cdr__period *p, const cdr_tariff *t, int year, int month)
 		p->one_off_from = p->tzw.lo;
 		p->one_off = p->tzw.off[0];
 	}
+	/* The first stretch's local times whose instants are in range. */
+	const int64_t o = p->tzw.off[0];
+	int64_t lo = p->tzw.llo, hi = p->tzw.lhi;
+	if (p->tzw.lend[0] < hi)
+		hi = p->tzw.lend[0];
+	if (lo < o)
+		lo = o;
+	if (hi > CDR_UNIX_MAX + o + 1)
+		hi = CDR_UNIX_MAX + o + 1;
+	p->ls_off = (int32_t)o;
+	p->ls_lo = lo;
+	p->ls_span = hi > lo ? (uint64_t)(hi - lo) : 0;
 	return 0;
 }
 

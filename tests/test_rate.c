@@ -406,6 +406,47 @@ Test(rate, period_tables_answer_as_the_tariff)
 	}
 }
 
+/* The period's first-stretch shortcut for local starts (ls_lo, ls_span,
+ * ls_off) answers as the tariff's zone does, second by second either side
+ * of both its edges, in zones with and without DST and months with and
+ * without a change. */
+Test(rate, period_start_shortcut_edges)
+{
+	static const char *const zones[] = {"Asia/Shanghai", "Europe/Berlin",
+					    "America/New_York", "UTC"};
+	static const int months[] = {3, 10, 11, 7};
+	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+		char conf[128];
+		snprintf(conf, sizeof(conf), "timezone = %s\n", zones[z]);
+		tu_write(dir, "tariff.conf", conf);
+		cdr_tariff_free(t);
+		t = tu_load(dir, err);
+		cr_assert_not_null(t, "%s", err);
+		for (size_t m = 0; m < sizeof(months) / sizeof(months[0]); m++) {
+			cdr__period p;
+			cdr__period_init(&p, t, 2026, months[m]);
+			cr_assert_gt(p.ls_span, 0, "%s", zones[z]);
+			const int64_t edge[2] = {p.ls_lo,
+						 p.ls_lo + (int64_t)p.ls_span};
+			for (int e = 0; e < 2; e++)
+				for (int64_t s = edge[e] - 4000;
+				     s < edge[e] + 4000; s++) {
+					cdr__rec r;
+					memset(&r, 0, sizeof(r));
+					r.start_kind = CDR_START_LOCAL;
+					r.start = s;
+					int64_t a = -1, b = -1;
+					cr_assert_eq(cdr__start_utc(t, &r, &a),
+						     cdr__period_start_utc(&p, &r,
+									   &b));
+					cr_assert_eq(a, b, "%s %d local %lld",
+						     zones[z], months[m],
+						     (long long)s);
+				}
+		}
+	}
+}
+
 /*
  * rate.c prices the usual record on a fast path and leaves the rest to
  * the contract's steps (cdr__rate_record_steps): both must give the same
