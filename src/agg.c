@@ -327,14 +327,13 @@ static inline cdr__bkchunk *last_chunk(const cdr__acc *a)
  * and at the end); a split call, a full or missing chunk and units past
  * INT64_MAX take add_bucket.
  */
-int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, size_t stride,
-		       uint32_t mask)
+int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, uint32_t mask)
 {
 	int rc = 0;
 	if (a->bd) {
 		for (; mask && !rc; mask &= mask - 1)
-			rc = acc_add_any(a, x + (size_t)__builtin_ctz(mask) * stride,
-					 1);
+			rc = acc_add_any(
+				a, x + (size_t)__builtin_ctz(mask) * CDR_SIDES, 1);
 		return rc;
 	}
 	const uint8_t *allow = a->t->row_allow_svc;
@@ -342,7 +341,8 @@ int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, size_t stride,
 	cdr__bkchunk *c = last_chunk(a);
 	uint32_t n0 = c ? c->n : CDR_BK_CHUNK, n = n0;
 	for (; mask; mask &= mask - 1) {
-		const cdr__rated *y = x + (size_t)__builtin_ctz(mask) * stride;
+		const cdr__rated *y =
+			x + (size_t)__builtin_ctz(mask) * CDR_SIDES;
 		const int fast = !add_sums_fast(a, y);
 		if (fast && !takes_bucket(allow, y))
 			continue;

@@ -322,13 +322,18 @@ int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t k[2],
 			 uint64_t h, cdr__subhit *hit);
 struct cdr__rec;
+/* A batch of the pass keeps each record's per-tariff values (start
+ * instant, lookup, rating) side by side, for a rerate's two tariffs: the
+ * batch calls below read element i * CDR_SIDES. A constant, so the loops
+ * index with a scale instead of a stride kept in a register. */
+#define CDR_SIDES 2
 /* cdr__sub_find_packed over the n records of a batch, without a call per
  * record: record i is rec[i] with status[i] (only CDR_OK ones are looked
- * up) and hash h[i], its hit goes to hit[i * stride]; the rows of
+ * up) and hash h[i], its hit goes to hit[i * CDR_SIDES]; the rows of
  * numbers with several are prefetched. */
 void cdr__sub_find_batch(const cdr_tariff *t, int n, const int *status,
 			 const struct cdr__rec *rec, const uint64_t *h,
-			 cdr__subhit *hit, size_t stride);
+			 cdr__subhit *hit);
 /* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
 unsigned cdr__day_type(const cdr_tariff *t, int64_t day);
 /* Row of subscriber `sub` active on local day `day`, or -1. */
@@ -575,16 +580,15 @@ struct cdr__acct;
 /*
  * cdr__rate_record_hit over the n records of a batch under one tariff,
  * without a call per record: record i is rec[i], with status[i] (only
- * CDR_OK records are rated), start instant utc[i * stride], lookup
- * hit[i * stride] and result x[i * stride] (the batch keeps the tariffs
- * of a rerate side by side). The account sums acct[account] of each
+ * CDR_OK records are rated), start instant utc[i * CDR_SIDES], lookup
+ * hit[i * CDR_SIDES] and result x[i * CDR_SIDES]. The account sums acct[account] of each
  * accepted record are prefetched for writing: cdr__acc_add adds to them
  * next. Returns the records rated CDR_OK, bit i for record i.
  */
 uint32_t cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
 		     const int *status, const cdr__rec *rec,
 		     const int64_t *utc, const cdr__subhit *hit,
-		     cdr__rated *x, size_t stride, const struct cdr__acct *acct);
+		     cdr__rated *x, const struct cdr__acct *acct);
 
 
 /* ---- agg (agg.c) ----------------------------------------------------- */
@@ -655,9 +659,9 @@ int cdr__acc_init(cdr__acc *a, const cdr_tariff *t);
 void cdr__acc_fini(cdr__acc *a);
 /* Add (sign +1) or take back (-1) one rated record. 0 or -ENOMEM. */
 int cdr__acc_add(cdr__acc *a, const cdr__rated *x, int sign);
-/* The same, sign +1, for x[i * stride] of each bit i of mask (the pass). */
-int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, size_t stride,
-		       uint32_t mask);
+/* The same, sign +1, for x[i * CDR_SIDES] of each bit i of mask (the
+ * pass). */
+int cdr__acc_add_batch(cdr__acc *a, const cdr__rated *x, uint32_t mask);
 /* Add from's sums into `into`; from's allowance log moves over whole
  * (no entry is copied), so from keeps only its account sums. */
 int cdr__acc_merge(cdr__acc *into, cdr__acc *from);

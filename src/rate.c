@@ -531,13 +531,13 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 uint32_t cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
 			 const int *status, const cdr__rec *rec,
 			 const int64_t *utc, const cdr__subhit *hit,
-			 cdr__rated *x, size_t stride, const cdr__acct *acct)
+			 cdr__rated *x, const cdr__acct *acct)
 {
 	uint32_t ok = 0;
 	for (int i = 0; i < n; i++) {
 		if (status[i] != CDR_OK)
 			continue;
-		const size_t j = (size_t)i * stride;
+		const size_t j = (size_t)i * CDR_SIDES;
 		if (rate_fast(t, p, &rec[i], utc[j], &hit[j], &x[j])) {
 			cdr__rate_record_steps(t, p, &rec[i], utc[j], &hit[j],
 					       &x[j]);

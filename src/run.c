@@ -281,10 +281,11 @@ typedef struct batch {
 	uint64_t loc[BATCH];
 	int status[BATCH]; /* CDR_OK, or the reason it was rejected early */
 	cdr__rec rec[BATCH];
-	int64_t utc[BATCH][2];
+	/* a record's values under each tariff side by side (CDR_SIDES) */
+	int64_t utc[BATCH][CDR_SIDES];
 	uint64_t subh[BATCH];
-	cdr__subhit hit[BATCH][2];
-	cdr__rated x[BATCH][2];
+	cdr__subhit hit[BATCH][CDR_SIDES];
+	cdr__rated x[BATCH][CDR_SIDES];
 } batch;
 
 
@@ -428,10 +429,9 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 static __attribute__((noinline)) void
 stage_lookup(worker *w, batch *b, int k0, int k1)
 {
-	const size_t stride = sizeof(b->hit[0]) / sizeof(b->hit[0][0]);
 	for (int k = k0; k < k1; k++)
 		cdr__sub_find_batch(w->r->t[k], b->n, b->status, b->rec,
-				    b->subh, &b->hit[0][k], stride);
+				    b->subh, &b->hit[0][k]);
 }
 
 /* Rate, one tariff at a time (rate.c, which also prefetches the account
@@ -439,16 +439,10 @@ stage_lookup(worker *w, batch *b, int k0, int k1)
 static __attribute__((noinline)) void
 stage_rate(worker *w, batch *b, int k0, int k1)
 {
-	/* utc, hit and x hold a record's tariffs side by side */
-	const size_t stride = sizeof(b->x[0]) / sizeof(b->x[0][0]);
-	_Static_assert(sizeof(b->hit[0]) / sizeof(b->hit[0][0]) == 2 &&
-			       sizeof(b->utc[0]) / sizeof(b->utc[0][0]) == 2 &&
-			       sizeof(b->x[0]) / sizeof(b->x[0][0]) == 2,
-		       "one stride for the batch's per-tariff arrays");
 	for (int k = k0; k < k1; k++)
 		b->rated[k] = cdr__rate_batch(
 			w->r->t[k], &w->r->per[k], b->n, b->status, b->rec,
-			&b->utc[0][k], &b->hit[0][k], &b->x[0][k], stride,
+			&b->utc[0][k], &b->hit[0][k], &b->x[0][k],
 			w->acc[k].acct);
 }
 
@@ -484,7 +478,6 @@ stage_add(worker *w, batch *b, int k0, int k1)
 {
 	cdr_run *r = w->r;
 	const int item = w->item.fd >= 0 ? r->o.itemize_tariff : -1;
-	const size_t stride = sizeof(b->x[0]) / sizeof(b->x[0][0]);
 	uint32_t ok[2] = {0, 0};
 	int rc;
 	if (k0 < 0 || k1 > 2 || k0 >= k1) /* one tariff, or a rerate's two */
@@ -513,8 +506,7 @@ stage_add(worker *w, batch *b, int k0, int k1)
 				return -errno;
 		}
 		w->by_reason[k][CDR_OK] += (unsigned)__builtin_popcount(m);
-		return m && cdr__acc_add_batch(&w->acc[k], &b->x[0][k], stride,
-					       m)
+		return m && cdr__acc_add_batch(&w->acc[k], &b->x[0][k], m)
 			       ? -ENOMEM
 			       : 0;
 	}
@@ -541,8 +533,7 @@ stage_add(worker *w, batch *b, int k0, int k1)
 	}
 	for (int k = k0; k < k1; k++) {
 		w->by_reason[k][CDR_OK] += (unsigned)__builtin_popcount(ok[k]);
-		if (ok[k] && cdr__acc_add_batch(&w->acc[k], &b->x[0][k],
-						 stride, ok[k]))
+		if (ok[k] && cdr__acc_add_batch(&w->acc[k], &b->x[0][k], ok[k]))
 			return -ENOMEM;
 	}
 	return 0;

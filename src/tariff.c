@@ -2851,13 +2851,13 @@ int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t key[2],
 
 void cdr__sub_find_batch(const cdr_tariff *t, int n, const int *status,
 			 const cdr__rec *rec, const uint64_t *h,
-			 cdr__subhit *hit, size_t stride)
+			 cdr__subhit *hit)
 {
 	const cdr__submap *m = t->sub_map;
 	for (int i = 0; i < n; i++) {
 		if (status[i] != CDR_OK)
 			continue;
-		cdr__subhit *x = &hit[(size_t)i * stride];
+		cdr__subhit *x = &hit[(size_t)i * CDR_SIDES];
 		/* A single row came with the slot; only numbers with
 		 * several rows need the rows array. */
 		if (sub_probe(m, rec[i].subk, h[i], x) && x->nrows > 1)

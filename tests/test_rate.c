@@ -542,7 +542,7 @@ static void fast_path_agrees(const char *conf, int month)
 		cdr__acct acct[8];
 		cdr__rated z[2];
 		memset(z, 0x33, sizeof(z));
-		cdr__rate_batch(t, &per, 1, &st, &r, &utc, &hit, z, 2, acct);
+		cdr__rate_batch(t, &per, 1, &st, &r, &utc, &hit, z, acct);
 		cr_assert_eq(z[0].reason, y.reason, "%s", line);
 		cr_assert(z[0].charge_micros == y.charge_micros, "%s", line);
 		cr_assert_eq(z[0].rate_row, y.rate_row, "%s", line);
