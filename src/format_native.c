@@ -784,8 +784,7 @@ stamp16(const char *s, int64_t *secs)
 #define WALK_PAD 192 /* bytes from p the walk may load */
 
 static inline __attribute__((always_inline)) int
-walk_line(const char *p, const char *ce, cdr__rec *r, size_t *np,
-	  const char **nextp)
+walk_line(const char *p, const char *ce, cdr__rec *r, const char **nextp)
 {
 	if (ce - p < WALK_PAD)
 		return FAST_NO;
@@ -862,7 +861,6 @@ walk_line(const char *p, const char *ce, cdr__rec *r, size_t *np,
 	r->line = p;
 	r->line_len = (uint32_t)(end - p);
 	r->id_line = 0;
-	*np = (size_t)(end - p);
 	*nextp = next;
 	return CDR_OK;
 }
@@ -870,18 +868,21 @@ walk_line(const char *p, const char *ce, cdr__rec *r, size_t *np,
 int cdr__walk_line(const char *p, const char *ce, cdr__rec *r, size_t *n,
 		   const char **next)
 {
-	return walk_line(p, ce, r, n, next);
+	const int rc = walk_line(p, ce, r, next);
+	if (rc == CDR_OK)
+		*n = r->line_len;
+	return rc;
 }
 
 /* A call a run of lines, not a line: the call and its frame were 25
  * instructions a line. */
 int cdr__walk_lines(const char *p, const char *ce, int max, cdr__rec *rec,
-		    const char **line, size_t *len, const char **endp)
+		    const char **endp)
 {
 	int k = 0;
 	const char *next;
-	while (k < max && walk_line(p, ce, &rec[k], &len[k], &next) == CDR_OK) {
-		line[k++] = p;
+	while (k < max && walk_line(p, ce, &rec[k], &next) == CDR_OK) {
+		k++;
 		p = next;
 	}
 	*endp = p;
@@ -896,9 +897,9 @@ int cdr__walk_line(const char *p, const char *ce, cdr__rec *r, size_t *n,
 }
 
 int cdr__walk_lines(const char *p, const char *ce, int max, cdr__rec *rec,
-		    const char **line, size_t *len, const char **endp)
+		    const char **endp)
 {
-	(void)ce, (void)max, (void)rec, (void)line, (void)len;
+	(void)ce, (void)max, (void)rec;
 	*endp = p;
 	return 0;
 }

@@ -458,10 +458,10 @@ void cdr__pack_key(const char *s, size_t n, uint64_t k[2]);
 int cdr__walk_line(const char *p, const char *ce, cdr__rec *r, size_t *n,
 		   const char **next);
 /* Lines walked one after another from p, at most max, up to the first
- * the walk leaves: rec[i], line[i] and len[i] for each; *endp is where the
- * next line starts. Returns how many. */
+ * the walk leaves: rec[i] for each (its line and line_len the line's);
+ * *endp is where the next line starts. Returns how many. */
 int cdr__walk_lines(const char *p, const char *ce, int max, cdr__rec *rec,
-		    const char **line, size_t *len, const char **endp);
+		    const char **endp);
 
 /* ---- rate (rate.c) --------------------------------------------------- */
 

@@ -611,12 +611,14 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 		int k = 0;
 		if (__builtin_expect(walk, 1) && !first)
 			k = cdr__walk_lines(p, end, BATCH - b->n, &b->rec[b->n],
-					    &b->line[b->n], &b->len[b->n], &p);
+					    &p);
 		if (k) {
 			for (int j = b->n; j < b->n + k; j++) {
+				const char *l = b->rec[j].line;
+				b->line[j] = l;
+				b->len[j] = b->rec[j].line_len;
 				b->lineno[j] = lineno++;
-				b->loc[j] = base | (c->off + (uint64_t)(b->line[j] -
-									c->buf));
+				b->loc[j] = base | (c->off + (uint64_t)(l - c->buf));
 			}
 			b->walked |= (uint32_t)(((uint64_t)1 << k) - 1) << b->n;
 			b->n += k;
