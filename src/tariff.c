@@ -2831,7 +2831,7 @@ sub_probe(const cdr__submap *m, const uint64_t key[2], uint64_t h,
 		for (uint32_t j = (uint32_t)h & mask; s[j].nrows;
 		     j = (j + 1) & mask) {
 			const subslot *e = &s[j];
-			if (e->h == h && e->k0 == k0 && e->k1 == k1) {
+			if (e->k0 == k0 && e->k1 == k1) { /* the key: h is of it */
 				memcpy(hit, &e->first_row,
 				       offsetof(cdr__subhit, known));
 				return hit->known = 1;
