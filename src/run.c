@@ -181,23 +181,29 @@ static void queue_drain(cdr_run *r)
 
 /* ---- workers --------------------------------------------------------- */
 
+static __attribute__((noinline)) int dvec_grow(dvec *v)
+{
+	dblock *b = malloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	dvec_sync(v);
+	b->next = v->head;
+	b->n = 0;
+	v->head = b;
+	v->cur = b->e;
+	v->end = b->e + 2 * DBLOCK;
+	return 0;
+}
+
 /* Inlined into stage_parse, its one caller on the hot path. */
 static inline __attribute__((always_inline)) int
 dvec_push(dvec *v, uint64_t h, uint64_t loc)
 {
-	dblock *b = v->head;
-	if (!b || b->n == DBLOCK) {
-		b = malloc(sizeof(*b));
-		if (!b)
-			return -ENOMEM;
-		b->next = v->head;
-		b->n = 0;
-		v->head = b;
-	}
-	b->e[2 * (size_t)b->n] = h;
-	b->e[2 * (size_t)b->n + 1] = loc;
-	b->n++;
-	v->n++;
+	if (v->cur == v->end && dvec_grow(v))
+		return -ENOMEM;
+	v->cur[0] = h;
+	v->cur[1] = loc;
+	v->cur += 2;
 	return 0;
 }
 
@@ -208,6 +214,7 @@ static void dvec_free(dvec *v)
 		free(b);
 	}
 	v->head = NULL;
+	v->cur = v->end = NULL;
 	v->n = 0;
 }
 
@@ -684,6 +691,8 @@ static void *worker_main(void *arg)
 					  memory_order_relaxed);
 		cdr__run_buf_put(r, c.buf);
 	}
+	for (unsigned p = 0; p < NPART; p++) /* the duplicate check reads them */
+		dvec_sync(&w->part[p]);
 	free(b);
 	free(scratch);
 	if (!rc)

@@ -109,14 +109,27 @@ typedef struct chunk {
 
 typedef struct dblock {
 	struct dblock *next; /* the block filled before this one */
-	uint32_t n;
+	uint32_t n;	     /* entries, as of the last dvec_sync */
 	uint64_t e[2 * DBLOCK]; /* pairs: key hash, location */
 } dblock;
 
+/* A push is a store through a cursor (cur, up to end: head's free pairs);
+ * the counts are brought up to date by dvec_sync, when a block fills and
+ * when the worker is done, before anything reads them. */
 typedef struct dvec {
-	dblock *head; /* the block being filled */
-	size_t n;     /* entries in all blocks */
+	dblock *head;	     /* the block being filled */
+	uint64_t *cur, *end; /* head's next free pair, its end (NULL: none) */
+	size_t n;	     /* entries in all blocks, as of the last sync */
 } dvec;
+
+static inline void dvec_sync(dvec *v)
+{
+	if (v->head) {
+		const uint32_t k = (uint32_t)((v->cur - v->head->e) / 2);
+		v->n += k - v->head->n;
+		v->head->n = k;
+	}
+}
 
 /* Where the lines of FILE:LINE records are: (location, line number)
  * pairs, kept only with --itemize, so a duplicate taken back can name the
