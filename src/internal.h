@@ -312,9 +312,6 @@ static inline uint64_t cdr__sub_hash_packed(const uint64_t k[2])
 	return (uint64_t)m ^ (uint64_t)(m >> 64);
 }
 void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h);
-/* cdr__sub_prefetch of h[i] for the n records whose status[i] is CDR_OK. */
-void cdr__sub_prefetch_batch(const cdr_tariff *t, int n, const int *status,
-			     const uint64_t *h);
 int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,
 		  cdr__subhit *hit);
 /* The same for a number already packed (cdr__rec.subk), which spares the

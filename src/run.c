@@ -58,6 +58,7 @@
 #include "run_int.h"
 #include "source.h"
 #include "sys.h"
+#include "tariff_image.h" /* the number table's slots, prefetched */
 #include "write.h"
 
 
@@ -358,6 +359,7 @@ static inline __attribute__((always_inline)) int
 parse_walked(worker *w, batch *b)
 {
 	const cdr__period *per = &w->r->per[0];
+	const cdr__submap *sm = w->r->t[0]->sub_map;
 	w->read += (uint64_t)b->n;
 	for (int i = 0; i < b->n; i++) {
 		const cdr__rec *rec = &b->rec[i];
@@ -367,9 +369,9 @@ parse_walked(worker *w, batch *b)
 		const uint64_t h = key_hash(rec->key, rec->key_len);
 		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
 			return -ENOMEM;
-		b->subh[i] = cdr__sub_hash_packed(rec->subk);
+		cdr__submap_prefetch(sm, b->subh[i] =
+						 cdr__sub_hash_packed(rec->subk));
 	}
-	cdr__sub_prefetch_batch(w->r->t[0], b->n, b->status, b->subh);
 	return 0;
 }
 

@@ -2770,24 +2770,7 @@ uint64_t cdr__sub_hash(const char *num, size_t n)
 
 void cdr__sub_prefetch(const cdr_tariff *t, uint64_t h)
 {
-	const cdr__submap *m = t->sub_map;
-	unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
-	if (m)
-		__builtin_prefetch(&m->s[k][(uint32_t)h & m->mask[k]]);
-}
-
-void cdr__sub_prefetch_batch(const cdr_tariff *t, int n, const int *status,
-			     const uint64_t *h)
-{
-	const cdr__submap *m = t->sub_map;
-	if (!m)
-		return;
-	for (int i = 0; i < n; i++) {
-		if (status[i] != CDR_OK)
-			continue;
-		const unsigned k = (unsigned)(h[i] >> (64 - SUB_SHARD_BITS));
-		__builtin_prefetch(&m->s[k][(uint32_t)h[i] & m->mask[k]]);
-	}
+	cdr__submap_prefetch(t->sub_map, h);
 }
 
 int cdr__sub_find(const cdr_tariff *t, const char *num, size_t n, uint64_t h,

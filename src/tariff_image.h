@@ -1,7 +1,8 @@
 /*
  * tariff_image.h - the subscriber tables of a tariff as tariff.c builds
  * them, and the compiled image of them that tariff_image.c writes and
- * maps (cdr_tariff_load_cached). Shared by those two files only.
+ * maps (cdr_tariff_load_cached). Shared by those two files, and by the
+ * pass (run.c) for the inline prefetch of a number's slot.
  */
 #ifndef CDR_TARIFF_IMAGE_H
 #define CDR_TARIFF_IMAGE_H
@@ -28,6 +29,15 @@ typedef struct cdr__submap {
 	uint32_t mask[SUB_SHARDS];
 	uint32_t n[SUB_SHARDS];
 } cdr__submap;
+
+/* Prefetch the slot where the number of hash h is looked for first
+ * (m may be NULL: no subscribers). */
+static inline void cdr__submap_prefetch(const cdr__submap *m, uint64_t h)
+{
+	const unsigned k = (unsigned)(h >> (64 - SUB_SHARD_BITS));
+	if (m)
+		__builtin_prefetch(&m->s[k][(uint32_t)h & m->mask[k]]);
+}
 
 /* An image file opened and checked: header, checksums, fingerprint. */
 typedef struct cdr__timg cdr__timg;
