@@ -114,8 +114,25 @@ measure "plain month (one bundle)" "$DATA"
 T2_PLAIN=$T2; FLOOR_PLAIN=$FLOOR
 LOAD=$("$B/bench/loadbench" "$DATA/tariff" | cut -d= -f2)
 
+# best_pair DATA: the floor and `rate --threads 2` one after the other,
+# five times, and the lowest time of each: a shared machine's load only
+# ever adds time, and taking both in turns exposes them to the same load
+# (the median of three runs of each, apart, let a 10 ms floor move the
+# guarded ratio by half). Prints "FLOOR RATE".
+best_pair() {
+	for i in 1 2 3 4 5; do
+		t0=$(now); "$B/bench/floor" "$1/cdrs" >/dev/null 2>&1
+		t1=$(now); rate_cmd "$1" 2 >/dev/null 2>&1
+		t2=$(now); echo "$t0 $t1 $t2"
+	done | awk '{ f = $2 - $1; r = $3 - $2
+		if (NR == 1 || f < fm) fm = f; if (NR == 1 || r < rm) rm = r }
+		END { printf "%.4f %.4f\n", fm, rm }'
+}
+
 if [ "$MODE" = quick ]; then
-	RATIO=$(div "$T2_PLAIN" "$FLOOR_PLAIN")
+	set -- $(best_pair "$DATA")
+	RATIO=$(div "$2" "$1")
+	echo "best of 5, in turns: floor $1 s, rate (2 threads) $2 s, ${RATIO}x"
 	LIMIT=$(cat "$ROOT/bench/quick-threshold")
 	if awk -v r="$RATIO" -v l="$LIMIT" 'BEGIN { exit !(r > l) }'; then
 		echo "bench-quick: FAIL: rate is ${RATIO}x the floor, above the committed ${LIMIT}x"

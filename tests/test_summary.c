@@ -90,6 +90,96 @@ Test(summary, control_totals_refuse_another_shape)
 		     -EINVAL);
 }
 
+/* An amount of units of 10^-dec as the totals print it. */
+static void put_amount(char *out, size_t cap, __int128 v, int dec)
+{
+	char d[64];
+	int n = 0, neg = v < 0;
+	unsigned __int128 u = neg ? -(unsigned __int128)v : (unsigned __int128)v;
+	do {
+		d[n++] = (char)('0' + (int)(u % 10));
+		u /= 10;
+	} while (u || n <= dec);
+	size_t k = 0;
+	if (neg)
+		out[k++] = '-';
+	for (int i = n - 1; i >= 0; i--) {
+		out[k++] = d[i];
+		if (i == dec && dec > 0)
+			out[k++] = '.';
+	}
+	out[k] = '\0';
+	cr_assert_lt(k, cap);
+}
+
+/*
+ * Random rows, amounts from one digit to 30 (past what 64 bits hold, so
+ * both the 64-bit walk and the careful reader add), counts to 19 digits,
+ * signs, every tariff's places, and once a text long enough to be read
+ * in two halves: the sums as this test adds them.
+ */
+Test(summary, control_totals_of_random_rows)
+{
+	uint64_t seed = 88172645463325252ULL;
+#define RND() (seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17)
+	for (int dec = 0; dec <= 6; dec++) {
+		/* at 2 places enough rows for two halves (CTL_SPLIT_MIN) */
+		const int rows = dec == 2 ? 40000 : 2000;
+		size_t cap = (size_t)16 << 20, len = 0;
+		char *csv = malloc(cap);
+		cr_assert_not_null(csv);
+		len += (size_t)snprintf(csv, cap, "%s", HDR);
+		__int128 want[CDR_MONEY_COLUMNS] = {0};
+		uint64_t records = 0, late = 0;
+		for (int row = 0; row < rows; row++) {
+			const int digits19 = (int)(RND() % 19) + 1;
+			uint64_t rec = RND() % 1000000000000000000ULL;
+			for (int i = 19; i > digits19; i--)
+				rec /= 10;
+			if (row % 97 == 0)
+				rec = 9999999999999999999ULL; /* 19 digits */
+			const uint64_t lt = RND() % 1000;
+			records += rec;
+			late += lt;
+			len += (size_t)snprintf(csv + len, cap - len,
+						"acct%d,2026-10,%llu,%llu,1,2,3",
+						row, (unsigned long long)rec,
+						(unsigned long long)lt);
+			for (int k = 0; k < CDR_MONEY_COLUMNS; k++) {
+				const int nd = (int)(RND() % 30) + 1;
+				__int128 v = 0;
+				for (int i = 0; i < nd; i++)
+					v = v * 10 + (__int128)(RND() % 10);
+				if (RND() % 3 == 0)
+					v = -v;
+				want[k] += v;
+				char a[64];
+				put_amount(a, sizeof(a), v, dec);
+				len += (size_t)snprintf(csv + len, cap - len,
+							",%s", a);
+			}
+			csv[len++] = '\n';
+			csv[len] = '\0';
+		}
+		cdr_control c;
+		cr_assert_eq(cdr_totals_control(csv, len, dec, &c), 0, "dec %d",
+			     dec);
+		if (dec == 2)
+			cr_assert_gt(len, (size_t)5 << 20);
+		cr_assert_eq(c.accounts, (uint64_t)rows);
+		cr_assert_eq(c.records, records);
+		cr_assert_eq(c.late, late);
+		for (int k = 0; k < CDR_MONEY_COLUMNS; k++) {
+			char a[64];
+			put_amount(a, sizeof(a), want[k], dec);
+			cr_assert_str_eq(c.money[k], a, "dec %d column %d", dec,
+					 k);
+		}
+		free(csv);
+	}
+#undef RND
+}
+
 /* The definition of the README, computed here the long way. */
 static void want_fp(const char *const *names, const char *const *texts,
 		    int n, char hex[CDR_FINGERPRINT_HEX])
