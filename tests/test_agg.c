@@ -489,7 +489,7 @@ Test(agg, a_batch_adds_what_its_records_add_one_by_one)
 					   "100,60,0"),
 		};
 		cr_assert(kinds[3].late);
-		cdr__rated x[32][2];
+		cdr__rated x[32][CDR_SIDES];
 		memset(x, 0, sizeof(x));
 		for (int i = 0; i < 32; i++)
 			x[i][0] = kinds[i % 5];
@@ -502,7 +502,7 @@ Test(agg, a_batch_adds_what_its_records_add_one_by_one)
 		cr_assert_eq(cdr__acc_init(&b, t), 0);
 		for (int round = 0; round < 16000; round++) {
 			uint32_t m = masks[round % 4];
-			cr_assert_eq(cdr__acc_add_batch(&a, &x[0][0], 2, m), 0);
+			cr_assert_eq(cdr__acc_add_batch(&a, &x[0][0], m), 0);
 			for (int i = 0; i < 32; i++)
 				if (m >> i & 1)
 					cr_assert_eq(cdr__acc_add(&b, &x[i][0], 1),
