@@ -493,8 +493,8 @@ static int side_rows(const cdr__bdside *sd, int s, const char *const *paths,
 		return rc;
 
 	/* The totals file's columns, as printed, summed over accounts: the
-	 * figures agg.c kept when it made the totals or the delta (or only
-	 * their sums and largest totals), else made now (and kept). */
+	 * figures kept as the totals or the delta were made (or only their
+	 * sums and largest totals), else made now (and kept). */
 	i128 scale = 1;
 	for (int i = dec; i < 6; i++)
 		scale *= 10;

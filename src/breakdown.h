@@ -88,13 +88,13 @@ typedef struct cdr__bd {
 	/* The first lines of each reason by order (smallest first): the
 	 * lines of that final reason once the duplicates are resolved. */
 	cdr__bdsample sample[CDR_NREASON][CDR_BD_POOL];
-	/* The totals' figures per account, kept by agg.c when it makes them
-	 * for the totals or the delta, so the breakdown need not make them
-	 * again; NULL until then. */
+	/* The totals' figures per account, kept by totals.c or monthly.c
+	 * when they make them for the totals or the delta, so the breakdown
+	 * need not make them again; NULL until then. */
 	cdr__figures *fig;
 	size_t nfig;
 	/* Unless keep_figs (a rerate's sides, a shard's rate task: every
-	 * account's figures are needed), agg.c keeps only figs when it
+	 * account's figures are needed), totals.c keeps only figs when it
 	 * renders the totals (has_figs). */
 	int keep_figs, has_figs;
 	cdr__bdfigs figs;
@@ -164,7 +164,7 @@ void cdr__bd_reject(cdr__bd *b, uint32_t in, uint64_t order, int reason,
  * of its input. */
 void cdr__bd_undo(cdr__bd *b, uint32_t in, uint64_t order, int reason,
 		  const char *line, size_t n);
-/* One account's figures into s (out of line: agg.c's loop over the
+/* One account's figures into s (out of line: monthly.c's loop over the
  * accounts stays as it is without a breakdown). */
 void cdr__bd_figs_add(cdr__bdfigs *s, const cdr__figures *f);
 /* s's of another range of accounts into into. */

@@ -675,16 +675,23 @@ int cdr__acc_seal(cdr__acc *a);
  * a->threads > 1 (tests lower it to cut small logs in two). */
 extern size_t cdr__seal_split_min;
 int cdr__acc_buckets(const cdr__acc *a, cdr__bk_fn fn, void *ctx);
+/* Sum `f` of account `i`: the 64-bit part plus any overflow. Inline:
+ * the month (monthly.c) reads every sum of every account through it. */
+static inline i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f)
+{
+	return (i128)a->acct[i].f[f] + (a->wide ? a->wide[i].f[f] : 0);
+}
+
+/* ---- monthly charges, totals, deltas (monthly.c, totals.c, diff.c) --- */
+
 /* Every allowance take of a merged accumulator, as the totals make them
  * (SPEC 7): fn(ctx, bucket taken from, credit in micros, rounded on its
  * own). The credits of a row's takes add up to its allowance credit. */
 typedef void (*cdr__take_fn)(void *ctx, const cdr__bucket *b, i128 credit);
 int cdr__acc_takes(const cdr__acc *a, cdr__take_fn fn, void *ctx);
-/* Sum `f` of account `i`: the 64-bit part plus any overflow. */
-i128 cdr__acc_get(const cdr__acc *a, uint32_t i, int f);
 
-/* Render the totals CSV for a merged accumulator (monthly charges are
- * computed here). Caller frees *buf. */
+/* Render the totals CSV for a merged accumulator (the monthly charges
+ * are computed on the way, monthly.c). Caller frees *buf. */
 int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		       size_t *len);
 

@@ -1,9 +1,10 @@
 /*
- * test_agg.c - per-account sums: 64-bit sums that spill into 128 bits
- * exactly when they would overflow (adding, taking back, merging), and
- * the totals line printed from them; a split call's allowance buckets
- * (one per band piece, taken back exactly) and outages cut at rows
- * (SPEC 7). Figures worked out by hand below.
+ * test_agg.c - per-account sums (agg.c): 64-bit sums that spill into
+ * 128 bits exactly when they would overflow (adding, taking back,
+ * merging), and the totals line printed from them (monthly.c, totals.c);
+ * a split call's allowance buckets (one per band piece, taken back
+ * exactly) and outages cut at rows (SPEC 7). Figures worked out by hand
+ * below.
  */
 #include <criterion/criterion.h>
 #include <string.h>
