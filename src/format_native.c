@@ -680,15 +680,18 @@ static inline __m128i ld16(const char *s)
 	return _mm_loadu_si128((const __m128i *)(const void *)s);
 }
 
-/* Bit i: byte i of x is not an ASCII digit. Adding 0x80 - '0' takes
- * '0'..'9' to the ten lowest signed bytes (-128..-119) and every other
- * byte above them, so one signed compare tells them apart (two compares
- * and an or, with a register copy each, cost 3 more instructions a use). */
-static inline unsigned nd16(__m128i x)
+/* Bit i: byte i of x is an ASCII digit. Adding 0x80 - '0' takes '0'..'9'
+ * to the ten lowest signed bytes (-128..-119) and every other byte above
+ * them, so one signed compare tells them apart (two compares and an or,
+ * with a register copy each, cost 3 more instructions a use). The digits,
+ * not the others: SSE2 has no signed less-or-equal, and the complement of
+ * the mask is one scalar not, whose bits from 16 up are set, so the
+ * count of leading digits is a ctz with no bit to add. */
+static inline unsigned dig16(__m128i x)
 {
 	const __m128i t = _mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - '0')));
 	return (unsigned)_mm_movemask_epi8(
-		_mm_cmpgt_epi8(t, _mm_set1_epi8(-128 + 9)));
+		_mm_cmpgt_epi8(_mm_set1_epi8(-128 + 10), t));
 }
 
 /* Bit i: byte i is ',' or '\n' (the end of a text field). */
@@ -702,7 +705,7 @@ static inline unsigned delim16(__m128i x)
 /* Leading digits of the 16 bytes at s: their count (16 when all are). */
 static inline unsigned digits_at(const char *s)
 {
-	return (unsigned)__builtin_ctz(nd16(ld16(s)) | 0x10000u);
+	return (unsigned)__builtin_ctz(~dig16(ld16(s)));
 }
 
 /* Offset of the first ',' or '\n' at s within `max` bytes (a multiple of
@@ -775,7 +778,7 @@ stamp16(const char *s, int64_t *secs)
 		((unsigned)_mm_movemask_epi8(
 			 _mm_cmpeq_epi8(x, _mm_set1_epi8('T'))) &
 		 0x80u);
-	if ((nd16(x) ^ 0x2492u) | (eq ^ 0x2492u))
+	if ((dig16(x) ^ (0xFFFFu ^ 0x2492u)) | (eq ^ 0x2492u))
 		return FAST_NO;
 	const uint64_t a = load8(s);
 	return stamp_secs(a, load8(s + 8), load8(s + 11), secs);
@@ -800,7 +803,7 @@ walk_line(const char *p, const char *ce, cdr__rec *r, const char **nextp)
 	/* subscriber: 1..16 digits, packed from the same 16 bytes */
 	s += *s == '+';
 	const __m128i xs = ld16(s);
-	const unsigned k = (unsigned)__builtin_ctz(nd16(xs) | 0x10000u);
+	const unsigned k = (unsigned)__builtin_ctz(~dig16(xs));
 	if (k == 0 || s[k] != ',')
 		return FAST_NO;
 	r->subk[0] = pack16(xs, k);
