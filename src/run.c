@@ -192,7 +192,7 @@ static __attribute__((noinline)) int dvec_grow(dvec *v)
 	b->n = 0;
 	v->head = b;
 	v->cur = b->e;
-	v->end = b->e + 2 * DBLOCK;
+	v->end = b->e + (size_t)2 * DBLOCK;
 	return 0;
 }
 
