@@ -529,22 +529,23 @@ void cdr__rate_record_hit(const cdr_tariff *t, const cdr__period *p,
 }
 
 uint32_t cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
-			 const int *status, const cdr__rec *rec,
+			 uint32_t live, const cdr__rec *rec,
 			 const int64_t *utc, const cdr__subhit *hit,
 			 cdr__rated *x, const cdr__acct *acct)
 {
-	uint32_t ok = 0;
+	uint32_t ok = live; /* less the rejects, met on the slow path */
 	for (int i = 0; i < n; i++) {
-		if (status[i] != CDR_OK)
+		if (!(live >> i & 1))
 			continue;
 		const size_t j = (size_t)i * CDR_SIDES;
 		if (rate_fast(t, p, &rec[i], utc[j], &hit[j], &x[j])) {
 			cdr__rate_record_steps(t, p, &rec[i], utc[j], &hit[j],
 					       &x[j]);
-			if (x[j].reason != CDR_OK)
+			if (x[j].reason != CDR_OK) {
+				ok &= ~(1u << i);
 				continue;
+			}
 		}
-		ok |= 1u << i;
 		__builtin_prefetch(&acct[x[j].account], 1);
 	}
 	return ok;

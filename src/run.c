@@ -278,6 +278,7 @@ typedef struct batch {
 	uint32_t walked; /* lines parsed while splitting (bit i): rec[i] */
 	uint32_t ok0;	 /* lines that parsed for tariff 0 (bit i) */
 	uint32_t toolong; /* lines longer than CDR_LINE_MAX (bit i) */
+	uint32_t live;	   /* lines parsed, status CDR_OK (bit i) */
 	uint32_t rated[2]; /* lines rated CDR_OK under tariff k (bit i) */
 	const input *in; /* a batch holds lines of one chunk */
 	uint64_t line0;	 /* lineno of the chunk's first line */
@@ -360,18 +361,22 @@ parse_walked(worker *w, batch *b)
 {
 	const cdr__period *per = &w->r->per[0];
 	const cdr__submap *sm = w->r->t[0]->sub_map;
+	uint32_t live = (uint32_t)(((uint64_t)1 << b->n) - 1);
 	w->read += (uint64_t)b->n;
 	for (int i = 0; i < b->n; i++) {
 		const cdr__rec *rec = &b->rec[i];
 		if ((b->status[i] = cdr__period_start_utc(per, rec,
-							  &b->utc[i][0])))
+							  &b->utc[i][0]))) {
+			live &= ~(1u << i);
 			continue;
+		}
 		const uint64_t h = key_hash(rec->key, rec->key_len);
 		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
 			return -ENOMEM;
 		cdr__submap_prefetch(sm, b->subh[i] =
 						 cdr__sub_hash_packed(rec->subk));
 	}
+	b->live = live;
 	return 0;
 }
 
@@ -430,6 +435,9 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 		for (int k = k0; k < k1; k++)
 			cdr__sub_prefetch(r->t[k], b->subh[i]);
 	}
+	b->live = 0;
+	for (int i = 0; i < b->n; i++)
+		b->live |= (uint32_t)(b->status[i] == CDR_OK) << i;
 	return 0;
 }
 
@@ -439,7 +447,7 @@ static __attribute__((noinline)) void
 stage_lookup(worker *w, batch *b, int k0, int k1)
 {
 	for (int k = k0; k < k1; k++)
-		cdr__sub_find_batch(w->r->t[k], b->n, b->status, b->rec,
+		cdr__sub_find_batch(w->r->t[k], b->n, b->live, b->rec,
 				    b->subh, &b->hit[0][k]);
 }
 
@@ -450,7 +458,7 @@ stage_rate(worker *w, batch *b, int k0, int k1)
 {
 	for (int k = k0; k < k1; k++)
 		b->rated[k] = cdr__rate_batch(
-			w->r->t[k], &w->r->per[k], b->n, b->status, b->rec,
+			w->r->t[k], &w->r->per[k], b->n, b->live, b->rec,
 			&b->utc[0][k], &b->hit[0][k], &b->x[0][k],
 			w->acc[k].acct);
 }
