@@ -294,8 +294,8 @@ typedef struct cdr__subhit {
 	 * first_row), copied as one block. */
 	int64_t from_day, to_day;
 	uint32_t account, plan;
-	uint32_t has_pkgs;
-	int known; /* 0: the number has no rows */
+	uint32_t has_pkgs; /* 0 or 1 */
+	int known;	   /* 0: the number has no rows */
 } cdr__subhit;
 
 /* Look a number up in steps, so a batch of records can have its table

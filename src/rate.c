@@ -366,7 +366,7 @@ cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
 			row = (int32_t)hit->first;
 			out->account = hit->account;
 			plan = hit->plan;
-			out->has_pkgs = hit->has_pkgs != 0;
+			out->has_pkgs = (uint8_t)hit->has_pkgs; /* 0 or 1 */
 		}
 	} else if ((row = cdr__row_in(t, hit->first, hit->nrows, day)) >= 0) {
 		out->account = t->rows[row].account;
@@ -495,7 +495,7 @@ rate_fast(const cdr_tariff *t, const cdr__period *p, const cdr__rec *r,
 					      CDR_R_INACTIVE, out);
 		out->row = (int32_t)hit->first;
 		out->account = hit->account;
-		out->has_pkgs = hit->has_pkgs != 0;
+		out->has_pkgs = (uint8_t)hit->has_pkgs; /* 0 or 1 */
 		plan = hit->plan;
 	} else {
 		if (!hit->nrows) /* not in the table */

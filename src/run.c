@@ -349,6 +349,17 @@ static inline uint64_t key_hash(const char *s, size_t n)
 	return (uint64_t)m ^ (uint64_t)(m >> 64);
 }
 
+/* A walked line's start and length are in its record, and go to the
+ * batch's line[] and len[] only where they are read: a reject, or the
+ * general loop below. */
+static inline void walked_line(batch *b, int i)
+{
+	if (b->walked >> i & 1) {
+		b->line[i] = b->rec[i].line;
+		b->len[i] = b->rec[i].line_len;
+	}
+}
+
 /*
  * stage_parse for a whole batch of lines the walk parsed (the common
  * case of a rate: one tariff, no --input-timezone): each line is short
@@ -395,6 +406,7 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 	for (int i = 0; i < b->n; i++) {
 		cdr__rec *rec = &b->rec[i];
 		uint32_t bit = 1u << i;
+		walked_line(b, i);
 		if (k0 == 0) { /* once a line, not once a side */
 			w->read++;
 			if (b->len[i] > CDR_LINE_MAX) {
@@ -504,8 +516,10 @@ stage_add(worker *w, batch *b, int k0, int k1)
 		/* rating's mask: only the rejects are visited, in line order */
 		const uint32_t m = b->rated[k],
 			       all = (uint32_t)(((uint64_t)1 << b->n) - 1);
-		for (uint32_t bad = all & ~m; bad; bad &= bad - 1) {
+		int nbad = 0; /* the rated count without a popcount call */
+		for (uint32_t bad = all & ~m; bad; bad &= bad - 1, nbad++) {
 			const int i = __builtin_ctz(bad);
+			walked_line(b, i);
 			if (b->status[i] != CDR_OK) {
 				if (reject_for(w, k0, k1, b->in, b->line[i],
 					       b->len[i], b->status[i],
@@ -522,7 +536,7 @@ stage_add(worker *w, batch *b, int k0, int k1)
 					  &b->x[i][k], b->loc[i]))
 				return -errno;
 		}
-		w->by_reason[k][CDR_OK] += (unsigned)__builtin_popcount(m);
+		w->by_reason[k][CDR_OK] += (unsigned)(b->n - nbad);
 		return m && cdr__acc_add_batch(&w->acc[k], &b->x[0][k], m)
 			       ? -ENOMEM
 			       : 0;
@@ -631,11 +645,10 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 					    &p);
 		if (k) {
 			for (int j = b->n; j < b->n + k; j++) {
-				const char *l = b->rec[j].line;
-				b->line[j] = l;
-				b->len[j] = b->rec[j].line_len;
+				/* line[j], len[j]: in rec[j] (walked_line) */
 				b->lineno[j] = lineno++;
-				b->loc[j] = base | (c->off + (uint64_t)(l - c->buf));
+				b->loc[j] = base | (c->off + (uint64_t)(b->rec[j].line -
+									c->buf));
 			}
 			b->walked |= (uint32_t)(((uint64_t)1 << k) - 1) << b->n;
 			b->n += k;
