@@ -644,11 +644,16 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 			k = cdr__walk_lines(p, end, BATCH - b->n, &b->rec[b->n],
 					    &p);
 		if (k) {
-			for (int j = b->n; j < b->n + k; j++) {
+			/* base | (off + (line - buf)), as one add: base holds
+			 * the input above LOC_OFF_BITS, the offset below them
+			 * (and in locals: the stores below may alias c) */
+			const uint64_t lb =
+				base + c->off - (uint64_t)(uintptr_t)c->buf;
+			const int j1 = b->n + k;
+			for (int j = b->n; j < j1; j++) {
 				/* line[j], len[j]: in rec[j] (walked_line) */
 				b->lineno[j] = lineno++;
-				b->loc[j] = base | (c->off + (uint64_t)(b->rec[j].line -
-									c->buf));
+				b->loc[j] = lb + (uint64_t)(uintptr_t)b->rec[j].line;
 			}
 			b->walked |= (uint32_t)(((uint64_t)1 << k) - 1) << b->n;
 			b->n += k;
