@@ -48,9 +48,10 @@ median3() {
 	done | sort -n | sed -n 2p
 }
 div() { echo "$1 $2" | awk '{ printf "%.2f", ($2 > 0 ? $1 / $2 : 0) }'; }
-rate_cmd() { # rate_cmd DATA THREADS
-	"$CDR" rate --tariff "$1/tariff" --period 2026-10 --threads "$2" \
-		--out "$D/out.csv" "$1/cdrs"
+rate_cmd() { # rate_cmd DATA THREADS [MORE OPTIONS]
+	rd=$1 rt=$2; shift 2
+	"$CDR" rate --tariff "$rd/tariff" --period 2026-10 --threads "$rt" \
+		--out "$D/out.csv" "$@" "$rd/cdrs"
 }
 
 DATA=$D/n$N-s$S
@@ -71,6 +72,18 @@ measure() {
 		echo "rate, $th thread(s): $T s wall, $(div "$N" "$T") records/s, $(div "$BYTES" "$(echo "$T" | awk '{print $1 * 1e6}')") MB/s, $(div "$T" "$FLOOR")x floor"
 		[ $th = 2 ] && T2=$T
 	done
+	if [ "$MODE" != quick ]; then
+		# With the tariff's compiled image (README, "A compiled
+		# tariff"), written by a first run: what a nightly job that
+		# keeps its cache pays for the tariff.
+		img=$D/$(basename "$data").img
+		rm -f "$img"
+		rate_cmd "$data" 2 --tariff-cache "$img" >/dev/null 2>&1
+		T=$(median3 rate_cmd "$data" 2 --tariff-cache "$img")
+		echo "rate, 2 threads, --tariff-cache: $T s wall, $(div "$N" "$T") records/s, $(div "$T" "$FLOOR")x floor"
+		rate_cmd "$data" 2 --tariff-cache "$img" 2>&1 >/dev/null | sed -n 's/^cdrate: done in /stages (2 threads, --tariff-cache): done in /p'
+		T2C=$T
+	fi
 	# Per stage, from cdrate's own summary of one more run.
 	rate_cmd "$data" 2 2>&1 >/dev/null | sed -n 's/^cdrate: done in /stages (2 threads): done in /p'
 	PASS=$(rate_cmd "$data" 2 2>&1 >/dev/null | sed -n 's/.*read+parse+rate \([0-9.]*\) s.*/\1/p')
@@ -111,7 +124,7 @@ callgrind_per_record() {
 }
 
 measure "plain month (one bundle)" "$DATA"
-T2_PLAIN=$T2; FLOOR_PLAIN=$FLOOR
+T2_PLAIN=$T2; FLOOR_PLAIN=$FLOOR; T2C_PLAIN=${T2C:-}
 LOAD=$("$B/bench/loadbench" "$DATA/tariff" | cut -d= -f2)
 
 # best_pair DATA: the floor and `rate --threads 2` one after the other,
@@ -175,6 +188,20 @@ RR=$(median3 "$CDR" rerate --tariff "$DATA/tariff" --new-tariff "$DATA/tariff" \
 echo "rerate, 2 threads: $RR s wall, $(div "$RR" "$T2")x a rate run"
 "$CDR" rerate --tariff "$DATA/tariff" --new-tariff "$DATA/tariff" --period 2026-10 \
 	--out "$D/delta.csv" "$DATA/cdrs" 2>&1 >/dev/null | sed -n 's/^cdrate: done in /rerate stages: done in /p'
+# Both tariffs with their images (the new one a copy of the old, with its
+# own), against rate with its image: what a re-rating job that keeps its
+# caches pays.
+if [ -n "$T2C_PLAIN" ]; then
+	rm -rf "$D/tariff-new"; cp -r "$DATA/tariff" "$D/tariff-new"
+	rrc() {
+		"$CDR" rerate --tariff "$DATA/tariff" --tariff-cache "$D/$(basename "$DATA").img" \
+			--new-tariff "$D/tariff-new" --new-tariff-cache "$D/tariff-new.img" \
+			--period 2026-10 --out "$D/delta.csv" "$DATA/cdrs"
+	}
+	rm -f "$D/tariff-new.img"; rrc >/dev/null 2>&1
+	RRC=$(median3 rrc)
+	echo "rerate, 2 threads, both --tariff-cache: $RRC s wall, $(div "$RRC" "$T2C_PLAIN")x a rate run with its cache"
+fi
 
 SMALL=$D/n$N-s10000
 gen "$SMALL" --records "$N" --subscribers 10000

@@ -110,11 +110,20 @@ static _Thread_local struct {
 	int valid;
 } month_memo;
 
-/* The stamp's seconds from its words a = YYYY-MM-, b = DD?HH:MM and
+/*
+ * The stamp's seconds from its words a = YYYY-MM-, b = DD?HH:MM and
  * c = HH:MM:SS, once the framing around them is checked: the month
- * through month_memo, then the day and time. 0 or FAST_NO. */
+ * through month_memo, then the day and time. The time of day is one
+ * multiply: hh (byte 3 of b's digit pairs) and mi (byte 6) moved to bits
+ * 0 and 24 and multiplied by 3600 * 2^24 + 60 leave hh * 3600 + mi * 60
+ * in bits 24..47 (the rest lands below or above). With minutes and
+ * seconds at most 59, that plus ss is below 86400 exactly when hh is at
+ * most 23: one compare for the hour. `mmss` (a constant at each caller):
+ * the caller has checked the tens of minutes and seconds (at most '5'),
+ * so they need no test here. 0 or FAST_NO.
+ */
 static inline __attribute__((always_inline)) int
-stamp_secs(uint64_t a, uint64_t b, uint64_t c, int64_t *secs)
+stamp_secs(uint64_t a, uint64_t b, uint64_t c, int mmss, int64_t *secs)
 {
 	if (!month_memo.valid || a != month_memo.word) {
 		if (non_digits(a, 0x00FFFF00FFFFFFFFULL) |
@@ -131,12 +140,14 @@ stamp_secs(uint64_t a, uint64_t b, uint64_t c, int64_t *secs)
 		month_memo.valid = 1;
 	}
 	const uint64_t pb = pairs(b), pc = pairs(c);
-	const unsigned d = BYTE(pb, 0), hh = BYTE(pb, 3), mi = BYTE(pb, 6),
-		       ss = BYTE(pc, 6);
-	if (d - 1 >= month_memo.days || hh > 23 || mi > 59 || ss > 59)
+	const unsigned d = BYTE(pb, 0), ss = BYTE(pc, 6);
+	const uint64_t hm = (pb >> 24) & 0xFF0000FFULL; /* hh, mi << 24 */
+	const unsigned sod =
+		(unsigned)((hm * ((3600ULL << 24) + 60)) >> 24 & 0xFFFFFF) + ss;
+	if (d - 1 >= month_memo.days || sod >= 86400 ||
+	    (!mmss && (BYTE(pb, 6) > 59 || ss > 59)))
 		return FAST_NO;
-	*secs = (month_memo.first_day + d - 1) * 86400 +
-		(int64_t)(hh * 3600 + mi * 60 + ss);
+	*secs = (month_memo.first_day + d - 1) * 86400 + (int64_t)sod;
 	return 0;
 }
 
@@ -157,7 +168,7 @@ fast_stamp(const char *s, int64_t *secs)
 	    ((c & 0x0000FF0000000000ULL) ^ 0x00003A0000000000ULL) |
 	    ((sep ^ 0x200000ULL) && (sep ^ 0x540000ULL)))
 		return FAST_NO;
-	return stamp_secs(a, b, c, secs);
+	return stamp_secs(a, b, c, 0, secs);
 }
 #else
 #define HAVE_FAST 0
@@ -680,15 +691,18 @@ static inline __m128i ld16(const char *s)
 	return _mm_loadu_si128((const __m128i *)(const void *)s);
 }
 
-/* Bit i: byte i of x is not an ASCII digit. Adding 0x80 - '0' takes
- * '0'..'9' to the ten lowest signed bytes (-128..-119) and every other
- * byte above them, so one signed compare tells them apart (two compares
- * and an or, with a register copy each, cost 3 more instructions a use). */
-static inline unsigned nd16(__m128i x)
+/* Bit i: byte i of x is an ASCII digit. Adding 0x80 - '0' takes '0'..'9'
+ * to the ten lowest signed bytes (-128..-119) and every other byte above
+ * them, so one signed compare tells them apart (two compares and an or,
+ * with a register copy each, cost 3 more instructions a use). The digits,
+ * not the others: SSE2 has no signed less-or-equal, and the complement of
+ * the mask is one scalar not, whose bits from 16 up are set, so the
+ * count of leading digits is a ctz with no bit to add. */
+static inline unsigned dig16(__m128i x)
 {
 	const __m128i t = _mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - '0')));
 	return (unsigned)_mm_movemask_epi8(
-		_mm_cmpgt_epi8(t, _mm_set1_epi8(-128 + 9)));
+		_mm_cmpgt_epi8(_mm_set1_epi8(-128 + 10), t));
 }
 
 /* Bit i: byte i is ',' or '\n' (the end of a text field). */
@@ -702,7 +716,7 @@ static inline unsigned delim16(__m128i x)
 /* Leading digits of the 16 bytes at s: their count (16 when all are). */
 static inline unsigned digits_at(const char *s)
 {
-	return (unsigned)__builtin_ctz(nd16(ld16(s)) | 0x10000u);
+	return (unsigned)__builtin_ctz(~dig16(ld16(s)));
 }
 
 /* Offset of the first ',' or '\n' at s within `max` bytes (a multiple of
@@ -761,8 +775,9 @@ static inline uint64_t qty_val(const char *s, unsigned k)
 /*
  * fast_stamp with the 16 bytes at s + 3 ("Y-MM-DD HH:MM:SS") checked by
  * one compare: non-digits exactly where the separators go, and the
- * separators what they must be; the month word as there. Same values,
- * same verdicts (FAST_NO wherever fast_stamp says it).
+ * separators what they must be, and by one more the tens of minutes and
+ * seconds (at most '5'); the month word as there. Same values, same
+ * verdicts (FAST_NO wherever fast_stamp says it).
  */
 static inline __attribute__((always_inline)) int
 stamp16(const char *s, int64_t *secs)
@@ -775,10 +790,17 @@ stamp16(const char *s, int64_t *secs)
 		((unsigned)_mm_movemask_epi8(
 			 _mm_cmpeq_epi8(x, _mm_set1_epi8('T'))) &
 		 0x80u);
-	if ((nd16(x) ^ 0x2492u) | (eq ^ 0x2492u))
+	/* '5' where the tens of minutes and of seconds go, no bound
+	 * elsewhere (a signed compare: no byte is above 0x7F) */
+	const __m128i tens = _mm_setr_epi8(127, 127, 127, 127, 127, 127, 127,
+					   127, 127, 127, 127, '5', 127, 127,
+					   '5', 127);
+	const unsigned over =
+		(unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(x, tens));
+	if ((dig16(x) ^ (0xFFFFu ^ 0x2492u)) | (eq ^ 0x2492u) | over)
 		return FAST_NO;
 	const uint64_t a = load8(s);
-	return stamp_secs(a, load8(s + 8), load8(s + 11), secs);
+	return stamp_secs(a, load8(s + 8), load8(s + 11), 1, secs);
 }
 
 #define WALK_PAD 192 /* bytes from p the walk may load */
@@ -800,7 +822,7 @@ walk_line(const char *p, const char *ce, cdr__rec *r, const char **nextp)
 	/* subscriber: 1..16 digits, packed from the same 16 bytes */
 	s += *s == '+';
 	const __m128i xs = ld16(s);
-	const unsigned k = (unsigned)__builtin_ctz(nd16(xs) | 0x10000u);
+	const unsigned k = (unsigned)__builtin_ctz(~dig16(xs));
 	if (k == 0 || s[k] != ',')
 		return FAST_NO;
 	r->subk[0] = pack16(xs, k);

@@ -294,8 +294,8 @@ typedef struct cdr__subhit {
 	 * first_row), copied as one block. */
 	int64_t from_day, to_day;
 	uint32_t account, plan;
-	uint32_t has_pkgs;
-	int known; /* 0: the number has no rows */
+	uint32_t has_pkgs; /* 0 or 1 */
+	int known;	   /* 0: the number has no rows */
 } cdr__subhit;
 
 /* Look a number up in steps, so a batch of records can have its table
@@ -325,10 +325,10 @@ struct cdr__rec;
  * index with a scale instead of a stride kept in a register. */
 #define CDR_SIDES 2
 /* cdr__sub_find_packed over the n records of a batch, without a call per
- * record: record i is rec[i] with status[i] (only CDR_OK ones are looked
- * up) and hash h[i], its hit goes to hit[i * CDR_SIDES]; the rows of
+ * record: record i is rec[i] (looked up when bit i of `live` is set: it
+ * parsed) with hash h[i], its hit goes to hit[i * CDR_SIDES]; the rows of
  * numbers with several are prefetched. */
-void cdr__sub_find_batch(const cdr_tariff *t, int n, const int *status,
+void cdr__sub_find_batch(const cdr_tariff *t, int n, uint32_t live,
 			 const struct cdr__rec *rec, const uint64_t *h,
 			 cdr__subhit *hit);
 /* Day type (0 mon .. 6 sun, 7 holiday) of a local day. */
@@ -576,14 +576,14 @@ void cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
 struct cdr__acct;
 /*
  * cdr__rate_record_hit over the n records of a batch under one tariff,
- * without a call per record: record i is rec[i], with status[i] (only
- * CDR_OK records are rated), start instant utc[i * CDR_SIDES], lookup
+ * without a call per record: record i is rec[i] (rated when bit i of
+ * `live` is set: it parsed), with start instant utc[i * CDR_SIDES], lookup
  * hit[i * CDR_SIDES] and result x[i * CDR_SIDES]. The account sums acct[account] of each
  * accepted record are prefetched for writing: cdr__acc_add adds to them
  * next. Returns the records rated CDR_OK, bit i for record i.
  */
 uint32_t cdr__rate_batch(const cdr_tariff *t, const cdr__period *p, int n,
-		     const int *status, const cdr__rec *rec,
+			 uint32_t live, const cdr__rec *rec,
 		     const int64_t *utc, const cdr__subhit *hit,
 		     cdr__rated *x, const struct cdr__acct *acct);
 

@@ -192,7 +192,7 @@ static __attribute__((noinline)) int dvec_grow(dvec *v)
 	b->n = 0;
 	v->head = b;
 	v->cur = b->e;
-	v->end = b->e + 2 * DBLOCK;
+	v->end = b->e + (size_t)2 * DBLOCK;
 	return 0;
 }
 
@@ -278,6 +278,7 @@ typedef struct batch {
 	uint32_t walked; /* lines parsed while splitting (bit i): rec[i] */
 	uint32_t ok0;	 /* lines that parsed for tariff 0 (bit i) */
 	uint32_t toolong; /* lines longer than CDR_LINE_MAX (bit i) */
+	uint32_t live;	   /* lines parsed, status CDR_OK (bit i) */
 	uint32_t rated[2]; /* lines rated CDR_OK under tariff k (bit i) */
 	const input *in; /* a batch holds lines of one chunk */
 	uint64_t line0;	 /* lineno of the chunk's first line */
@@ -348,6 +349,17 @@ static inline uint64_t key_hash(const char *s, size_t n)
 	return (uint64_t)m ^ (uint64_t)(m >> 64);
 }
 
+/* A walked line's start and length are in its record, and go to the
+ * batch's line[] and len[] only where they are read: a reject, or the
+ * general loop below. */
+static inline void walked_line(batch *b, int i)
+{
+	if (b->walked >> i & 1) {
+		b->line[i] = b->rec[i].line;
+		b->len[i] = b->rec[i].line_len;
+	}
+}
+
 /*
  * stage_parse for a whole batch of lines the walk parsed (the common
  * case of a rate: one tariff, no --input-timezone): each line is short
@@ -360,18 +372,22 @@ parse_walked(worker *w, batch *b)
 {
 	const cdr__period *per = &w->r->per[0];
 	const cdr__submap *sm = w->r->t[0]->sub_map;
+	uint32_t live = (uint32_t)(((uint64_t)1 << b->n) - 1);
 	w->read += (uint64_t)b->n;
 	for (int i = 0; i < b->n; i++) {
 		const cdr__rec *rec = &b->rec[i];
 		if ((b->status[i] = cdr__period_start_utc(per, rec,
-							  &b->utc[i][0])))
+							  &b->utc[i][0]))) {
+			live &= ~(1u << i);
 			continue;
+		}
 		const uint64_t h = key_hash(rec->key, rec->key_len);
 		if (dvec_push(&w->part[h >> (64 - NPART_BITS)], h, b->loc[i]))
 			return -ENOMEM;
 		cdr__submap_prefetch(sm, b->subh[i] =
 						 cdr__sub_hash_packed(rec->subk));
 	}
+	b->live = live;
 	return 0;
 }
 
@@ -390,6 +406,7 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 	for (int i = 0; i < b->n; i++) {
 		cdr__rec *rec = &b->rec[i];
 		uint32_t bit = 1u << i;
+		walked_line(b, i);
 		if (k0 == 0) { /* once a line, not once a side */
 			w->read++;
 			if (b->len[i] > CDR_LINE_MAX) {
@@ -430,6 +447,9 @@ stage_parse(worker *w, batch *b, int k0, int k1, int sided)
 		for (int k = k0; k < k1; k++)
 			cdr__sub_prefetch(r->t[k], b->subh[i]);
 	}
+	b->live = 0;
+	for (int i = 0; i < b->n; i++)
+		b->live |= (uint32_t)(b->status[i] == CDR_OK) << i;
 	return 0;
 }
 
@@ -439,7 +459,7 @@ static __attribute__((noinline)) void
 stage_lookup(worker *w, batch *b, int k0, int k1)
 {
 	for (int k = k0; k < k1; k++)
-		cdr__sub_find_batch(w->r->t[k], b->n, b->status, b->rec,
+		cdr__sub_find_batch(w->r->t[k], b->n, b->live, b->rec,
 				    b->subh, &b->hit[0][k]);
 }
 
@@ -450,7 +470,7 @@ stage_rate(worker *w, batch *b, int k0, int k1)
 {
 	for (int k = k0; k < k1; k++)
 		b->rated[k] = cdr__rate_batch(
-			w->r->t[k], &w->r->per[k], b->n, b->status, b->rec,
+			w->r->t[k], &w->r->per[k], b->n, b->live, b->rec,
 			&b->utc[0][k], &b->hit[0][k], &b->x[0][k],
 			w->acc[k].acct);
 }
@@ -496,8 +516,10 @@ stage_add(worker *w, batch *b, int k0, int k1)
 		/* rating's mask: only the rejects are visited, in line order */
 		const uint32_t m = b->rated[k],
 			       all = (uint32_t)(((uint64_t)1 << b->n) - 1);
-		for (uint32_t bad = all & ~m; bad; bad &= bad - 1) {
+		int nbad = 0; /* the rated count without a popcount call */
+		for (uint32_t bad = all & ~m; bad; bad &= bad - 1, nbad++) {
 			const int i = __builtin_ctz(bad);
+			walked_line(b, i);
 			if (b->status[i] != CDR_OK) {
 				if (reject_for(w, k0, k1, b->in, b->line[i],
 					       b->len[i], b->status[i],
@@ -514,7 +536,7 @@ stage_add(worker *w, batch *b, int k0, int k1)
 					  &b->x[i][k], b->loc[i]))
 				return -errno;
 		}
-		w->by_reason[k][CDR_OK] += (unsigned)__builtin_popcount(m);
+		w->by_reason[k][CDR_OK] += (unsigned)(b->n - nbad);
 		return m && cdr__acc_add_batch(&w->acc[k], &b->x[0][k], m)
 			       ? -ENOMEM
 			       : 0;
@@ -622,12 +644,16 @@ static int process_chunk(worker *w, const chunk *c, batch *b)
 			k = cdr__walk_lines(p, end, BATCH - b->n, &b->rec[b->n],
 					    &p);
 		if (k) {
-			for (int j = b->n; j < b->n + k; j++) {
-				const char *l = b->rec[j].line;
-				b->line[j] = l;
-				b->len[j] = b->rec[j].line_len;
+			/* base | (off + (line - buf)), as one add: base holds
+			 * the input above LOC_OFF_BITS, the offset below them
+			 * (and in locals: the stores below may alias c) */
+			const uint64_t lb =
+				base + c->off - (uint64_t)(uintptr_t)c->buf;
+			const int j1 = b->n + k;
+			for (int j = b->n; j < j1; j++) {
+				/* line[j], len[j]: in rec[j] (walked_line) */
 				b->lineno[j] = lineno++;
-				b->loc[j] = base | (c->off + (uint64_t)(l - c->buf));
+				b->loc[j] = lb + (uint64_t)(uintptr_t)b->rec[j].line;
 			}
 			b->walked |= (uint32_t)(((uint64_t)1 << k) - 1) << b->n;
 			b->n += k;

@@ -2832,13 +2832,13 @@ int cdr__sub_find_packed(const cdr_tariff *t, const uint64_t key[2],
 	return sub_probe(t->sub_map, key, h, hit);
 }
 
-void cdr__sub_find_batch(const cdr_tariff *t, int n, const int *status,
+void cdr__sub_find_batch(const cdr_tariff *t, int n, uint32_t live,
 			 const cdr__rec *rec, const uint64_t *h,
 			 cdr__subhit *hit)
 {
 	const cdr__submap *m = t->sub_map;
 	for (int i = 0; i < n; i++) {
-		if (status[i] != CDR_OK)
+		if (!(live >> i & 1))
 			continue;
 		cdr__subhit *x = &hit[(size_t)i * CDR_SIDES];
 		/* A single row came with the slot; only numbers with

@@ -308,6 +308,40 @@ static void walk_both_ends(const char *line, size_t n, unsigned *walk_ok)
 	walk_agrees(line, n, "", walk_ok); /* no newline in reach */
 }
 
+/*
+ * Times of day around every bound, by both walks against the checked
+ * path: hours 0 to 30 (the walk tests the hour through the second of
+ * the day), minutes and seconds at 0, 9, 50, 59, 60, 69 and 99 (it tests
+ * their tens apart), days 0, 1, 29, 30, 31 and 32 of October and
+ * February.
+ */
+Test(parse, times_of_day_at_their_bounds)
+{
+	static const int ms[] = {0, 9, 50, 59, 60, 69, 99};
+	static const int days[] = {0, 1, 29, 30, 31, 32};
+	unsigned ok = 0, walked = 0;
+	char line[96];
+	for (int hh = 0; hh <= 30; hh++)
+		for (size_t m = 0; m < sizeof(ms) / sizeof(*ms); m++)
+			for (size_t s = 0; s < sizeof(ms) / sizeof(*ms); s++)
+				for (size_t d = 0; d < sizeof(days) / sizeof(*days);
+				     d++)
+					for (int mo = 2; mo <= 10; mo += 8) {
+						int n = snprintf(
+							line, sizeof(line),
+							"00000001,13566190350,voice,"
+							"2026-%02d-%02d %02d:%02d:%02d,"
+							"12345,60,0",
+							mo, days[d], hh, ms[m], ms[s]);
+						same_both_ways(line, (size_t)n, &ok);
+						walk_agrees(line, (size_t)n, "\n",
+							    &walked);
+					}
+	/* 24 hours x 4 x 4 x the valid days (1 of February 2026, 4 of October) */
+	cr_assert_eq(ok, 24u * 4 * 4 * (1 + 4));
+	cr_assert_eq(walked, ok);
+}
+
 Test(parse, chunk_walk_agrees_with_checked_path)
 {
 	static const char *const lines[] = {

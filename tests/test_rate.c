@@ -538,12 +538,13 @@ static void fast_path_agrees(const char *conf, int month)
 		cr_assert_eq(x.start_utc, y.start_utc, "%s", line);
 		cr_assert(x.charge_micros == y.charge_micros, "%s", line);
 		/* the batch gives the same as one record at a time */
-		int st = CDR_OK;
 		cdr__acct acct[8];
 		cdr__rated z[2];
 		memset(z, 0x33, sizeof(z));
-		cdr__rate_batch(t, &per, 1, &st, &r, &utc, &hit, z, acct);
+		const uint32_t ok =
+			cdr__rate_batch(t, &per, 1, 1, &r, &utc, &hit, z, acct);
 		cr_assert_eq(z[0].reason, y.reason, "%s", line);
+		cr_assert_eq(ok, y.reason == CDR_OK ? 1u : 0u, "%s", line);
 		cr_assert(z[0].charge_micros == y.charge_micros, "%s", line);
 		cr_assert_eq(z[0].rate_row, y.rate_row, "%s", line);
 		fast += y.reason == CDR_OK && !y.is_free && y.quantity;
