@@ -73,7 +73,7 @@ same "$W/fp.got" "$W/fp.want" "the tariff fingerprint line"
 # --summary-json says what became of the cache
 "$BIN" rate --tariff "$T" --period 2026-10 -o "$W/j.csv" \
 	--summary-json "$W/s.json" --tariff-cache "$C" "$IN" 2>/dev/null
-has "$W/s.json" '"cache":{"path":"'"$C"'","used":true,"written":false,"why":null}' \
+has "$W/s.json" '"cache":{"path":"'"$C"'","used":true,"written":false,"why":null,"seconds":null}' \
 	"the summary JSON"
 
 # ---- rerate with a cache per tariff
