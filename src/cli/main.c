@@ -775,7 +775,8 @@ typedef struct run_info {
 	double cache_seconds[2];
 	char cache_why[2][CDR_ERR_MAX + 32];
 	/* a write under way beside the run (cache_join ends it) */
-	int cache_pending[2];
+	int cache_pending[2], cache_joined;
+	double cache_wait; /* of the run, at the join: after its own work */
 	cdr_tariff_cache_job *cache_job[2];
 	char cache_err[2][CDR_ERR_MAX];
 	int have_ctl;
@@ -903,9 +904,15 @@ static void summary(const cdr_run *r, const run_info *in)
 	fprintf(stderr,
 		"cdrate: done in %.3f s: tariff %.3f s, read+parse+rate "
 		"%.3f s, sums %.3f s, duplicates %.3f s, totals %.3f s, "
-		"writing %.3f s\n",
+		"writing %.3f s",
 		wall, in->load, st.pass_seconds, st.sums_seconds,
 		st.dup_seconds, in->totals, in->write);
+	/* The image is written beside the pass: only the wait for it at
+	 * the end is the run's (its own time is on its line below). */
+	if (in->cache_joined)
+		fprintf(stderr, ", waiting for the tariff cache %.3f s",
+			in->cache_wait);
+	fputc('\n', stderr);
 	fprintf(stderr, "cdrate: %llu records read, %llu rated, %llu rejected",
 		(unsigned long long)st.read, (unsigned long long)st.rated,
 		(unsigned long long)st.rejected);
@@ -1114,9 +1121,10 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 	fprintf(f, ",\"exit\":%d", in->exceeded ? EXIT_THRESHOLD : 0);
 	fprintf(f,
 		",\"seconds\":{\"wall\":%.6f,\"tariff\":%.6f,\"pass\":%.6f,"
-		"\"sums\":%.6f,\"duplicates\":%.6f,\"totals\":%.6f}",
+		"\"sums\":%.6f,\"duplicates\":%.6f,\"totals\":%.6f,"
+		"\"cache_wait\":%.6f}",
 		now() - in->t_start, in->load, st.pass_seconds, st.sums_seconds,
-		st.dup_seconds, in->totals);
+		st.dup_seconds, in->totals, in->cache_wait);
 	json_records(f, &st, in);
 	fputs(",\"files\":{\"by_format\":{", f);
 	const char *sep = "";
@@ -1258,6 +1266,7 @@ static void cache_join(run_info *in)
 	if (!in->cache_pending[0] && !in->cache_pending[1])
 		return;
 	progress_word("writing the tariff cache");
+	double t0 = now();
 	for (int k = 0; k < 2; k++) {
 		if (!in->cache_pending[k])
 			continue;
@@ -1282,6 +1291,8 @@ static void cache_join(run_info *in)
 		}
 		in->cache_written[k] = 1;
 	}
+	in->cache_joined = 1;
+	in->cache_wait += now() - t0;
 	progress_clear();
 }
 

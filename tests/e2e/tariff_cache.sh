@@ -72,8 +72,19 @@ done
 # written beside a pass of 2 threads: the same image
 cp "$C" "$W/w1.img"
 rm -f "$C"
-run w2 --threads 2 --tariff-cache "$C"
+run w2 --threads 2 --tariff-cache "$C" --summary-json "$W/w2.json"
 rc_is w2 0 "writing the cache, 2 threads"
+has "$W/w2.err" ", waiting for the tariff cache " "the summary gives the wait for the write"
+# the write's own time is the cache's; the run's wait for it is a stage
+if python3 - "$W/w2.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+c = s["tariff"]["cache"]
+assert c["written"] is True and c["used"] is False, c
+assert isinstance(c["seconds"], float) and c["seconds"] >= 0, c
+assert s["seconds"]["cache_wait"] >= 0, s["seconds"]
+PY
+then ok; else bad "the summary JSON of a run that writes the image"; fi
 same_run plain2 w2 "the run that writes the image, 2 threads"
 same "$C" "$W/w1.img" "the image written beside 1 and 2 threads"
 # the summary's fingerprint is the tariff's either way
@@ -228,10 +239,14 @@ mkdir "$K"
 F=$W/in.fifo
 mkfifo "$F"
 # holds PID [DIR]: the run holds the FIFO (and a file under DIR: the
-# image's temporary) within 10 s
+# image's temporary) within 10 s; cdrate itself, not the shell forked to
+# start it, which has the test's descriptor of the FIFO until its exec
+EXE=$(readlink -f "$BIN")
 holds() {
 	for _ in $(seq 200); do
-		fds=$(ls -l "/proc/$1/fd" 2>/dev/null)
+		fds=
+		[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$EXE" ] &&
+			fds=$(ls -l "/proc/$1/fd" 2>/dev/null)
 		case $fds in *"$F"*)
 			case ${2:-} in "") return 0 ;; esac
 			case $fds in *"$2/"*) return 0 ;; esac ;;
