@@ -392,3 +392,106 @@ Test(tariff_image, a_bad_tariff_fails_as_without_an_image)
 	rm_img(cd, path);
 	tu_rmdir(dir);
 }
+
+/* A whole file, malloc'd. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	long n = ftell(f);
+	cr_assert_geq(n, 0);
+	rewind(f);
+	char *b = malloc((size_t)n + 1);
+	cr_assert_not_null(b);
+	cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+/* The image written beside the caller (start, join) is the bytes of the
+ * one written in place, and a load trusts it; two writes may be under
+ * way at once; no temporary is left beside it. */
+Test(tariff_image, a_write_on_its_own_thread_is_the_same_image)
+{
+	char *cd, path[512], p2[600], p3[600];
+	char *dir = img_tariff(20000, &cd, path);
+	snprintf(p2, sizeof(p2), "%s/b.img", cd);
+	snprintf(p3, sizeof(p3), "%s/c.img", cd);
+	cdr_tariff_cache ci;
+	cdr_tariff *t = load_c(dir, path, &ci);
+	cr_assert_eq(cdr_tariff_cache_write(t, ci.fp, path, err, sizeof(err)),
+		     0, "%s", err);
+	cdr_tariff_cache_job *j[2];
+	cr_assert_eq(cdr_tariff_cache_start(&j[0], t, ci.fp, p2, err,
+					    sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(cdr_tariff_cache_start(&j[1], t, ci.fp, p3, err,
+					    sizeof(err)),
+		     0, "%s", err);
+	cr_assert_not_null(j[0]);
+	/* not in place before the join */
+	cr_assert_eq(access(p2, F_OK), -1);
+	double secs = -1;
+	cr_assert_eq(cdr_tariff_cache_join(j[0], &secs, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_geq(secs, 0);
+	cr_assert_eq(cdr_tariff_cache_join(j[1], NULL, err, sizeof(err)), 0,
+		     "%s", err);
+	size_t la, lb, lc;
+	char *a = slurp(path, &la), *b = slurp(p2, &lb), *c = slurp(p3, &lc);
+	cr_assert_eq(la, lb);
+	cr_assert_eq(la, lc);
+	cr_assert(memcmp(a, b, la) == 0 && memcmp(a, c, la) == 0);
+	free(a);
+	free(b);
+	free(c);
+	cdr_tariff_free(t);
+	t = load_c(dir, p2, &ci);
+	cr_assert_eq(ci.used, 1, "%s", ci.why);
+	cdr_tariff_free(t);
+	unlink(p2);
+	unlink(p3);
+	unlink(path);
+	cr_assert_eq(rmdir(cd), 0, "a temporary was left in %s", cd);
+	free(cd);
+	tu_rmdir(dir);
+}
+
+/* A write that cannot be done says so at the join, with the message of
+ * the write in place; a NULL job joins as nothing. */
+Test(tariff_image, a_failed_write_on_its_own_thread_says_why_at_the_join)
+{
+	char *cd, path[512], bad[700], file[600];
+	char *dir = img_tariff(100, &cd, path);
+	snprintf(file, sizeof(file), "%s/file", cd);
+	tu_write(cd, "file", "x");
+	snprintf(bad, sizeof(bad), "%s/t.img", file);
+	cdr_tariff_cache ci;
+	cdr_tariff *t = load_c(dir, path, &ci);
+	char want[CDR_ERR_MAX];
+	cr_assert_neq(cdr_tariff_cache_write(t, ci.fp, bad, want,
+					     sizeof(want)),
+		      0);
+	cdr_tariff_cache_job *j;
+	cr_assert_eq(cdr_tariff_cache_start(&j, t, ci.fp, bad, err,
+					    sizeof(err)),
+		     0, "%s", err);
+	double secs = -1;
+	cr_assert_neq(cdr_tariff_cache_join(j, &secs, err, sizeof(err)), 0);
+	cr_assert_str_eq(err, want);
+	cr_assert_eq(secs, 0);
+	cr_assert_eq(cdr_tariff_cache_join(NULL, &secs, err, sizeof(err)), 0);
+	/* a fingerprint that is not one is refused, as in place */
+	cr_assert_eq(cdr_tariff_cache_start(&j, t, "abc", path, err,
+					    sizeof(err)),
+		     0);
+	cr_assert_neq(cdr_tariff_cache_join(j, NULL, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "no subscriber tables"), "%s", err);
+	cr_assert_eq(access(path, F_OK), -1);
+	cdr_tariff_free(t);
+	unlink(file);
+	rm_img(cd, path);
+	tu_rmdir(dir);
+}

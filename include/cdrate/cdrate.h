@@ -138,6 +138,33 @@ int cdr_tariff_load_cached(cdr_tariff **out, const char *dir,
 int cdr_tariff_cache_write(const cdr_tariff *t, const char *fp,
 			   const char *path, char *err, size_t errlen);
 
+/*
+ * cdr_tariff_cache_write beside the caller: the checks and the output
+ * set's temporary are made here, the bytes are written and fsynced on a
+ * thread of its own (every signal blocked on it, so a handler that calls
+ * cdr_cleanup_temps runs elsewhere), and cdr_tariff_cache_join renames
+ * the image into place. The file is the same bytes as
+ * cdr_tariff_cache_write's. t is only read, and must stay loaded and
+ * unchanged until the join (a run only reads its tariffs). When no thread
+ * starts, the bytes are written here. A process that dies before the
+ * join leaves no image and no temporary (an unnamed one vanishes, a named
+ * one is cdr_cleanup_temps's). 0 with *job set, however the write goes
+ * (the join says); -ENOMEM with *job NULL and a message.
+ */
+typedef struct cdr_tariff_cache_job cdr_tariff_cache_job;
+int cdr_tariff_cache_start(cdr_tariff_cache_job **job, const cdr_tariff *t,
+			   const char *fp, const char *path, char *err,
+			   size_t errlen);
+
+/*
+ * Wait for the write `job` started, put the image in place and free the
+ * job: 0, with *seconds (when not NULL) the time the write took (not the
+ * wait for it), or -errno with cdr_tariff_cache_write's message. NULL
+ * job: 0.
+ */
+int cdr_tariff_cache_join(cdr_tariff_cache_job *job, double *seconds,
+			  char *err, size_t errlen);
+
 /* ---- rating run ------------------------------------------------------ */
 
 typedef enum cdr_io {

@@ -774,6 +774,11 @@ typedef struct run_info {
 	int cache_used[2], cache_written[2];
 	double cache_seconds[2];
 	char cache_why[2][CDR_ERR_MAX + 32];
+	/* a write under way beside the run (cache_join ends it) */
+	int cache_pending[2], cache_joined;
+	double cache_wait; /* of the run, at the join: after its own work */
+	cdr_tariff_cache_job *cache_job[2];
+	char cache_err[2][CDR_ERR_MAX];
 	int have_ctl;
 	cdr_control ctl;
 	limit max;
@@ -899,9 +904,15 @@ static void summary(const cdr_run *r, const run_info *in)
 	fprintf(stderr,
 		"cdrate: done in %.3f s: tariff %.3f s, read+parse+rate "
 		"%.3f s, sums %.3f s, duplicates %.3f s, totals %.3f s, "
-		"writing %.3f s\n",
+		"writing %.3f s",
 		wall, in->load, st.pass_seconds, st.sums_seconds,
 		st.dup_seconds, in->totals, in->write);
+	/* The image is written beside the pass: only the wait for it at
+	 * the end is the run's (its own time is on its line below). */
+	if (in->cache_joined)
+		fprintf(stderr, ", waiting for the tariff cache %.3f s",
+			in->cache_wait);
+	fputc('\n', stderr);
 	fprintf(stderr, "cdrate: %llu records read, %llu rated, %llu rejected",
 		(unsigned long long)st.read, (unsigned long long)st.rated,
 		(unsigned long long)st.rejected);
@@ -1110,9 +1121,10 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 	fprintf(f, ",\"exit\":%d", in->exceeded ? EXIT_THRESHOLD : 0);
 	fprintf(f,
 		",\"seconds\":{\"wall\":%.6f,\"tariff\":%.6f,\"pass\":%.6f,"
-		"\"sums\":%.6f,\"duplicates\":%.6f,\"totals\":%.6f}",
+		"\"sums\":%.6f,\"duplicates\":%.6f,\"totals\":%.6f,"
+		"\"cache_wait\":%.6f}",
 		now() - in->t_start, in->load, st.pass_seconds, st.sums_seconds,
-		st.dup_seconds, in->totals);
+		st.dup_seconds, in->totals, in->cache_wait);
 	json_records(f, &st, in);
 	fputs(",\"files\":{\"by_format\":{", f);
 	const char *sep = "";
@@ -1145,6 +1157,12 @@ static int summary_json(const cdr_run *r, const run_info *in, char **buf,
 				in->cache_used[k] ? "true" : "false",
 				in->cache_written[k] ? "true" : "false");
 			json_str(f, in->cache_used[k] ? NULL : in->cache_why[k]);
+			/* beside the run: not one of its stages */
+			fputs(",\"seconds\":", f);
+			if (in->cache_written[k])
+				fprintf(f, "%.6f", in->cache_seconds[k]);
+			else
+				fputs("null", f);
 			fputc('}', f);
 		}
 		fputc('}', f);
@@ -1212,8 +1230,9 @@ static int load_cached(const char *dir, const char *subs, const char *cache,
 
 /*
  * After tariff k's load through its cache: the fingerprint taken before
- * it kept for the summary, and the image written when it was not used.
- * A cache that cannot be written costs the run nothing but a warning.
+ * it kept for the summary, and, when the image was not used, a new one
+ * written on a thread beside the run (cdr_tariff_cache_start) until
+ * cache_join.
  */
 static void cache_after(run_info *in, int k, const cdr_tariff *t,
 			const char *path, const cdr_tariff_cache *ci)
@@ -1230,19 +1249,51 @@ static void cache_after(run_info *in, int k, const cdr_tariff *t,
 	snprintf(in->cache_why[k], sizeof(in->cache_why[k]), "%s", ci->why);
 	if (ci->used || !ci->fp[0])
 		return;
-	char err[CDR_ERR_MAX];
-	double t0 = now();
-	if (cdr_tariff_cache_write(t, ci->fp, path, err, sizeof(err))) {
-		fprintf(stderr,
-			"cdrate: warning: %s %s: cannot write the image: %s; "
-			"the run goes on without it\n",
-			k ? "--new-tariff-cache" : "--tariff-cache", path, err);
-		snprintf(in->cache_why[k], sizeof(in->cache_why[k]),
-			 "cannot write: %s", err);
+	in->cache_pending[k] = 1;
+	if (cdr_tariff_cache_start(&in->cache_job[k], t, ci->fp, path,
+				   in->cache_err[k], sizeof(in->cache_err[k])))
+		in->cache_job[k] = NULL; /* cache_join reports cache_err */
+}
+
+/*
+ * The end of the image writes cache_after started, on every way out of a
+ * command that started one: before the summary, which says what became
+ * of them, and before the tariff they read is freed. A cache that cannot
+ * be written costs the run nothing but a warning.
+ */
+static void cache_join(run_info *in)
+{
+	if (!in->cache_pending[0] && !in->cache_pending[1])
 		return;
+	progress_word("writing the tariff cache");
+	double t0 = now();
+	for (int k = 0; k < 2; k++) {
+		if (!in->cache_pending[k])
+			continue;
+		in->cache_pending[k] = 0;
+		char *err = in->cache_err[k];
+		int rc = in->cache_job[k]
+				 ? cdr_tariff_cache_join(in->cache_job[k],
+							 &in->cache_seconds[k],
+							 err, sizeof(in->cache_err[k]))
+				 : -ENOMEM;
+		in->cache_job[k] = NULL;
+		if (rc) {
+			progress_clear();
+			fprintf(stderr,
+				"cdrate: warning: %s %s: cannot write the "
+				"image: %s; the run goes on without it\n",
+				k ? "--new-tariff-cache" : "--tariff-cache",
+				in->cache[k], err);
+			snprintf(in->cache_why[k], sizeof(in->cache_why[k]),
+				 "cannot write: %s", err);
+			continue;
+		}
+		in->cache_written[k] = 1;
 	}
-	in->cache_written[k] = 1;
-	in->cache_seconds[k] = now() - t0;
+	in->cache_joined = 1;
+	in->cache_wait += now() - t0;
+	progress_clear();
 }
 
 static int load(const char *dir, const char *subs, cdr_tariff **t)
@@ -1295,14 +1346,16 @@ static int cmd_check(int argc, char **argv)
 	if ((rc = load_cached(o.tariff, o.subscribers, o.tariff_cache, &t,
 			      &ci)))
 		goto out;
+	/* The image is written while the tariff is checked. */
 	cache_after(&in, 0, t, o.tariff_cache, &ci);
-	cache_line(&in, 0);
 	int holes = cdr_tariff_check(t, list, stdout, stderr);
 	if (list == CDR_CHECK_SUMMARY)
 		printf(holes > 0 ? "tariff OK, with %d holes (see the "
 				   "warnings)\n"
 				 : "tariff OK\n",
 		       holes);
+	cache_join(&in);
+	cache_line(&in, 0);
 	cdr_tariff_free(t);
 	/* SIGPIPE is ignored (catch_signals): a reader that went away shows
 	 * here, as a write error, not as exit 0. */
@@ -1601,6 +1654,7 @@ static int cmd_rate(int argc, char **argv)
 	in.have_ctl = !cdr_totals_control(buf, len, cdr_tariff_decimals(t),
 					  &in.ctl);
 	in.totals = now() - t0;
+	cache_join(&in); /* the summary says what became of the image */
 	judge(r, &in);
 	if (o.summary_json && summary_json(r, &in, &json, &jlen)) {
 		fprintf(stderr, "cdrate: out of memory\n");
@@ -1620,6 +1674,7 @@ static int cmd_rate(int argc, char **argv)
 	summary(r, &in);
 	rc = in.exceeded ? EXIT_THRESHOLD : 0;
 out:
+	cache_join(&in); /* a failed run's image too: it is the tariff's */
 	free(buf);
 	free(json);
 	free(bd.csv);
@@ -1781,6 +1836,7 @@ static int cmd_rerate(int argc, char **argv)
 		goto out;
 	}
 	in.totals = now() - t0;
+	cache_join(&in); /* the summary says what became of the images */
 	judge(r, &in);
 	if (o.summary_json && summary_json(r, &in, &json, &jlen)) {
 		fprintf(stderr, "cdrate: out of memory\n");
@@ -1800,6 +1856,7 @@ static int cmd_rerate(int argc, char **argv)
 	summary(r, &in);
 	rc = in.exceeded || (o.exit_code && moved) ? EXIT_THRESHOLD : 0;
 out:
+	cache_join(&in); /* a failed run's images too: they are the tariffs' */
 	free(tot[0]);
 	free(tot[1]);
 	free(delta);

@@ -6,7 +6,10 @@
 # tariff as it is now; a cache path that is an input, a tariff file,
 # another output, a FIFO or a device node is refused before anything is
 # read (exit 2); a cache that cannot be written is a warning and the run
-# succeeds.
+# succeeds. The image is written beside the pass: the same bytes whatever
+# the thread count or however long the pass waits, and a run killed
+# (SIGTERM) mid-pass, its image written but not yet in place, leaves no
+# image, no temporary, and an old image as it was.
 #
 # usage: tests/e2e/tariff_cache.sh BUILD/cdrate
 # Ends with the line "N passed, M failed"; exits 1 when anything failed.
@@ -66,6 +69,24 @@ for th in 1 2; do
 	has "$W/u$th.err" "--tariff-cache $C: used" "the image is used ($th threads)"
 	same_run plain$th u$th "mapped subscriber tables, $th threads"
 done
+# written beside a pass of 2 threads: the same image
+cp "$C" "$W/w1.img"
+rm -f "$C"
+run w2 --threads 2 --tariff-cache "$C" --summary-json "$W/w2.json"
+rc_is w2 0 "writing the cache, 2 threads"
+has "$W/w2.err" ", waiting for the tariff cache " "the summary gives the wait for the write"
+# the write's own time is the cache's; the run's wait for it is a stage
+if python3 - "$W/w2.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+c = s["tariff"]["cache"]
+assert c["written"] is True and c["used"] is False, c
+assert isinstance(c["seconds"], float) and c["seconds"] >= 0, c
+assert s["seconds"]["cache_wait"] >= 0, s["seconds"]
+PY
+then ok; else bad "the summary JSON of a run that writes the image"; fi
+same_run plain2 w2 "the run that writes the image, 2 threads"
+same "$C" "$W/w1.img" "the image written beside 1 and 2 threads"
 # the summary's fingerprint is the tariff's either way
 grep 'fingerprint' "$W/plain1.err" | head -1 >"$W/fp.want"
 grep 'fingerprint' "$W/u1.err" | head -1 >"$W/fp.got"
@@ -73,7 +94,7 @@ same "$W/fp.got" "$W/fp.want" "the tariff fingerprint line"
 # --summary-json says what became of the cache
 "$BIN" rate --tariff "$T" --period 2026-10 -o "$W/j.csv" \
 	--summary-json "$W/s.json" --tariff-cache "$C" "$IN" 2>/dev/null
-has "$W/s.json" '"cache":{"path":"'"$C"'","used":true,"written":false,"why":null}' \
+has "$W/s.json" '"cache":{"path":"'"$C"'","used":true,"written":false,"why":null,"seconds":null}' \
 	"the summary JSON"
 
 # ---- rerate with a cache per tariff
@@ -169,6 +190,22 @@ has "$W/nodir.err" "warning: --tariff-cache $W/no/such/dir/t.img: cannot write t
 	"an unwritable cache warns"
 has "$W/nodir.err" "not written" "the summary says it was not written"
 same_run edited nodir "the run without its cache"
+# a cache under a regular file (ENOTDIR, as root too): the warning once,
+# before the summary, and the summary JSON says why
+: >"$W/afile"
+run notdir --tariff-cache "$W/afile/t.img" --summary-json "$W/notdir.json"
+rc_is notdir 0 "a cache under a regular file"
+has "$W/notdir.err" "warning: --tariff-cache $W/afile/t.img: cannot write the image: " \
+	"a cache under a regular file warns"
+n=$(grep -c "cannot write the image" "$W/notdir.err")
+[ "$n" = 1 ] && ok || bad "the warning is printed $n times"
+wl=$(grep -n "cannot write the image" "$W/notdir.err" | cut -d: -f1)
+dl=$(grep -n "cdrate: done in" "$W/notdir.err" | cut -d: -f1)
+[ "${wl:-0}" -lt "${dl:-0}" ] && ok || bad "the warning comes after the summary"
+has "$W/notdir.json" '"written":false,"why":"cannot write: ' "the summary JSON says why"
+has "$W/notdir.json" ',"seconds":null}' "and gives no write time"
+same_run edited notdir "the run without its cache (under a file)"
+[ -e "$W/afile/t.img" ] && bad "an image under a file" || ok
 if [ "$(id -u)" != 0 ]; then
 	mkdir "$W/ro" && chmod 555 "$W/ro"
 	run ro --tariff-cache "$W/ro/t.img"
@@ -191,5 +228,85 @@ same "$W/l1" "$W/l0" "check --list subscribers through the image"
 run after_check --tariff-cache "$C"
 has "$W/after_check.err" ": used" "rate uses the image check wrote"
 same_run edited after_check "rate through the image check wrote"
+cp "$C" "$W/check.img"
+
+# ---- a pass that waits on its input while the image is written. The
+# input is a FIFO the test holds open: the run opens it and blocks in its
+# pass, the image's temporary open beside it; the image goes in place
+# only at the join after the pass.
+K=$W/kill
+mkdir "$K"
+F=$W/in.fifo
+mkfifo "$F"
+# holds PID [DIR]: the run holds the FIFO (and a file under DIR: the
+# image's temporary) within 10 s; cdrate itself, not the shell forked to
+# start it, which has the test's descriptor of the FIFO until its exec
+EXE=$(readlink -f "$BIN")
+holds() {
+	for _ in $(seq 200); do
+		fds=
+		[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$EXE" ] &&
+			fds=$(ls -l "/proc/$1/fd" 2>/dev/null)
+		case $fds in *"$F"*)
+			case ${2:-} in "") return 0 ;; esac
+			case $fds in *"$2/"*) return 0 ;; esac ;;
+		esac
+		sleep 0.05
+	done
+	return 1
+}
+# fifo_run NAME WHAT KILL DIR ARGS...: rate the FIFO into $W/NAME.*; once
+# the run holds it (and a temporary under DIR, when not empty), kill it
+# (KILL=1) or feed it the first demo file
+fifo_run() {
+	name=$1 what=$2 kill=$3 dir=$4
+	shift 4
+	exec 3<>"$F"
+	"$BIN" rate --tariff "$T" --period 2026-10 -o "$W/$name.csv" \
+		--rejects "$W/$name.rej" --itemize "$W/$name.item" "$@" "$F" \
+		2>"$W/$name.err" 3>&- &
+	pid=$!
+	if holds $pid "$dir"; then ok; else bad "$what: the run never held its input"; fi
+	if [ "$kill" = 1 ]; then
+		kill -TERM $pid
+	else
+		cat "$IN/01-fixed-switch.csv" >&3
+	fi
+	exec 3>&-
+	wait $pid 2>/dev/null
+	echo $? >"$W/$name.rc"
+}
+for th in 1 2; do
+	fifo_run fplain$th "a FIFO input, $th threads" 0 "" --threads $th
+	rc_is fplain$th 0 "a FIFO input, $th threads"
+	rm -f "$K/t.img"
+	fifo_run fcache$th "a FIFO input with a cache, $th threads" 0 "$K" \
+		--threads $th --tariff-cache "$K/t.img"
+	rc_is fcache$th 0 "a FIFO input with a cache, $th threads"
+	has "$W/fcache$th.err" "--tariff-cache $K/t.img: written" \
+		"the image is written beside a waiting pass ($th threads)"
+	same_run fplain$th fcache$th "a waiting pass writing the image, $th threads"
+	same "$K/t.img" "$W/check.img" "the image written beside a waiting pass ($th threads)"
+	fifo_run fused$th "a FIFO input through the image, $th threads" 0 "" \
+		--threads $th --tariff-cache "$K/t.img"
+	has "$W/fused$th.err" "--tariff-cache $K/t.img: used" \
+		"the image written beside a waiting pass is used ($th threads)"
+	same_run fplain$th fused$th "a pass through that image, $th threads"
+done
+same_run fplain1 fplain2 "a FIFO input at 1 and 2 threads"
+# killed while the pass waits: no image, no temporary, no output
+rm -f "$K/t.img"
+fifo_run killed "a killed run" 1 "$K" --tariff-cache "$K/t.img"
+rc_is killed 143 "a run killed by SIGTERM"
+left=$(ls -A "$K")
+[ -z "$left" ] && ok || bad "a killed run left in the cache's directory: $left"
+[ -e "$W/killed.csv" ] && bad "a killed run wrote --out" || ok
+# an old image (stale now) is left as it was
+cp "$W/w1.img" "$K/t.img"
+fifo_run killed2 "a killed run over an old image" 1 "$K" --tariff-cache "$K/t.img"
+rc_is killed2 143 "a run over an old image killed by SIGTERM"
+same "$K/t.img" "$W/w1.img" "a killed run leaves the old image as it was"
+left=$(ls -A "$K")
+[ "$left" = t.img ] && ok || bad "a killed run left in the cache's directory: $left"
 
 summary
