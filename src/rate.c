@@ -316,17 +316,12 @@ void cdr__rate_record(const cdr_tariff *t, const cdr__period *p,
 	cdr__rate_record_hit(t, p, r, utc, &hit, out);
 }
 
-/*
- * Every record the fast path below declines: the contract's steps in
- * order, each reject with the fields it leaves (itemize and rejects lines
- * and the breakdown read them).
- */
-__attribute__((noinline)) void
-cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
-		       const cdr__rec *r, int64_t utc, const cdr__subhit *hit,
-		       cdr__rated *out)
+/* The fields of a record not rated (yet): what a reject before the
+ * rate leaves, and where the steps start. */
+static inline void unrated(const cdr_tariff *t, unsigned svc, int64_t utc,
+			   cdr__rated *out)
 {
-	out->service = r->service;
+	out->service = (uint8_t)svc;
 	out->late = 0;
 	out->is_free = 0;
 	out->has_pkgs = 0;
@@ -338,6 +333,19 @@ cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
 	out->charge_micros = 0;
 	out->account = t->dash_account;
 	out->zone = t->nzones;
+}
+
+/*
+ * Every record the fast path below declines: the contract's steps in
+ * order, each reject with the fields it leaves (itemize and rejects lines
+ * and the breakdown read them).
+ */
+__attribute__((noinline)) void
+cdr__rate_record_steps(const cdr_tariff *t, const cdr__period *p,
+		       const cdr__rec *r, int64_t utc, const cdr__subhit *hit,
+		       cdr__rated *out)
+{
+	unrated(t, r->service, utc, out);
 
 	if (utc >= p->end_utc) {
 		out->reason = CDR_R_AFTER_PERIOD;
@@ -445,17 +453,8 @@ static __attribute__((noinline)) int
 reject_rowless(const cdr_tariff *t, const cdr__period *p, unsigned svc,
 	       int64_t utc, uint32_t zone, int reason, cdr__rated *out)
 {
-	out->service = (uint8_t)svc;
+	unrated(t, svc, utc, out);
 	out->late = utc < p->start_utc;
-	out->is_free = 0;
-	out->has_pkgs = 0;
-	out->row = -1;
-	out->rate_row = -1;
-	out->band = CDR_BAND_STAR;
-	out->quantity = 0;
-	out->start_utc = utc;
-	out->charge_micros = 0;
-	out->account = t->dash_account;
 	out->zone = zone;
 	out->reason = (uint8_t)reason;
 	return 1;

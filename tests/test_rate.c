@@ -380,6 +380,18 @@ Test(rate, dst_split_calls_cost_per_change_not_per_piece)
 	}
 }
 
+/* The local start s resolved through the period as through the zone. */
+static void start_agrees(const cdr__period *p, int64_t s, const char *zone)
+{
+	cdr__rec r;
+	memset(&r, 0, sizeof(r));
+	r.start_kind = CDR_START_LOCAL;
+	r.start = s;
+	int64_t a = -1, b = -1;
+	cr_assert_eq(cdr__start_utc(t, &r, &a), cdr__period_start_utc(p, &r, &b));
+	cr_assert_eq(a, b, "%s local %lld", zone, (long long)s);
+}
+
 /* The period's tables answer what the tariff does, inside and outside
  * their range: day types day by day, start instants every 997 s from 70
  * days before the period to 70 after (tests/test_tz.c holds the windows
@@ -394,16 +406,8 @@ Test(rate, period_tables_answer_as_the_tariff)
 		cr_assert_eq(cdr__period_day_type(&p, t, d), cdr__day_type(t, d),
 			     "day %lld", (long long)d);
 	for (int64_t s = p.start_utc - 70LL * 86400; s < p.end_utc + 70LL * 86400;
-	     s += 997) {
-		cdr__rec r;
-		memset(&r, 0, sizeof(r));
-		r.start_kind = CDR_START_LOCAL;
-		r.start = s;
-		int64_t a = -1, b = -1;
-		cr_assert_eq(cdr__start_utc(t, &r, &a),
-			     cdr__period_start_utc(&p, &r, &b));
-		cr_assert_eq(a, b, "local %lld", (long long)s);
-	}
+	     s += 997)
+		start_agrees(&p, s, "");
 }
 
 /* The period's first-stretch shortcut for local starts (ls_lo, ls_span,
@@ -430,19 +434,8 @@ Test(rate, period_start_shortcut_edges)
 						 p.ls_lo + (int64_t)p.ls_span};
 			for (int e = 0; e < 2; e++)
 				for (int64_t s = edge[e] - 4000;
-				     s < edge[e] + 4000; s++) {
-					cdr__rec r;
-					memset(&r, 0, sizeof(r));
-					r.start_kind = CDR_START_LOCAL;
-					r.start = s;
-					int64_t a = -1, b = -1;
-					cr_assert_eq(cdr__start_utc(t, &r, &a),
-						     cdr__period_start_utc(&p, &r,
-									   &b));
-					cr_assert_eq(a, b, "%s %d local %lld",
-						     zones[z], months[m],
-						     (long long)s);
-				}
+				     s < edge[e] + 4000; s++)
+					start_agrees(&p, s, zones[z]);
 		}
 	}
 }
