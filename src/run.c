@@ -497,7 +497,8 @@ static __attribute__((noinline)) int rated_reject(worker *w, batch *b, int i,
 
 /*
  * Write itemize and rejects lines, count, add to the sums. The records
- * rated under each tariff are a mask of the batch, counted by popcount
+ * rated under each tariff are rating's mask of the batch, counted as
+ * the lines less the rejects (by popcount for a rerate's two tariffs)
  * and added by one cdr__acc_add_batch (no call a record); rejects are out
  * of line, and whether itemize lines are written is read once a batch
  * (`item`: the tariff whose lines are, or -1).
