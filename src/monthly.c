@@ -415,6 +415,23 @@ int cdr__month_jobs(month *m, int text, month_job *j, int *nj)
 	return rc;
 }
 
+cdr__figures *cdr__month_figures(month_job *j, int nj, int want, size_t *n)
+{
+	size_t total = 0;
+	for (int k = 0; k < nj; k++)
+		total += j[k].n;
+	cdr__figures *f = want ? malloc((total + 1) * sizeof(*f)) : NULL;
+	for (int k = 0, o = 0; k < nj; k++) {
+		if (f && j[k].n)
+			memcpy(f + o, j[k].f, j[k].n * sizeof(*f));
+		o += (int)j[k].n;
+		free(j[k].f);
+		j[k].f = NULL;
+	}
+	*n = total;
+	return f;
+}
+
 /*
  * One line per account with a record or a row in the period, in the
  * accounts' bytewise order (their dense indexes are that order). Each
@@ -431,18 +448,10 @@ int cdr__totals_figures(const cdr__acc *a, const cdr__period *p,
 	if (rc)
 		return rc;
 	rc = cdr__month_jobs(&m, 0, j, &nj);
-	size_t total = 0;
-	for (int k = 0; k < nj; k++)
-		total += j[k].n;
-	cdr__figures *f = rc ? NULL : malloc((total + 1) * sizeof(*f));
+	size_t total;
+	cdr__figures *f = cdr__month_figures(j, nj, !rc, &total);
 	if (!rc && !f)
 		rc = -ENOMEM;
-	for (int k = 0, o = 0; k < nj; k++) {
-		if (f && j[k].n)
-			memcpy(f + o, j[k].f, j[k].n * sizeof(*f));
-		o += (int)j[k].n;
-		free(j[k].f);
-	}
 	cdr__month_free(&m);
 	if (rc) {
 		free(f);

@@ -76,6 +76,9 @@ void cdr__month_free(month *m);
 /* Every account of m in up to MONTH_MAX_THREADS jobs j[0 .. *nj), as
  * figures (text 0) or as totals lines (text 1); the caller zeroed j. */
 int cdr__month_jobs(month *m, int text, month_job *j, int *nj);
+/* The figures of jobs j[0 .. nj), end to end in one new array of *n
+ * (when `want`; NULL when it cannot be had), the jobs' own freed. */
+cdr__figures *cdr__month_figures(month_job *j, int nj, int want, size_t *n);
 /* One figures line, as the totals file prints it, at the end of s
  * (totals.c). 0 or -ENOMEM. */
 int cdr__totals_line(sbuf *s, const cdr__figures *r, const month *m);

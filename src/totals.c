@@ -121,17 +121,8 @@ int cdr__totals_render(const cdr__acc *a, const cdr__period *p, char **buf,
 		a->bd->fig = j[0].f; /* one part: as it is */
 		a->bd->nfig = j[0].n;
 	} else if (j[0].keep == 1) {
-		size_t nf = 0;
-		for (int k = 0; k < nj; k++)
-			nf += j[k].n;
-		cdr__figures *f = rc ? NULL : malloc((nf + 1) * sizeof(*f));
-		for (int k = 0, o = 0; f && k < nj; k++) {
-			if (j[k].n)
-				memcpy(f + o, j[k].f, j[k].n * sizeof(*f));
-			o += (int)j[k].n;
-		}
-		for (int k = 0; k < nj; k++)
-			free(j[k].f);
+		size_t nf;
+		cdr__figures *f = cdr__month_figures(j, nj, !rc, &nf);
 		if (f) {
 			a->bd->fig = f;
 			a->bd->nfig = nf;
